@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Regenerates the wrapper modules from versions.env. Run by hand after changing a pin; the result is committed.
+# k8s.io/kubernetes lists its staging modules at v0.0.0 and points them at ./staging with `replace`;
+# a module that depends on it must replace each one with the published v0.X.Y, so the list is read
+# from the kubernetes go.mod itself rather than typed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+staging_version="v0.${KUBE_VERSION#v1.}"
+
+kube_mod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+cd "$here/kube"
+rm -f go.mod go.sum
+go mod init topology-ipam.dev/test/cluster/tools/kube >/dev/null 2>&1
+sed -n '/^replace (/,/^)/p' "$kube_mod" \
+  | sed -n 's#^\s*\(k8s\.io/[^ ]*\) => ./staging/src/.*#\1#p' \
+  | while read -r mod; do go mod edit -replace "$mod=$mod@$staging_version"; done
+go mod edit -require "k8s.io/kubernetes@$KUBE_VERSION"
+# `go mod edit -tool` + tidy, not `go get -tool`: get would upgrade kubernetes past the pin.
+# etcd comes at the version kubernetes itself requires.
+for tool in k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl go.etcd.io/etcd/server/v3; do
+  go mod edit -tool "$tool"
+done
+go mod tidy
+
+cd "$here/helm"
+rm -f go.mod go.sum
+go mod init topology-ipam.dev/test/cluster/tools/helm >/dev/null 2>&1
+go mod edit -require "helm.sh/helm/v3@$HELM_VERSION" -tool helm.sh/helm/v3/cmd/helm
+go mod tidy
