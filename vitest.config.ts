@@ -1,16 +1,27 @@
 import { defineConfig } from 'vitest/config';
 
 // Two suites: `unit` is pure and fast; `cluster` runs against a real kube-apiserver + etcd
-// started once per run by the global setup (or the cluster KUBECONFIG points at).
+// started once per run by its global setup (or the cluster KUBECONFIG points at).
 export default defineConfig({
   test: {
     projects: [
       {
         test: {
           name: 'unit',
-          include: ['{selector,ipam,operator,cni,test,bench}/**/*.test.ts'],
+          include: ['{api,kube,selector,ipam,operator,cni,test,scripts}/**/*.test.ts'],
           exclude: ['**/*.cluster.test.ts', '**/node_modules/**'],
-          benchmark: { include: ['bench/**/*.bench.ts'] },
+        },
+      },
+      {
+        test: {
+          name: 'cluster',
+          include: ['**/*.cluster.test.ts'],
+          exclude: ['**/node_modules/**'],
+          globalSetup: ['test/cluster/global-setup.ts'],
+          // One API server serves the whole suite; files run one at a time so their timings stay honest.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
         },
       },
     ],

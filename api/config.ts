@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+/** The cluster-wide IPAM settings: one object, named `default`. */
+export const ipamConfigName = 'default';
+
+export const ipamConfigSpecSchema = z
+  .object({
+    strictAffinity: z
+      .boolean()
+      .default(false)
+      .describe('Never assign from a block affine to another node, even when this node cannot claim more.'),
+    maxBlocksPerHost: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Most blocks one node may hold per pool; 0 means no limit.'),
+    autoAllocateBlocks: z
+      .boolean()
+      .default(true)
+      .describe('Let the CNI plugin claim a further block when the node has no free address.'),
+    minFreeAddressesPerNode: z
+      .number()
+      .int()
+      .min(0)
+      .default(16)
+      .describe('The operator claims blocks ahead of time so each node keeps at least this many free addresses per pool.'),
+    releaseCooldownSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(30)
+      .describe('A released address is not handed out again for this long, so a new pod does not inherit stale connection state.'),
+  })
+  .strict();
+export type IPAMConfigSpec = z.infer<typeof ipamConfigSpecSchema>;

@@ -1,0 +1,221 @@
+import { z } from 'zod';
+import { IPPoolSpecSchema } from '../ipam/index.js';
+import { blockAffinitySpecSchema } from './affinity.js';
+import { ipamBlockSpecSchema } from './block.js';
+import { ipamConfigName, ipamConfigSpecSchema } from './config.js';
+import { apiGroup, apiVersionName } from './group.js';
+import { ipPoolStatusSchema } from './pool.js';
+import { type CelRule, type SchemaNode, schemaAt, structuralSchemaOf } from './structural-schema.js';
+
+interface PrinterColumn {
+  name: string;
+  type: 'string' | 'integer' | 'boolean' | 'date' | 'number';
+  jsonPath: string;
+  description?: string;
+  priority?: number;
+}
+
+interface ResourceDefinition {
+  kind: string;
+  plural: string;
+  shortNames: string[];
+  description: string;
+  spec: z.ZodType;
+  status?: z.ZodType;
+  printerColumns: PrinterColumn[];
+  /** Rules on the whole object (they may read metadata.name). */
+  rootRules?: CelRule[];
+  /** Rules attached at a path under the object, with an optional string bound to keep CEL costs low. */
+  fieldRules?: {
+    path: string;
+    rules?: CelRule[];
+    maxLength?: number;
+    listType?: 'set' | 'map';
+    listMapKeys?: string[];
+  }[];
+}
+
+const immutable = (field: string): CelRule => ({ rule: 'self == oldSelf', message: `${field} is immutable` });
+const age: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+// The API server checks what one object can say about itself; overlaps between pools and selector
+// syntax need the admission webhook and the reconciler.
+const ipPool: ResourceDefinition = {
+  kind: 'IPPool',
+  plural: 'ippools',
+  shortNames: ['ipp'],
+  description: 'A range of pod addresses, divided into blocks that the nodes its nodeSelector matches may claim.',
+  spec: IPPoolSpecSchema,
+  status: ipPoolStatusSchema,
+  printerColumns: [
+    { name: 'CIDR', type: 'string', jsonPath: '.spec.cidr' },
+    { name: 'BlockSize', type: 'integer', jsonPath: '.status.blockSize' },
+    { name: 'NAT', type: 'boolean', jsonPath: '.spec.natOutgoing', priority: 1 },
+    { name: 'IPIPMode', type: 'string', jsonPath: '.spec.ipipMode', priority: 1 },
+    { name: 'VXLANMode', type: 'string', jsonPath: '.spec.vxlanMode', priority: 1 },
+    { name: 'Disabled', type: 'boolean', jsonPath: '.spec.disabled' },
+    { name: 'Selector', type: 'string', jsonPath: '.spec.nodeSelector', priority: 1 },
+    { name: 'Used', type: 'string', jsonPath: '.status.usage' },
+    {
+      name: 'Allocatable',
+      type: 'string',
+      jsonPath: '.status.conditions[?(@.type=="Allocatable")].reason',
+      priority: 1,
+    },
+    age,
+  ],
+  fieldRules: [
+    {
+      path: 'spec',
+      rules: [
+        {
+          rule:
+            "!has(self.blockSize) || self.blockSize == 0 || !isCIDR(self.cidr) || (cidr(self.cidr).ip().family() == 4 ? self.blockSize >= 20 && self.blockSize <= 32 : self.blockSize >= 116 && self.blockSize <= 128)",
+          message: 'blockSize must be 20-32 for an IPv4 pool and 116-128 for an IPv6 pool',
+          fieldPath: '.blockSize',
+          reason: 'FieldValueInvalid',
+        },
+        {
+          rule: "!has(self.ipipMode) || self.ipipMode == 'Never' || !has(self.vxlanMode) || self.vxlanMode == 'Never'",
+          message: 'ipipMode and vxlanMode cannot both be enabled',
+          fieldPath: '.ipipMode',
+          reason: 'FieldValueForbidden',
+        },
+        {
+          rule: "!has(self.ipipMode) || self.ipipMode == 'Never' || !isCIDR(self.cidr) || cidr(self.cidr).ip().family() == 4",
+          message: 'ipipMode is only supported on IPv4 pools',
+          fieldPath: '.ipipMode',
+          reason: 'FieldValueForbidden',
+        },
+        {
+          rule: 'has(self.blockSize) == has(oldSelf.blockSize)',
+          message: 'blockSize is immutable',
+          fieldPath: '.blockSize',
+          reason: 'FieldValueForbidden',
+        },
+      ],
+    },
+    {
+      path: 'spec.cidr',
+      maxLength: 64,
+      rules: [
+        { rule: 'isCIDR(self)', message: 'cidr must be a CIDR such as 192.168.0.0/16 or fd00:10:244::/64' },
+        {
+          rule: '!isCIDR(self) || cidr(self).masked() == cidr(self)',
+          message: 'cidr must not have host bits set: use the network address (10.0.0.0/24, not 10.0.0.1/24)',
+        },
+        immutable('cidr'),
+      ],
+    },
+    { path: 'spec.blockSize', rules: [immutable('blockSize')] },
+    { path: 'spec.nodeSelector', maxLength: 4096 },
+    { path: 'spec.allowedUses', listType: 'set' },
+    { path: 'status.conditions', listType: 'map', listMapKeys: ['type'] },
+  ],
+};
+
+const blockAffinity: ResourceDefinition = {
+  kind: 'BlockAffinity',
+  plural: 'blockaffinities',
+  shortNames: ['ba'],
+  description: "A node's claim on one block of an IPPool. Named after the block, so one block has one claim.",
+  spec: blockAffinitySpecSchema,
+  printerColumns: [
+    { name: 'Node', type: 'string', jsonPath: '.spec.node' },
+    { name: 'CIDR', type: 'string', jsonPath: '.spec.cidr' },
+    { name: 'Pool', type: 'string', jsonPath: '.spec.pool' },
+    { name: 'State', type: 'string', jsonPath: '.spec.state' },
+    age,
+  ],
+  fieldRules: [
+    { path: 'spec.cidr', maxLength: 64, rules: [immutable('cidr')] },
+    { path: 'spec.node', rules: [immutable('node')] },
+  ],
+};
+
+const ipamBlock: ResourceDefinition = {
+  kind: 'IPAMBlock',
+  plural: 'ipamblocks',
+  shortNames: ['ipb'],
+  description: 'The addresses of one block and who holds each of them.',
+  spec: ipamBlockSpecSchema,
+  printerColumns: [
+    { name: 'CIDR', type: 'string', jsonPath: '.spec.cidr' },
+    { name: 'Node', type: 'string', jsonPath: '.spec.node' },
+    { name: 'Pool', type: 'string', jsonPath: '.spec.pool' },
+    age,
+  ],
+  fieldRules: [
+    { path: 'spec.cidr', maxLength: 64, rules: [immutable('cidr')] },
+    { path: 'spec.pool', rules: [immutable('pool')] },
+  ],
+};
+
+const ipamConfig: ResourceDefinition = {
+  kind: 'IPAMConfig',
+  plural: 'ipamconfigs',
+  shortNames: [],
+  description: `Cluster-wide IPAM settings. There is one, named "${ipamConfigName}".`,
+  spec: ipamConfigSpecSchema,
+  printerColumns: [
+    { name: 'StrictAffinity', type: 'boolean', jsonPath: '.spec.strictAffinity' },
+    { name: 'MaxBlocksPerHost', type: 'integer', jsonPath: '.spec.maxBlocksPerHost' },
+    age,
+  ],
+  rootRules: [
+    { rule: `self.metadata.name == '${ipamConfigName}'`, message: `the IPAMConfig must be named "${ipamConfigName}"` },
+  ],
+};
+
+export const resourceDefinitions: readonly ResourceDefinition[] = [ipPool, blockAffinity, ipamBlock, ipamConfig];
+
+function objectSchema(resource: ResourceDefinition): SchemaNode {
+  const properties: Record<string, SchemaNode> = {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: { type: 'object' },
+    spec: structuralSchemaOf(resource.spec),
+  };
+  if (resource.status) properties.status = structuralSchemaOf(resource.status);
+  const root: SchemaNode = { type: 'object', description: resource.description, properties, required: ['spec'] };
+  if (resource.rootRules) root['x-kubernetes-validations'] = resource.rootRules;
+  for (const { path, rules, maxLength, listType, listMapKeys } of resource.fieldRules ?? []) {
+    const node = schemaAt(root, path);
+    if (rules) node['x-kubernetes-validations'] = rules;
+    if (maxLength !== undefined) node.maxLength = maxLength;
+    if (listType) node['x-kubernetes-list-type'] = listType;
+    if (listMapKeys) node['x-kubernetes-list-map-keys'] = listMapKeys;
+  }
+  return root;
+}
+
+/** The CustomResourceDefinition of one resource, as the API server takes it. */
+export function customResourceDefinition(resource: ResourceDefinition): Record<string, unknown> {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${resource.plural}.${apiGroup}` },
+    spec: {
+      group: apiGroup,
+      scope: 'Cluster',
+      names: {
+        kind: resource.kind,
+        listKind: `${resource.kind}List`,
+        plural: resource.plural,
+        singular: resource.kind.toLowerCase(),
+        ...(resource.shortNames.length > 0 ? { shortNames: resource.shortNames } : {}),
+        categories: ['topology-ipam'],
+      },
+      versions: [
+        {
+          name: apiVersionName,
+          served: true,
+          storage: true,
+          ...(resource.status ? { subresources: { status: {} } } : {}),
+          additionalPrinterColumns: resource.printerColumns,
+          schema: { openAPIV3Schema: objectSchema(resource) },
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,13 @@
+/** The API group and version of every custom resource this project defines. */
+export const apiGroup = 'ipam.topology-ipam.dev';
+export const apiVersionName = 'v1alpha1';
+export const apiVersion = `${apiGroup}/${apiVersionName}`;
+
+/** Labels that let a node's blocks and affinities be listed in one request. */
+export const labels = {
+  node: `${apiGroup}/node`,
+  pool: `${apiGroup}/pool`,
+} as const;
+
+/** Held on an IPPool until no block in it holds an address. */
+export const poolFinalizer = `${apiGroup}/blocks-released`;

@@ -1,0 +1,41 @@
+/** A Kubernetes API answer other than success: branch on `status` (404, 409, 410, 422...), never on text. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    /** The Status object's `reason` (NotFound, AlreadyExists, Conflict, Expired, Invalid...), if any. */
+    readonly reason: string,
+    message: string,
+    readonly method: string,
+    readonly path: string,
+  ) {
+    super(`${method} ${path}: ${status} ${reason}: ${message}`);
+  }
+}
+
+/** The API server could not be reached or did not answer in time. */
+export class ApiUnreachableError extends Error {
+  override readonly name = 'ApiUnreachableError';
+  constructor(
+    readonly server: string,
+    readonly method: string,
+    readonly path: string,
+    options: { cause: unknown },
+  ) {
+    const cause = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(`cannot reach the Kubernetes API server at ${server} (${method} ${path}): ${cause}`, options);
+  }
+}
+
+/** The kubeconfig (or in-cluster service account) could not be loaded. */
+export class KubeconfigError extends Error {
+  override readonly name = 'KubeconfigError';
+}
+
+export const isNotFound = (error: unknown): boolean => error instanceof ApiError && error.status === 404;
+export const isAlreadyExists = (error: unknown): boolean =>
+  error instanceof ApiError && error.status === 409 && error.reason === 'AlreadyExists';
+/** A resourceVersion precondition failed: someone else wrote first. */
+export const isConflict = (error: unknown): boolean =>
+  error instanceof ApiError && error.status === 409 && error.reason !== 'AlreadyExists';
+export const isGone = (error: unknown): boolean => error instanceof ApiError && error.status === 410;

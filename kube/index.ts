@@ -1,0 +1,24 @@
+/** The Kubernetes adapter: kubeconfig loading, a small REST client, typed resource verbs and informers. */
+export { type Method, type RequestCounts, type RequestOptions, type WatchEvent, KubeClient } from './client.js';
+export {
+  ApiError,
+  ApiUnreachableError,
+  KubeconfigError,
+  isAlreadyExists,
+  isConflict,
+  isGone,
+  isNotFound,
+} from './errors.js';
+export { type InformerEvent, type InformerHandler, Informer, objectKey } from './informer.js';
+export { type Connection, loadConnection } from './kubeconfig.js';
+export {
+  type KubeObject,
+  type Lease,
+  type Node,
+  type ObjectList,
+  type ObjectMeta,
+  type Pod,
+  type ResourceType,
+  coreResources,
+} from './objects.js';
+export { type ListOptions, ResourceClient } from './resource-client.js';

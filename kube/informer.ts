@@ -1,0 +1,120 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isGone } from './errors.js';
+import type { KubeObject } from './objects.js';
+import type { ListOptions, ResourceClient } from './resource-client.js';
+
+export type InformerEvent = 'added' | 'modified' | 'deleted';
+export type InformerHandler<T> = (event: InformerEvent, object: T, previous: T | undefined) => void;
+
+export interface InformerOptions {
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+  /** Longest pause between attempts after errors; the pause doubles from 250 ms up to this, with jitter. */
+  readonly maxBackoffMs?: number;
+  readonly onError?: (error: unknown) => void;
+}
+
+export const objectKey = (object: KubeObject): string =>
+  object.metadata.namespace === undefined ? object.metadata.name : `${object.metadata.namespace}/${object.metadata.name}`;
+
+/**
+ * A list+watch cache of one resource type. Lists, then watches from the list's resourceVersion; when
+ * the watch ends it resumes from the last version seen; on 410 Gone or any error it lists again (after
+ * a backoff), reporting the difference to the handlers so nothing is missed. `synced` resolves after
+ * the first complete list.
+ */
+export class Informer<T extends KubeObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers: InformerHandler<T>[] = [];
+  private resolveSynced!: () => void;
+  readonly synced = new Promise<void>((resolve) => (this.resolveSynced = resolve));
+
+  constructor(
+    private readonly resource: ResourceClient<T>,
+    private readonly options: InformerOptions = {},
+  ) {}
+
+  onChange(handler: InformerHandler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  get(key: string): T | undefined {
+    return this.cache.get(key);
+  }
+
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+
+  /** Runs until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const listOptions: ListOptions = {
+      ...(this.options.labelSelector !== undefined ? { labelSelector: this.options.labelSelector } : {}),
+      ...(this.options.fieldSelector !== undefined ? { fieldSelector: this.options.fieldSelector } : {}),
+    };
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        let resourceVersion = await this.relist(listOptions);
+        failures = 0;
+        while (!signal.aborted) {
+          await this.resource.watch({ ...listOptions, resourceVersion, signal, timeoutSeconds: 300 }, (event) => {
+            resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
+            switch (event.type) {
+              case 'ADDED':
+              case 'MODIFIED':
+                this.store(event.object);
+                break;
+              case 'DELETED':
+                this.remove(objectKey(event.object), event.object);
+                break;
+              case 'BOOKMARK':
+              case 'ERROR':
+                break;
+            }
+          });
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        if (!isGone(error)) {
+          this.options.onError?.(error);
+          failures++;
+        }
+        const ceiling = Math.min(this.options.maxBackoffMs ?? 30_000, 250 * 2 ** Math.min(failures, 10));
+        await sleep(failures === 0 ? 0 : ceiling / 2 + Math.random() * (ceiling / 2), undefined, { signal }).catch(
+          () => undefined,
+        );
+      }
+    }
+  }
+
+  private async relist(listOptions: ListOptions): Promise<string> {
+    const list = await this.resource.list(listOptions);
+    const seen = new Set<string>();
+    for (const item of list.items) {
+      seen.add(objectKey(item));
+      this.store(item);
+    }
+    for (const [key, object] of [...this.cache]) if (!seen.has(key)) this.remove(key, object);
+    this.resolveSynced();
+    return list.metadata.resourceVersion ?? '';
+  }
+
+  private store(object: T): void {
+    const key = objectKey(object);
+    const previous = this.cache.get(key);
+    if (previous?.metadata.resourceVersion === object.metadata.resourceVersion && previous !== undefined) return;
+    this.cache.set(key, object);
+    this.emit(previous ? 'modified' : 'added', object, previous);
+  }
+
+  private remove(key: string, object: T): void {
+    const previous = this.cache.get(key);
+    if (!this.cache.delete(key)) return;
+    this.emit('deleted', previous ?? object, previous);
+  }
+
+  private emit(event: InformerEvent, object: T, previous: T | undefined): void {
+    for (const handler of this.handlers) handler(event, object, previous);
+  }
+}

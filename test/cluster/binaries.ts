@@ -1,0 +1,28 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface ControlPlaneBinaries {
+  readonly binDir: string;
+  readonly etcd: string;
+  readonly kubeApiserver: string;
+  readonly kubectl: string;
+  readonly helm: string;
+}
+
+const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build.sh');
+
+/**
+ * Builds (or reuses) etcd, kube-apiserver, kubectl and helm from the pinned Go wrapper modules.
+ * A cold build takes minutes; the script's cache makes every later call a hash check.
+ */
+export function ensureBinaries(): ControlPlaneBinaries {
+  const binDir = execFileSync('bash', [buildScript], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  return {
+    binDir,
+    etcd: path.join(binDir, 'etcd'),
+    kubeApiserver: path.join(binDir, 'kube-apiserver'),
+    kubectl: path.join(binDir, 'kubectl'),
+    helm: path.join(binDir, 'helm'),
+  };
+}

@@ -1,0 +1,238 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type ControlPlaneBinaries, ensureBinaries } from './binaries.js';
+import { freePort } from './ports.js';
+
+export interface ControlPlaneOptions {
+  /** Where etcd data, certificates, logs and the kubeconfig go; a fresh temp folder by default. */
+  readonly stateDir?: string;
+  /**
+   * Keep the servers running after this process exits (for `npm run cluster:up`). Otherwise a reaper
+   * stops them and removes the state as soon as this process is gone, even if it was killed.
+   */
+  readonly detached?: boolean;
+  readonly readyTimeoutMs?: number;
+}
+
+/** What a second process needs to find and stop a detached control plane. */
+export interface ControlPlaneState {
+  readonly stateDir: string;
+  readonly kubeconfigPath: string;
+  readonly server: string;
+  readonly binDir: string;
+  readonly pids: readonly number[];
+}
+
+const reaperScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reaper.sh');
+const serviceAccountIssuer = 'https://kubernetes.default.svc.cluster.local';
+
+/** A real etcd + kube-apiserver on loopback, with RBAC on and an admin kubeconfig. */
+export class ControlPlane {
+  private etcd: ChildProcess | undefined;
+  private apiServer: ChildProcess | undefined;
+  private reaper: ChildProcess | undefined;
+
+  private constructor(
+    readonly binaries: ControlPlaneBinaries,
+    readonly stateDir: string,
+    readonly kubeconfigPath: string,
+    readonly apiServerPort: number,
+    private readonly etcdPort: number,
+    private readonly etcdPeerPort: number,
+    private readonly adminToken: string,
+    private readonly options: ControlPlaneOptions,
+  ) {}
+
+  get server(): string {
+    return `https://127.0.0.1:${this.apiServerPort}`;
+  }
+
+  static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+    const binaries = ensureBinaries();
+    const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-cp-'));
+    fs.mkdirSync(path.join(stateDir, 'pki'), { recursive: true });
+    const [apiServerPort, etcdPort, etcdPeerPort] = [await freePort(), await freePort(), await freePort()];
+    const adminToken = randomBytes(24).toString('hex');
+    writeCredentials(stateDir, adminToken);
+    const kubeconfigPath = path.join(stateDir, 'kubeconfig');
+    const plane = new ControlPlane(
+      binaries,
+      stateDir,
+      kubeconfigPath,
+      apiServerPort,
+      etcdPort,
+      etcdPeerPort,
+      adminToken,
+      options,
+    );
+    try {
+      if (options.detached !== true) plane.startReaper();
+      plane.startEtcd();
+      await plane.startApiServer();
+      writeKubeconfig(kubeconfigPath, plane.server, path.join(stateDir, 'pki', 'apiserver.crt'), adminToken);
+    } catch (error) {
+      await plane.stop();
+      throw error;
+    }
+    return plane;
+  }
+
+  state(): ControlPlaneState {
+    const pids = [this.etcd?.pid, this.apiServer?.pid].filter((pid): pid is number => pid !== undefined);
+    return {
+      stateDir: this.stateDir,
+      kubeconfigPath: this.kubeconfigPath,
+      server: this.server,
+      binDir: this.binaries.binDir,
+      pids,
+    };
+  }
+
+  /** Starts (or restarts, on the same port and data) kube-apiserver and waits until /readyz says ok. */
+  async startApiServer(): Promise<void> {
+    const pki = path.join(this.stateDir, 'pki');
+    this.apiServer = this.spawnServer('kube-apiserver', this.binaries.kubeApiserver, [
+      `--etcd-servers=http://127.0.0.1:${this.etcdPort}`,
+      `--secure-port=${this.apiServerPort}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      // With no --tls-cert-file, kube-apiserver generates a CA and a serving cert for localhost here.
+      `--cert-dir=${pki}`,
+      `--token-auth-file=${path.join(pki, 'tokens.csv')}`,
+      '--authorization-mode=RBAC',
+      `--service-account-issuer=${serviceAccountIssuer}`,
+      `--service-account-key-file=${path.join(pki, 'sa.pub')}`,
+      `--service-account-signing-key-file=${path.join(pki, 'sa.key')}`,
+      '--service-cluster-ip-range=10.96.0.0/16',
+      // No controller-manager runs, so nothing would create the `default` ServiceAccount pods need.
+      '--disable-admission-plugins=ServiceAccount',
+      '--allow-privileged=true',
+      '--enable-priority-and-fairness=false',
+      '--profiling=false',
+    ]);
+    await this.waitReady(this.options.readyTimeoutMs ?? 120_000);
+  }
+
+  /** Kills kube-apiserver with SIGKILL, as a crash would; etcd and its data stay. */
+  async killApiServer(): Promise<void> {
+    await killAndWait(this.apiServer, 'SIGKILL');
+    this.apiServer = undefined;
+  }
+
+  async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let lastProblem = 'no answer yet';
+    while (Date.now() < deadline) {
+      if (this.apiServer?.exitCode !== null && this.apiServer?.exitCode !== undefined) {
+        throw new Error(`kube-apiserver exited with code ${this.apiServer.exitCode}; see ${this.logPath('kube-apiserver')}`);
+      }
+      try {
+        const status = await getStatus(`${this.server}/readyz`, this.adminToken);
+        if (status === 200) return;
+        lastProblem = `HTTP ${status}`;
+      } catch (error) {
+        lastProblem = error instanceof Error ? error.message : String(error);
+      }
+      await sleep(250);
+    }
+    throw new Error(`kube-apiserver not ready after ${timeoutMs} ms (${lastProblem}); see ${this.logPath('kube-apiserver')}`);
+  }
+
+  async stop(): Promise<void> {
+    await killAndWait(this.apiServer, 'SIGTERM');
+    await killAndWait(this.etcd, 'SIGTERM');
+    this.reaper?.kill('SIGKILL');
+    fs.rmSync(this.stateDir, { recursive: true, force: true });
+  }
+
+  logPath(server: string): string {
+    return path.join(this.stateDir, `${server}.log`);
+  }
+
+  private startEtcd(): void {
+    const peerUrl = `http://127.0.0.1:${this.etcdPeerPort}`;
+    const clientUrl = `http://127.0.0.1:${this.etcdPort}`;
+    this.etcd = this.spawnServer('etcd', this.binaries.etcd, [
+      `--data-dir=${path.join(this.stateDir, 'etcd')}`,
+      `--listen-client-urls=${clientUrl}`,
+      `--advertise-client-urls=${clientUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=default=${peerUrl}`,
+      // Test data is thrown away; skipping fsync makes the suite several times faster on slow disks.
+      '--unsafe-no-fsync',
+      '--log-level=warn',
+    ]);
+  }
+
+  private spawnServer(name: string, binary: string, args: readonly string[]): ChildProcess {
+    const log = fs.openSync(this.logPath(name), 'a');
+    const child = spawn(binary, args, { stdio: ['ignore', log, log], detached: this.options.detached === true });
+    fs.closeSync(log);
+    if (child.pid !== undefined) fs.writeFileSync(path.join(this.stateDir, `${name}.pid`), String(child.pid));
+    if (this.options.detached === true) child.unref();
+    return child;
+  }
+
+  private startReaper(): void {
+    this.reaper = spawn('bash', [reaperScript, String(process.pid), this.stateDir], { stdio: 'ignore', detached: true });
+    this.reaper.unref();
+  }
+}
+
+function writeCredentials(stateDir: string, adminToken: string): void {
+  const pki = path.join(stateDir, 'pki');
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  fs.writeFileSync(path.join(pki, 'sa.pub'), publicKey);
+  fs.writeFileSync(path.join(pki, 'sa.key'), privateKey, { mode: 0o600 });
+  // token,user,uid,"group": system:masters bypasses RBAC, which is what an admin kubeconfig is for.
+  fs.writeFileSync(path.join(pki, 'tokens.csv'), `${adminToken},admin,admin,"system:masters"\n`, { mode: 0o600 });
+}
+
+function writeKubeconfig(file: string, server: string, caFile: string, token: string): void {
+  // JSON is valid YAML, so every kubeconfig reader takes it and no YAML writer is needed.
+  const kubeconfig = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'local', cluster: { server, 'certificate-authority-data': fs.readFileSync(caFile).toString('base64') } }],
+    users: [{ name: 'admin', user: { token } }],
+    contexts: [{ name: 'local', context: { cluster: 'local', user: 'admin' } }],
+    'current-context': 'local',
+  };
+  fs.writeFileSync(file, JSON.stringify(kubeconfig, null, 2), { mode: 0o600 });
+}
+
+function getStatus(url: string, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = https.get(
+      url,
+      // The serving cert is generated at start; readiness is all this checks, so it is not verified here.
+      { headers: { Authorization: `Bearer ${token}` }, rejectUnauthorized: false, timeout: 2000 },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error('timed out')));
+    request.on('error', reject);
+  });
+}
+
+async function killAndWait(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  const timeout = sleep(10_000).then(() => child.kill('SIGKILL'));
+  await Promise.race([exited, timeout]);
+  await exited;
+}
