@@ -14,7 +14,9 @@ export const blockAffinitySpecSchema = z
     pool: z.string().describe('Name of the IPPool the block comes from.'),
     state: z
       .enum(affinityStates)
-      .describe('pending: claimed, block not yet created; confirmed: in use; pendingDeletion: being released.'),
+      .describe(
+        'pending: claimed, block not yet created; confirmed: in use; pendingDeletion: being released.',
+      ),
   })
   .strict();
 export type BlockAffinitySpec = z.infer<typeof blockAffinitySpecSchema>;

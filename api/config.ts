@@ -24,13 +24,17 @@ export const ipamConfigSpecSchema = z
       .int()
       .min(0)
       .default(16)
-      .describe('The operator claims blocks ahead of time so each node keeps at least this many free addresses per pool.'),
+      .describe(
+        'The operator claims blocks ahead of time so each node keeps at least this many free addresses per pool.',
+      ),
     releaseCooldownSeconds: z
       .number()
       .int()
       .min(0)
       .default(30)
-      .describe('A released address is not handed out again for this long, so a new pod does not inherit stale connection state.'),
+      .describe(
+        'A released address is not handed out again for this long, so a new pod does not inherit stale connection state.',
+      ),
   })
   .strict();
 export type IPAMConfigSpec = z.infer<typeof ipamConfigSpecSchema>;

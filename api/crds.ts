@@ -44,7 +44,8 @@ const ipPool: ResourceDefinition = {
   kind: 'IPPool',
   plural: 'ippools',
   shortNames: ['ipp'],
-  description: 'A range of pod addresses, divided into blocks that the nodes its nodeSelector matches may claim.',
+  description:
+    'A range of pod addresses, divided into blocks that the nodes its nodeSelector matches may claim.',
   spec: IPPoolSpecSchema,
   status: ipPoolStatusSchema,
   printerColumns: [
@@ -69,8 +70,7 @@ const ipPool: ResourceDefinition = {
       path: 'spec',
       rules: [
         {
-          rule:
-            "!has(self.blockSize) || self.blockSize == 0 || !isCIDR(self.cidr) || (cidr(self.cidr).ip().family() == 4 ? self.blockSize >= 20 && self.blockSize <= 32 : self.blockSize >= 116 && self.blockSize <= 128)",
+          rule: '!has(self.blockSize) || self.blockSize == 0 || !isCIDR(self.cidr) || (cidr(self.cidr).ip().family() == 4 ? self.blockSize >= 20 && self.blockSize <= 32 : self.blockSize >= 116 && self.blockSize <= 128)',
           message: 'blockSize must be 20-32 for an IPv4 pool and 116-128 for an IPv6 pool',
           fieldPath: '.blockSize',
           reason: 'FieldValueInvalid',
@@ -163,11 +163,19 @@ const ipamConfig: ResourceDefinition = {
     age,
   ],
   rootRules: [
-    { rule: `self.metadata.name == '${ipamConfigName}'`, message: `the IPAMConfig must be named "${ipamConfigName}"` },
+    {
+      rule: `self.metadata.name == '${ipamConfigName}'`,
+      message: `the IPAMConfig must be named "${ipamConfigName}"`,
+    },
   ],
 };
 
-export const resourceDefinitions: readonly ResourceDefinition[] = [ipPool, blockAffinity, ipamBlock, ipamConfig];
+export const resourceDefinitions: readonly ResourceDefinition[] = [
+  ipPool,
+  blockAffinity,
+  ipamBlock,
+  ipamConfig,
+];
 
 function objectSchema(resource: ResourceDefinition): SchemaNode {
   const properties: Record<string, SchemaNode> = {
@@ -177,7 +185,12 @@ function objectSchema(resource: ResourceDefinition): SchemaNode {
     spec: structuralSchemaOf(resource.spec),
   };
   if (resource.status) properties.status = structuralSchemaOf(resource.status);
-  const root: SchemaNode = { type: 'object', description: resource.description, properties, required: ['spec'] };
+  const root: SchemaNode = {
+    type: 'object',
+    description: resource.description,
+    properties,
+    required: ['spec'],
+  };
   if (resource.rootRules) root['x-kubernetes-validations'] = resource.rootRules;
   for (const { path, rules, maxLength, listType, listMapKeys } of resource.fieldRules ?? []) {
     const node = schemaAt(root, path);

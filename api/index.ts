@@ -1,5 +1,10 @@
 /** The custom resources: their shapes (zod), names and CRDs. Pure data, no I/O. */
-export { type AffinityState, type BlockAffinitySpec, affinityStates, blockAffinitySpecSchema } from './affinity.js';
+export {
+  type AffinityState,
+  type BlockAffinitySpec,
+  affinityStates,
+  blockAffinitySpecSchema,
+} from './affinity.js';
 export {
   type Allocation,
   type CoolingAddress,

@@ -47,7 +47,8 @@ function clean(value: unknown): unknown {
   for (const [key, child] of Object.entries(value)) {
     if (droppedKeys.has(key)) continue;
     // Safe-integer bounds zod adds to every int are noise in a CRD; real bounds are far smaller.
-    if ((key === 'minimum' || key === 'maximum') && Math.abs(child as number) >= Number.MAX_SAFE_INTEGER) continue;
+    if ((key === 'minimum' || key === 'maximum') && Math.abs(child as number) >= Number.MAX_SAFE_INTEGER)
+      continue;
     result[key] = key === 'properties' ? cleanProperties(child as Record<string, unknown>) : clean(child);
   }
   return result;

@@ -14,9 +14,9 @@ export interface Measurement {
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError('median of an empty list');
   const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  // Non-null: mid and mid-1 are in range for a non-empty list.
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const upper = sorted[sorted.length >> 1] ?? Number.NaN;
+  const lower = sorted[(sorted.length - 1) >> 1] ?? Number.NaN;
+  return (lower + upper) / 2;
 }
 
 /** Runs `run` `warmups` times untimed, then `runs` times timed; returns the median and spread. */

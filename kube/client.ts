@@ -73,7 +73,11 @@ export class KubeClient {
    * Streams a watch: calls `onEvent` for each event until the server closes the stream or `signal`
    * aborts. Resolves when the stream ends; an ERROR event (e.g. 410 Expired) is thrown as ApiError.
    */
-  async watch<T>(path: string, options: RequestOptions, onEvent: (event: WatchEvent<T>) => void): Promise<void> {
+  async watch<T>(
+    path: string,
+    options: RequestOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+  ): Promise<void> {
     const query = { ...options.query, watch: 'true', allowWatchBookmarks: 'true' };
     const response = await this.send('GET', path, { ...options, query });
     const status = response.statusCode ?? 0;
@@ -90,7 +94,13 @@ export class KubeClient {
         const event = JSON.parse(line) as WatchEvent<T>;
         if (event.type === 'ERROR') {
           const statusObject = event.object as { code?: number; reason?: string; message?: string };
-          throw new ApiError(statusObject.code ?? 500, statusObject.reason ?? '', statusObject.message ?? '', 'WATCH', path);
+          throw new ApiError(
+            statusObject.code ?? 500,
+            statusObject.reason ?? '',
+            statusObject.message ?? '',
+            'WATCH',
+            path,
+          );
         }
         onEvent(event);
       }
@@ -118,12 +128,22 @@ export class KubeClient {
     }
     const transport = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
-      const request = transport.request(url, { method, headers, agent: this.agent, signal: options.signal }, resolve);
+      const request = transport.request(
+        url,
+        { method, headers, agent: this.agent, signal: options.signal },
+        resolve,
+      );
       if (options.timeoutMs !== undefined) {
-        request.setTimeout(options.timeoutMs, () => request.destroy(new Error(`no answer in ${options.timeoutMs} ms`)));
+        request.setTimeout(options.timeoutMs, () =>
+          request.destroy(new Error(`no answer in ${options.timeoutMs} ms`)),
+        );
       }
       request.on('error', (error) => {
-        reject(error.name === 'AbortError' ? error : new ApiUnreachableError(this.server, method, path, { cause: error }));
+        reject(
+          error.name === 'AbortError'
+            ? error
+            : new ApiUnreachableError(this.server, method, path, { cause: error }),
+        );
       });
       request.end(payload);
     });

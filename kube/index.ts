@@ -1,5 +1,11 @@
 /** The Kubernetes adapter: kubeconfig loading, a small REST client, typed resource verbs and informers. */
-export { type Method, type RequestCounts, type RequestOptions, type WatchEvent, KubeClient } from './client.js';
+export {
+  type Method,
+  type RequestCounts,
+  type RequestOptions,
+  type WatchEvent,
+  KubeClient,
+} from './client.js';
 export {
   ApiError,
   ApiUnreachableError,

@@ -15,7 +15,9 @@ export interface InformerOptions {
 }
 
 export const objectKey = (object: KubeObject): string =>
-  object.metadata.namespace === undefined ? object.metadata.name : `${object.metadata.namespace}/${object.metadata.name}`;
+  object.metadata.namespace === undefined
+    ? object.metadata.name
+    : `${object.metadata.namespace}/${object.metadata.name}`;
 
 /**
  * A list+watch cache of one resource type. Lists, then watches from the list's resourceVersion; when
@@ -52,38 +54,43 @@ export class Informer<T extends KubeObject> {
       ...(this.options.labelSelector !== undefined ? { labelSelector: this.options.labelSelector } : {}),
       ...(this.options.fieldSelector !== undefined ? { fieldSelector: this.options.fieldSelector } : {}),
     };
+    // A function, not the property: the compiler would otherwise assume it cannot change across awaits.
+    const stopped = (): boolean => signal.aborted;
     let failures = 0;
-    while (!signal.aborted) {
+    while (!stopped()) {
       try {
         let resourceVersion = await this.relist(listOptions);
         failures = 0;
-        while (!signal.aborted) {
-          await this.resource.watch({ ...listOptions, resourceVersion, signal, timeoutSeconds: 300 }, (event) => {
-            resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
-            switch (event.type) {
-              case 'ADDED':
-              case 'MODIFIED':
-                this.store(event.object);
-                break;
-              case 'DELETED':
-                this.remove(objectKey(event.object), event.object);
-                break;
-              case 'BOOKMARK':
-              case 'ERROR':
-                break;
-            }
-          });
+        while (!stopped()) {
+          await this.resource.watch(
+            { ...listOptions, resourceVersion, signal, timeoutSeconds: 300 },
+            (event) => {
+              resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
+              switch (event.type) {
+                case 'ADDED':
+                case 'MODIFIED':
+                  this.store(event.object);
+                  break;
+                case 'DELETED':
+                  this.remove(objectKey(event.object), event.object);
+                  break;
+                case 'BOOKMARK':
+                case 'ERROR':
+                  break;
+              }
+            },
+          );
         }
       } catch (error) {
-        if (signal.aborted) return;
+        if (stopped()) return;
         if (!isGone(error)) {
           this.options.onError?.(error);
           failures++;
         }
         const ceiling = Math.min(this.options.maxBackoffMs ?? 30_000, 250 * 2 ** Math.min(failures, 10));
-        await sleep(failures === 0 ? 0 : ceiling / 2 + Math.random() * (ceiling / 2), undefined, { signal }).catch(
-          () => undefined,
-        );
+        await sleep(failures === 0 ? 0 : ceiling / 2 + Math.random() * (ceiling / 2), undefined, {
+          signal,
+        }).catch(() => undefined);
       }
     }
   }
@@ -103,7 +110,8 @@ export class Informer<T extends KubeObject> {
   private store(object: T): void {
     const key = objectKey(object);
     const previous = this.cache.get(key);
-    if (previous?.metadata.resourceVersion === object.metadata.resourceVersion && previous !== undefined) return;
+    if (previous?.metadata.resourceVersion === object.metadata.resourceVersion && previous !== undefined)
+      return;
     this.cache.set(key, object);
     this.emit(previous ? 'modified' : 'added', object, previous);
   }

@@ -54,7 +54,9 @@ const kubeconfigSchema = z.object({
       }),
     )
     .default([]),
-  contexts: z.array(z.object({ name: z.string(), context: z.object({ cluster: z.string(), user: z.string().optional() }) })),
+  contexts: z.array(
+    z.object({ name: z.string(), context: z.object({ cluster: z.string(), user: z.string().optional() }) }),
+  ),
 });
 
 const serviceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -79,12 +81,17 @@ export function loadConnection(kubeconfigPath?: string): Connection {
   const base = path.dirname(kubeconfigPath);
   const contextName = config['current-context'] ?? config.contexts[0]?.name;
   const context = config.contexts.find((c) => c.name === contextName)?.context;
-  if (!context) throw new KubeconfigError(`kubeconfig ${kubeconfigPath} has no context "${contextName ?? ''}"`);
+  if (!context)
+    throw new KubeconfigError(`kubeconfig ${kubeconfigPath} has no context "${contextName ?? ''}"`);
   const cluster = config.clusters.find((c) => c.name === context.cluster)?.cluster;
   if (!cluster) throw new KubeconfigError(`kubeconfig ${kubeconfigPath} has no cluster "${context.cluster}"`);
   const user = config.users.find((u) => u.name === context.user)?.user ?? {};
   const read = (data: string | undefined, file: string | undefined): Buffer | undefined =>
-    data !== undefined ? Buffer.from(data, 'base64') : file !== undefined ? fs.readFileSync(path.resolve(base, file)) : undefined;
+    data !== undefined
+      ? Buffer.from(data, 'base64')
+      : file !== undefined
+        ? fs.readFileSync(path.resolve(base, file))
+        : undefined;
   const connection: { -readonly [K in keyof Connection]: Connection[K] } = {
     server: cluster.server.replace(/\/+$/, ''),
     insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] ?? false,
@@ -97,7 +104,8 @@ export function loadConnection(kubeconfigPath?: string): Connection {
   if (key) connection.key = key;
   const { token, tokenFile, exec } = user;
   if (token !== undefined) connection.token = () => token;
-  else if (tokenFile !== undefined) connection.token = () => fs.readFileSync(path.resolve(base, tokenFile), 'utf8').trim();
+  else if (tokenFile !== undefined)
+    connection.token = () => fs.readFileSync(path.resolve(base, tokenFile), 'utf8').trim();
   else if (exec) connection.token = execTokenSource(exec);
   return connection;
 }
@@ -106,7 +114,9 @@ function inClusterConnection(): Connection {
   const host = process.env.KUBERNETES_SERVICE_HOST;
   const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
   if (host === undefined || host === '') {
-    throw new KubeconfigError('no kubeconfig given and not running in a pod (KUBERNETES_SERVICE_HOST is unset)');
+    throw new KubeconfigError(
+      'no kubeconfig given and not running in a pod (KUBERNETES_SERVICE_HOST is unset)',
+    );
   }
   const server = host.includes(':') ? `https://[${host}]:${port}` : `https://${host}:${port}`;
   return {
@@ -124,12 +134,19 @@ function execTokenSource(exec: z.infer<typeof execSchema>): () => string {
   return () => {
     if (cached && cached.expiresAt > Date.now() + 10_000) return cached.token;
     const env = { ...process.env, ...Object.fromEntries((exec.env ?? []).map((e) => [e.name, e.value])) };
-    const output = execFileSync(exec.command, exec.args ?? [], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const output = execFileSync(exec.command, exec.args ?? [], {
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const credential = z
       .object({ status: z.object({ token: z.string(), expirationTimestamp: z.string().optional() }) })
       .parse(JSON.parse(output));
     const expiry = credential.status.expirationTimestamp;
-    cached = { token: credential.status.token, expiresAt: expiry ? Date.parse(expiry) : Number.POSITIVE_INFINITY };
+    cached = {
+      token: credential.status.token,
+      expiresAt: expiry ? Date.parse(expiry) : Number.POSITIVE_INFINITY,
+    };
     return cached.token;
   };
 }

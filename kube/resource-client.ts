@@ -16,8 +16,10 @@ export class ResourceClient<T extends KubeObject> {
   ) {}
 
   path(namespace?: string, name?: string): string {
-    const prefix = this.type.group === '' ? `/api/${this.type.version}` : `/apis/${this.type.group}/${this.type.version}`;
-    const scope = this.type.namespaced && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+    const prefix =
+      this.type.group === '' ? `/api/${this.type.version}` : `/apis/${this.type.group}/${this.type.version}`;
+    const scope =
+      this.type.namespaced && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : '';
     const object = name === undefined ? '' : `/${encodeURIComponent(name)}`;
     return `${prefix}${scope}/${this.type.plural}${object}`;
   }
@@ -38,7 +40,9 @@ export class ResourceClient<T extends KubeObject> {
 
   /** Create-if-absent: throws ApiError 409 AlreadyExists when the name is taken. */
   create(object: T): Promise<T> {
-    return this.client.request<T>('POST', this.path(object.metadata.namespace), { body: this.withType(object) });
+    return this.client.request<T>('POST', this.path(object.metadata.namespace), {
+      body: this.withType(object),
+    });
   }
 
   /** Replaces the object; with metadata.resourceVersion set, fails with 409 Conflict if it changed since. */
@@ -49,7 +53,9 @@ export class ResourceClient<T extends KubeObject> {
 
   replaceStatus(object: T): Promise<T> {
     const { name, namespace } = object.metadata;
-    return this.client.request<T>('PUT', `${this.path(namespace, name)}/status`, { body: this.withType(object) });
+    return this.client.request<T>('PUT', `${this.path(namespace, name)}/status`, {
+      body: this.withType(object),
+    });
   }
 
   mergePatch(name: string, patch: unknown, namespace?: string): Promise<T> {
@@ -64,7 +70,11 @@ export class ResourceClient<T extends KubeObject> {
     const body =
       options.resourceVersion === undefined
         ? undefined
-        : { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { resourceVersion: options.resourceVersion } };
+        : {
+            kind: 'DeleteOptions',
+            apiVersion: 'v1',
+            preconditions: { resourceVersion: options.resourceVersion },
+          };
     await this.client.request('DELETE', this.path(options.namespace, name), { body });
   }
 

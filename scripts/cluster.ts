@@ -54,7 +54,7 @@ export async function clusterDown(): Promise<void> {
 }
 
 async function main(command: string | undefined): Promise<void> {
-  switch (command) {
+  switch (command ?? '') {
     case 'up': {
       const state = await clusterUp();
       process.stdout.write(`# local control plane at ${state.server}\n`);

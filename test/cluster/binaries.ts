@@ -17,7 +17,10 @@ const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'too
  * A cold build takes minutes; the script's cache makes every later call a hash check.
  */
 export function ensureBinaries(): ControlPlaneBinaries {
-  const binDir = execFileSync('bash', [buildScript], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const binDir = execFileSync('bash', [buildScript], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
   return {
     binDir,
     etcd: path.join(binDir, 'etcd'),

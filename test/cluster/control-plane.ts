@@ -130,7 +130,9 @@ export class ControlPlane {
     let lastProblem = 'no answer yet';
     while (Date.now() < deadline) {
       if (this.apiServer?.exitCode !== null && this.apiServer?.exitCode !== undefined) {
-        throw new Error(`kube-apiserver exited with code ${this.apiServer.exitCode}; see ${this.logPath('kube-apiserver')}`);
+        throw new Error(
+          `kube-apiserver exited with code ${this.apiServer.exitCode}; see ${this.logPath('kube-apiserver')}`,
+        );
       }
       try {
         const status = await getStatus(`${this.server}/readyz`, this.adminToken);
@@ -141,7 +143,9 @@ export class ControlPlane {
       }
       await sleep(250);
     }
-    throw new Error(`kube-apiserver not ready after ${timeoutMs} ms (${lastProblem}); see ${this.logPath('kube-apiserver')}`);
+    throw new Error(
+      `kube-apiserver not ready after ${timeoutMs} ms (${lastProblem}); see ${this.logPath('kube-apiserver')}`,
+    );
   }
 
   async stop(): Promise<void> {
@@ -173,7 +177,10 @@ export class ControlPlane {
 
   private spawnServer(name: string, binary: string, args: readonly string[]): ChildProcess {
     const log = fs.openSync(this.logPath(name), 'a');
-    const child = spawn(binary, args, { stdio: ['ignore', log, log], detached: this.options.detached === true });
+    const child = spawn(binary, args, {
+      stdio: ['ignore', log, log],
+      detached: this.options.detached === true,
+    });
     fs.closeSync(log);
     if (child.pid !== undefined) fs.writeFileSync(path.join(this.stateDir, `${name}.pid`), String(child.pid));
     if (this.options.detached === true) child.unref();
@@ -181,7 +188,10 @@ export class ControlPlane {
   }
 
   private startReaper(): void {
-    this.reaper = spawn('bash', [reaperScript, String(process.pid), this.stateDir], { stdio: 'ignore', detached: true });
+    this.reaper = spawn('bash', [reaperScript, String(process.pid), this.stateDir], {
+      stdio: 'ignore',
+      detached: true,
+    });
     this.reaper.unref();
   }
 }
@@ -196,7 +206,9 @@ function writeCredentials(stateDir: string, adminToken: string): void {
   fs.writeFileSync(path.join(pki, 'sa.pub'), publicKey);
   fs.writeFileSync(path.join(pki, 'sa.key'), privateKey, { mode: 0o600 });
   // token,user,uid,"group": system:masters bypasses RBAC, which is what an admin kubeconfig is for.
-  fs.writeFileSync(path.join(pki, 'tokens.csv'), `${adminToken},admin,admin,"system:masters"\n`, { mode: 0o600 });
+  fs.writeFileSync(path.join(pki, 'tokens.csv'), `${adminToken},admin,admin,"system:masters"\n`, {
+    mode: 0o600,
+  });
 }
 
 function writeKubeconfig(file: string, server: string, caFile: string, token: string): void {
@@ -204,7 +216,12 @@ function writeKubeconfig(file: string, server: string, caFile: string, token: st
   const kubeconfig = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'local', cluster: { server, 'certificate-authority-data': fs.readFileSync(caFile).toString('base64') } }],
+    clusters: [
+      {
+        name: 'local',
+        cluster: { server, 'certificate-authority-data': fs.readFileSync(caFile).toString('base64') },
+      },
+    ],
     users: [{ name: 'admin', user: { token } }],
     contexts: [{ name: 'local', context: { cluster: 'local', user: 'admin' } }],
     'current-context': 'local',
@@ -229,10 +246,16 @@ function getStatus(url: string, token: string): Promise<number> {
 }
 
 async function killAndWait(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  if (child?.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
   child.kill(signal);
-  const timeout = sleep(10_000).then(() => child.kill('SIGKILL'));
-  await Promise.race([exited, timeout]);
+  const escalate = setTimeout(() => {
+    child.kill('SIGKILL');
+  }, 10_000);
   await exited;
+  clearTimeout(escalate);
 }

@@ -1,0 +1,15 @@
+/**
+ * Block claims and releases against the API server, shared by the operator (which hands nodes their
+ * blocks ahead of time) and the CNI plugin (which claims one more when a node runs out).
+ */
+export { candidateBlocks } from './candidates.js';
+export { type ClaimRequest, type ReleaseOutcome, claimBlock, releaseBlockIfEmpty } from './claim.js';
+export {
+  type BlockAffinity,
+  type IPAMBlock,
+  type IPAMConfig,
+  type IPPool,
+  type IpamResources,
+  ipamResourceTypes,
+  ipamResources,
+} from './resources.js';

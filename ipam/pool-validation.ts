@@ -1,0 +1,370 @@
+/**
+ * Validation of an IPPool spec: every rule a user can break, reported at once as data naming the field.
+ * The admission webhook renders these; the controller records them in status.
+ */
+import { z } from 'zod';
+import {
+  parseSelector,
+  type Selector,
+  type SelectorExpectation,
+  SelectorParseError,
+  selectorUsesGlobal,
+} from '../selector/index.js';
+import type { IpFamily } from './address.js';
+import { type Cidr, cidrEquals, cidrRelation, cidrToString, parseCidr, safeParseCidr } from './cidr.js';
+import {
+  ALL_NODES_SELECTOR,
+  ALLOWED_USES,
+  BLOCK_SIZE_LIMITS,
+  type EncapsulationMode,
+  IPPoolSpecSchema,
+  type NormalizedIPPoolSpec,
+  normalizePoolSpec,
+  resolveAllowedUses,
+  resolveBlockSize,
+  resolveNodeSelector,
+} from './pool-spec.js';
+import type { Result } from './errors.js';
+
+export const POOL_VALIDATION_CODES = [
+  /** The spec does not have the right shape: a field of the wrong type or an unknown enum value. */
+  'schema-invalid',
+  'cidr-unparseable',
+  'cidr-host-bits-set',
+  'block-size-out-of-range',
+  /** The pool's prefix is longer than the block size, so it holds no whole block. Allowed when disabled. */
+  'pool-smaller-than-block',
+  'cidr-overlaps-link-local',
+  'node-selector-invalid',
+  'node-selector-uses-global',
+  /** Both ipipMode and vxlanMode are enabled. */
+  'encapsulation-conflict',
+  'ipip-on-ipv6',
+  'allowed-use-unknown',
+  'allowed-use-duplicate',
+  /** LoadBalancer is combined with another use. */
+  'load-balancer-not-alone',
+  /** A LoadBalancer pool has IP-in-IP or VXLAN enabled. */
+  'load-balancer-encapsulation',
+  /** A LoadBalancer pool has a nodeSelector other than all(). */
+  'load-balancer-node-selector',
+  'cidr-immutable',
+  'block-size-immutable',
+] as const;
+
+export type PoolValidationCode = (typeof POOL_VALIDATION_CODES)[number];
+
+/** Extra data carried by some codes, so that callers need not parse messages. */
+interface PoolValidationDetails {
+  'schema-invalid': object;
+  /** Location of the problem within the CIDR text. */
+  'cidr-unparseable': { readonly offset: number; readonly length: number };
+  'cidr-host-bits-set': { readonly suggestedCidr: string };
+  'block-size-out-of-range': { readonly min: number; readonly max: number };
+  'pool-smaller-than-block': { readonly blockSize: number };
+  'cidr-overlaps-link-local': { readonly linkLocal: string };
+  /** From the selector parser: 0-based offset into the selector and what it expected there. */
+  'node-selector-invalid': { readonly position: number; readonly expected: SelectorExpectation };
+  'node-selector-uses-global': object;
+  'encapsulation-conflict': object;
+  'ipip-on-ipv6': object;
+  'allowed-use-unknown': { readonly value: string };
+  'allowed-use-duplicate': { readonly value: string };
+  'load-balancer-not-alone': object;
+  'load-balancer-encapsulation': object;
+  'load-balancer-node-selector': object;
+  'cidr-immutable': { readonly oldCidr: string };
+  'block-size-immutable': { readonly oldBlockSize: number };
+}
+
+/**
+ * One broken rule. `field` is the JSON path from the object root (`spec.cidr`, `spec.allowedUses[2]`);
+ * `message` says what is wrong and, where there is one, the fix, without repeating the field.
+ */
+export type PoolValidationError = {
+  [C in PoolValidationCode]: {
+    readonly code: C;
+    readonly field: string;
+    readonly message: string;
+  } & Readonly<PoolValidationDetails[C]>;
+}[PoolValidationCode];
+
+/** `spec.cidr: "10.0.0.1/24" has host bits set; did you mean 10.0.0.0/24?` */
+export function formatPoolValidationError(error: PoolValidationError): string {
+  return `${error.field}: ${error.message}`;
+}
+
+export interface ValidatePoolSpecOptions {
+  /** The stored spec, when validating an update: enables the immutability rules. */
+  readonly oldSpec?: unknown;
+}
+
+const LINK_LOCAL: Record<IpFamily, Cidr> = { 4: parseCidr('169.254.0.0/16'), 6: parseCidr('fe80::/10') };
+
+/**
+ * The schema with `blockSize` (any number) and `allowedUses` (any strings) loosened, so that an out-of-range
+ * block size or an unknown use reaches the rules below, whose messages say more than the schema's would.
+ */
+const LenientSpecSchema = IPPoolSpecSchema.extend({
+  blockSize: z.number().optional(),
+  allowedUses: z.array(z.string()).default(() => []),
+});
+type LenientSpec = z.output<typeof LenientSpecSchema>;
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : `${acc}.${String(key)}`),
+    'spec',
+  );
+}
+
+function schemaErrors(error: z.ZodError): PoolValidationError[] {
+  return error.issues.map((issue) => ({
+    code: 'schema-invalid',
+    field: fieldPath(issue.path),
+    message: issue.message,
+  }));
+}
+
+/**
+ * Checks an IPPool spec (of unknown shape, e.g. straight from an admission request) against every rule,
+ * returning all broken rules, or an empty list. If the spec does not even have the right shape, only the
+ * shape errors are returned. With `oldSpec`, also checks that an update leaves `cidr` and `blockSize` alone
+ * (comparing normalized values, so `blockSize` unset and 26 are the same on IPv4).
+ */
+export function validatePoolSpec(
+  spec: unknown,
+  options: ValidatePoolSpecOptions = {},
+): PoolValidationError[] {
+  const parsed = LenientSpecSchema.safeParse(spec);
+  if (!parsed.success) return schemaErrors(parsed.error);
+  const errors: PoolValidationError[] = [];
+  const pool = parsed.data;
+  const cidr = checkCidr(pool, errors);
+  if (cidr !== undefined) checkLinkLocal(cidr, errors);
+  const blockSize = cidr === undefined ? undefined : checkBlockSize(pool, cidr, errors);
+  checkEncapsulation(pool, cidr, errors);
+  const selector = checkNodeSelector(pool, errors);
+  checkAllowedUses(pool, selector, errors);
+  if (options.oldSpec !== undefined) checkImmutable(options.oldSpec, cidr, blockSize, errors);
+  return errors;
+}
+
+/** Validates and normalizes in one step: the normalized spec and its parsed CIDR, or every broken rule. */
+export function parsePoolSpec(
+  spec: unknown,
+  options: ValidatePoolSpecOptions = {},
+): Result<{ readonly spec: NormalizedIPPoolSpec; readonly cidr: Cidr }, PoolValidationError[]> {
+  const errors = validatePoolSpec(spec, options);
+  if (errors.length > 0) return { ok: false, error: errors };
+  // The rules above are stricter than the schema, so this parse succeeds; keep the check anyway.
+  const strict = IPPoolSpecSchema.safeParse(spec);
+  if (!strict.success) return { ok: false, error: schemaErrors(strict.error) };
+  const normalized = normalizePoolSpec(strict.data);
+  return { ok: true, value: { spec: normalized, cidr: parseCidr(normalized.cidr) } };
+}
+
+/** The pool's CIDR, or the network it was probably meant to be if host bits are set, so later rules run. */
+function checkCidr(pool: LenientSpec, errors: PoolValidationError[]): Cidr | undefined {
+  const result = safeParseCidr(pool.cidr);
+  if (result.ok) return result.value;
+  const issue = result.error;
+  switch (issue.code) {
+    case 'cidr-unparseable':
+      errors.push({
+        code: 'cidr-unparseable',
+        field: 'spec.cidr',
+        message: issue.message,
+        offset: issue.offset,
+        length: issue.length,
+      });
+      return undefined;
+    case 'cidr-host-bits-set':
+      errors.push({
+        code: 'cidr-host-bits-set',
+        field: 'spec.cidr',
+        message: issue.message,
+        suggestedCidr: cidrToString(issue.network),
+      });
+      return issue.network;
+  }
+}
+
+function checkLinkLocal(cidr: Cidr, errors: PoolValidationError[]): void {
+  const link = LINK_LOCAL[cidr.family];
+  const relation = cidrRelation(cidr, link);
+  if (relation === 'disjoint') return;
+  const how = relation === 'b-contains-a' ? 'lies within' : relation === 'equal' ? 'is' : 'contains';
+  errors.push({
+    code: 'cidr-overlaps-link-local',
+    field: 'spec.cidr',
+    message: `${cidrToString(cidr)} ${how} the link-local range ${cidrToString(link)}, which cannot be used for a pool`,
+    linkLocal: cidrToString(link),
+  });
+}
+
+/** The resolved block size if it is valid for the family; also checks that the pool holds a block. */
+function checkBlockSize(pool: LenientSpec, cidr: Cidr, errors: PoolValidationError[]): number | undefined {
+  const { min, max } = BLOCK_SIZE_LIMITS[cidr.family];
+  const blockSize = resolveBlockSize(pool.blockSize, cidr.family);
+  if (!Number.isInteger(blockSize) || blockSize < min || blockSize > max) {
+    errors.push({
+      code: 'block-size-out-of-range',
+      field: 'spec.blockSize',
+      message: `${blockSize} is not a valid block size for an IPv${cidr.family} pool; use an integer from ${min} to ${max}`,
+      min,
+      max,
+    });
+    return undefined;
+  }
+  if (cidr.prefixLength > blockSize && !pool.disabled) {
+    errors.push({
+      code: 'pool-smaller-than-block',
+      field: 'spec.cidr',
+      message:
+        `${cidrToString(cidr)} is smaller than one /${blockSize} block; use a prefix length of at most ` +
+        `${blockSize}, a larger blockSize, or disable the pool`,
+      blockSize,
+    });
+  }
+  return blockSize;
+}
+
+function isEnabled(mode: EncapsulationMode): boolean {
+  return mode !== 'Never';
+}
+
+function checkEncapsulation(pool: LenientSpec, cidr: Cidr | undefined, errors: PoolValidationError[]): void {
+  if (isEnabled(pool.ipipMode) && isEnabled(pool.vxlanMode)) {
+    errors.push({
+      code: 'encapsulation-conflict',
+      field: 'spec.vxlanMode',
+      message: `IP-in-IP (ipipMode ${pool.ipipMode}) and VXLAN (vxlanMode ${pool.vxlanMode}) cannot both be enabled; set one of them to Never`,
+    });
+  }
+  if (cidr?.family === 6 && isEnabled(pool.ipipMode)) {
+    errors.push({
+      code: 'ipip-on-ipv6',
+      field: 'spec.ipipMode',
+      message: `IP-in-IP is not supported on an IPv6 pool; set ipipMode to Never (use vxlanMode instead)`,
+    });
+  }
+}
+
+/** The parsed selector, or `undefined` if it does not parse. */
+function checkNodeSelector(pool: LenientSpec, errors: PoolValidationError[]): Selector | undefined {
+  const text = resolveNodeSelector(pool.nodeSelector);
+  let selector: Selector;
+  try {
+    selector = parseSelector(text);
+  } catch (error) {
+    if (!(error instanceof SelectorParseError)) throw error;
+    errors.push({
+      code: 'node-selector-invalid',
+      field: 'spec.nodeSelector',
+      message: `cannot parse selector ${JSON.stringify(text)}: expected ${error.expected} at position ${error.position}`,
+      position: error.position,
+      expected: error.expected,
+    });
+    return undefined;
+  }
+  if (selectorUsesGlobal(selector)) {
+    errors.push({
+      code: 'node-selector-uses-global',
+      field: 'spec.nodeSelector',
+      message: `global() is not allowed in an IPPool nodeSelector; use all() to select every node`,
+    });
+  }
+  return selector;
+}
+
+const KNOWN_USES: ReadonlySet<string> = new Set(ALLOWED_USES);
+
+function checkAllowedUses(
+  pool: LenientSpec,
+  selector: Selector | undefined,
+  errors: PoolValidationError[],
+): void {
+  const uses = resolveAllowedUses(pool.allowedUses);
+  // Known uses only, so that an unknown one is not also reported as combined with LoadBalancer.
+  const seen = new Set<string>();
+  uses.forEach((use, i) => {
+    const field = `spec.allowedUses[${i}]`;
+    if (!KNOWN_USES.has(use)) {
+      errors.push({
+        code: 'allowed-use-unknown',
+        field,
+        message: `unknown use ${JSON.stringify(use)}; allowed uses are ${ALLOWED_USES.join(', ')}`,
+        value: use,
+      });
+    } else if (seen.has(use)) {
+      errors.push({
+        code: 'allowed-use-duplicate',
+        field,
+        message: `${use} is listed more than once`,
+        value: use,
+      });
+    } else {
+      seen.add(use);
+    }
+  });
+  if (!seen.has('LoadBalancer')) return;
+  if (seen.size > 1) {
+    errors.push({
+      code: 'load-balancer-not-alone',
+      field: 'spec.allowedUses',
+      message: `LoadBalancer cannot be combined with other uses (${[...seen].filter((u) => u !== 'LoadBalancer').join(', ')}); use a separate pool`,
+    });
+  }
+  for (const [field, mode] of [
+    ['spec.ipipMode', pool.ipipMode],
+    ['spec.vxlanMode', pool.vxlanMode],
+  ] as const) {
+    if (isEnabled(mode)) {
+      errors.push({
+        code: 'load-balancer-encapsulation',
+        field,
+        message: `a LoadBalancer pool cannot use encapsulation; set ${field.slice('spec.'.length)} to Never`,
+      });
+    }
+  }
+  if (selector !== undefined && selector.toString() !== parseSelector(ALL_NODES_SELECTOR).toString()) {
+    errors.push({
+      code: 'load-balancer-node-selector',
+      field: 'spec.nodeSelector',
+      message: `a LoadBalancer pool must select all nodes; set nodeSelector to all()`,
+    });
+  }
+}
+
+function checkImmutable(
+  oldSpec: unknown,
+  cidr: Cidr | undefined,
+  blockSize: number | undefined,
+  errors: PoolValidationError[],
+): void {
+  // The stored spec was validated when written; if it no longer parses there is nothing sound to compare.
+  const old = LenientSpecSchema.safeParse(oldSpec);
+  if (!old.success) return;
+  const oldCidr = safeParseCidr(old.data.cidr);
+  if (!oldCidr.ok || cidr === undefined) return;
+  if (!cidrEquals(oldCidr.value, cidr)) {
+    errors.push({
+      code: 'cidr-immutable',
+      field: 'spec.cidr',
+      message: `cidr cannot be changed (was ${cidrToString(oldCidr.value)}); create a new pool instead`,
+      oldCidr: cidrToString(oldCidr.value),
+    });
+  }
+  // Block sizes of different families are not comparable; the CIDR error above covers that change.
+  if (oldCidr.value.family !== cidr.family) return;
+  const oldBlockSize = resolveBlockSize(old.data.blockSize, oldCidr.value.family);
+  if (blockSize !== undefined && blockSize !== oldBlockSize) {
+    errors.push({
+      code: 'block-size-immutable',
+      field: 'spec.blockSize',
+      message: `blockSize cannot be changed (was ${oldBlockSize}); create a new pool instead`,
+      oldBlockSize,
+    });
+  }
+}
