@@ -1,0 +1,146 @@
+import {
+  labels as apiLabels,
+  ipamConfigName,
+  ipamConfigSpecSchema,
+  type IPAMConfigSpec,
+} from '../api/index.js';
+import {
+  type BlockAffinity,
+  type IPAMBlock,
+  type IPAMConfig,
+  type IPPool,
+  type IpamResources,
+} from '../allocator/index.js';
+import { Informer, type Node, type Pod, ResourceClient, coreResources } from '../kube/index.js';
+import type { Logger } from './log.js';
+import { type PoolStanding, type PoolView, poolStandings, poolView } from './plan/pools.js';
+
+/** How long our own block writes override the informer's view, at most (it normally catches up in ms). */
+const expectationTtlMs = 5_000;
+
+/**
+ * The operator's view of the cluster: informers on every resource it reads, plus what it wrote itself
+ * but the informers may not show yet (so a reconcile right after a claim does not claim again).
+ */
+export class ClusterState {
+  readonly nodes: Informer<Node>;
+  readonly pools: Informer<IPPool>;
+  readonly blocks: Informer<IPAMBlock>;
+  readonly affinities: Informer<BlockAffinity>;
+  readonly pods: Informer<Pod>;
+  readonly configs: Informer<IPAMConfig>;
+  private readonly views = new Map<string, { resourceVersion: string | undefined; view: PoolView }>();
+  private readonly expected = new Map<string, { block: IPAMBlock | undefined; at: number }>();
+
+  constructor(
+    readonly resources: IpamResources,
+    log: Logger,
+  ) {
+    const onError = (resource: string) => (error: unknown) => {
+      log.warn('watch failed; re-listing', { resource, error: String(error) });
+    };
+    const client = resources.client;
+    this.nodes = new Informer(new ResourceClient<Node>(client, coreResources.nodes), {
+      onError: onError('nodes'),
+    });
+    this.pods = new Informer(new ResourceClient<Pod>(client, coreResources.pods), {
+      onError: onError('pods'),
+    });
+    this.pools = new Informer(resources.pools, { onError: onError('ippools') });
+    this.blocks = new Informer(resources.blocks, { onError: onError('ipamblocks') });
+    this.affinities = new Informer(resources.affinities, { onError: onError('blockaffinities') });
+    this.configs = new Informer(resources.configs, { onError: onError('ipamconfigs') });
+    this.blocks.onChange((event, block) => {
+      const expectation = this.expected.get(block.metadata.name);
+      if (!expectation) return;
+      const caughtUp =
+        event === 'deleted'
+          ? expectation.block === undefined
+          : expectation.block?.metadata.resourceVersion === block.metadata.resourceVersion;
+      if (caughtUp) this.expected.delete(block.metadata.name);
+    });
+  }
+
+  get informers(): readonly Informer<never>[] {
+    return [
+      this.nodes,
+      this.pods,
+      this.pools,
+      this.blocks,
+      this.affinities,
+      this.configs,
+    ] as unknown as Informer<never>[];
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    await Promise.all(this.informers.map((informer) => informer.run(signal)));
+  }
+
+  async synced(): Promise<void> {
+    await Promise.all(this.informers.map((informer) => informer.synced));
+  }
+
+  config(): IPAMConfigSpec {
+    const object = this.configs.get(ipamConfigName);
+    return ipamConfigSpecSchema.parse(object?.spec ?? {});
+  }
+
+  /** Every pool, parsed once per resourceVersion. */
+  poolViews(): PoolView[] {
+    const pools = this.pools.list();
+    const live = new Set<string>();
+    const views = pools.map((pool) => {
+      live.add(pool.metadata.name);
+      const cached = this.views.get(pool.metadata.name);
+      if (cached && cached.resourceVersion === pool.metadata.resourceVersion) return cached.view;
+      const view = poolView(pool);
+      this.views.set(pool.metadata.name, { resourceVersion: pool.metadata.resourceVersion, view });
+      return view;
+    });
+    for (const name of this.views.keys()) if (!live.has(name)) this.views.delete(name);
+    return views;
+  }
+
+  poolStandings(views: readonly PoolView[] = this.poolViews()): Map<string, PoolStanding> {
+    return poolStandings(views);
+  }
+
+  /** Blocks as the informer shows them, overlaid with our own writes it has not shown yet. */
+  allBlocks(): IPAMBlock[] {
+    const now = Date.now();
+    const byName = new Map(this.blocks.list().map((block) => [block.metadata.name, block]));
+    for (const [name, { block, at }] of this.expected) {
+      if (now - at > expectationTtlMs) {
+        this.expected.delete(name);
+        continue;
+      }
+      if (block) byName.set(name, block);
+      else byName.delete(name);
+    }
+    return [...byName.values()];
+  }
+
+  blocksOfNode(node: string): IPAMBlock[] {
+    return this.allBlocks().filter((block) => block.metadata.labels?.[apiLabels.node] === node);
+  }
+
+  blocksOfPool(pool: string): IPAMBlock[] {
+    return this.allBlocks().filter((block) => block.spec.pool === pool);
+  }
+
+  /** Remembers a block we created, changed (`block`) or deleted (`undefined`) until the informer shows it. */
+  expect(name: string, block: IPAMBlock | undefined): void {
+    // The watch event can arrive before the write's own response does.
+    const seen = this.blocks.get(name);
+    const alreadySeen =
+      block === undefined
+        ? seen === undefined
+        : seen?.metadata.resourceVersion === block.metadata.resourceVersion;
+    if (alreadySeen) this.expected.delete(name);
+    else this.expected.set(name, { block, at: Date.now() });
+  }
+
+  pod(namespace: string, name: string): Pod | undefined {
+    return this.pods.get(`${namespace}/${name}`);
+  }
+}

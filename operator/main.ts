@@ -1,0 +1,50 @@
+/**
+ * The operator process: settings from the environment, then informers, the leader-elected controllers,
+ * health and metrics, until SIGTERM or SIGINT. Exits non-zero if leadership is lost, so that its
+ * Deployment restarts it with a clean slate (as controller-runtime managers do).
+ */
+import { KubeClient, loadConnection } from '../kube/index.js';
+import { jsonLogger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { Operator, startHealthServer } from './operator.js';
+import { operatorSettings } from './settings.js';
+
+export async function main(): Promise<number> {
+  const settings = operatorSettings();
+  const log = jsonLogger({
+    level: settings.LOG_LEVEL,
+    base: { component: 'operator', replica: settings.POD_NAME },
+  });
+  const client = new KubeClient(loadConnection(settings.KUBECONFIG), { userAgent: 'topology-ipam-operator' });
+  const metrics = createMetrics({ defaultMetrics: true });
+  const operator = new Operator({
+    client,
+    namespace: settings.POD_NAMESPACE,
+    identity: settings.POD_NAME,
+    log,
+    metrics,
+    leaseName: settings.LEASE_NAME,
+    leaseDurationMs: settings.LEASE_DURATION_SECONDS * 1000,
+    renewDeadlineMs: settings.RENEW_DEADLINE_SECONDS * 1000,
+    retryPeriodMs: settings.RETRY_PERIOD_SECONDS * 1000,
+    resyncMs: settings.RESYNC_SECONDS * 1000,
+    leakGraceMs: settings.LEAK_GRACE_SECONDS * 1000,
+  });
+  let synced = false;
+  void operator.ready().then(() => (synced = true));
+  const health = await startHealthServer({ port: settings.HEALTH_PORT, metrics, ready: () => synced });
+  const shutdown = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      log.info('shutting down', { signal });
+      shutdown.abort();
+    });
+  }
+  log.info('starting', { namespace: settings.POD_NAMESPACE, server: client.server });
+  const outcome = await operator.run(shutdown.signal);
+  health.close();
+  client.close();
+  return outcome === 'lost' ? 1 : 0;
+}
+
+process.exitCode = await main();

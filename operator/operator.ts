@@ -1,0 +1,230 @@
+import http from 'node:http';
+import { labels as apiLabels } from '../api/index.js';
+import { ipamResources } from '../allocator/index.js';
+import type { KubeClient } from '../kube/index.js';
+import { ClusterState } from './cluster-state.js';
+import { Controller } from './controller.js';
+import { canonicalJson } from './equality.js';
+import { eventRecorder } from './events.js';
+import { LeaderElector } from './leader.js';
+import type { Logger } from './log.js';
+import type { OperatorMetrics } from './metrics.js';
+import { nodeReconciler } from './node-reconciler.js';
+import { poolReconciler } from './pool-reconciler.js';
+
+export interface OperatorOptions {
+  readonly client: KubeClient;
+  /** Namespace of the leader Lease and of the operator's own objects. */
+  readonly namespace: string;
+  /** This replica's name (its pod name in a cluster). */
+  readonly identity: string;
+  readonly log: Logger;
+  readonly metrics: OperatorMetrics;
+  readonly leaseName?: string;
+  readonly leaseDurationMs?: number;
+  readonly renewDeadlineMs?: number;
+  readonly retryPeriodMs?: number;
+  /** Every key is reconciled again this often, so nothing drifts for long even if an event was missed. */
+  readonly resyncMs?: number;
+  readonly leakGraceMs?: number;
+  readonly staleClaimMs?: number;
+  readonly workers?: number;
+}
+
+interface Controllers {
+  readonly nodes: Controller;
+  readonly pools: Controller;
+}
+
+/**
+ * The operator: informers on every replica (the admission webhook reads them too); the controllers
+ * only on the replica holding the leader Lease.
+ */
+export class Operator {
+  readonly state: ClusterState;
+  private controllers: Controllers | undefined;
+  private readonly elector: LeaderElector;
+
+  constructor(private readonly options: OperatorOptions) {
+    this.state = new ClusterState(ipamResources(options.client), options.log);
+    this.elector = new LeaderElector({
+      client: options.client,
+      namespace: options.namespace,
+      name: options.leaseName ?? 'topology-ipam-operator',
+      identity: options.identity,
+      log: options.log,
+      ...(options.leaseDurationMs !== undefined ? { leaseDurationMs: options.leaseDurationMs } : {}),
+      ...(options.renewDeadlineMs !== undefined ? { renewDeadlineMs: options.renewDeadlineMs } : {}),
+      ...(options.retryPeriodMs !== undefined ? { retryPeriodMs: options.retryPeriodMs } : {}),
+    });
+    this.watchForChanges();
+  }
+
+  isLeader(): boolean {
+    return this.elector.isLeader();
+  }
+
+  /** Runs until `signal` aborts; resolves 'lost' if leadership was lost (the process should exit and restart). */
+  async run(signal: AbortSignal): Promise<'stopped' | 'lost'> {
+    const informers = this.state.run(signal);
+    await this.state.synced();
+    this.options.log.info('caches synced');
+    const outcome = await this.elector.run(signal, (leadership) => this.lead(leadership));
+    await informers;
+    return outcome;
+  }
+
+  /** True once every informer has listed: the webhook may answer and the controllers may act. */
+  async ready(): Promise<void> {
+    await this.state.synced();
+  }
+
+  /** Resolves when the controllers have nothing queued or in progress (for tests and benchmarks). */
+  isIdle(): boolean {
+    const controllers = this.controllers;
+    return controllers !== undefined && controllers.nodes.queue.isIdle() && controllers.pools.queue.isIdle();
+  }
+
+  private async lead(leadership: AbortSignal): Promise<void> {
+    const { log, metrics } = this.options;
+    const events = eventRecorder(this.options.client, {
+      component: 'topology-ipam-operator',
+      instance: this.options.identity,
+      log,
+    });
+    const leakGraceMs = this.options.leakGraceMs ?? 60_000;
+    const workers = this.options.workers ?? 4;
+    const nodes = new Controller({
+      name: 'nodes',
+      log,
+      metrics,
+      workers,
+      reconcile: nodeReconciler({
+        state: this.state,
+        events,
+        log,
+        metrics,
+        leakGraceMs,
+        staleClaimMs: this.options.staleClaimMs ?? 60_000,
+      }),
+    });
+    const pools = new Controller({
+      name: 'pools',
+      log,
+      metrics,
+      workers: 1,
+      reconcile: poolReconciler({ state: this.state, events, log, metrics }),
+    });
+    this.controllers = { nodes, pools };
+    metrics.leader.set(1);
+    nodes.start();
+    pools.start();
+    this.resyncAll();
+    const resync = setInterval(() => {
+      this.resyncAll();
+    }, this.options.resyncMs ?? 300_000);
+    await new Promise<void>((resolve) => {
+      leadership.addEventListener(
+        'abort',
+        () => {
+          resolve();
+        },
+        { once: true },
+      );
+    });
+    clearInterval(resync);
+    this.controllers = undefined;
+    metrics.leader.set(0);
+    await Promise.all([nodes.stop(), pools.stop()]);
+  }
+
+  private resyncAll(): void {
+    for (const node of this.state.nodes.list()) this.enqueueNode(node.metadata.name);
+    for (const block of this.state.blocks.list()) this.enqueueNode(block.metadata.labels?.[apiLabels.node]);
+    this.enqueueAllPools();
+  }
+
+  private enqueueNode(name: string | undefined): void {
+    if (name !== undefined && name !== '') this.controllers?.nodes.queue.add(name);
+  }
+
+  private enqueueAllPools(): void {
+    for (const pool of this.state.pools.list()) this.controllers?.pools.queue.add(pool.metadata.name);
+  }
+
+  private enqueueAllNodes(): void {
+    for (const node of this.state.nodes.list()) this.enqueueNode(node.metadata.name);
+  }
+
+  /** Event handlers only enqueue keys: which nodes and pools a change can affect. */
+  private watchForChanges(): void {
+    const { state } = this;
+    state.nodes.onChange((event, node, previous) => {
+      if (
+        event === 'modified' &&
+        canonicalJson(node.metadata.labels) === canonicalJson(previous?.metadata.labels)
+      )
+        return;
+      this.enqueueNode(node.metadata.name);
+      this.enqueueAllPools();
+    });
+    state.pools.onChange((event, pool, previous) => {
+      // Our own status writes change nothing a plan depends on.
+      const same =
+        event === 'modified' &&
+        previous !== undefined &&
+        previous.metadata.generation === pool.metadata.generation &&
+        previous.metadata.deletionTimestamp === pool.metadata.deletionTimestamp &&
+        canonicalJson(previous.metadata.finalizers) === canonicalJson(pool.metadata.finalizers);
+      if (same) return;
+      this.enqueueAllPools();
+      this.enqueueAllNodes();
+      for (const block of state.blocksOfPool(pool.metadata.name))
+        this.enqueueNode(block.metadata.labels?.[apiLabels.node]);
+    });
+    state.blocks.onChange((_, block) => {
+      this.enqueueNode(block.metadata.labels?.[apiLabels.node]);
+      this.controllers?.pools.queue.add(block.spec.pool);
+    });
+    state.pods.onChange((event, pod) => {
+      const node = pod.spec?.nodeName;
+      if (event === 'deleted' && node !== undefined) {
+        this.controllers?.nodes.queue.addAfter(node, (this.options.leakGraceMs ?? 60_000) + 1_000);
+      }
+    });
+    state.configs.onChange(() => {
+      this.enqueueAllNodes();
+    });
+  }
+}
+
+/** /healthz, /readyz and /metrics on one plain HTTP port. */
+export function startHealthServer(options: {
+  port: number;
+  host?: string;
+  metrics: OperatorMetrics;
+  ready: () => boolean;
+}): Promise<http.Server> {
+  const server = http.createServer((request, response) => {
+    const url = request.url ?? '/';
+    if (url === '/healthz') {
+      response.writeHead(200).end('ok');
+    } else if (url === '/readyz') {
+      const ready = options.ready();
+      response.writeHead(ready ? 200 : 503).end(ready ? 'ok' : 'caches not synced');
+    } else if (url === '/metrics') {
+      options.metrics.registry.metrics().then(
+        (text) => response.writeHead(200, { 'Content-Type': options.metrics.registry.contentType }).end(text),
+        (error: unknown) => response.writeHead(500).end(String(error)),
+      );
+    } else {
+      response.writeHead(404).end('not found');
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '0.0.0.0', () => {
+      resolve(server);
+    });
+  });
+}

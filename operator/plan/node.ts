@@ -1,0 +1,64 @@
+import type { IPAMConfigSpec } from '../../api/index.js';
+import type { IPAMBlock } from '../../allocator/index.js';
+import { blockUsage, parseCidr, reservedOrdinals } from '../../ipam/index.js';
+import { type PoolStanding, type PoolView, poolsSelecting } from './pools.js';
+
+export interface NodePlanInput {
+  /** The node's labels, or undefined when the node no longer exists. */
+  readonly labels: Readonly<Record<string, string>> | undefined;
+  readonly pools: readonly PoolView[];
+  readonly standings: ReadonlyMap<string, PoolStanding>;
+  /** Every block affine to this node. */
+  readonly blocks: readonly IPAMBlock[];
+  readonly config: Pick<
+    IPAMConfigSpec,
+    'maxBlocksPerHost' | 'minFreeAddressesPerNode' | 'releaseCooldownSeconds'
+  >;
+  readonly now: Date;
+}
+
+export interface NodePlan {
+  /** Pools to claim one more block from for this node. */
+  readonly claim: readonly PoolView[];
+  /** Empty blocks the node should let go of. */
+  readonly release: readonly IPAMBlock[];
+  /** The node exists but no allocatable pool selects it: a pod there could not get an address. */
+  readonly unselected: boolean;
+}
+
+/** Addresses of a block that the CNI plugin could assign now. */
+export function freeAddresses(block: IPAMBlock, cooldownSeconds: number, now: Date): number {
+  const reserved = reservedOrdinals(parseCidr(block.spec.cidr));
+  return blockUsage(block.spec, { now, cooldownSeconds, reserved }).free;
+}
+
+/**
+ * What a node's blocks should become. Every pool that selects the node gives it at least one block,
+ * and another whenever its free addresses in that pool fall below the target (up to maxBlocksPerHost).
+ * A block is released only when it is empty and its node is gone, its pool is gone or being deleted,
+ * or the pool no longer selects the node; blocks holding addresses stay until their pods go, so running
+ * workloads are never renumbered. A disabled or conflicting pool keeps the blocks it has.
+ */
+export function planNode(input: NodePlanInput): NodePlan {
+  const { labels, pools, standings, blocks, config, now } = input;
+  const wanted = labels === undefined ? [] : poolsSelecting(labels, pools, standings);
+  const claim = wanted.filter((pool) => {
+    const held = blocks.filter((block) => block.spec.pool === pool.name);
+    if (held.length === 0) return true;
+    if (config.maxBlocksPerHost > 0 && held.length >= config.maxBlocksPerHost) return false;
+    const free = held.reduce(
+      (sum, block) => sum + freeAddresses(block, config.releaseCooldownSeconds, now),
+      0,
+    );
+    return free < config.minFreeAddressesPerNode;
+  });
+  const poolsByName = new Map(pools.map((pool) => [pool.name, pool]));
+  const release = blocks.filter((block) => {
+    if (block.spec.allocations.length > 0) return false;
+    if (labels === undefined) return true;
+    const pool = poolsByName.get(block.spec.pool);
+    if (!pool || pool.deleting) return true;
+    return pool.valid !== undefined && !pool.valid.selector.matches(labels);
+  });
+  return { claim, release, unselected: labels !== undefined && wanted.length === 0 };
+}

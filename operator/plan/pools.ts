@@ -1,0 +1,104 @@
+import type { AllocatableReason } from '../../api/index.js';
+import type { IPPool } from '../../allocator/index.js';
+import {
+  type Cidr,
+  type NormalizedIPPoolSpec,
+  findOverlaps,
+  formatOverlap,
+  formatPoolValidationError,
+  parsePoolSpec,
+} from '../../ipam/index.js';
+import { type Selector, parseSelector } from '../../selector/index.js';
+
+/** A pool as the planners see it: parsed once per resourceVersion. */
+export interface PoolView {
+  readonly name: string;
+  readonly object: IPPool;
+  readonly createdAt: Date;
+  readonly deleting: boolean;
+  /** Present when the spec is valid. */
+  readonly valid?: { readonly spec: NormalizedIPPoolSpec; readonly cidr: Cidr; readonly selector: Selector };
+  readonly problems: readonly string[];
+}
+
+export interface PoolStanding {
+  readonly allocatable: boolean;
+  readonly reason: AllocatableReason;
+  readonly message: string;
+}
+
+export function poolView(object: IPPool): PoolView {
+  const base = {
+    name: object.metadata.name,
+    object,
+    createdAt: new Date(object.metadata.creationTimestamp ?? 0),
+    deleting: object.metadata.deletionTimestamp !== undefined,
+  };
+  const parsed = parsePoolSpec(object.spec);
+  if (!parsed.ok) return { ...base, problems: parsed.error.map(formatPoolValidationError) };
+  const { spec, cidr } = parsed.value;
+  return { ...base, valid: { spec, cidr, selector: parseSelector(spec.nodeSelector) }, problems: [] };
+}
+
+/**
+ * Whether each pool may hand out blocks, and why not. Of two overlapping pools the older keeps its
+ * standing and the newer is refused (the admission webhook normally stops such a pool at apply time;
+ * this catches what got past it).
+ */
+export function poolStandings(pools: readonly PoolView[]): Map<string, PoolStanding> {
+  const standings = new Map<string, PoolStanding>();
+  const overlapsOf = new Map<string, string[]>();
+  const refs = pools.flatMap((pool) =>
+    pool.valid ? [{ name: pool.name, cidr: pool.valid.cidr, createdAt: pool.createdAt }] : [],
+  );
+  for (const overlap of findOverlaps(refs)) {
+    const messages = overlapsOf.get(overlap.b.name) ?? [];
+    messages.push(formatOverlap(overlap));
+    overlapsOf.set(overlap.b.name, messages);
+  }
+  for (const pool of pools) {
+    const overlaps = overlapsOf.get(pool.name);
+    let standing: PoolStanding;
+    if (!pool.valid) {
+      standing = { allocatable: false, reason: 'InvalidSpec', message: pool.problems.join('; ') };
+    } else if (pool.deleting) {
+      standing = {
+        allocatable: false,
+        reason: 'Terminating',
+        message: 'the pool is being deleted; waiting for its addresses to be released',
+      };
+    } else if (overlaps) {
+      standing = { allocatable: false, reason: 'CIDROverlap', message: overlaps.join('; ') };
+    } else if (pool.valid.spec.disabled) {
+      standing = {
+        allocatable: false,
+        reason: 'PoolDisabled',
+        message: 'disabled: no new blocks are handed out; existing ones stay',
+      };
+    } else {
+      standing = {
+        allocatable: true,
+        reason: 'OK',
+        message: 'blocks are handed out to the nodes the nodeSelector matches',
+      };
+    }
+    standings.set(pool.name, standing);
+  }
+  return standings;
+}
+
+/** Pools the operator hands blocks from for a node with these labels. */
+export function poolsSelecting(
+  labels: Readonly<Record<string, string>>,
+  pools: readonly PoolView[],
+  standings: ReadonlyMap<string, PoolStanding>,
+): PoolView[] {
+  return pools.filter((pool) => {
+    const valid = pool.valid;
+    if (!valid || standings.get(pool.name)?.allocatable !== true) return false;
+    // Manual pools serve only workloads that ask for them, so no block is claimed ahead of time.
+    if (valid.spec.assignmentMode !== 'Automatic' || !valid.spec.allowedUses.includes('Workload'))
+      return false;
+    return valid.selector.matches(labels);
+  });
+}
