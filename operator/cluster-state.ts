@@ -11,7 +11,7 @@ import {
   type IPPool,
   type IpamResources,
 } from '../allocator/index.js';
-import { Informer, type Node, type Pod, ResourceClient, coreResources } from '../kube/index.js';
+import { ApiError, Informer, type Node, type Pod, ResourceClient, coreResources } from '../kube/index.js';
 import type { Logger } from './log.js';
 import { type PoolStanding, type PoolView, poolStandings, poolView } from './plan/pools.js';
 
@@ -37,7 +37,9 @@ export class ClusterState {
     log: Logger,
   ) {
     const onError = (resource: string) => (error: unknown) => {
-      log.warn('watch failed; re-listing', { resource, error: String(error) });
+      // 429 while the API server (re)initializes a just-created CRD's storage is routine at start.
+      const level = error instanceof ApiError && error.status === 429 ? 'debug' : 'warn';
+      log[level]('watch failed; re-listing', { resource, error: String(error) });
     };
     const client = resources.client;
     this.nodes = new Informer(new ResourceClient<Node>(client, coreResources.nodes), {

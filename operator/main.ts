@@ -8,6 +8,7 @@ import { jsonLogger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { Operator, startHealthServer } from './operator.js';
 import { operatorSettings } from './settings.js';
+import { startAdmissionWebhook } from './webhook/index.js';
 
 export async function main(): Promise<number> {
   const settings = operatorSettings();
@@ -41,7 +42,26 @@ export async function main(): Promise<number> {
     });
   }
   log.info('starting', { namespace: settings.POD_NAMESPACE, server: client.server });
-  const outcome = await operator.run(shutdown.signal);
+  const running = operator.run(shutdown.signal);
+  // Every replica answers admission reviews, from its own pool cache, once that cache is complete.
+  await operator.ready();
+  const webhook = settings.WEBHOOK_ENABLED
+    ? await startAdmissionWebhook({
+        client,
+        namespace: settings.POD_NAMESPACE,
+        serviceName: settings.WEBHOOK_SERVICE,
+        webhookConfigurationName: settings.WEBHOOK_CONFIGURATION,
+        host: '0.0.0.0',
+        port: settings.WEBHOOK_PORT,
+        pools: () => operator.state.pools.list(),
+        registry: metrics.registry,
+        log: (level, message, fields) => {
+          log[level](message, { ...fields, component: 'webhook' });
+        },
+      })
+    : undefined;
+  const outcome = await running;
+  await webhook?.close();
   health.close();
   client.close();
   return outcome === 'lost' ? 1 : 0;

@@ -1,0 +1,376 @@
+/**
+ * The webhook on a real API server: kubectl apply goes through kube-apiserver, which calls our HTTPS
+ * server on 127.0.0.1 with the caBundle our code patched in. The webhook runs in this process, so every
+ * kubectl call that reaches it must not block the event loop: `kubectlAsync`, never `cluster.kubectl`.
+ */
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
+import path from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ipamResources } from '../../allocator/index.js';
+import { Informer, KubeClient, ResourceClient, loadConnection } from '../../kube/index.js';
+import { clusterTestContext } from '../../test/cluster/context.js';
+import { type Secret, secretResourceType } from './certificates.js';
+import {
+  type AdmissionWebhook,
+  type ValidatingWebhookConfiguration,
+  caBundleOf,
+  startAdmissionWebhook,
+  validatingWebhookConfigurationType,
+} from './index.js';
+
+const cluster = clusterTestContext(import.meta.url);
+const { prefix } = cluster;
+const namespace = prefix;
+const serviceName = 'topology-ipam-webhook';
+const vwcName = `${prefix}-ippools`;
+const testLabel = 'webhook-test.topology-ipam.dev/file';
+
+const client = new KubeClient(loadConnection(cluster.kubeconfig));
+const configs = new ResourceClient<ValidatingWebhookConfiguration>(
+  client,
+  validatingWebhookConfigurationType,
+);
+const secrets = new ResourceClient<Secret>(client, secretResourceType);
+const stop = new AbortController();
+const informer = new Informer(ipamResources(client).pools, { labelSelector: `${testLabel}=${prefix}` });
+const registry = new Registry();
+const logs: { level: string; message: string; fields: Record<string, unknown> }[] = [];
+const started: AdmissionWebhook[] = [];
+let webhook: AdmissionWebhook;
+
+const run = promisify(execFile);
+async function kubectlAsync(
+  args: readonly string[],
+  input?: string,
+): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  const child = run(path.join(cluster.binDir, 'kubectl'), args, {
+    env: { ...process.env, KUBECONFIG: cluster.kubeconfig },
+    encoding: 'utf8',
+  });
+  if (input !== undefined) child.child.stdin?.end(input);
+  try {
+    const { stdout, stderr } = await child;
+    return { ok: true, stdout, stderr };
+  } catch (error) {
+    const failure = error as { stdout?: string; stderr?: string };
+    return { ok: false, stdout: failure.stdout ?? '', stderr: failure.stderr ?? String(error) };
+  }
+}
+
+function poolManifest(name: string, spec: Record<string, unknown>): string {
+  return JSON.stringify({
+    apiVersion: 'ipam.topology-ipam.dev/v1alpha1',
+    kind: 'IPPool',
+    metadata: { name: `${prefix}-${name}`, labels: { [testLabel]: prefix } },
+    spec,
+  });
+}
+
+const apply = (name: string, spec: Record<string, unknown>, dryRun = false) =>
+  kubectlAsync(['apply', ...(dryRun ? ['--dry-run=server'] : []), '-f', '-'], poolManifest(name, spec));
+
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+  explain: () => string = () => '',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) {
+      const recent = logs.slice(-5).map((entry) => JSON.stringify(entry));
+      throw new Error(`timed out waiting for ${what}: ${explain()}\n${recent.join('\n')}`);
+    }
+    await sleep(250);
+  }
+}
+
+function start(
+  options: { caSecretName?: string; webhookConfigurationName?: string; certificateLifetimeMs?: number } = {},
+): Promise<AdmissionWebhook> {
+  return startAdmissionWebhook({
+    client,
+    namespace,
+    serviceName,
+    webhookConfigurationName: options.webhookConfigurationName ?? vwcName,
+    ...(options.caSecretName === undefined ? {} : { caSecretName: options.caSecretName }),
+    host: '127.0.0.1',
+    port: 0,
+    ipSans: ['127.0.0.1'],
+    ...(options.certificateLifetimeMs === undefined
+      ? {}
+      : { certificateLifetimeMs: options.certificateLifetimeMs }),
+    pools: () => informer.list(),
+    registry,
+    log: (level, message, fields) => logs.push({ level, message, fields }),
+  }).then((instance) => {
+    started.push(instance);
+    return instance;
+  });
+}
+
+/** The certificate a webhook serves now, verified against `caPem` and 127.0.0.1. */
+function servedCertificate(port: number, caPem: string): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca: caPem }, () => {
+      const peer = socket.getPeerX509Certificate();
+      socket.end();
+      if (peer === undefined) reject(new Error('no peer certificate'));
+      else resolve(peer);
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** POSTs a review straight to a webhook, trusting only `caPem`. */
+function postReview(
+  port: number,
+  caPem: string,
+  review: unknown,
+): Promise<{ response?: { allowed: boolean; status?: { message: string } } }> {
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/validate-ippool',
+        method: 'POST',
+        ca: caPem,
+        agent: false,
+        headers: { 'Content-Type': 'application/json' },
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => {
+          resolve(JSON.parse(text) as { response?: { allowed: boolean; status?: { message: string } } });
+        });
+      },
+    );
+    request.on('error', reject);
+    request.end(JSON.stringify(review));
+  });
+}
+
+beforeAll(async () => {
+  cluster.kubectl(['create', 'namespace', namespace]);
+  void informer.run(stop.signal);
+  await informer.synced;
+  // The webhook starts before its configuration exists, as the operator may before the chart's objects.
+  webhook = await start();
+  const configuration = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: vwcName },
+    webhooks: [
+      {
+        name: 'ippools.ipam.topology-ipam.dev',
+        clientConfig: { url: `https://127.0.0.1:${webhook.port}/validate-ippool` },
+        rules: [
+          {
+            apiGroups: ['ipam.topology-ipam.dev'],
+            apiVersions: ['v1alpha1'],
+            operations: ['CREATE', 'UPDATE'],
+            resources: ['ippools'],
+            scope: 'Cluster',
+          },
+        ],
+        // Only this file's pools: other test files share the API server.
+        objectSelector: { matchLabels: { [testLabel]: prefix } },
+        failurePolicy: 'Fail',
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        timeoutSeconds: 5,
+      },
+    ],
+  };
+  const created = await kubectlAsync(['create', '-f', '-'], JSON.stringify(configuration));
+  if (!created.ok) throw new Error(created.stderr);
+  // Until the caBundle is patched and the API server has reloaded the configuration, calls fail on TLS.
+  let last = '';
+  await eventually(
+    'the API server to call the webhook',
+    async () => {
+      const probe = await apply('probe', { cidr: '10.250.0.0/24', nodeSelector: 'rack == ' }, true);
+      last = probe.stderr || probe.stdout;
+      // Only the webhook parses selectors; kubectl prints its causes as `The IPPool "…" is invalid: …`.
+      return probe.stderr.includes('cannot parse selector') ? probe : undefined;
+    },
+    60_000,
+    () => last,
+  );
+}, 120_000);
+
+afterAll(async () => {
+  stop.abort();
+  await Promise.all(started.map((instance) => instance.close()));
+  await kubectlAsync(['delete', 'validatingwebhookconfiguration', vwcName, '--ignore-not-found']);
+  await kubectlAsync(['delete', 'ippools', '-l', `${testLabel}=${prefix}`, '--ignore-not-found']);
+  await kubectlAsync(['delete', 'secrets', '--all', '-n', namespace, '--ignore-not-found']);
+  // No namespace controller runs on the bare control plane: the namespace would stay Terminating.
+  await kubectlAsync(['delete', 'namespace', namespace, '--wait=false', '--ignore-not-found']);
+  client.close();
+});
+
+describe('the admission webhook on a real API server', () => {
+  it('patched the caBundle of the configuration to its CA', async () => {
+    const configuration = await configs.get(vwcName);
+    expect(configuration.webhooks?.[0]?.clientConfig.caBundle).toBe(caBundleOf(webhook.caPem));
+    expect(new X509Certificate(webhook.caPem).ca).toBe(true);
+  });
+
+  it('refuses at kubectl apply a pool that overlaps an existing one, with the overlap', async () => {
+    const first = await apply('default', { cidr: '192.168.0.0/16' });
+    expect(first.stderr).toBe('');
+    expect(first.ok).toBe(true);
+    // The webhook sees pools through the informer, as in the operator.
+    await eventually('the informer to see the first pool', () =>
+      Promise.resolve(informer.get(`${prefix}-default`)),
+    );
+    const second = await apply('rack-1', { cidr: '192.168.1.0/24', nodeSelector: 'rack == "1"' });
+    expect(second.ok).toBe(false);
+    expect(second.stderr).toContain(
+      `IPPool "${prefix}-rack-1" 192.168.1.0/24 overlaps IPPool "${prefix}-default" 192.168.0.0/16 (contains it)`,
+    );
+    const listed = await kubectlAsync([
+      'get',
+      'ippool',
+      `${prefix}-rack-1`,
+      '--ignore-not-found',
+      '-o',
+      'name',
+    ]);
+    expect(listed.stdout).toBe('');
+  });
+
+  it('refuses a selector that does not parse, with the position', async () => {
+    const result = await apply('bad-selector', { cidr: '10.251.0.0/24', nodeSelector: 'rack == ' });
+    expect(result.ok).toBe(false);
+    expect(result.stderr).toContain(
+      'spec.nodeSelector: cannot parse selector "rack == ": expected string at position 8',
+    );
+  });
+
+  it('refuses a change to an immutable field', async () => {
+    // The CRD's CEL rules refuse it before admission webhooks run, so kubectl shows the API server's text;
+    // the webhook's own refusal of the same change is checked below on a review sent to it directly.
+    const result = await apply('default', { cidr: '192.169.0.0/16' });
+    expect(result.ok).toBe(false);
+    expect(result.stderr).toMatch(/spec\.cidr.*(cidr is immutable|cidr cannot be changed)/);
+
+    const stored = informer.get(`${prefix}-default`);
+    if (stored === undefined) throw new Error('the informer lost the pool');
+    const answer = await postReview(webhook.port, webhook.caPem, {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'direct-1',
+        kind: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', kind: 'IPPool' },
+        resource: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', resource: 'ippools' },
+        name: stored.metadata.name,
+        operation: 'UPDATE',
+        object: { ...stored, spec: { ...stored.spec, blockSize: 28 } },
+        oldObject: stored,
+      },
+    });
+    expect(answer.response?.allowed).toBe(false);
+    expect(answer.response?.status?.message).toBe(
+      'spec.blockSize: blockSize cannot be changed (was 26); create a new pool instead',
+    );
+  });
+
+  it('lets a metadata-only update through', async () => {
+    const labelled = await kubectlAsync(['label', 'ippool', `${prefix}-default`, 'team=network']);
+    expect(labelled.stderr).toBe('');
+    expect(labelled.ok).toBe(true);
+  });
+
+  it('counted its decisions', async () => {
+    const metric = await registry.getSingleMetric('topology_ipam_webhook_decisions_total')?.get();
+    const refusedCreates = metric?.values.find(
+      (v) => v.labels.operation === 'CREATE' && v.labels.allowed === 'false',
+    );
+    expect(refusedCreates?.value).toBeGreaterThanOrEqual(3);
+  });
+
+  it('restores the caBundle when someone resets it (a helm upgrade)', async () => {
+    const reset = await kubectlAsync([
+      'patch',
+      'validatingwebhookconfiguration',
+      vwcName,
+      '--type=json',
+      '-p',
+      '[{"op":"remove","path":"/webhooks/0/clientConfig/caBundle"}]',
+    ]);
+    expect(reset.stderr).toBe('');
+    await eventually(
+      'the caBundle to be restored',
+      async () => {
+        const configuration = await configs.get(vwcName);
+        return configuration.webhooks?.[0]?.clientConfig.caBundle === caBundleOf(webhook.caPem)
+          ? true
+          : undefined;
+      },
+      10_000,
+    );
+  });
+
+  it('gives two replicas one CA from one Secret, each serving a certificate it issued', async () => {
+    const second = await start();
+    expect(second.caPem).toBe(webhook.caPem);
+    const secret = await secrets.get(`${serviceName}-ca`, namespace);
+    expect(secret.type).toBe('kubernetes.io/tls');
+    expect(Buffer.from(secret.data?.['tls.crt'] ?? '', 'base64').toString('utf8')).toBe(webhook.caPem);
+    const answer = await postReview(second.port, webhook.caPem, {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'direct-2',
+        kind: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', kind: 'IPPool' },
+        resource: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', resource: 'ippools' },
+        operation: 'CREATE',
+        object: { metadata: { name: 'x' }, spec: { cidr: '192.168.3.0/24' } },
+      },
+    });
+    expect(answer.response?.allowed).toBe(false);
+  });
+
+  it('agrees on one CA when two replicas start at the same moment with no Secret yet', async () => {
+    const caSecretName = `${serviceName}-race-ca`;
+    // Their CA is not the one in the configuration above, so they keep another (absent) one.
+    const other = { caSecretName, webhookConfigurationName: `${prefix}-absent` };
+    const [a, b] = await Promise.all([start(other), start(other)]);
+    expect(a.caPem).toBe(b.caPem);
+    const secret = await secrets.get(caSecretName, namespace);
+    expect(Buffer.from(secret.data?.['tls.crt'] ?? '', 'base64').toString('utf8')).toBe(a.caPem);
+    const createdLogs = logs.filter(
+      (entry) =>
+        entry.message === 'created the webhook CA' && entry.fields.secret === `${namespace}/${caSecretName}`,
+    );
+    expect(createdLogs).toHaveLength(1);
+  });
+
+  it('swaps in a new serving certificate at 2/3 of its life, without a restart', async () => {
+    const short = await start({ certificateLifetimeMs: 3000, webhookConfigurationName: `${prefix}-absent` });
+    const first = await servedCertificate(short.port, short.caPem);
+    const second = await eventually(
+      'a new serving certificate',
+      async () => {
+        const served = await servedCertificate(short.port, short.caPem);
+        return served.serialNumber === first.serialNumber ? undefined : served;
+      },
+      10_000,
+    );
+    expect(second.checkIssued(new X509Certificate(short.caPem))).toBe(true);
+    expect(logs.some((entry) => entry.message === 'rotated the webhook serving certificate')).toBe(true);
+  });
+});
