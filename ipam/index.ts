@@ -88,3 +88,4 @@ export {
   blockIndexOf,
   iterateBlocks,
 } from './blocks.js';
+export * from './block-allocation.js';
