@@ -67,4 +67,10 @@ export async function main(): Promise<number> {
   return outcome === 'lost' ? 1 : 0;
 }
 
-process.exitCode = await main();
+process.exitCode = await main().catch((error: unknown) => {
+  // One readable line for the user (a bad setting, an unreadable kubeconfig), not a stack trace.
+  process.stderr.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'operator failed', error: error instanceof Error ? error.message : String(error) })}\n`,
+  );
+  return 1;
+});
