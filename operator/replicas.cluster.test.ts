@@ -1,0 +1,135 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labels as apiLabels } from '../api/index.js';
+import { ipamResources } from '../allocator/index.js';
+import {
+  KubeClient,
+  type Lease,
+  type Node,
+  ResourceClient,
+  coreResources,
+  loadConnection,
+} from '../kube/index.js';
+import { clusterTestContext } from '../test/cluster/context.js';
+import { eventually } from '../test/cluster/eventually.js';
+
+const cluster = clusterTestContext(import.meta.url);
+const client = new KubeClient(loadConnection(cluster.kubeconfig));
+const resources = ipamResources(client);
+const nodes = new ResourceClient<Node>(client, coreResources.nodes);
+const leases = new ResourceClient<Lease>(client, coreResources.leases);
+const p = cluster.prefix;
+const leaseName = `${p}-lease`;
+const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.ts');
+
+interface Replica {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly logs: string[];
+  readonly exited: Promise<number | null>;
+}
+
+/** A real operator process, as its Deployment would run it (less the webhook, tested on its own). */
+function startReplica(name: string): Replica {
+  const child = spawn(process.execPath, ['--import', 'tsx', main], {
+    env: {
+      ...process.env,
+      KUBECONFIG: cluster.kubeconfig,
+      POD_NAMESPACE: p,
+      POD_NAME: name,
+      WEBHOOK_ENABLED: 'false',
+      HEALTH_PORT: '0',
+      LEASE_NAME: leaseName,
+      LEASE_DURATION_SECONDS: '3',
+      RENEW_DEADLINE_SECONDS: '2',
+      RETRY_PERIOD_SECONDS: '0.5',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const logs: string[] = [];
+  child.stderr
+    ?.setEncoding('utf8')
+    .on('data', (chunk: string) => logs.push(...chunk.split('\n').filter(Boolean)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { name, process: child, logs, exited };
+}
+
+const nodeNames = (from: number, to: number) =>
+  Array.from({ length: to - from }, (_, i) => `${p}-n${from + i}`);
+const blockCount = async () =>
+  (await resources.blocks.list({ labelSelector: `${apiLabels.pool}=${p}-pool` })).items.length;
+
+let replicas: Replica[] = [];
+
+beforeAll(async () => {
+  cluster.kubectl(['create', 'namespace', p]);
+  await resources.pools.create({
+    metadata: { name: `${p}-pool` },
+    spec: { cidr: '10.123.0.0/16', nodeSelector: `has(${p})` },
+  });
+  for (const name of nodeNames(0, 10)) await nodes.create({ metadata: { name, labels: { [p]: 'yes' } } });
+});
+
+afterAll(async () => {
+  for (const name of nodeNames(0, 15)) await nodes.delete(name).catch(() => undefined);
+  await resources.pools.delete(`${p}-pool`).catch(() => undefined);
+  for (const replica of replicas) replica.process.kill('SIGKILL');
+  // Without a running operator nothing lifts the finalizer: clear what this file left.
+  cluster.tryKubectl([
+    'patch',
+    'ippool',
+    `${p}-pool`,
+    '--type=merge',
+    '-p',
+    '{"metadata":{"finalizers":null}}',
+  ]);
+  for (const block of (await resources.blocks.list({ labelSelector: `${apiLabels.pool}=${p}-pool` })).items) {
+    await resources.blocks.delete(block.metadata.name).catch(() => undefined);
+    await resources.affinities.delete(block.metadata.name).catch(() => undefined);
+  }
+  client.close();
+});
+
+describe('two operator replicas', () => {
+  it('elect one leader, give each node one block with no duplicate, and hand over when the leader is killed', async () => {
+    replicas = [startReplica(`${p}-a`), startReplica(`${p}-b`)];
+    await eventually(async () => ((await blockCount()) === 10 ? true : undefined), { timeoutMs: 60_000 });
+
+    const lease = await leases.get(leaseName, p);
+    const leader = replicas.find((replica) => replica.name === lease.spec.holderIdentity);
+    const follower = replicas.find((replica) => replica !== leader);
+    if (!leader || !follower) throw new Error(`lease held by ${String(lease.spec.holderIdentity)}`);
+    expect(leader.logs.some((line) => line.includes('"became leader"'))).toBe(true);
+    expect(follower.logs.some((line) => line.includes('"became leader"'))).toBe(false);
+    expect(follower.logs.some((line) => line.includes('"claimed block"'))).toBe(false);
+
+    const blocks = (await resources.blocks.list({ labelSelector: `${apiLabels.pool}=${p}-pool` })).items;
+    expect(new Set(blocks.map((block) => block.spec.cidr)).size).toBe(10);
+    expect(new Set(blocks.map((block) => block.spec.node))).toEqual(new Set(nodeNames(0, 10)));
+    const affinities = (await resources.affinities.list({ labelSelector: `${apiLabels.pool}=${p}-pool` }))
+      .items;
+    for (const block of blocks) {
+      const affinity = affinities.find((candidate) => candidate.metadata.name === block.metadata.name);
+      expect(affinity?.spec).toMatchObject({ node: block.spec.node, state: 'confirmed' });
+    }
+
+    // kill -9: no chance to release the lease; the follower waits out its duration, then leads.
+    leader.process.kill('SIGKILL');
+    await leader.exited;
+    for (const name of nodeNames(10, 15)) await nodes.create({ metadata: { name, labels: { [p]: 'yes' } } });
+    await eventually(async () => ((await blockCount()) === 15 ? true : undefined), { timeoutMs: 60_000 });
+    const takenOver = await leases.get(leaseName, p);
+    expect(takenOver.spec.holderIdentity).toBe(follower.name);
+    expect(takenOver.spec.leaseTransitions).toBe((lease.spec.leaseTransitions ?? 0) + 1);
+    const after = (await resources.blocks.list({ labelSelector: `${apiLabels.pool}=${p}-pool` })).items;
+    expect(new Set(after.map((block) => block.spec.cidr)).size).toBe(15);
+
+    // A clean stop releases the lease so a successor need not wait.
+    follower.process.kill('SIGTERM');
+    expect(await follower.exited).toBe(0);
+    const released = await leases.get(leaseName, p);
+    expect(released.spec.holderIdentity ?? null).toBeNull();
+  });
+});
