@@ -52,7 +52,11 @@ function startReplica(name: string): Replica {
   child.stderr
     ?.setEncoding('utf8')
     .on('data', (chunk: string) => logs.push(...chunk.split('\n').filter(Boolean)));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      resolve(code);
+    }),
+  );
   return { name, process: child, logs, exited };
 }
 
