@@ -50,7 +50,7 @@ function startReplica(name: string): Replica {
   });
   const logs: string[] = [];
   child.stderr
-    ?.setEncoding('utf8')
+    .setEncoding('utf8')
     .on('data', (chunk: string) => logs.push(...chunk.split('\n').filter(Boolean)));
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
