@@ -17,7 +17,7 @@ export async function main(): Promise<number> {
     base: { component: 'operator', replica: settings.POD_NAME },
   });
   const client = new KubeClient(loadConnection(settings.KUBECONFIG), { userAgent: 'topology-ipam-operator' });
-  const metrics = createMetrics({ defaultMetrics: true });
+  const metrics = createMetrics({ defaultMetrics: true, requestCounts: () => client.counts });
   const operator = new Operator({
     client,
     namespace: settings.POD_NAMESPACE,

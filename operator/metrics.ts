@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RequestCounts } from '../kube/index.js';
 
 /** The operator's Prometheus metrics, on a registry of its own (tests run several operators in one process). */
 export interface OperatorMetrics {
@@ -16,10 +17,26 @@ export interface OperatorMetrics {
   readonly addressesCollected: Counter<'reason'>;
 }
 
-export function createMetrics(options: { defaultMetrics?: boolean } = {}): OperatorMetrics {
+export function createMetrics(
+  options: { defaultMetrics?: boolean; requestCounts?: () => RequestCounts } = {},
+): OperatorMetrics {
   const registry = new Registry();
   if (options.defaultMetrics === true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const { requestCounts } = options;
+  if (requestCounts) {
+    new Counter({
+      name: 'topology_ipam_api_requests_total',
+      help: 'Requests this replica sent to the Kubernetes API server, by method.',
+      labelNames: ['method'],
+      registers,
+      collect() {
+        // The client keeps the counts; a scrape copies them.
+        this.reset();
+        for (const [method, count] of Object.entries(requestCounts())) this.inc({ method }, count);
+      },
+    });
+  }
   return {
     registry,
     reconcileDuration: new Histogram({
