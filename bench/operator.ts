@@ -93,7 +93,7 @@ async function runOnce(run: number): Promise<{ seconds: number; requestsPerNode:
     client.close();
     return { seconds, requestsPerNode: (after - before) / NODES, peakMiB: peakKiB / 1024 };
   } finally {
-    if (operator && operator.exitCode === null) {
+    if (operator?.exitCode === null) {
       const exited = new Promise((resolve) => operator?.once('exit', resolve));
       operator.kill('SIGTERM');
       await exited;
