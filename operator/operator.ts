@@ -10,6 +10,7 @@ import { LeaderElector } from './leader.js';
 import type { Logger } from './log.js';
 import type { OperatorMetrics } from './metrics.js';
 import { nodeReconciler } from './node-reconciler.js';
+import { poolsAffectedBy, poolView } from './plan/pools.js';
 import { poolReconciler } from './pool-reconciler.js';
 
 export interface OperatorOptions {
@@ -178,9 +179,20 @@ export class Operator {
         canonicalJson(previous.metadata.finalizers) === canonicalJson(pool.metadata.finalizers);
       if (same) return;
       this.enqueueAllPools();
-      this.enqueueAllNodes();
-      for (const block of state.blocksOfPool(pool.metadata.name))
-        this.enqueueNode(block.metadata.labels?.[apiLabels.node]);
+      // Only nodes the change can matter to: those any affected pool selected before or selects now,
+      // and those holding blocks of an affected pool.
+      const after = event === 'deleted' ? undefined : poolView(pool);
+      const before = previous ? poolView(previous) : event === 'deleted' ? poolView(pool) : undefined;
+      const affected = poolsAffectedBy(before, after, state.poolViews());
+      for (const node of state.nodes.list()) {
+        const labels = node.metadata.labels ?? {};
+        if (affected.some((view) => view.valid?.selector.matches(labels)))
+          this.enqueueNode(node.metadata.name);
+      }
+      for (const view of affected) {
+        for (const block of state.blocksOfPool(view.name))
+          this.enqueueNode(block.metadata.labels?.[apiLabels.node]);
+      }
     });
     state.blocks.onChange((_, block) => {
       this.enqueueNode(block.metadata.labels?.[apiLabels.node]);

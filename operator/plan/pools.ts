@@ -3,6 +3,7 @@ import type { IPPool } from '../../allocator/index.js';
 import {
   type Cidr,
   type NormalizedIPPoolSpec,
+  cidrOverlaps,
   findOverlaps,
   formatOverlap,
   formatPoolValidationError,
@@ -101,4 +102,24 @@ export function poolsSelecting(
       return false;
     return valid.selector.matches(labels);
   });
+}
+
+/**
+ * Which pools a change from `before` to `after` (either may be absent) can affect: the pool itself and
+ * every pool overlapping it, whose standing may flip. Their nodes are the only ones to look at again.
+ */
+export function poolsAffectedBy(
+  before: PoolView | undefined,
+  after: PoolView | undefined,
+  pools: readonly PoolView[],
+): PoolView[] {
+  const changed = [before, after].filter((pool): pool is PoolView => pool !== undefined);
+  const cidrs = changed.flatMap((pool) => (pool.valid ? [pool.valid.cidr] : []));
+  const affected = pools.filter(
+    (pool) =>
+      changed.some((other) => other.name === pool.name) ||
+      (pool.valid !== undefined &&
+        cidrs.some((cidr) => pool.valid !== undefined && cidrOverlaps(cidr, pool.valid.cidr))),
+  );
+  return [...changed, ...affected];
 }
