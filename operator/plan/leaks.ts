@@ -28,7 +28,9 @@ export function leakedAllocations(
   for (const allocation of block.spec.allocations) {
     const { namespace, pod: podName } = allocation;
     if (namespace === undefined || podName === undefined) continue;
-    if (check.now - Date.parse(allocation.assignedAt) < check.graceMs) continue;
+    // An unreadable time counts as just assigned: never collect early (as cooling does for releases).
+    const assignedAt = Date.parse(allocation.assignedAt);
+    if (Number.isNaN(assignedAt) || check.now - assignedAt < check.graceMs) continue;
     const pod = check.pod(namespace, podName);
     if (!pod) {
       leaks.push({ allocation, reason: 'pod-gone' });

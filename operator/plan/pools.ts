@@ -15,7 +15,8 @@ import { type Selector, parseSelector } from '../../selector/index.js';
 export interface PoolView {
   readonly name: string;
   readonly object: IPPool;
-  readonly createdAt: Date;
+  /** Absent only for an object the API server never stored; such a pool counts as the newest. */
+  readonly createdAt: Date | undefined;
   readonly deleting: boolean;
   /** Present when the spec is valid. */
   readonly valid?: { readonly spec: NormalizedIPPoolSpec; readonly cidr: Cidr; readonly selector: Selector };
@@ -32,7 +33,10 @@ export function poolView(object: IPPool): PoolView {
   const base = {
     name: object.metadata.name,
     object,
-    createdAt: new Date(object.metadata.creationTimestamp ?? 0),
+    createdAt:
+      object.metadata.creationTimestamp === undefined
+        ? undefined
+        : new Date(object.metadata.creationTimestamp),
     deleting: object.metadata.deletionTimestamp !== undefined,
   };
   const parsed = parsePoolSpec(object.spec);
@@ -121,5 +125,6 @@ export function poolsAffectedBy(
       (pool.valid !== undefined &&
         cidrs.some((cidr) => pool.valid !== undefined && cidrOverlaps(cidr, pool.valid.cidr))),
   );
-  return [...changed, ...affected];
+  const others = affected.filter((pool) => !changed.some((other) => other.name === pool.name));
+  return [...changed, ...others];
 }

@@ -1,0 +1,58 @@
+/** Test data for the planners: small factories for pools, blocks and allocations. Used by tests only. */
+import type { Allocation, CoolingAddress } from '../../api/index.js';
+import type { IPAMBlock, IPPool } from '../../allocator/index.js';
+import type { IPPoolSpecInput } from '../../ipam/index.js';
+import { type PoolView, poolView } from './pools.js';
+
+/** The creation time of pools that do not say otherwise. */
+export const T0 = '2024-01-01T00:00:00Z';
+
+export interface PoolOptions {
+  readonly createdAt?: string;
+  readonly deleting?: boolean;
+}
+
+export function ipPool(name: string, spec: IPPoolSpecInput, options: PoolOptions = {}): IPPool {
+  return {
+    apiVersion: 'ipam.topology-ipam.dev/v1alpha1',
+    kind: 'IPPool',
+    metadata: {
+      name,
+      creationTimestamp: options.createdAt ?? T0,
+      ...(options.deleting === true ? { deletionTimestamp: '2024-06-01T00:00:00Z' } : {}),
+    },
+    spec,
+  };
+}
+
+export const view = (name: string, spec: IPPoolSpecInput, options: PoolOptions = {}): PoolView =>
+  poolView(ipPool(name, spec, options));
+
+/** An allocation without pod details unless `fields` adds them. */
+export function allocation(ordinal: number, fields: Partial<Allocation> = {}): Allocation {
+  return {
+    ordinal,
+    handle: `k8s-pod-network.c${ordinal}.eth0`,
+    node: 'node-a',
+    assignedAt: T0,
+    ...fields,
+  };
+}
+
+/** `count` allocations at ordinals 1..count (past the reserved network address). */
+export const allocations = (count: number): Allocation[] =>
+  Array.from({ length: count }, (_, index) => allocation(index + 1));
+
+export function block(
+  cidr: string,
+  pool: string,
+  node: string,
+  contents: { readonly allocations?: Allocation[]; readonly cooling?: CoolingAddress[] } = {},
+): IPAMBlock {
+  return {
+    apiVersion: 'ipam.topology-ipam.dev/v1alpha1',
+    kind: 'IPAMBlock',
+    metadata: { name: cidr.replace(/[./:]/g, '-') },
+    spec: { cidr, pool, node, allocations: contents.allocations ?? [], cooling: contents.cooling ?? [] },
+  };
+}

@@ -1,0 +1,217 @@
+import { describe, expect, it } from 'vitest';
+import type { Allocation } from '../../api/index.js';
+import type { Pod } from '../../kube/index.js';
+import { allocation, block } from './fixtures.js';
+import { type LeakReason, leakedAllocations } from './leaks.js';
+
+const NOW = Date.parse('2025-01-01T00:00:00Z');
+const GRACE_MS = 60_000;
+const ago = (ms: number): string => new Date(NOW - ms).toISOString();
+const OLD = ago(10 * 60_000);
+
+/** An allocation of 10.0.0.5 (ordinal 5 of 10.0.0.0/26) for pod default/web on node-a, assigned long ago. */
+function held(fields: Partial<Allocation> = {}): Allocation {
+  return allocation(5, {
+    handle: 'k8s-pod-network.abc123.eth0',
+    namespace: 'default',
+    pod: 'web',
+    node: 'node-a',
+    assignedAt: OLD,
+    ...fields,
+  });
+}
+
+function pod(spec: Pod['spec'], status: Pod['status'] = {}): Pod {
+  return {
+    metadata: { name: 'web', namespace: 'default' },
+    ...(spec === undefined ? {} : { spec }),
+    status,
+  };
+}
+
+const onNodeA = (...ips: string[]): Pod => pod({ nodeName: 'node-a' }, { podIPs: ips.map((ip) => ({ ip })) });
+
+function check(entry: Allocation, found: Pod | undefined, cidr = '10.0.0.0/26'): LeakReason | undefined {
+  const leaks = leakedAllocations(block(cidr, 'p', 'node-a', { allocations: [entry] }), {
+    pod: () => found,
+    now: NOW,
+    graceMs: GRACE_MS,
+  });
+  expect(leaks.length).toBeLessThanOrEqual(1);
+  for (const leak of leaks) expect(leak.allocation).toBe(entry);
+  return leaks[0]?.reason;
+}
+
+describe('leakedAllocations', () => {
+  it.each<{
+    name: string;
+    entry: Allocation;
+    pod: Pod | undefined;
+    cidr?: string;
+    reason: LeakReason | undefined;
+  }>([
+    { name: 'the pod is gone', entry: held(), pod: undefined, reason: 'pod-gone' },
+    {
+      name: 'the pod is gone but the allocation is within its grace',
+      entry: held({ assignedAt: ago(GRACE_MS - 1) }),
+      pod: undefined,
+      reason: undefined,
+    },
+    {
+      name: 'the pod is gone and the grace has just ended',
+      entry: held({ assignedAt: ago(GRACE_MS) }),
+      pod: undefined,
+      reason: 'pod-gone',
+    },
+    {
+      name: 'no pod details (another user’s handle)',
+      entry: allocation(5, { handle: 'tunnel.node-a', node: 'node-a', assignedAt: OLD }),
+      pod: undefined,
+      reason: undefined,
+    },
+    {
+      name: 'a namespace but no pod name',
+      entry: allocation(5, { namespace: 'default', assignedAt: OLD }),
+      pod: undefined,
+      reason: undefined,
+    },
+    {
+      name: 'a pod name but no namespace',
+      entry: allocation(5, { pod: 'web', assignedAt: OLD }),
+      pod: undefined,
+      reason: undefined,
+    },
+    {
+      name: 'a pod of that name now runs on another node',
+      entry: held(),
+      pod: pod({ nodeName: 'node-b' }, { podIPs: [{ ip: '10.0.0.5' }] }),
+      reason: 'pod-moved',
+    },
+    {
+      name: 'the pod is on its node and reports the address',
+      entry: held(),
+      pod: onNodeA('10.0.0.5'),
+      reason: undefined,
+    },
+    {
+      name: 'the pod is on its node and reports no addresses yet',
+      entry: held(),
+      pod: pod({ nodeName: 'node-a' }, {}),
+      reason: undefined,
+    },
+    {
+      name: 'the pod reports an empty address list',
+      entry: held(),
+      pod: onNodeA(),
+      reason: undefined,
+    },
+    {
+      name: 'the pod is not scheduled yet (no nodeName)',
+      entry: held(),
+      pod: pod({}, {}),
+      reason: undefined,
+    },
+    {
+      name: 'the pod has an empty nodeName',
+      entry: held(),
+      pod: pod({ nodeName: '' }, {}),
+      reason: undefined,
+    },
+    {
+      name: 'the pod has no spec',
+      entry: held(),
+      pod: pod(undefined, {}),
+      reason: undefined,
+    },
+    {
+      name: 'the pod reports other addresses on its primary interface (sandbox recreated)',
+      entry: held(),
+      pod: onNodeA('10.0.0.9'),
+      reason: 'pod-readdressed',
+    },
+    {
+      name: 'the pod reports the address among others (dual stack)',
+      entry: held(),
+      pod: onNodeA('fd00::9', '10.0.0.5'),
+      reason: undefined,
+    },
+    {
+      name: 'a secondary interface is not in podIPs: kept',
+      entry: held({ handle: 'k8s-pod-network.abc123.net1' }),
+      pod: onNodeA('10.0.0.9'),
+      reason: undefined,
+    },
+    {
+      name: 'readdressed but within the grace',
+      entry: held({ assignedAt: ago(1_000) }),
+      pod: onNodeA('10.0.0.9'),
+      reason: undefined,
+    },
+    {
+      name: 'moved but within the grace',
+      entry: held({ assignedAt: ago(1_000) }),
+      pod: pod({ nodeName: 'node-b' }),
+      reason: undefined,
+    },
+    {
+      name: 'an IPv6 address reported in canonical form',
+      entry: held({ ordinal: 0x1a }),
+      pod: onNodeA('fd00:10:244::1a'),
+      cidr: 'fd00:10:244::/122',
+      reason: undefined,
+    },
+    {
+      name: 'an IPv6 pod readdressed',
+      entry: held({ ordinal: 0x1a }),
+      pod: onNodeA('fd00:10:244::1b'),
+      cidr: 'fd00:10:244::/122',
+      reason: 'pod-readdressed',
+    },
+  ])('$name: $reason', ({ entry, pod: found, cidr, reason }) => {
+    expect(check(entry, found, cidr)).toBe(reason);
+  });
+
+  it('does not look up pods of allocations within their grace', () => {
+    const lookups: string[] = [];
+    leakedAllocations(block('10.0.0.0/26', 'p', 'node-a', { allocations: [held({ assignedAt: ago(0) })] }), {
+      pod: (namespace, name) => {
+        lookups.push(`${namespace}/${name}`);
+        return undefined;
+      },
+      now: NOW,
+      graceMs: GRACE_MS,
+    });
+    expect(lookups).toEqual([]);
+  });
+
+  it('reports each leaked allocation of a block with its reason, in block order', () => {
+    const pods = new Map<string, Pod>([
+      ['default/kept', onNodeA('10.0.0.2')],
+      ['default/moved', pod({ nodeName: 'node-b' })],
+      ['default/readdressed', onNodeA('10.0.0.99')],
+    ]);
+    const entries = [
+      held({ ordinal: 1, handle: 'net.c1.eth0', pod: 'gone' }),
+      held({ ordinal: 2, handle: 'net.c2.eth0', pod: 'kept' }),
+      held({ ordinal: 3, handle: 'net.c3.eth0', pod: 'moved' }),
+      held({ ordinal: 4, handle: 'net.c4.eth0', pod: 'readdressed' }),
+      allocation(5, { handle: 'someone-else', assignedAt: OLD }),
+    ];
+    const leaks = leakedAllocations(block('10.0.0.0/26', 'p', 'node-a', { allocations: entries }), {
+      pod: (namespace, name) => pods.get(`${namespace}/${name}`),
+      now: NOW,
+      graceMs: GRACE_MS,
+    });
+    expect(leaks.map((leak) => [leak.allocation.ordinal, leak.reason])).toEqual([
+      [1, 'pod-gone'],
+      [3, 'pod-moved'],
+      [4, 'pod-readdressed'],
+    ]);
+  });
+
+  it('an empty block has no leaks', () => {
+    expect(
+      leakedAllocations(block('10.0.0.0/26', 'p', 'node-a'), { pod: () => undefined, now: NOW, graceMs: 0 }),
+    ).toEqual([]);
+  });
+});

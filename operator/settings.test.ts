@@ -1,0 +1,154 @@
+import os from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { operatorSettings } from './settings.js';
+
+describe('operatorSettings', () => {
+  it('has a default for everything but KUBECONFIG', () => {
+    expect(operatorSettings({})).toEqual({
+      POD_NAMESPACE: 'topology-ipam-system',
+      POD_NAME: `${os.hostname()}-${process.pid}`,
+      LOG_LEVEL: 'info',
+      HEALTH_PORT: 8080,
+      WEBHOOK_ENABLED: true,
+      WEBHOOK_PORT: 9443,
+      WEBHOOK_SERVICE: 'topology-ipam-webhook',
+      WEBHOOK_CONFIGURATION: 'topology-ipam',
+      LEASE_NAME: 'topology-ipam-operator',
+      LEASE_DURATION_SECONDS: 15,
+      RENEW_DEADLINE_SECONDS: 10,
+      RETRY_PERIOD_SECONDS: 2,
+      RESYNC_SECONDS: 300,
+      LEAK_GRACE_SECONDS: 60,
+    });
+  });
+
+  it('reads the values the Helm chart sets, as strings', () => {
+    const settings = operatorSettings({
+      KUBECONFIG: '/etc/kube/config',
+      POD_NAMESPACE: 'ipam',
+      POD_NAME: 'operator-7d9f-abcde',
+      LOG_LEVEL: 'debug',
+      HEALTH_PORT: '9090',
+      WEBHOOK_ENABLED: 'false',
+      WEBHOOK_PORT: '10250',
+      LEASE_DURATION_SECONDS: '30',
+      RENEW_DEADLINE_SECONDS: '20',
+      RETRY_PERIOD_SECONDS: '4',
+      RESYNC_SECONDS: '600',
+      LEAK_GRACE_SECONDS: '0.5',
+    });
+    expect(settings).toMatchObject({
+      KUBECONFIG: '/etc/kube/config',
+      POD_NAMESPACE: 'ipam',
+      POD_NAME: 'operator-7d9f-abcde',
+      LOG_LEVEL: 'debug',
+      HEALTH_PORT: 9090,
+      WEBHOOK_ENABLED: false,
+      WEBHOOK_PORT: 10250,
+      LEASE_DURATION_SECONDS: 30,
+      RENEW_DEADLINE_SECONDS: 20,
+      RETRY_PERIOD_SECONDS: 4,
+      RESYNC_SECONDS: 600,
+      LEAK_GRACE_SECONDS: 0.5,
+    });
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(operatorSettings({ PATH: '/usr/bin', HOME: '/root' })).not.toHaveProperty('PATH');
+  });
+
+  it.each<{ name: string; env: Record<string, string>; variable: string; says: string }>([
+    {
+      name: 'an unknown log level',
+      env: { LOG_LEVEL: 'verbose' },
+      variable: 'LOG_LEVEL',
+      says: '"debug"|"info"',
+    },
+    { name: 'a port out of range', env: { HEALTH_PORT: '70000' }, variable: 'HEALTH_PORT', says: '65535' },
+    {
+      name: 'a negative port',
+      env: { WEBHOOK_PORT: '-1' },
+      variable: 'WEBHOOK_PORT',
+      says: 'must be a port number',
+    },
+    {
+      name: 'an empty port',
+      env: { HEALTH_PORT: '' },
+      variable: 'HEALTH_PORT',
+      says: 'must be a port number',
+    },
+    {
+      name: 'a renew deadline not shorter than the lease',
+      env: { LEASE_DURATION_SECONDS: '5' },
+      variable: 'RENEW_DEADLINE_SECONDS',
+      says: 'two replicas could lead at once',
+    },
+    {
+      name: 'a port that is no number',
+      env: { HEALTH_PORT: 'http' },
+      variable: 'HEALTH_PORT',
+      says: 'number',
+    },
+    { name: 'a fractional port', env: { HEALTH_PORT: '8080.5' }, variable: 'HEALTH_PORT', says: 'must be a port number' },
+    {
+      name: 'a flag other than true/false',
+      env: { WEBHOOK_ENABLED: 'yes' },
+      variable: 'WEBHOOK_ENABLED',
+      says: '"true"|"false"',
+    },
+    {
+      name: 'a flag in capitals',
+      env: { WEBHOOK_ENABLED: 'True' },
+      variable: 'WEBHOOK_ENABLED',
+      says: '"true"|"false"',
+    },
+    {
+      name: 'zero seconds',
+      env: { LEASE_DURATION_SECONDS: '0' },
+      variable: 'LEASE_DURATION_SECONDS',
+      says: '>0',
+    },
+    { name: 'negative seconds', env: { RESYNC_SECONDS: '-5' }, variable: 'RESYNC_SECONDS', says: '>0' },
+    {
+      name: 'empty seconds',
+      env: { RETRY_PERIOD_SECONDS: '' },
+      variable: 'RETRY_PERIOD_SECONDS',
+      says: '>0',
+    },
+    {
+      name: 'seconds in words',
+      env: { LEAK_GRACE_SECONDS: 'a minute' },
+      variable: 'LEAK_GRACE_SECONDS',
+      says: 'number',
+    },
+    {
+      name: 'infinite seconds',
+      env: { RENEW_DEADLINE_SECONDS: 'Infinity' },
+      variable: 'RENEW_DEADLINE_SECONDS',
+      says: 'Infinity',
+    },
+    {
+      name: 'an empty namespace',
+      env: { POD_NAMESPACE: '' },
+      variable: 'POD_NAMESPACE',
+      says: '>=1 characters',
+    },
+    { name: 'an empty pod name', env: { POD_NAME: '' }, variable: 'POD_NAME', says: '>=1 characters' },
+  ])('refuses $name, naming the variable', ({ env, variable, says }) => {
+    expect(() => operatorSettings(env)).toThrow(/^invalid operator settings:\n/);
+    expect(() => operatorSettings(env)).toThrow(`→ at ${variable}`);
+    expect(() => operatorSettings(env)).toThrow(says);
+  });
+
+  it('lists every bad variable at once', () => {
+    let message = '';
+    try {
+      operatorSettings({ LOG_LEVEL: 'loud', HEALTH_PORT: '-1', WEBHOOK_ENABLED: '1' });
+    } catch (error) {
+      message = error instanceof Error ? error.message : String(error);
+    }
+    expect(message).toContain('→ at LOG_LEVEL');
+    expect(message).toContain('→ at HEALTH_PORT');
+    expect(message).toContain('→ at WEBHOOK_ENABLED');
+  });
+});
