@@ -8,7 +8,9 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{allocator,api,kube,selector,ipam,operator,cni,test,scripts}/**/*.test.ts'],
+          include: [
+            '{allocator,api,kube,selector,ipam,operator,cni,charts,installer,test,scripts}/**/*.test.ts',
+          ],
           exclude: ['**/*.cluster.test.ts', '**/node_modules/**'],
         },
       },

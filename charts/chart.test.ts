@@ -1,0 +1,576 @@
+/**
+ * The chart without a cluster: generated files fresh, values valid, `helm lint` clean, and the rendered
+ * output checked object by object (RBAC rule by rule: that table is the chart's least-privilege claim).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { parseNetworkConfig } from '../cni/config.js';
+import { findOverlaps, parseCidr, validatePoolSpec } from '../ipam/index.js';
+import { installerSettingsSchema, renderConflist } from '../installer/index.js';
+import { operatorSettingsSchema } from '../operator/settings.js';
+import { ensureBinaries } from '../test/cluster/binaries.js';
+import { generatedFiles, staleCrdCopies } from './generate.js';
+import {
+  type Manifest,
+  chartDir,
+  clusterScopedKinds,
+  findManifest,
+  helmSync,
+  renderChart,
+} from './testing.js';
+import { valuesSchema } from './values-schema.js';
+
+let helm: string;
+beforeAll(() => {
+  helm = ensureBinaries().helm;
+}, 900_000);
+
+const examples = fs
+  .readdirSync(path.join(chartDir, 'examples'))
+  .filter((name) => name.endsWith('.yaml'))
+  .map((name) => path.join(chartDir, 'examples', name));
+
+interface Container {
+  name: string;
+  image: string;
+  env?: { name: string; value?: string; valueFrom?: unknown }[];
+  securityContext?: Record<string, unknown>;
+  livenessProbe?: { httpGet?: { path: string; port: string } };
+  readinessProbe?: { httpGet?: { path: string; port: string } };
+  ports?: { name: string; containerPort: number }[];
+  resources?: unknown;
+}
+interface PodSpec {
+  containers: Container[];
+  hostNetwork?: boolean;
+  tolerations?: unknown[];
+  securityContext?: Record<string, unknown>;
+  volumes?: Record<string, unknown>[];
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  priorityClassName?: string;
+  affinity?: unknown;
+}
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+const podSpec = (workload: Manifest): PodSpec =>
+  (workload.spec as { template: { spec: PodSpec } }).template.spec;
+const containerOf = (workload: Manifest): Container => {
+  const [container] = podSpec(workload).containers;
+  if (!container) throw new Error(`${workload.metadata.name} has no container`);
+  return container;
+};
+const envOf = (container: Container): Record<string, string | undefined> =>
+  Object.fromEntries((container.env ?? []).map((variable) => [variable.name, variable.value]));
+const rulesOf = (role: Manifest): Rule[] => role.rules as Rule[];
+
+/** Each (group, resource, verb, name) the rules grant, as one sortable string. */
+function grants(rules: readonly Rule[]): string[] {
+  return rules
+    .flatMap((rule) =>
+      rule.apiGroups.flatMap((group) =>
+        rule.resources.flatMap((resource) =>
+          rule.verbs.flatMap((verb) =>
+            (rule.resourceNames ?? ['*']).map(
+              (name) => `${group === '' ? 'core' : group} ${resource} ${verb} ${name}`,
+            ),
+          ),
+        ),
+      ),
+    )
+    .sort();
+}
+const ipam = 'ipam.topology-ipam.dev';
+
+describe('generated files', () => {
+  it.each(generatedFiles().map(({ file, content }) => [path.relative(chartDir, file), file, content]))(
+    '%s is fresh (npx tsx charts/generate.ts)',
+    (_name, file, content) => {
+      expect(fs.readFileSync(file, 'utf8')).toBe(content);
+    },
+  );
+
+  it("crds/ holds nothing the repository's crds/ does not", () => {
+    expect(staleCrdCopies()).toEqual([]);
+  });
+});
+
+describe('values', () => {
+  it('values.yaml satisfies the schema', () => {
+    const values: unknown = parseYaml(fs.readFileSync(path.join(chartDir, 'values.yaml'), 'utf8'));
+    const parsed = valuesSchema.safeParse(values);
+    expect(parsed.success ? [] : parsed.error.issues).toEqual([]);
+  });
+
+  it.each([
+    ['operator.replicas=0', { operator: { replicas: 0 } }, "at '/operator/replicas': minimum: got 0, want 1"],
+    ['a misspelt key', { operator: { replica: 2 } }, "additional properties 'replica' not allowed"],
+    ['failurePolicy', { webhook: { failurePolicy: 'Never' } }, "at '/webhook/failurePolicy'"],
+    [
+      'a pool without a CIDR',
+      { ippools: { pools: [{ name: 'a', blockSize: 26 }] } },
+      "at '/ippools/pools/0': missing property 'cidr'",
+    ],
+    [
+      'a CIDR without a prefix',
+      { ippools: { perLabelValue: { label: 'rack', cidrs: { '0': '10.0.0.0' } } } },
+      "at '/ippools/perLabelValue/cidrs/0'",
+    ],
+    [
+      'a label value that is not one',
+      { ippools: { perLabelValue: { label: 'rack', cidrs: { 'a b': '10.0.0.0/24' } } } },
+      "invalid propertyName 'a b'",
+    ],
+    [
+      'a pool name with capitals',
+      { ippools: { pools: [{ name: 'Rack', cidr: '10.0.0.0/24' }] } },
+      "at '/ippools/pools/0/name'",
+    ],
+    ['an unknown ipam field', { cni: { ipam: { kubeconfig: '/x' } } }, "additional properties 'kubeconfig'"],
+    ['a relative binDir', { cni: { binDir: 'opt/cni/bin' } }, "at '/cni/binDir'"],
+    ['a short token lifetime', { cni: { tokenExpirationSeconds: 60 } }, "at '/cni/tokenExpirationSeconds'"],
+    [
+      'a renew deadline not below the lease duration',
+      { operator: { leaderElection: { renewDeadlineSeconds: 15 } } },
+      'renewDeadlineSeconds must be less than leaseDurationSeconds',
+    ],
+    [
+      'a retry period not below the renew deadline',
+      { operator: { leaderElection: { retryPeriodSeconds: 10 } } },
+      'retryPeriodSeconds must be less than renewDeadlineSeconds',
+    ],
+    ['an apiServer with a path', { cni: { apiServer: 'https://x:6443/api' } }, "at '/cni/apiServer'"],
+  ])('refuses %s with its path', (_what, values, message) => {
+    const result = helmSync(helm, ['template', 'rel', chartDir], { values });
+    expect(result.ok).toBe(false);
+    expect(result.stderr).toContain(message);
+  });
+});
+
+describe('helm lint', () => {
+  it.each<[string, string | undefined]>([
+    ['defaults', undefined],
+    ...examples.map((file): [string, string] => [path.basename(file), file]),
+  ])('is clean with %s', (_name, file) => {
+    const result = helmSync(helm, [
+      'lint',
+      '--strict',
+      chartDir,
+      ...(file === undefined ? [] : ['-f', file]),
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toContain('0 chart(s) failed');
+    expect(result.stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
+  });
+});
+
+describe('rendered with the defaults', () => {
+  let objects: Manifest[];
+  beforeAll(() => {
+    objects = renderChart(helm, { release: 'rel', namespace: 'ipam-system' });
+  });
+
+  it('has exactly the expected objects', () => {
+    expect(objects.map((object) => `${object.kind}/${object.metadata.name}`).sort()).toEqual(
+      [
+        'ClusterRole/rel-topology-ipam-cni',
+        'ClusterRole/rel-topology-ipam-operator',
+        'ClusterRoleBinding/rel-topology-ipam-cni',
+        'ClusterRoleBinding/rel-topology-ipam-operator',
+        'DaemonSet/rel-topology-ipam-cni',
+        'Deployment/rel-topology-ipam-operator',
+        'PodDisruptionBudget/rel-topology-ipam-operator',
+        'Role/rel-topology-ipam-operator',
+        'Role/rel-topology-ipam-operator-events',
+        'RoleBinding/rel-topology-ipam-operator',
+        'RoleBinding/rel-topology-ipam-operator-events',
+        'Service/rel-topology-ipam-webhook',
+        'ServiceAccount/rel-topology-ipam-cni',
+        'ServiceAccount/rel-topology-ipam-operator',
+        'ValidatingWebhookConfiguration/rel-topology-ipam',
+      ].sort(),
+    );
+  });
+
+  it('puts namespaced objects in the release namespace, except the events Role(Binding) in default', () => {
+    for (const object of objects) {
+      if (clusterScopedKinds.has(object.kind)) expect(object.metadata.namespace).toBeUndefined();
+      else if (object.metadata.name.endsWith('-events')) expect(object.metadata.namespace).toBe('default');
+      else expect(object.metadata.namespace).toBe('ipam-system');
+    }
+  });
+
+  it('names every cluster-scoped object after the release, so releases never collide', () => {
+    const other = renderChart(helm, { release: 'other', namespace: 'ipam-system' });
+    const names = (list: Manifest[]) =>
+      new Set(
+        list
+          .filter((object) => clusterScopedKinds.has(object.kind) || object.metadata.namespace === 'default')
+          .map((object) => `${object.kind}/${object.metadata.name}`),
+      );
+    const mine = names(objects);
+    for (const name of names(other)) expect(mine.has(name)).toBe(false);
+  });
+
+  it('runs two hardened operator replicas with probes, resources and leader election', () => {
+    const deployment = findManifest(objects, 'Deployment');
+    expect((deployment.spec as { replicas: number }).replicas).toBe(2);
+    const spec = podSpec(deployment);
+    expect(spec.serviceAccountName).toBe('rel-topology-ipam-operator');
+    expect(spec.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(spec.affinity).toMatchObject({ podAntiAffinity: {} });
+    const container = containerOf(deployment);
+    expect(container.image).toBe('ghcr.io/topology-ipam/topology-ipam-operator:0.1.0');
+    expect(container.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http-metrics' });
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http-metrics' });
+    expect(container.ports).toEqual([
+      { name: 'http-metrics', containerPort: 8080, protocol: 'TCP' },
+      { name: 'webhook', containerPort: 9443, protocol: 'TCP' },
+    ]);
+    expect(container.resources).toEqual({
+      requests: { cpu: '50m', memory: '128Mi' },
+      limits: { memory: '512Mi' },
+    });
+    expect(envOf(container)).toEqual({
+      POD_NAMESPACE: undefined,
+      POD_NAME: undefined,
+      LOG_LEVEL: 'info',
+      HEALTH_PORT: '8080',
+      LEASE_NAME: 'rel-topology-ipam-operator',
+      LEASE_DURATION_SECONDS: '15',
+      RENEW_DEADLINE_SECONDS: '10',
+      RETRY_PERIOD_SECONDS: '2',
+      RESYNC_SECONDS: '300',
+      LEAK_GRACE_SECONDS: '60',
+      WEBHOOK_ENABLED: 'true',
+      WEBHOOK_PORT: '9443',
+      WEBHOOK_SERVICE: 'rel-topology-ipam-webhook',
+      WEBHOOK_CONFIGURATION: 'rel-topology-ipam',
+    });
+  });
+
+  it('sets only settings the operator reads, each valid', () => {
+    const env = envOf(containerOf(findManifest(objects, 'Deployment')));
+    const known = Object.keys(operatorSettingsSchema.shape);
+    for (const name of Object.keys(env)) expect(known).toContain(name);
+    const parsed = operatorSettingsSchema.safeParse({ ...env, POD_NAMESPACE: 'ns', POD_NAME: 'pod' });
+    expect(parsed.success).toBe(true);
+  });
+
+  it('keeps one operator replica through voluntary disruptions', () => {
+    const pdb = findManifest(objects, 'PodDisruptionBudget');
+    expect(pdb.spec).toEqual({
+      minAvailable: 1,
+      selector: {
+        matchLabels: {
+          'app.kubernetes.io/name': 'topology-ipam',
+          'app.kubernetes.io/instance': 'rel',
+          'app.kubernetes.io/component': 'operator',
+        },
+      },
+    });
+  });
+
+  it('grants the operator exactly what its code uses, cluster-wide', () => {
+    expect(grants(rulesOf(findManifest(objects, 'ClusterRole', 'rel-topology-ipam-operator')))).toEqual(
+      [
+        'core nodes list *',
+        'core nodes watch *',
+        'core pods list *',
+        'core pods watch *',
+        `${ipam} ippools list *`,
+        `${ipam} ippools watch *`,
+        `${ipam} ippools update *`,
+        `${ipam} ippools/status update *`,
+        ...['ipamblocks', 'blockaffinities'].flatMap((resource) =>
+          ['get', 'list', 'watch', 'create', 'update', 'delete'].map(
+            (verb) => `${ipam} ${resource} ${verb} *`,
+          ),
+        ),
+        `${ipam} ipamconfigs list *`,
+        `${ipam} ipamconfigs watch *`,
+        ...['get', 'list', 'watch', 'update'].map(
+          (verb) => `admissionregistration.k8s.io validatingwebhookconfigurations ${verb} rel-topology-ipam`,
+        ),
+      ].sort(),
+    );
+  });
+
+  it('grants the operator its Lease and CA Secret by name in its namespace, and Events in default', () => {
+    expect(grants(rulesOf(findManifest(objects, 'Role', 'rel-topology-ipam-operator')))).toEqual(
+      [
+        'coordination.k8s.io leases create *',
+        'coordination.k8s.io leases get rel-topology-ipam-operator',
+        'coordination.k8s.io leases update rel-topology-ipam-operator',
+        'core secrets create *',
+        'core secrets get rel-topology-ipam-webhook-ca',
+      ].sort(),
+    );
+    expect(grants(rulesOf(findManifest(objects, 'Role', 'rel-topology-ipam-operator-events')))).toEqual([
+      'core events create *',
+      'core events patch *',
+    ]);
+  });
+
+  it('grants the CNI plugin the IPAM resources only, and no Secrets or IPPool writes', () => {
+    const granted = grants(rulesOf(findManifest(objects, 'ClusterRole', 'rel-topology-ipam-cni')));
+    expect(granted).toEqual(
+      [
+        `${ipam} ipamblocks get *`,
+        `${ipam} ipamblocks list *`,
+        `${ipam} ipamblocks create *`,
+        `${ipam} ipamblocks update *`,
+        `${ipam} blockaffinities get *`,
+        `${ipam} blockaffinities create *`,
+        `${ipam} blockaffinities update *`,
+        `${ipam} blockaffinities delete *`,
+        `${ipam} ippools list *`,
+        `${ipam} ipamconfigs get *`,
+        'core nodes get *',
+      ].sort(),
+    );
+  });
+
+  it('binds each role to its own ServiceAccount only', () => {
+    for (const binding of objects.filter((object) => object.kind.endsWith('Binding'))) {
+      const subjects = binding.subjects as { kind: string; name: string; namespace: string }[];
+      const roleRef = binding.roleRef as { name: string };
+      const account = roleRef.name.replace(/-events$/, '');
+      expect(subjects).toEqual([{ kind: 'ServiceAccount', name: account, namespace: 'ipam-system' }]);
+    }
+  });
+
+  it('sends CREATE and UPDATE of IPPools to the webhook Service on 443 → 9443, with no caBundle', () => {
+    const service = findManifest(objects, 'Service');
+    expect((service.spec as { ports: unknown[] }).ports).toEqual([
+      { name: 'webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' },
+    ]);
+    const [webhook] = (findManifest(objects, 'ValidatingWebhookConfiguration').webhooks ?? []) as {
+      failurePolicy: string;
+      clientConfig: Record<string, unknown>;
+      rules: unknown[];
+      sideEffects: string;
+    }[];
+    expect(webhook?.failurePolicy).toBe('Ignore');
+    expect(webhook?.sideEffects).toBe('None');
+    expect(webhook?.clientConfig).toEqual({
+      service: {
+        name: 'rel-topology-ipam-webhook',
+        namespace: 'ipam-system',
+        path: '/validate-ippool',
+        port: 443,
+      },
+    });
+    expect(webhook?.rules).toEqual([
+      {
+        apiGroups: [ipam],
+        apiVersions: ['v1alpha1'],
+        operations: ['CREATE', 'UPDATE'],
+        resources: ['ippools'],
+        scope: 'Cluster',
+      },
+    ]);
+  });
+
+  it('runs the CNI installer on every node, in the host network, tolerating every taint', () => {
+    const daemonSet = findManifest(objects, 'DaemonSet');
+    const spec = podSpec(daemonSet);
+    expect(spec.hostNetwork).toBe(true);
+    expect(spec.tolerations).toEqual([{ operator: 'Exists' }]);
+    expect(spec.priorityClassName).toBe('system-node-critical');
+    expect(spec.serviceAccountName).toBe('rel-topology-ipam-cni');
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(containerOf(daemonSet).securityContext).toEqual({
+      runAsUser: 0,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(spec.volumes).toEqual([
+      { name: 'cni-bin', hostPath: { path: '/opt/cni/bin', type: 'DirectoryOrCreate' } },
+      { name: 'cni-net', hostPath: { path: '/etc/cni/net.d', type: 'DirectoryOrCreate' } },
+      {
+        name: 'credentials',
+        projected: {
+          defaultMode: 0o400,
+          sources: [
+            { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
+            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+          ],
+        },
+      },
+    ]);
+  });
+
+  it('gives the installer only settings it reads, and a conflist the plugin accepts', () => {
+    const env = envOf(containerOf(findManifest(objects, 'DaemonSet')));
+    const known = Object.keys(installerSettingsSchema.shape);
+    for (const name of Object.keys(env)) expect(known).toContain(name);
+    expect(installerSettingsSchema.safeParse({ ...env, NODE_NAME: 'node-a' }).success).toBe(true);
+    const conflist = renderConflist(env.CNI_NETWORK_CONFIG ?? '', {
+      nodeName: 'node-a',
+      kubeconfig: '/etc/cni/net.d/topology-ipam/kubeconfig',
+    });
+    const { cniVersion, name, plugins } = JSON.parse(conflist) as {
+      cniVersion: string;
+      name: string;
+      plugins: Record<string, unknown>[];
+    };
+    expect(plugins.map((plugin) => plugin.type)).toEqual(['bridge', 'portmap']);
+    // What a runtime hands the main plugin, which hands it on to its IPAM plugin.
+    const network = parseNetworkConfig(JSON.stringify({ cniVersion, name, ...plugins[0] }));
+    expect(network.ipam).toMatchObject({
+      type: 'topology-ipam',
+      kubeconfig: '/etc/cni/net.d/topology-ipam/kubeconfig',
+      nodename: 'node-a',
+      families: [4],
+    });
+  });
+});
+
+describe('rendered with other values', () => {
+  it('leaves out the webhook, its Secret and its configuration rights when disabled', () => {
+    const objects = renderChart(helm, { values: { webhook: { enabled: false } } });
+    expect(objects.map((object) => object.kind)).not.toContain('ValidatingWebhookConfiguration');
+    expect(objects.map((object) => object.kind)).not.toContain('Service');
+    const all = objects
+      .filter((object) => object.kind === 'ClusterRole' || object.kind === 'Role')
+      .flatMap((role) => grants(rulesOf(role)));
+    expect(all.filter((grant) => /secrets|validatingwebhook/.test(grant))).toEqual([]);
+    const env = envOf(containerOf(findManifest(objects, 'Deployment')));
+    expect(env.WEBHOOK_ENABLED).toBe('false');
+    expect(env.WEBHOOK_SERVICE).toBeUndefined();
+  });
+
+  it('leaves out the DaemonSet and its identity when cni.enabled is false', () => {
+    const objects = renderChart(helm, { values: { cni: { enabled: false } } });
+    expect(objects.filter((object) => object.metadata.name.endsWith('-cni'))).toEqual([]);
+  });
+
+  it('writes no conflist when cni.conflist.enabled is false', () => {
+    const objects = renderChart(helm, { values: { cni: { conflist: { enabled: false } } } });
+    expect(envOf(containerOf(findManifest(objects, 'DaemonSet'))).CNI_NETWORK_CONFIG).toBe('');
+  });
+
+  it('passes cni.apiServer and the ipam values to the installer', () => {
+    const objects = renderChart(helm, {
+      values: {
+        cni: {
+          apiServer: 'https://10.0.0.1:6443',
+          ipam: { assign_ipv6: true, pools: ['rel-topology-ipam-v6'], routes: [{ dst: '0.0.0.0/0' }] },
+        },
+      },
+    });
+    const env = envOf(containerOf(findManifest(objects, 'DaemonSet')));
+    expect(env.KUBE_API_SERVER).toBe('https://10.0.0.1:6443');
+    const conflist = JSON.parse(env.CNI_NETWORK_CONFIG ?? '') as { plugins: { ipam?: unknown }[] };
+    expect(conflist.plugins[0]?.ipam).toEqual({
+      type: 'topology-ipam',
+      assign_ipv4: true,
+      assign_ipv6: true,
+      pools: ['rel-topology-ipam-v6'],
+      routes: [{ dst: '0.0.0.0/0' }],
+    });
+  });
+
+  it('has no PodDisruptionBudget or anti-affinity with one replica', () => {
+    const objects = renderChart(helm, { values: { operator: { replicas: 1 } } });
+    expect(objects.map((object) => object.kind)).not.toContain('PodDisruptionBudget');
+    expect(podSpec(findManifest(objects, 'Deployment')).affinity).toBeUndefined();
+  });
+
+  it('creates the IPAMConfig singleton only when asked', () => {
+    const objects = renderChart(helm, { values: { ipamConfig: { create: true, strictAffinity: true } } });
+    expect(findManifest(objects, 'IPAMConfig', 'default').spec).toEqual({
+      strictAffinity: true,
+      maxBlocksPerHost: 0,
+      autoAllocateBlocks: true,
+      minFreeAddressesPerNode: 16,
+      releaseCooldownSeconds: 30,
+    });
+  });
+
+  it('makes one pool per label value, named after the release, label and value', () => {
+    const objects = renderChart(helm, { valuesFiles: [path.join(chartDir, 'examples', 'zones.yaml')] });
+    const pools = objects.filter((object) => object.kind === 'IPPool');
+    expect(pools.map((pool) => [pool.metadata.name, pool.spec])).toEqual([
+      [
+        'rel-topology-ipam-zone-eu-west-1a',
+        {
+          cidr: '10.244.0.0/18',
+          nodeSelector: 'topology.kubernetes.io/zone == "eu-west-1a"',
+          blockSize: 26,
+          natOutgoing: true,
+        },
+      ],
+      [
+        'rel-topology-ipam-zone-eu-west-1b',
+        {
+          cidr: '10.244.64.0/18',
+          nodeSelector: 'topology.kubernetes.io/zone == "eu-west-1b"',
+          blockSize: 26,
+          natOutgoing: true,
+        },
+      ],
+      [
+        'rel-topology-ipam-zone-eu-west-1c',
+        {
+          cidr: '10.244.128.0/18',
+          nodeSelector: 'topology.kubernetes.io/zone == "eu-west-1c"',
+          blockSize: 26,
+          natOutgoing: true,
+        },
+      ],
+    ]);
+    for (const pool of pools) {
+      expect(pool.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+      expect(pool.metadata.labels?.['app.kubernetes.io/instance']).toBe('rel');
+    }
+  });
+
+  it('lets helm delete pools when keepOnUninstall is false', () => {
+    const objects = renderChart(helm, {
+      valuesFiles: [path.join(chartDir, 'examples', 'racks.yaml')],
+      values: { ippools: { keepOnUninstall: false } },
+    });
+    const pools = objects.filter((object) => object.kind === 'IPPool');
+    expect(pools.map((pool) => pool.metadata.name)).toEqual([
+      'rel-topology-ipam-rack-0',
+      'rel-topology-ipam-rack-1',
+    ]);
+    for (const pool of pools) expect(pool.metadata.annotations).toBeUndefined();
+  });
+
+  it.each(examples.map((file) => [path.basename(file), file]))(
+    'renders pools from %s that pass the IPPool rules and do not overlap',
+    (_name, file) => {
+      const pools = renderChart(helm, { valuesFiles: [file] }).filter((object) => object.kind === 'IPPool');
+      expect(pools.length).toBeGreaterThan(0);
+      for (const pool of pools) expect(validatePoolSpec(pool.spec)).toEqual([]);
+      const refs = pools.map((pool) => ({
+        name: pool.metadata.name,
+        cidr: parseCidr((pool.spec as { cidr: string }).cidr),
+      }));
+      expect(findOverlaps(refs)).toEqual([]);
+    },
+  );
+});

@@ -1,0 +1,129 @@
+/** Helpers shared by the chart's unit and cluster tests: running helm, and reading what it renders. */
+import { execFile, execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { chartDir } from './generate.js';
+
+export { chartDir };
+
+/** A rendered object, loosely typed: tests index into it. */
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  [field: string]: unknown;
+}
+
+/** Parses as Kubernetes does (YAML 1.1: `0400` is octal, as in a volume's defaultMode). */
+export function parseManifests(text: string): Manifest[] {
+  return parseAllDocuments(text, { version: '1.1' })
+    .map((document) => document.toJS() as Manifest | null)
+    .filter((object): object is Manifest => object !== null);
+}
+
+export interface HelmResult {
+  readonly ok: boolean;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs helm synchronously; `values` (an object) is passed as a values file on stdin. */
+export function helmSync(
+  helm: string,
+  args: readonly string[],
+  options: { values?: unknown; kubeconfig?: string } = {},
+): HelmResult {
+  const withValues = options.values === undefined ? args : [...args, '--values', '-'];
+  try {
+    const stdout = execFileSync(helm, withValues, {
+      input: options.values === undefined ? '' : JSON.stringify(options.values),
+      encoding: 'utf8',
+      stdio: 'pipe',
+      env: helmEnv(options.kubeconfig),
+    });
+    return { ok: true, stdout, stderr: '' };
+  } catch (error) {
+    const failure = error as { stdout?: string; stderr?: string };
+    return { ok: false, stdout: failure.stdout ?? '', stderr: failure.stderr ?? String(error) };
+  }
+}
+
+const run = promisify(execFile);
+
+/** Runs a binary without blocking the event loop; returns the outcome instead of throwing. */
+export async function runAsync(
+  binary: string,
+  args: readonly string[],
+  options: { input?: string; kubeconfig?: string } = {},
+): Promise<HelmResult> {
+  const child = run(binary, args, {
+    env: helmEnv(options.kubeconfig),
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  child.child.stdin?.end(options.input ?? '');
+  try {
+    const { stdout, stderr } = await child;
+    return { ok: true, stdout, stderr };
+  } catch (error) {
+    const failure = error as { stdout?: string; stderr?: string };
+    return { ok: false, stdout: failure.stdout ?? '', stderr: failure.stderr ?? String(error) };
+  }
+}
+
+/** Helm keeps its caches out of $HOME and never reads a user's repositories or plugins. */
+function helmEnv(kubeconfig?: string): NodeJS.ProcessEnv {
+  const cache = path.join(chartDir, '..', '..', '.cache', 'helm');
+  return {
+    ...process.env,
+    HELM_CACHE_HOME: path.join(cache, 'cache'),
+    HELM_CONFIG_HOME: path.join(cache, 'config'),
+    HELM_DATA_HOME: path.join(cache, 'data'),
+    ...(kubeconfig === undefined ? {} : { KUBECONFIG: kubeconfig }),
+  };
+}
+
+/** `helm template` of the chart; throws with helm's message when rendering fails. */
+export function renderChart(
+  helm: string,
+  options: { release?: string; namespace?: string; values?: unknown; valuesFiles?: readonly string[] } = {},
+): Manifest[] {
+  const result = helmSync(
+    helm,
+    [
+      'template',
+      options.release ?? 'rel',
+      chartDir,
+      '--namespace',
+      options.namespace ?? 'ipam-system',
+      ...(options.valuesFiles ?? []).flatMap((file) => ['--values', file]),
+    ],
+    { values: options.values },
+  );
+  if (!result.ok) throw new Error(result.stderr);
+  return parseManifests(result.stdout);
+}
+
+export const findManifest = (manifests: readonly Manifest[], kind: string, name?: string): Manifest => {
+  const found = manifests.find(
+    (object) => object.kind === kind && (name === undefined || object.metadata.name === name),
+  );
+  if (!found) throw new Error(`no ${kind}${name === undefined ? '' : ` ${name}`} in the rendered chart`);
+  return found;
+};
+
+/** The kinds of API objects that are cluster-scoped, among those the chart renders. */
+export const clusterScopedKinds = new Set([
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'ValidatingWebhookConfiguration',
+  'IPPool',
+  'IPAMConfig',
+  'CustomResourceDefinition',
+]);

@@ -1,0 +1,197 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseNetworkConfig } from './config.js';
+import { parseEnv } from './env.js';
+import { CniError, toCniError } from './errors.js';
+import { requestLogVariable, run } from './run.js';
+
+const network = (ipam: unknown, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ cniVersion: '1.0.0', name: 'podnet', type: 'bridge', ipam, ...extra });
+
+function failure(stdin: string): { code: number; msg: string; details: string } {
+  try {
+    parseNetworkConfig(stdin);
+  } catch (error) {
+    expect(error).toBeInstanceOf(CniError);
+    return toCniError(error, '1.0.0');
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('parseNetworkConfig', () => {
+  it('parses a full configuration', () => {
+    const config = parseNetworkConfig(
+      network({
+        type: 'topology-ipam',
+        pools: ['rack-0', '10.0.0.0/16'],
+        ipv6_pools: ['fd00::/64'],
+        assign_ipv6: 'true',
+        routes: [{ dst: '0.0.0.0/0' }, { dst: '10.96.0.0/12', gw: '10.0.0.1' }],
+        dns: { nameservers: ['10.96.0.10'] },
+        kubeconfig: '/etc/cni/net.d/topology-ipam.kubeconfig',
+        nodename: 'node-a',
+        cooldown_seconds: 0,
+      }),
+    );
+    expect(config.cniVersion).toBe('1.0.0');
+    expect(config.name).toBe('podnet');
+    expect(config.ipam.families).toEqual([4, 6]);
+    expect(config.ipam.pools.map((ref) => ref.kind)).toEqual(['name', 'cidr', 'cidr']);
+    expect(config.ipam.cooldownSeconds).toBe(0);
+    expect(config.ipam.timeoutSeconds).toBe(30);
+  });
+
+  it('defaults to IPv4 only, every pool selecting the node', () => {
+    const config = parseNetworkConfig(network({ type: 'topology-ipam' }));
+    expect(config.ipam.families).toEqual([4]);
+    expect(config.ipam.pools).toEqual([]);
+  });
+
+  it('reads the GC valid-attachments list', () => {
+    const config = parseNetworkConfig(
+      network(
+        { type: 'topology-ipam' },
+        { 'cni.dev/valid-attachments': [{ containerID: 'abc', ifname: 'eth0' }] },
+      ),
+    );
+    expect(config.validAttachments).toEqual([{ containerID: 'abc', ifname: 'eth0' }]);
+  });
+
+  it.each([
+    ['malformed JSON', '{"cniVersion": "1.0.0", "name": ', 6, /not JSON/],
+    ['empty stdin', '', 6, /stdin is empty/],
+    ['a JSON array', '[]', 6, /not a JSON object/],
+    ['no ipam section', network(undefined), 7, /no "ipam" section/],
+    ['no cniVersion', JSON.stringify({ name: 'n', ipam: { type: 't' } }), 7, /cniVersion is required/],
+    [
+      'an old cniVersion',
+      network({ type: 't' }, { cniVersion: '0.2.0' }),
+      1,
+      /0\.2\.0 is not supported.*1\.1\.0/,
+    ],
+    ['a bad network name', network({ type: 't' }, { name: '-x' }), 7, /network name/],
+    ['no ipam.type', network({}), 7, /ipam\.type/],
+    ['an unknown ipam field', network({ type: 't', assign_ip4: true }), 2, /ipam\.assign_ip4.*Known fields/],
+    [
+      'a bad pool CIDR',
+      network({ type: 't', pools: ['10.0.0.0/33'] }),
+      7,
+      /ipam\.pools\[0\].*not a valid CIDR/,
+    ],
+    [
+      'a pool CIDR with host bits',
+      network({ type: 't', pools: ['10.0.0.1/24'] }),
+      7,
+      /did you mean 10\.0\.0\.0\/24/,
+    ],
+    ['a bad pool name', network({ type: 't', pools: ['Rack_0'] }), 7, /neither an IPPool name nor a CIDR/],
+    [
+      'an IPv6 CIDR in ipv4_pools',
+      network({ type: 't', ipv4_pools: ['fd00::/64'] }),
+      7,
+      /IPv6 CIDR in the IPv4/,
+    ],
+    ['no family', network({ type: 't', assign_ipv4: false }), 7, /nothing to assign/],
+    ['a bad route', network({ type: 't', routes: [{ dst: '0.0.0.0' }] }), 7, /routes\[0\]\.dst/],
+    ['a bad gateway', network({ type: 't', routes: [{ dst: '0.0.0.0/0', gw: 'x' }] }), 7, /routes\[0\]\.gw/],
+    ['a negative cool-down', network({ type: 't', cooldown_seconds: -1 }), 7, /cooldown_seconds/],
+    ['a string flag', network({ type: 't', assign_ipv6: 'yes' }), 7, /assign_ipv6/],
+  ])('refuses %s with the right code and a message naming the problem', (_, stdin, code, message) => {
+    const error = failure(stdin);
+    expect(error.code).toBe(code);
+    expect(`${error.msg}: ${error.details}`).toMatch(message);
+  });
+});
+
+describe('parseEnv', () => {
+  const base = {
+    CNI_COMMAND: 'ADD',
+    CNI_CONTAINERID: 'abc',
+    CNI_NETNS: '/var/run/netns/x',
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: '/opt/cni/bin',
+  };
+
+  it('parses CNI_ARGS', () => {
+    const env = parseEnv({
+      ...base,
+      CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0',
+    });
+    expect(env.args.podNamespace).toBe('default');
+    expect(env.args.podName).toBe('web-0');
+    expect(env.path).toEqual(['/opt/cni/bin']);
+  });
+
+  it('lets DEL go without a namespace, and GC without a container', () => {
+    expect(parseEnv({ ...base, CNI_COMMAND: 'DEL', CNI_NETNS: '' }).netns).toBe('');
+    expect(parseEnv({ CNI_COMMAND: 'GC', CNI_CONTAINERID: '', CNI_PATH: '/opt/cni/bin' }).command).toBe('GC');
+  });
+
+  it.each([
+    ['no command', { ...base, CNI_COMMAND: undefined }, /CNI_COMMAND is not set/],
+    ['an unknown command', { ...base, CNI_COMMAND: 'UPDATE' }, /CNI_COMMAND="UPDATE"/],
+    ['no container for ADD', { ...base, CNI_CONTAINERID: undefined }, /CNI_CONTAINERID is required for ADD/],
+    ['a bad container id', { ...base, CNI_CONTAINERID: '-abc' }, /CNI_CONTAINERID/],
+    ['no namespace for ADD', { ...base, CNI_NETNS: '' }, /CNI_NETNS is required for ADD/],
+    ['a long interface name', { ...base, CNI_IFNAME: 'a-very-long-ifname' }, /15 characters/],
+    ['a malformed CNI_ARGS', { ...base, CNI_ARGS: 'K8S_POD_NAME' }, /not KEY=VALUE/],
+  ])('refuses %s with code 4', (_, env, message) => {
+    let error: unknown;
+    try {
+      parseEnv(env);
+    } catch (caught) {
+      error = caught;
+    }
+    const object = toCniError(error);
+    expect(object.code).toBe(4);
+    expect(object.details).toMatch(message);
+  });
+});
+
+describe('run, refusing bad input', () => {
+  it('prints the error object, exits 1, and sends no request at all', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cni-config-test-'));
+    const log = path.join(dir, 'requests.jsonl');
+    // A kubeconfig pointing nowhere: had the plugin tried the API server, the error would be 102, not 7.
+    const outcome = await run(
+      {
+        CNI_COMMAND: 'ADD',
+        CNI_CONTAINERID: 'abc',
+        CNI_NETNS: '/x',
+        CNI_IFNAME: 'eth0',
+        CNI_PATH: '/opt/cni/bin',
+        [requestLogVariable]: log,
+      },
+      network({ type: 'topology-ipam', pools: ['10.0.0.0/40'], kubeconfig: '/nonexistent' }),
+    );
+    expect(outcome.exitCode).toBe(1);
+    expect(JSON.parse(outcome.stdout)).toMatchObject({ cniVersion: '1.0.0', code: 7 });
+    const entry = JSON.parse(fs.readFileSync(log, 'utf8')) as { reads: number; writes: number; code: number };
+    expect(entry).toMatchObject({ reads: 0, writes: 0, code: 7 });
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it.each([
+    ['CHECK', '0.3.1'],
+    ['GC', '1.0.0'],
+    ['STATUS', '1.0.0'],
+  ])('refuses %s for cniVersion %s with code 1', async (command, cniVersion) => {
+    const outcome = await run(
+      { CNI_COMMAND: command, CNI_CONTAINERID: 'abc', CNI_NETNS: '/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt' },
+      network({ type: 'topology-ipam' }, { cniVersion }),
+    );
+    expect(JSON.parse(outcome.stdout)).toMatchObject({ cniVersion, code: 1 });
+  });
+
+  it('reports an unreadable kubeconfig as a configuration error', async () => {
+    const outcome = await run(
+      { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'abc', CNI_IFNAME: 'eth0', CNI_PATH: '/opt' },
+      network({ type: 'topology-ipam', kubeconfig: '/nonexistent/kubeconfig', nodename: 'n' }),
+    );
+    const error = JSON.parse(outcome.stdout) as { code: number; details: string };
+    expect(error.code).toBe(7);
+    expect(error.details).toMatch(/cannot read kubeconfig \/nonexistent\/kubeconfig/);
+  });
+});

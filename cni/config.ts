@@ -1,0 +1,257 @@
+/**
+ * The network configuration on stdin and its `ipam` section, parsed with zod into plain values. Bad input
+ * becomes a CniError naming the field and what to write instead: malformed JSON → 6, an unsupported
+ * version → 1, an unknown `ipam` field → 2, anything else invalid → 7.
+ */
+import { z } from 'zod';
+import { type Cidr, type IpFamily, cidrToString, safeParseAddress, safeParseCidr } from '../ipam/index.js';
+import { CniError } from './errors.js';
+import type { DnsConfig, RouteConfig } from './result.js';
+import { type CniVersion, isSupportedVersion, supportedVersions } from './versions.js';
+
+/** A pool named in the configuration: by IPPool name, or by the pool's CIDR. */
+export type PoolRef =
+  | { readonly kind: 'name'; readonly name: string; readonly family?: IpFamily }
+  | { readonly kind: 'cidr'; readonly cidr: Cidr };
+
+export interface IpamConfig {
+  readonly type: string;
+  /** Empty: every pool that selects the node. */
+  readonly pools: readonly PoolRef[];
+  readonly families: readonly IpFamily[];
+  readonly routes: readonly RouteConfig[];
+  readonly dns?: DnsConfig;
+  readonly kubeconfig?: string;
+  readonly nodename?: string;
+  readonly nodenameFile?: string;
+  /** Overrides IPAMConfig's releaseCooldownSeconds. */
+  readonly cooldownSeconds?: number;
+  /** Where node-local records (borrowed addresses) are kept. */
+  readonly stateDir: string;
+  /** The most one invocation may take, lock wait and retries included. */
+  readonly timeoutSeconds: number;
+}
+
+export interface Attachment {
+  readonly containerID: string;
+  readonly ifname: string;
+}
+
+export interface NetworkConfig {
+  readonly cniVersion: CniVersion;
+  readonly name: string;
+  readonly ipam: IpamConfig;
+  readonly prevResult?: unknown;
+  /** GC: the attachments still in use. */
+  readonly validAttachments?: readonly Attachment[];
+}
+
+// Calico writes booleans as strings ("true"); accept both.
+const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((text) => text === 'true')]);
+const poolList = z.array(z.string().min(1, 'a pool is named by its IPPool name or its CIDR'));
+const u32 = z.int().min(0).max(0xffffffff);
+
+const routeSchema = z.strictObject({
+  dst: z.string(),
+  gw: z.string().optional(),
+  mtu: u32.optional(),
+  advmss: u32.optional(),
+  priority: u32.optional(),
+  table: u32.optional(),
+  scope: z.int().min(0).max(255).optional(),
+});
+
+const dnsSchema = z.strictObject({
+  nameservers: z.array(z.string()).optional(),
+  domain: z.string().optional(),
+  search: z.array(z.string()).optional(),
+  options: z.array(z.string()).optional(),
+});
+
+const ipamSchema = z.strictObject({
+  type: z.string().min(1, 'ipam.type names the IPAM plugin binary'),
+  pools: poolList.optional(),
+  ipv4_pools: poolList.optional(),
+  ipv6_pools: poolList.optional(),
+  assign_ipv4: flag.default(true),
+  assign_ipv6: flag.default(false),
+  routes: z.array(routeSchema).default([]),
+  dns: dnsSchema.optional(),
+  kubeconfig: z.string().min(1).optional(),
+  nodename: z.string().min(1).optional(),
+  nodename_file: z.string().min(1).optional(),
+  cooldown_seconds: z.int().min(0).optional(),
+  timeout_seconds: z.number().positive().max(600).default(30),
+  state_dir: z.string().min(1).default('/var/lib/cni/topology-ipam'),
+});
+
+const attachmentSchema = z.object({ containerID: z.string(), ifname: z.string() });
+
+const networkSchema = z.looseObject({
+  cniVersion: z.string({ error: 'cniVersion is required (e.g. "1.0.0")' }),
+  name: z
+    .string({ error: 'name (the network name) is required' })
+    .regex(
+      /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/,
+      'a network name starts with a letter or digit and holds only letters, digits, "_", "." and "-"',
+    ),
+  ipam: z.unknown().optional(),
+  prevResult: z.unknown().optional(),
+  'cni.dev/valid-attachments': z.array(attachmentSchema).optional(),
+});
+
+const invalid = (path: string, reason: string) => new CniError({ kind: 'invalid-config', path, reason });
+
+function pathText(prefix: string, path: readonly PropertyKey[]): string {
+  let text = prefix;
+  for (const key of path)
+    text += typeof key === 'number' ? `[${key}]` : `${text === '' ? '' : '.'}${String(key)}`;
+  return text;
+}
+
+function fromZod(prefix: string, error: z.ZodError): CniError {
+  const issue = error.issues[0];
+  if (!issue) return invalid(prefix, 'invalid');
+  if (issue.code === 'unrecognized_keys') {
+    const path = pathText(prefix, [...issue.path, issue.keys[0] ?? '']);
+    const known =
+      prefix === 'ipam' && issue.path.length === 0
+        ? ` Known fields: ${Object.keys(ipamSchema.shape).join(', ')}.`
+        : '';
+    return new CniError({
+      kind: 'unsupported-field',
+      path,
+      reason: `${path} is not a field this plugin knows.${known}`,
+    });
+  }
+  const path = pathText(prefix, issue.path);
+  return invalid(path, `${path}: ${issue.message}`);
+}
+
+function parsePoolRef(text: string, path: string, family: IpFamily | undefined): PoolRef {
+  if (!text.includes('/')) {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(text) || text.length > 253) {
+      throw invalid(path, `${path}: "${text}" is neither an IPPool name nor a CIDR`);
+    }
+    return family === undefined ? { kind: 'name', name: text } : { kind: 'name', name: text, family };
+  }
+  const parsed = safeParseCidr(text);
+  if (!parsed.ok) {
+    const hint =
+      parsed.error.code === 'cidr-host-bits-set'
+        ? ` (did you mean ${cidrToString(parsed.error.network)}?)`
+        : '';
+    throw invalid(path, `${path}: "${text}" is not a valid CIDR: ${parsed.error.message}${hint}`);
+  }
+  if (family !== undefined && parsed.value.family !== family) {
+    throw invalid(
+      path,
+      `${path}: ${text} is an IPv${parsed.value.family} CIDR in the IPv${family} pool list`,
+    );
+  }
+  return { kind: 'cidr', cidr: parsed.value };
+}
+
+function checkRoute(route: RouteConfig, path: string): void {
+  const dst = safeParseCidr(route.dst);
+  if (!dst.ok)
+    throw invalid(`${path}.dst`, `${path}.dst: "${route.dst}" is not a valid CIDR: ${dst.error.message}`);
+  if (route.gw !== undefined) {
+    const gw = safeParseAddress(route.gw);
+    if (!gw.ok)
+      throw invalid(`${path}.gw`, `${path}.gw: "${route.gw}" is not an IP address: ${gw.error.message}`);
+  }
+}
+
+/** Parses the `ipam` section (already JSON). */
+export function parseIpamConfig(value: unknown): IpamConfig {
+  if (value === undefined || value === null) {
+    throw invalid(
+      'ipam',
+      'the network configuration has no "ipam" section; add e.g. "ipam": {"type": "topology-ipam"}',
+    );
+  }
+  const parsed = ipamSchema.safeParse(value);
+  if (!parsed.success) throw fromZod('ipam', parsed.error);
+  const ipam = parsed.data;
+  const pools = [
+    ...(ipam.pools ?? []).map((text, i) => parsePoolRef(text, `ipam.pools[${i}]`, undefined)),
+    ...(ipam.ipv4_pools ?? []).map((text, i) => parsePoolRef(text, `ipam.ipv4_pools[${i}]`, 4)),
+    ...(ipam.ipv6_pools ?? []).map((text, i) => parsePoolRef(text, `ipam.ipv6_pools[${i}]`, 6)),
+  ];
+  const families: IpFamily[] = [
+    ...(ipam.assign_ipv4 ? [4 as const] : []),
+    ...(ipam.assign_ipv6 ? [6 as const] : []),
+  ];
+  if (families.length === 0) {
+    throw invalid(
+      'ipam.assign_ipv4',
+      'assign_ipv4 and assign_ipv6 are both false: there is nothing to assign',
+    );
+  }
+  ipam.routes.forEach((route, i) => {
+    checkRoute(route, `ipam.routes[${i}]`);
+  });
+  return {
+    type: ipam.type,
+    pools,
+    families,
+    routes: ipam.routes,
+    timeoutSeconds: ipam.timeout_seconds,
+    stateDir: ipam.state_dir,
+    ...(ipam.dns === undefined ? {} : { dns: ipam.dns }),
+    ...(ipam.kubeconfig === undefined ? {} : { kubeconfig: ipam.kubeconfig }),
+    ...(ipam.nodename === undefined ? {} : { nodename: ipam.nodename }),
+    ...(ipam.nodename_file === undefined ? {} : { nodenameFile: ipam.nodename_file }),
+    ...(ipam.cooldown_seconds === undefined ? {} : { cooldownSeconds: ipam.cooldown_seconds }),
+  };
+}
+
+/** The `cniVersion` of a configuration, as far as it can be read; for error objects. */
+export function versionOf(stdin: string): CniVersion | undefined {
+  try {
+    const value = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion;
+    return typeof value === 'string' && isSupportedVersion(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses the whole network configuration from stdin. */
+export function parseNetworkConfig(stdin: string): NetworkConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(stdin);
+  } catch (error) {
+    const reason = stdin.trim() === '' ? 'stdin is empty' : (error as Error).message;
+    throw new CniError({
+      kind: 'decode',
+      reason: `the network configuration on stdin is not JSON: ${reason}`,
+    });
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new CniError({ kind: 'decode', reason: 'the network configuration on stdin is not a JSON object' });
+  }
+  const parsed = networkSchema.safeParse(json);
+  if (!parsed.success) throw fromZod('', parsed.error);
+  const network = parsed.data;
+  if (!isSupportedVersion(network.cniVersion)) {
+    throw new CniError({
+      kind: 'incompatible-version',
+      version: network.cniVersion,
+      reason: `cniVersion ${network.cniVersion} is not supported; supported versions: ${supportedVersions.join(', ')}`,
+    });
+  }
+  const validAttachments = network['cni.dev/valid-attachments'];
+  return {
+    cniVersion: network.cniVersion,
+    name: network.name,
+    ipam: parseIpamConfig(network.ipam),
+    ...(network.prevResult === undefined ? {} : { prevResult: network.prevResult }),
+    ...(validAttachments === undefined ? {} : { validAttachments }),
+  };
+}
+
+/** The handle of one attachment: `<network>.<containerID>.<ifname>`. */
+export const handleOf = (network: string, containerId: string, ifname: string): string =>
+  `${network}.${containerId}.${ifname}`;

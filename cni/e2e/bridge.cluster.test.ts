@@ -1,0 +1,161 @@
+/**
+ * End to end: Debian's `bridge` plugin (containernetworking-plugins) with this plugin as its `ipam`, in two
+ * network namespaces created here. Each namespace gets its address on eth0 from the node's block, and the
+ * two ping each other over the bridge. Needs root, iproute2, ping and /usr/lib/cni/bridge: without them
+ * the test fails saying what to install, it is never skipped.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IpamResources, ipamResources } from '../../allocator/index.js';
+import { labels } from '../../api/index.js';
+import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../../kube/index.js';
+import { clusterTestContext } from '../../test/cluster/context.js';
+import { type InstalledPlugin, environmentFor, installPlugin, removePlugin } from '../testing.js';
+
+const debianPlugins = '/usr/lib/cni';
+const cluster = clusterTestContext(import.meta.url);
+const { prefix } = cluster;
+const suffix = randomBytes(3).toString('hex');
+const bridge = `tipam${suffix}`; // at most 15 characters
+const namespaces = [`tipam-${suffix}-a`, `tipam-${suffix}-b`] as const;
+const node = `${prefix}-node`;
+const pool = { name: `${prefix}-pool`, cidr: `10.${randomInt(100, 250)}.${randomInt(0, 255)}.0/24` };
+
+let installed: InstalledPlugin | undefined;
+let client: KubeClient | undefined;
+let resources: IpamResources;
+
+function plugin(): InstalledPlugin {
+  if (!installed) throw new Error('the plugin is not installed');
+  return installed;
+}
+
+function missingPrerequisites(): string[] {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root (network namespaces and a bridge are created)');
+  if (!fs.existsSync(`${debianPlugins}/bridge`))
+    missing.push(`${debianPlugins}/bridge (apt-get install containernetworking-plugins)`);
+  if (spawnSync('ip', ['-V']).status !== 0) missing.push('ip (apt-get install iproute2)');
+  if (spawnSync('ping', ['-V']).status !== 0) missing.push('ping (apt-get install iputils-ping)');
+  return missing;
+}
+
+const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8', stdio: 'pipe' });
+
+function networkConfig(): Record<string, unknown> {
+  return {
+    cniVersion: '1.0.0',
+    name: `${prefix}-e2e`,
+    type: 'bridge',
+    bridge,
+    isGateway: false,
+    ipMasq: false,
+    ipam: {
+      type: 'topology-ipam',
+      kubeconfig: cluster.kubeconfig,
+      nodename: node,
+      pools: [pool.name],
+      state_dir: plugin().stateDir,
+    },
+  };
+}
+
+/** Runs Debian's bridge plugin as a runtime would, with our plugin on CNI_PATH. */
+function bridgePlugin(
+  command: 'ADD' | 'DEL' | 'CHECK',
+  containerId: string,
+  netns: string,
+  prevResult?: unknown,
+) {
+  const env = {
+    ...environmentFor(plugin(), { command, containerId, config: {} }),
+    CNI_NETNS: `/var/run/netns/${netns}`,
+    CNI_PATH: `${plugin().binDir}:${debianPlugins}`,
+  };
+  const config = prevResult === undefined ? networkConfig() : { ...networkConfig(), prevResult };
+  const run = spawnSync(`${debianPlugins}/bridge`, [], {
+    env,
+    input: JSON.stringify(config),
+    encoding: 'utf8',
+  });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+beforeAll(async () => {
+  const missing = missingPrerequisites();
+  if (missing.length > 0) throw new Error(`the CNI end-to-end test needs: ${missing.join('; ')}`);
+  installed = await installPlugin();
+  const kube = new KubeClient(loadConnection(cluster.kubeconfig));
+  client = kube;
+  resources = ipamResources(kube);
+  await new ResourceClient<Node>(kube, coreResources.nodes).create({ metadata: { name: node } });
+  await resources.pools.create({ metadata: { name: pool.name }, spec: { cidr: pool.cidr, blockSize: 26 } });
+  for (const ns of namespaces) ip('netns', 'add', ns);
+}, 120_000);
+
+afterAll(async () => {
+  if (installed) {
+    for (const [i, ns] of namespaces.entries()) bridgePlugin('DEL', `c${i}`, ns);
+    removePlugin(installed);
+  }
+  for (const ns of namespaces) spawnSync('ip', ['netns', 'del', ns]);
+  spawnSync('ip', ['link', 'del', bridge]);
+  const kube = client;
+  if (kube === undefined) return;
+  const selector = `${labels.pool}=${pool.name}`;
+  for (const block of (await resources.blocks.list({ labelSelector: selector })).items) {
+    await resources.blocks.delete(block.metadata.name).catch(() => undefined);
+  }
+  for (const affinity of (await resources.affinities.list({ labelSelector: selector })).items) {
+    await resources.affinities.delete(affinity.metadata.name).catch(() => undefined);
+  }
+  await resources.pools.delete(pool.name).catch(() => undefined);
+  await new ResourceClient<Node>(kube, coreResources.nodes).delete(node).catch(() => undefined);
+  kube.close();
+});
+
+describe("Debian's bridge plugin with topology-ipam as its ipam", () => {
+  it('gives each namespace its address on eth0, and they ping each other over the bridge', () => {
+    const addresses: string[] = [];
+    const results: unknown[] = [];
+    for (const [i, ns] of namespaces.entries()) {
+      const added = bridgePlugin('ADD', `c${i}`, ns);
+      expect(added.status, `${added.stdout}${added.stderr}`).toBe(0);
+      const result = JSON.parse(added.stdout) as {
+        ips: { address: string }[];
+        interfaces: { name: string }[];
+      };
+      results.push(result);
+      const address = result.ips[0]?.address ?? '';
+      expect(address).toMatch(/\/26$/);
+      expect(ip('-n', ns, '-o', 'addr', 'show', 'dev', 'eth0')).toContain(`inet ${address}`);
+      addresses.push(address.split('/')[0] ?? '');
+    }
+    expect(addresses[0]).not.toBe(addresses[1]);
+    const [a, b] = namespaces;
+    const ping = spawnSync('ip', ['netns', 'exec', a, 'ping', '-c', '3', '-W', '2', addresses[1] ?? ''], {
+      encoding: 'utf8',
+    });
+    expect(ping.status, ping.stdout + ping.stderr).toBe(0);
+    const back = spawnSync('ip', ['netns', 'exec', b, 'ping', '-c', '1', '-W', '2', addresses[0] ?? ''], {
+      encoding: 'utf8',
+    });
+    expect(back.status, back.stdout + back.stderr).toBe(0);
+
+    // The runtime's CHECK goes through bridge to our CHECK, with the previous result. (The bridge's MAC
+    // changes as ports join, and bridge's CHECK compares it: only the last result has the current one.)
+    const check = bridgePlugin('CHECK', 'c1', b, results[1]);
+    expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
+  });
+
+  it('DEL through the bridge plugin releases the addresses', async () => {
+    for (const [i, ns] of namespaces.entries()) {
+      const deleted = bridgePlugin('DEL', `c${i}`, ns);
+      expect(deleted.status, `${deleted.stdout}${deleted.stderr}`).toBe(0);
+    }
+    const blocks = await resources.blocks.list({ labelSelector: `${labels.node}=${node}` });
+    expect(blocks.items.flatMap((b) => b.spec.allocations)).toEqual([]);
+  });
+});

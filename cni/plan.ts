@@ -1,0 +1,201 @@
+/**
+ * The plugin's decisions, as pure functions over what it read: which of the node's blocks an address comes
+ * from, which pools may give the node a new block. `allocate.ts` gathers the objects and writes the result.
+ */
+import type { IPAMBlock, IPPool } from '../allocator/index.js';
+import {
+  type AllocationOwner,
+  type AssignOutcome,
+  type Cidr,
+  type IpFamily,
+  addressToString,
+  allocationAddress,
+  assignAddress,
+  cidrContains,
+  cidrEquals,
+  cidrToString,
+  normalizePoolSpec,
+  reservedOrdinals,
+  safeParseCidr,
+} from '../ipam/index.js';
+import { parseSelector } from '../selector/index.js';
+import type { PoolRef } from './config.js';
+import { CniError } from './errors.js';
+import type { AssignedIp } from './result.js';
+
+/** The CIDR of a block, or undefined for a block whose spec is not a CIDR (never written by us). */
+export function blockCidr(block: IPAMBlock): Cidr | undefined {
+  const parsed = safeParseCidr(block.spec.cidr);
+  return parsed.ok ? parsed.value : undefined;
+}
+
+/** Whether a block may serve a request restricted to `refs` (no refs: any block). */
+export function blockMatchesRefs(block: IPAMBlock, cidr: Cidr, refs: readonly PoolRef[]): boolean {
+  if (refs.length === 0) return true;
+  return refs.some((ref) =>
+    ref.kind === 'name'
+      ? ref.name === block.spec.pool && (ref.family === undefined || ref.family === cidr.family)
+      : cidrContains(ref.cidr, cidr),
+  );
+}
+
+/** The address the block gives an allocation, with the block's prefix length. */
+export function assignedIp(block: IPAMBlock, ordinal: number): AssignedIp {
+  const address = allocationAddress(block.spec, ordinal);
+  const cidr = blockCidr(block);
+  return { family: address.family, address: `${addressToString(address)}/${cidr?.prefixLength ?? ''}` };
+}
+
+/** Blocks in address order, so a node fills its lowest block first and its last ones can be released. */
+export function sortBlocks(blocks: readonly IPAMBlock[]): IPAMBlock[] {
+  return [...blocks].sort((a, b) => {
+    const ca = blockCidr(a);
+    const cb = blockCidr(b);
+    if (!ca || !cb) return a.metadata.name.localeCompare(b.metadata.name);
+    return ca.family - cb.family || (ca.network < cb.network ? -1 : ca.network > cb.network ? 1 : 0);
+  });
+}
+
+export interface Placement {
+  readonly block: IPAMBlock;
+  readonly outcome: Exclude<AssignOutcome, { kind: 'full' }>;
+}
+
+export interface PlacementOptions {
+  readonly family: IpFamily;
+  readonly refs: readonly PoolRef[];
+  readonly owner: AllocationOwner;
+  readonly now: Date;
+  readonly cooldownSeconds: number;
+}
+
+/** The block of `family` already holding the handle, if any. */
+export function findHandle(
+  blocks: readonly IPAMBlock[],
+  handle: string,
+  family: IpFamily,
+): Placement | undefined {
+  for (const block of blocks) {
+    if (blockCidr(block)?.family !== family) continue;
+    const allocation = block.spec.allocations.find((a) => a.handle === handle);
+    if (allocation) return { block, outcome: { kind: 'existing', spec: block.spec, allocation } };
+  }
+  return undefined;
+}
+
+/**
+ * Places the handle in the first block (address order) with room among `blocks` that match the family and
+ * pool references. `undefined` when none has room.
+ */
+export function placeInBlocks(
+  blocks: readonly IPAMBlock[],
+  options: PlacementOptions,
+): Placement | undefined {
+  for (const block of sortBlocks(blocks)) {
+    const cidr = blockCidr(block);
+    if (cidr?.family !== options.family || !blockMatchesRefs(block, cidr, options.refs)) continue;
+    const outcome = assignAddress(block.spec, options.owner, {
+      now: options.now,
+      cooldownSeconds: options.cooldownSeconds,
+      reserved: reservedOrdinals(cidr),
+    });
+    if (outcome.kind !== 'full') return { block, outcome };
+  }
+  return undefined;
+}
+
+export interface CandidatePool {
+  readonly name: string;
+  readonly cidr: Cidr;
+  readonly blockSize: number;
+}
+
+const refText = (ref: PoolRef): string => (ref.kind === 'name' ? ref.name : cidrToString(ref.cidr));
+
+function isAllocatable(pool: IPPool): boolean {
+  const condition = pool.status?.conditions?.find((c) => c.type === 'Allocatable');
+  return condition?.status !== 'False';
+}
+
+/**
+ * The pools that may give `node` a new block of `family`, in the order to try them: the configured pools
+ * in configuration order, or every automatic pool selecting the node, by name. A configured pool that
+ * does not exist is a configuration error (7); no pool at all is `no-pool-for-node` (101), with the reason
+ * each pool was passed over.
+ */
+export function candidatePools(
+  pools: readonly IPPool[],
+  refs: readonly PoolRef[],
+  node: string,
+  nodeLabels: Readonly<Record<string, string>>,
+  family: IpFamily,
+): CandidatePool[] {
+  const parsed = pools.flatMap((pool) => {
+    const cidr = safeParseCidr(pool.spec.cidr);
+    return cidr.ok ? [{ pool, cidr: cidr.value }] : [];
+  });
+  for (const [index, ref] of refs.entries()) {
+    const found = parsed.some(({ pool, cidr }) =>
+      ref.kind === 'name' ? pool.metadata.name === ref.name : cidrEquals(cidr, ref.cidr),
+    );
+    if (!found) {
+      const names = parsed.map(({ pool, cidr }) => `${pool.metadata.name} (${cidrToString(cidr)})`);
+      throw new CniError({
+        kind: 'invalid-config',
+        path: `ipam.pools[${index}]`,
+        reason:
+          `the configuration names pool "${refText(ref)}", but no IPPool has that ${ref.kind === 'name' ? 'name' : 'CIDR'}; ` +
+          `existing pools: ${names.length === 0 ? 'none' : names.join(', ')}`,
+      });
+    }
+  }
+  const skipped: string[] = [];
+  const candidates: { order: number; pool: CandidatePool }[] = [];
+  for (const { pool, cidr } of parsed) {
+    if (cidr.family !== family) continue;
+    const name = pool.metadata.name;
+    const refIndex = refs.findIndex((ref) =>
+      ref.kind === 'name'
+        ? ref.name === name && (ref.family ?? family) === family
+        : cidrEquals(cidr, ref.cidr),
+    );
+    if (refs.length > 0 && refIndex < 0) continue;
+    const spec = normalizePoolSpec(pool.spec);
+    const skip = (why: string) => skipped.push(`${name}: ${why}`);
+    if (pool.metadata.deletionTimestamp !== undefined) skip('being deleted');
+    else if (spec.disabled) skip('disabled');
+    else if (!isAllocatable(pool)) skip('not allocatable (see its Allocatable condition)');
+    else if (!spec.allowedUses.includes('Workload')) skip('allowedUses excludes Workload');
+    else if (refs.length === 0 && spec.assignmentMode !== 'Automatic')
+      skip('assignmentMode Manual and not named in ipam.pools');
+    else {
+      let selected: boolean;
+      try {
+        selected = parseSelector(spec.nodeSelector).matches(nodeLabels);
+      } catch (error) {
+        skip(`nodeSelector does not parse: ${(error as Error).message}`);
+        continue;
+      }
+      if (!selected) skip(`nodeSelector ${spec.nodeSelector} does not match the node's labels`);
+      else
+        candidates.push({
+          order: refs.length > 0 ? refIndex : 0,
+          pool: { name, cidr, blockSize: spec.blockSize },
+        });
+    }
+  }
+  if (candidates.length === 0) {
+    throw new CniError({
+      kind: 'no-pool-for-node',
+      node,
+      family,
+      reason:
+        skipped.length === 0
+          ? `there is no IPv${family} IPPool${refs.length > 0 ? ' among those named in ipam.pools' : ''}`
+          : `IPv${family} pools passed over: ${skipped.join('; ')}`,
+    });
+  }
+  return candidates
+    .sort((a, b) => a.order - b.order || a.pool.name.localeCompare(b.pool.name))
+    .map((candidate) => candidate.pool);
+}

@@ -1,0 +1,78 @@
+/**
+ * The IPAM result in the shape of the CNI version the configuration asks for. An IPAM plugin reports no
+ * interfaces; addresses carry the block's prefix length (e.g. `192.168.0.5/26`) so that a bridge plugin
+ * puts the pods of one block on one L2 segment.
+ */
+import { type CniVersion, compareVersions } from './versions.js';
+
+export interface AssignedIp {
+  readonly family: 4 | 6;
+  /** Address with prefix length: `10.0.0.5/26`. */
+  readonly address: string;
+  readonly gateway?: string;
+}
+
+export interface RouteConfig {
+  readonly dst: string;
+  readonly gw?: string | undefined;
+  /** 1.1.0 only. */
+  readonly mtu?: number | undefined;
+  readonly advmss?: number | undefined;
+  readonly priority?: number | undefined;
+  readonly table?: number | undefined;
+  readonly scope?: number | undefined;
+}
+
+export interface DnsConfig {
+  readonly nameservers?: readonly string[] | undefined;
+  readonly domain?: string | undefined;
+  readonly search?: readonly string[] | undefined;
+  readonly options?: readonly string[] | undefined;
+}
+
+export interface IpamResult {
+  readonly ips: readonly AssignedIp[];
+  readonly routes: readonly RouteConfig[];
+  readonly dns?: DnsConfig;
+}
+
+const routeFieldsBefore110 = ['dst', 'gw'] as const;
+
+function formatRoute(version: CniVersion, route: RouteConfig): Record<string, unknown> {
+  if (compareVersions(version, '1.1.0') >= 0) return { ...route };
+  const formatted: Record<string, unknown> = {};
+  for (const key of routeFieldsBefore110) if (route[key] !== undefined) formatted[key] = route[key];
+  return formatted;
+}
+
+/** The result object for `version`: 1.x drops `ips[].version`, 0.3.x/0.4.0 require it. */
+export function formatResult(version: CniVersion, result: IpamResult): Record<string, unknown> {
+  const modern = compareVersions(version, '1.0.0') >= 0;
+  const ips = result.ips.map((ip) => ({
+    ...(modern ? {} : { version: String(ip.family) }),
+    address: ip.address,
+    ...(ip.gateway === undefined ? {} : { gateway: ip.gateway }),
+  }));
+  return {
+    cniVersion: version,
+    ips,
+    ...(result.routes.length === 0
+      ? {}
+      : { routes: result.routes.map((route) => formatRoute(version, route)) }),
+    ...(result.dns === undefined ? {} : { dns: result.dns }),
+  };
+}
+
+/** The addresses (without prefix length) of a previous result, whatever its version; for CHECK. */
+export function addressesOfResult(prevResult: unknown): string[] | undefined {
+  if (typeof prevResult !== 'object' || prevResult === null || !('ips' in prevResult)) return undefined;
+  const { ips } = prevResult;
+  if (!Array.isArray(ips)) return undefined;
+  const addresses: string[] = [];
+  for (const ip of ips as unknown[]) {
+    if (typeof ip === 'object' && ip !== null && 'address' in ip && typeof ip.address === 'string') {
+      addresses.push(ip.address.replace(/\/\d+$/, ''));
+    }
+  }
+  return addresses;
+}
