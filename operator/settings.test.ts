@@ -89,7 +89,12 @@ describe('operatorSettings', () => {
       variable: 'HEALTH_PORT',
       says: 'number',
     },
-    { name: 'a fractional port', env: { HEALTH_PORT: '8080.5' }, variable: 'HEALTH_PORT', says: 'must be a port number' },
+    {
+      name: 'a fractional port',
+      env: { HEALTH_PORT: '8080.5' },
+      variable: 'HEALTH_PORT',
+      says: 'must be a port number',
+    },
     {
       name: 'a flag other than true/false',
       env: { WEBHOOK_ENABLED: 'yes' },
