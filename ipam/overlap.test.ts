@@ -143,6 +143,23 @@ describe('findOverlaps', () => {
   });
 });
 
+describe('findOverlaps precedence', () => {
+  it('puts a pool already in service first, whatever the creation times say', () => {
+    const sameSecond = new Date('2024-01-01T00:00:00Z');
+    const [overlap] = findOverlaps([
+      { name: 'a-newcomer', cidr: parseCidr('10.0.0.0/16'), createdAt: sameSecond },
+      { name: 'z-serving', cidr: parseCidr('10.0.0.0/24'), createdAt: sameSecond, incumbent: true },
+    ]);
+    expect(overlap?.a.name).toBe('z-serving');
+    expect(overlap?.b.name).toBe('a-newcomer');
+    const [older] = findOverlaps([
+      { name: 'old', cidr: parseCidr('10.0.0.0/16'), createdAt: new Date(0) },
+      { name: 'serving', cidr: parseCidr('10.0.0.0/24'), createdAt: new Date(1000), incumbent: true },
+    ]);
+    expect(older?.a.name).toBe('serving');
+  });
+});
+
 describe('findOverlapsWith', () => {
   const existing = [
     pool('default', '192.168.0.0/16'),

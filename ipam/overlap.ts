@@ -6,9 +6,11 @@
  * before it starts; everything left on the stack contains it. That is O(n log n + k) for n pools and k
  * overlapping pairs, and it reports all pairs (a /16 holding fifty /24s yields fifty pairs).
  *
- * Each pair is oriented by precedence: `a` is the pool that came first (earlier `createdAt`; a pool without
- * one counts as newer than any with one; then by name, then input order), `b` the one that came later, which
- * is the one a controller would mark as conflicting.
+ * Each pair is oriented by precedence: `a` is the pool that came first, `b` the one that came later, which
+ * is the one a controller would mark as conflicting. An incumbent (a pool already in service) comes before
+ * one that is not; then the earlier `createdAt` (a pool without one counts as newer than any with one);
+ * then the name; then input order. Incumbency matters because creation times have one-second resolution:
+ * a pool applied in the same second as the one it overlaps must not take its place.
  */
 import { compareBigints } from './address.js';
 import { type Cidr, cidrEnd, cidrToString } from './cidr.js';
@@ -18,6 +20,8 @@ export interface PoolRef {
   readonly cidr: Cidr;
   /** When the pool was created (its `metadata.creationTimestamp`); decides which of a pair is older. */
   readonly createdAt?: Date | undefined;
+  /** The pool is already in service (its status says so); it keeps precedence over one that is not. */
+  readonly incumbent?: boolean | undefined;
 }
 
 /** `equal`: same CIDR. `a-contains-b`: `a` is the larger pool and `b` lies inside it. */
@@ -41,6 +45,9 @@ interface Entry<P> {
 
 /** Negative if `x` came before `y`. */
 function comparePrecedence<P extends PoolRef>(x: Entry<P>, y: Entry<P>): number {
+  const ix = x.pool.incumbent === true;
+  const iy = y.pool.incumbent === true;
+  if (ix !== iy) return ix ? -1 : 1;
   const tx = x.pool.createdAt?.getTime();
   const ty = y.pool.createdAt?.getTime();
   if (tx !== undefined && ty !== undefined && tx !== ty) return tx - ty;

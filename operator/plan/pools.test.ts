@@ -62,6 +62,24 @@ describe('poolView', () => {
   });
 });
 
+describe('poolStandings with pools created in the same second', () => {
+  it('keeps the pool already in service and refuses the newcomer, whatever their names', () => {
+    const serving = ipPool('z-rack-0', { cidr: '192.168.0.0/24' });
+    const inService = poolView({
+      ...serving,
+      status: {
+        conditions: [
+          { type: 'Allocatable', status: 'True', reason: 'OK', message: '', lastTransitionTime: T0 },
+        ],
+      },
+    });
+    const newcomer = view('a-overlap', { cidr: '192.168.0.0/16' });
+    const standings = poolStandings([newcomer, inService]);
+    expect(standings.get('z-rack-0')?.reason).toBe('OK');
+    expect(standings.get('a-overlap')?.reason).toBe('CIDROverlap');
+  });
+});
+
 describe('poolStandings', () => {
   it.each<{ name: string; pools: PoolView[]; expected: Record<string, AllocatableReason> }>([
     { name: 'no pools', pools: [], expected: {} },

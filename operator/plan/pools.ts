@@ -45,16 +45,24 @@ export function poolView(object: IPPool): PoolView {
   return { ...base, valid: { spec, cidr, selector: parseSelector(spec.nodeSelector) }, problems: [] };
 }
 
+/** The pool's status already records it in service (allocatable, or only disabled or terminating). */
+function inService(pool: PoolView): boolean {
+  const condition = pool.object.status?.conditions?.find((c) => c.type === 'Allocatable');
+  return condition !== undefined && condition.reason !== 'CIDROverlap' && condition.reason !== 'InvalidSpec';
+}
+
 /**
- * Whether each pool may hand out blocks, and why not. Of two overlapping pools the older keeps its
- * standing and the newer is refused (the admission webhook normally stops such a pool at apply time;
- * this catches what got past it).
+ * Whether each pool may hand out blocks, and why not. Of two overlapping pools the one already in
+ * service, else the older, keeps its standing and the other is refused (the admission webhook normally
+ * stops such a pool at apply time; this catches what got past it).
  */
 export function poolStandings(pools: readonly PoolView[]): Map<string, PoolStanding> {
   const standings = new Map<string, PoolStanding>();
   const overlapsOf = new Map<string, string[]>();
   const refs = pools.flatMap((pool) =>
-    pool.valid ? [{ name: pool.name, cidr: pool.valid.cidr, createdAt: pool.createdAt }] : [],
+    pool.valid
+      ? [{ name: pool.name, cidr: pool.valid.cidr, createdAt: pool.createdAt, incumbent: inService(pool) }]
+      : [],
   );
   for (const overlap of findOverlaps(refs)) {
     const messages = overlapsOf.get(overlap.b.name) ?? [];
