@@ -7,18 +7,7 @@
  */
 import { findOverlaps, findOverlapsWith, parseCidr, type PoolRef } from '../ipam/index.js';
 import { formatMeasurement, measure } from './measure.js';
-
-/** mulberry32: a small seeded generator, so the data set is the same on every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../test/seeded-random.js';
 
 /** `count` distinct integers from [0, range), in random order. */
 function sample(next: () => number, range: number, count: number): number[] {
@@ -32,7 +21,7 @@ function sample(next: () => number, range: number, count: number): number[] {
 
 /** Pool names and CIDR texts, as they would come from IPPool objects. */
 function makePoolTexts(): { name: string; cidr: string }[] {
-  const next = random(20240601);
+  const next = seededRandom(20240601);
   const texts: { name: string; cidr: string }[] = [];
   const racks = sample(next, 1 << 16, 8500);
   for (const rack of racks) texts.push({ name: `rack-${rack}`, cidr: `10.${rack >> 8}.${rack & 255}.0/24` });

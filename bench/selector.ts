@@ -4,26 +4,15 @@
  */
 import { parseSelector } from '../selector/index.js';
 import { formatMeasurement, measure } from './measure.js';
+import { seededRandom } from '../test/seeded-random.js';
 
 const NODES = 10_000;
 const PARSES_PER_RUN = 10_000;
 const SELECTOR = 'rack == "0" && has(topology.kubernetes.io/zone) && kubernetes.io/os in {"linux"}';
 
-/** Small deterministic PRNG (mulberry32), so every run sees the same label maps. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Node labels as a real cluster has them: always hostname/os/arch, then a mix of topology labels. */
 function nodeLabels(count: number): Record<string, string>[] {
-  const next = random(42);
+  const next = seededRandom(42);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
   const optional: readonly (readonly [string, () => string])[] = [
     ['topology.kubernetes.io/zone', () => pick(['eu-west-1a', 'eu-west-1b', 'eu-west-1c'])],

@@ -1,8 +1,8 @@
 /** Helpers shared by the chart's unit and cluster tests: running helm, and reading what it renders. */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
+import { runTool } from '../test/cluster/exec.js';
 import { chartDir } from './generate.js';
 
 export { chartDir };
@@ -54,27 +54,16 @@ export function helmSync(
   }
 }
 
-const run = promisify(execFile);
-
 /** Runs a binary without blocking the event loop; returns the outcome instead of throwing. */
-export async function runAsync(
+export function runAsync(
   binary: string,
   args: readonly string[],
   options: { input?: string; kubeconfig?: string } = {},
 ): Promise<HelmResult> {
-  const child = run(binary, args, {
+  return runTool(binary, args, {
     env: helmEnv(options.kubeconfig),
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
+    ...(options.input !== undefined ? { input: options.input } : {}),
   });
-  child.child.stdin?.end(options.input ?? '');
-  try {
-    const { stdout, stderr } = await child;
-    return { ok: true, stdout, stderr };
-  } catch (error) {
-    const failure = error as { stdout?: string; stderr?: string };
-    return { ok: false, stdout: failure.stdout ?? '', stderr: failure.stderr ?? String(error) };
-  }
 }
 
 /** Helm keeps its caches out of $HOME and never reads a user's repositories or plugins. */

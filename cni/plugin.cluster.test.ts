@@ -19,6 +19,7 @@ import {
   requestLog,
   startPlugin,
 } from './testing.js';
+import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -141,16 +142,7 @@ afterAll(async () => {
   if ((plugin as InstalledPlugin | undefined) !== undefined) removePlugin(plugin);
   const kube = client;
   if (kube === undefined) return;
-  for (const pool of Object.values(pools)) {
-    const selector = `${labels.pool}=${pool.name}`;
-    for (const block of (await resources.blocks.list({ labelSelector: selector })).items) {
-      await resources.blocks.delete(block.metadata.name).catch(() => undefined);
-    }
-    for (const affinity of (await resources.affinities.list({ labelSelector: selector })).items) {
-      await resources.affinities.delete(affinity.metadata.name).catch(() => undefined);
-    }
-    await resources.pools.delete(pool.name).catch(() => undefined);
-  }
+  for (const pool of Object.values(pools)) await removePoolAndBlocks(resources, pool.name);
   const nodes = new ResourceClient<Node>(kube, coreResources.nodes);
   for (const key of Object.keys(nodeNames))
     await nodes.delete(nodeName(key as NodeKey)).catch(() => undefined);

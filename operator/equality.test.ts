@@ -1,18 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, semanticallyEqual } from './equality.js';
-
-/** A small deterministic generator (mulberry32), so a shuffle is reproducible from its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { seededRandom } from '../test/seeded-random.js';
 
 /** The same value with the keys of every object, at every depth, in another order. */
 function shuffleKeys(value: unknown, next: () => number): unknown {
@@ -64,7 +53,7 @@ describe('semanticallyEqual', () => {
   it('ignores the order of keys at every depth', () => {
     fc.assert(
       fc.property(fc.jsonValue(), fc.integer(), (value, seed) => {
-        const reordered = shuffleKeys(value, random(seed));
+        const reordered = shuffleKeys(value, seededRandom(seed));
         expect(canonicalJson(reordered)).toBe(canonicalJson(value));
         expect(semanticallyEqual(value, reordered)).toBe(true);
       }),

@@ -14,6 +14,7 @@ import {
 } from '../kube/index.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
+import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const client = new KubeClient(loadConnection(cluster.kubeconfig));
@@ -78,21 +79,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const name of nodeNames(0, 15)) await nodes.delete(name).catch(() => undefined);
-  await resources.pools.delete(`${p}-pool`).catch(() => undefined);
   for (const replica of replicas) replica.process.kill('SIGKILL');
-  // Without a running operator nothing lifts the finalizer: clear what this file left.
-  cluster.tryKubectl([
-    'patch',
-    'ippool',
-    `${p}-pool`,
-    '--type=merge',
-    '-p',
-    '{"metadata":{"finalizers":null}}',
-  ]);
-  for (const block of (await resources.blocks.list({ labelSelector: `${apiLabels.pool}=${p}-pool` })).items) {
-    await resources.blocks.delete(block.metadata.name).catch(() => undefined);
-    await resources.affinities.delete(block.metadata.name).catch(() => undefined);
-  }
+  await removePoolAndBlocks(resources, `${p}-pool`);
   client.close();
 });
 

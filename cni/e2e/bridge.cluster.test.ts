@@ -13,6 +13,7 @@ import { labels } from '../../api/index.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../../kube/index.js';
 import { clusterTestContext } from '../../test/cluster/context.js';
 import { type InstalledPlugin, environmentFor, installPlugin, removePlugin } from '../testing.js';
+import { removePoolAndBlocks } from '../../test/cluster/cleanup.js';
 
 const debianPlugins = '/usr/lib/cni';
 const cluster = clusterTestContext(import.meta.url);
@@ -104,14 +105,7 @@ afterAll(async () => {
   spawnSync('ip', ['link', 'del', bridge]);
   const kube = client;
   if (kube === undefined) return;
-  const selector = `${labels.pool}=${pool.name}`;
-  for (const block of (await resources.blocks.list({ labelSelector: selector })).items) {
-    await resources.blocks.delete(block.metadata.name).catch(() => undefined);
-  }
-  for (const affinity of (await resources.affinities.list({ labelSelector: selector })).items) {
-    await resources.affinities.delete(affinity.metadata.name).catch(() => undefined);
-  }
-  await resources.pools.delete(pool.name).catch(() => undefined);
+  await removePoolAndBlocks(resources, pool.name);
   await new ResourceClient<Node>(kube, coreResources.nodes).delete(node).catch(() => undefined);
   kube.close();
 });

@@ -3,18 +3,17 @@
  * server on 127.0.0.1 with the caBundle our code patched in. The webhook runs in this process, so every
  * kubectl call that reaches it must not block the event loop: `kubectlAsync`, never `cluster.kubectl`.
  */
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipamResources } from '../../allocator/index.js';
 import { Informer, KubeClient, ResourceClient, loadConnection } from '../../kube/index.js';
 import { clusterTestContext } from '../../test/cluster/context.js';
+import { type ToolResult, runTool } from '../../test/cluster/exec.js';
 import { type Secret, secretResourceType } from './certificates.js';
 import {
   type AdmissionWebhook,
@@ -44,23 +43,11 @@ const logs: { level: string; message: string; fields: Record<string, unknown> }[
 const started: AdmissionWebhook[] = [];
 let webhook: AdmissionWebhook;
 
-const run = promisify(execFile);
-async function kubectlAsync(
-  args: readonly string[],
-  input?: string,
-): Promise<{ ok: boolean; stdout: string; stderr: string }> {
-  const child = run(path.join(cluster.binDir, 'kubectl'), args, {
+function kubectlAsync(args: readonly string[], input?: string): Promise<ToolResult> {
+  return runTool(path.join(cluster.binDir, 'kubectl'), args, {
     env: { ...process.env, KUBECONFIG: cluster.kubeconfig },
-    encoding: 'utf8',
+    ...(input !== undefined ? { input } : {}),
   });
-  if (input !== undefined) child.child.stdin?.end(input);
-  try {
-    const { stdout, stderr } = await child;
-    return { ok: true, stdout, stderr };
-  } catch (error) {
-    const failure = error as { stdout?: string; stderr?: string };
-    return { ok: false, stdout: failure.stdout ?? '', stderr: failure.stderr ?? String(error) };
-  }
 }
 
 function poolManifest(name: string, spec: Record<string, unknown>): string {
