@@ -39,6 +39,13 @@ export const ipamBlockSpecSchema = z
       .array(allocationSchema)
       .describe('Assigned addresses, sorted by ordinal. Free addresses are all the others not cooling down.'),
     cooling: z.array(coolingAddressSchema).describe('Released addresses still inside their cool-down.'),
+    draining: z
+      .boolean()
+      .optional()
+      .describe(
+        "Set by the operator when the block's pool no longer serves its node (the node was relabelled, the pool " +
+          'disabled, in conflict or being deleted): no new address is assigned from it; existing ones stay.',
+      ),
   })
   .strict();
 export type IPAMBlockSpec = z.infer<typeof ipamBlockSpecSchema>;

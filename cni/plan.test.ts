@@ -116,6 +116,25 @@ describe('placeInBlocks', () => {
     expect(placeInBlocks([full], base)).toBeUndefined();
   });
 
+  it('assigns nothing new from a draining block, but still finds a handle already in it', () => {
+    const draining = {
+      ...block('10.0.0.0/26', 'p'),
+      spec: { ...block('10.0.0.0/26', 'p').spec, draining: true },
+    };
+    expect(placeInBlocks([draining], base)).toBeUndefined();
+    const placed = placeInBlocks([draining, block('10.0.1.0/26', 'p')], base);
+    expect(placed?.block.spec.cidr).toBe('10.0.1.0/26');
+    const holding = {
+      ...draining,
+      spec: {
+        ...draining.spec,
+        allocations: [{ ordinal: 9, handle: owner.handle, node: 'node-a', assignedAt: '' }],
+      },
+    };
+    const again = placeInBlocks([holding], base);
+    expect(again?.outcome.kind).toBe('existing');
+  });
+
   it('finds the handle already placed, per family', () => {
     const held = block('10.0.0.0/26', 'p', [
       { ordinal: 7, handle: 'net.c.eth0', node: 'node-a', assignedAt: '' },

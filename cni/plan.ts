@@ -14,6 +14,7 @@ import {
   cidrContains,
   cidrEquals,
   cidrToString,
+  findAllocation,
   normalizePoolSpec,
   reservedOrdinals,
   safeParseCidr,
@@ -94,6 +95,8 @@ export function placeInBlocks(
   for (const block of sortBlocks(blocks)) {
     const cidr = blockCidr(block);
     if (cidr?.family !== options.family || !blockMatchesRefs(block, cidr, options.refs)) continue;
+    // A draining block's pool no longer serves this node: it keeps its addresses but gives no new one.
+    if (block.spec.draining === true && !findAllocation(block.spec, options.owner.handle)) continue;
     const outcome = assignAddress(block.spec, options.owner, {
       now: options.now,
       cooldownSeconds: options.cooldownSeconds,

@@ -117,6 +117,16 @@ export function nodeReconciler(
       log.info('claimed block', { node: nodeName, pool: pool.name, block: block.spec.cidr });
     }
 
+    for (const { block, draining } of plan.drain) {
+      const written = await state.resources.blocks.replace({ ...block, spec: { ...block.spec, draining } });
+      state.expect(block.metadata.name, written);
+      log.info(draining ? 'block draining: its pool no longer serves the node' : 'block serving again', {
+        node: nodeName,
+        pool: block.spec.pool,
+        block: block.spec.cidr,
+      });
+    }
+
     for (const block of plan.release) {
       const outcome = await releaseBlockIfEmpty(state.resources, block.metadata.name);
       if (outcome === 'released') {

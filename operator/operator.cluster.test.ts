@@ -168,6 +168,40 @@ describe('the operator on a real API server', () => {
     expect(oldAffinities.map((a) => a.spec.pool)).toEqual([`${p}-rack-1`]);
   });
 
+  it("keeps a relabelled node's block that still holds a pod, draining, until the pool serves it again", async () => {
+    const [held] = await blocksOf(nodeName(2));
+    if (!held) throw new Error('node 2 has no block');
+    const assignedAt = new Date().toISOString();
+    await resources.blocks.replace({
+      ...held,
+      spec: {
+        ...held.spec,
+        allocations: [{ ordinal: 3, handle: 'net.kept.eth0', node: nodeName(2), assignedAt }],
+      },
+    });
+    const relabel = async (rack: string) => {
+      const node = await nodes.get(nodeName(2));
+      await nodes.replace({
+        ...node,
+        metadata: { ...node.metadata, labels: { ...node.metadata.labels, rack } },
+      });
+    };
+    await relabel('1');
+    const moved = await eventually(async () => {
+      const current = await blocksOf(nodeName(2));
+      const old = current.find((block) => block.metadata.name === held.metadata.name);
+      return current.length === 2 && old?.spec.draining === true ? current : undefined;
+    });
+    expect(moved.find((block) => block.metadata.name !== held.metadata.name)?.spec.pool).toBe(`${p}-rack-1`);
+    await relabel('0');
+    await eventually(async () => {
+      const old = (await blocksOf(nodeName(2))).find((block) => block.metadata.name === held.metadata.name);
+      return old?.spec.draining === false ? true : undefined;
+    });
+    const fresh = await resources.blocks.get(held.metadata.name);
+    await resources.blocks.replace({ ...fresh, spec: { ...fresh.spec, allocations: [] } });
+  });
+
   it('releases the blocks of a deleted node', async () => {
     expect(await blocksOf(nodeName(3))).toHaveLength(1);
     await nodes.delete(nodeName(3));

@@ -47,12 +47,23 @@ export function block(
   cidr: string,
   pool: string,
   node: string,
-  contents: { readonly allocations?: Allocation[]; readonly cooling?: CoolingAddress[] } = {},
+  contents: {
+    readonly allocations?: Allocation[];
+    readonly cooling?: CoolingAddress[];
+    readonly draining?: boolean;
+  } = {},
 ): IPAMBlock {
   return {
     apiVersion: 'ipam.topology-ipam.dev/v1alpha1',
     kind: 'IPAMBlock',
     metadata: { name: cidr.replace(/[./:]/g, '-') },
-    spec: { cidr, pool, node, allocations: contents.allocations ?? [], cooling: contents.cooling ?? [] },
+    spec: {
+      cidr,
+      pool,
+      node,
+      allocations: contents.allocations ?? [],
+      cooling: contents.cooling ?? [],
+      ...(contents.draining === undefined ? {} : { draining: contents.draining }),
+    },
   };
 }

@@ -383,3 +383,72 @@ describe('planNode: Calico topology guide (4 nodes, 2 rack pools)', () => {
     });
   });
 });
+
+describe('planNode: draining', () => {
+  const rack0 = view('rack-0', { cidr: '192.168.0.0/24', nodeSelector: 'rack == "0"' });
+  const rack1 = view('rack-1', { cidr: '192.168.1.0/24', nodeSelector: 'rack == "1"' });
+  const used = (overrides: { draining?: boolean } = {}) =>
+    block('192.168.0.64/26', 'rack-0', 'n', { allocations: [allocation(1)], ...overrides });
+  const drained = (result: ReturnType<typeof planNode>) =>
+    result.drain.map(({ block: b, draining }) => [b.spec.cidr, draining]);
+
+  it.each<{
+    name: string;
+    labels: Record<string, string> | undefined;
+    pools: PoolView[];
+    block: IPAMBlock;
+    drain: unknown[];
+  }>([
+    {
+      name: 'a serving block is left alone',
+      labels: { rack: '0' },
+      pools: [rack0],
+      block: used(),
+      drain: [],
+    },
+    {
+      name: 'a kept block of a pool that no longer selects the node drains',
+      labels: { rack: '1' },
+      pools: [rack0, rack1],
+      block: used(),
+      drain: [['192.168.0.64/26', true]],
+    },
+    {
+      name: 'a kept block of a disabled pool drains',
+      labels: { rack: '0' },
+      pools: [view('rack-0', { cidr: '192.168.0.0/24', nodeSelector: 'rack == "0"', disabled: true })],
+      block: used(),
+      drain: [['192.168.0.64/26', true]],
+    },
+    {
+      name: 'a kept block of a gone node drains',
+      labels: undefined,
+      pools: [rack0],
+      block: used(),
+      drain: [['192.168.0.64/26', true]],
+    },
+    {
+      name: 'a draining block whose pool serves the node again stops draining',
+      labels: { rack: '0' },
+      pools: [rack0],
+      block: used({ draining: true }),
+      drain: [['192.168.0.64/26', false]],
+    },
+    {
+      name: 'a draining block that should drain is left alone',
+      labels: { rack: '1' },
+      pools: [rack0, rack1],
+      block: used({ draining: true }),
+      drain: [],
+    },
+    {
+      name: 'a block being released is not also drained',
+      labels: { rack: '1' },
+      pools: [rack0, rack1],
+      block: block('192.168.0.0/26', 'rack-0', 'n'),
+      drain: [],
+    },
+  ])('$name', ({ labels, pools, block: held, drain }) => {
+    expect(drained(plan(labels, pools, [held]))).toEqual(drain);
+  });
+});

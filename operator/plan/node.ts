@@ -22,6 +22,8 @@ export interface NodePlan {
   readonly claim: readonly PoolView[];
   /** Empty blocks the node should let go of. */
   readonly release: readonly IPAMBlock[];
+  /** Blocks kept whose `draining` flag must change: no new address from a pool that no longer serves the node. */
+  readonly drain: readonly { readonly block: IPAMBlock; readonly draining: boolean }[];
   /** The node exists but no allocatable pool selects it: a pod there could not get an address. */
   readonly unselected: boolean;
 }
@@ -37,7 +39,9 @@ export function freeAddresses(block: IPAMBlock, cooldownSeconds: number, now: Da
  * and another whenever its free addresses in that pool fall below the target (up to maxBlocksPerHost).
  * A block is released only when it is empty and its node is gone, its pool is gone or being deleted,
  * or the pool no longer selects the node; blocks holding addresses stay until their pods go, so running
- * workloads are never renumbered. A disabled or conflicting pool keeps the blocks it has.
+ * workloads are never renumbered. A disabled or conflicting pool keeps the blocks it has. A kept block
+ * whose pool no longer serves the node (not selected, disabled, in conflict, being deleted) drains: the
+ * CNI plugin assigns no new address from it, so new pods get addresses from the pools that do.
  */
 export function planNode(input: NodePlanInput): NodePlan {
   const { labels, pools, standings, blocks, config, now } = input;
@@ -60,5 +64,17 @@ export function planNode(input: NodePlanInput): NodePlan {
     if (!pool || pool.deleting) return true;
     return pool.valid !== undefined && !pool.valid.selector.matches(labels);
   });
-  return { claim, release, unselected: labels !== undefined && wanted.length === 0 };
+  const releasing = new Set(release);
+  const drain = blocks.flatMap((block) => {
+    if (releasing.has(block)) return [];
+    const pool = poolsByName.get(block.spec.pool);
+    const serving =
+      labels !== undefined &&
+      pool !== undefined &&
+      !pool.deleting &&
+      standings.get(pool.name)?.allocatable === true &&
+      pool.valid?.selector.matches(labels) === true;
+    return (block.spec.draining === true) === !serving ? [] : [{ block, draining: !serving }];
+  });
+  return { claim, release, drain, unselected: labels !== undefined && wanted.length === 0 };
 }
