@@ -121,6 +121,7 @@ describe('the CNI plugin with the operator running', () => {
       );
     });
     const outcomes = await Promise.all(runs.map((run) => run.outcome));
+    expect(killed.size).toBeGreaterThan(0);
     outcomes.forEach((outcome, i) => {
       if (!killed.has(ids[i]?.id ?? '')) expect(outcome.exitCode, outcome.stdout).toBe(0);
     });
