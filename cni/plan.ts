@@ -23,6 +23,7 @@ import { parseSelector } from '../selector/index.js';
 import type { PoolRef } from './config.js';
 import { CniError } from './errors.js';
 import type { AssignedIp } from './result.js';
+import { poolConditionTypes } from '../api/index.js';
 
 /** The CIDR of a block, or undefined for a block whose spec is not a CIDR (never written by us). */
 export function blockCidr(block: IPAMBlock): Cidr | undefined {
@@ -116,7 +117,7 @@ export interface CandidatePool {
 const refText = (ref: PoolRef): string => (ref.kind === 'name' ? ref.name : cidrToString(ref.cidr));
 
 function isAllocatable(pool: IPPool): boolean {
-  const condition = pool.status?.conditions?.find((c) => c.type === 'Allocatable');
+  const condition = pool.status?.conditions?.find((c) => c.type === poolConditionTypes.allocatable);
   return condition?.status !== 'False';
 }
 

@@ -149,13 +149,13 @@ export function nodeReconciler(
     if (node && plan.unselected) unselected.add(nodeName);
     else unselected.delete(nodeName);
     metrics.unselectedNodes.set(unselected.size);
-    metrics.nodeBlocks.set({ node: nodeName }, state.blocksOfNode(nodeName).length);
-    if (!node && state.blocksOfNode(nodeName).length === 0) metrics.nodeBlocks.remove({ node: nodeName });
+    const remaining = state.blocksOfNode(nodeName).length;
+    if (!node && remaining === 0) metrics.nodeBlocks.remove({ node: nodeName });
+    else metrics.nodeBlocks.set({ node: nodeName }, remaining);
 
     // After a claim the node may still be short (a burst of pods); look again once the write is visible.
     if (plan.claim.length > 0) return requeueAfter(100);
-    if (waitingOnPods || (!node && state.blocksOfNode(nodeName).length > 0))
-      return requeueAfter(options.leakGraceMs);
+    if (waitingOnPods || (!node && remaining > 0)) return requeueAfter(options.leakGraceMs);
     return done;
   };
 }

@@ -1,4 +1,4 @@
-import type { AllocatableReason } from '../../api/index.js';
+import { type AllocatableReason, poolConditionTypes } from '../../api/index.js';
 import type { IPPool } from '../../allocator/index.js';
 import {
   type Cidr,
@@ -47,7 +47,7 @@ export function poolView(object: IPPool): PoolView {
 
 /** The pool's status already records it in service (allocatable, or only disabled or terminating). */
 function inService(pool: PoolView): boolean {
-  const condition = pool.object.status?.conditions?.find((c) => c.type === 'Allocatable');
+  const condition = pool.object.status?.conditions?.find((c) => c.type === poolConditionTypes.allocatable);
   return condition !== undefined && condition.reason !== 'CIDROverlap' && condition.reason !== 'InvalidSpec';
 }
 
