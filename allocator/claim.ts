@@ -1,5 +1,12 @@
 import { labels } from '../api/index.js';
-import { type Cidr, cidrToResourceName, cidrToString } from '../ipam/index.js';
+import {
+  type Cidr,
+  blockRegion,
+  cidrOverlaps,
+  cidrToResourceName,
+  cidrToString,
+  safeParseCidr,
+} from '../ipam/index.js';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/index.js';
 import { candidateBlocks } from './candidates.js';
 import type { BlockAffinity, IPAMBlock, IpamResources } from './resources.js';
@@ -17,79 +24,147 @@ export interface ClaimRequest {
   readonly maxAttempts?: number;
 }
 
-const blockLabels = (node: string, pool: string) => ({ [labels.node]: node, [labels.pool]: pool });
+export interface ClaimResult {
+  /** The block now affine to the node, or undefined if no candidate could be claimed. */
+  readonly block: IPAMBlock | undefined;
+  /** Candidates given up because an existing block overlaps them (pools that overlap), as `new overlaps old`. */
+  readonly overlaps: readonly string[];
+}
 
 /**
- * Claims one free block of a pool for a node and returns it, or `undefined` if the pool has none.
- *
- * The claim is create-if-absent on names derived from the block's CIDR: first the BlockAffinity
- * (pending), then the IPAMBlock, then the affinity is confirmed. Two claimers (operator replicas, CNI
- * plugins on different nodes) racing for one block cannot both win: the API server lets exactly one
- * create each name. A claimer that crashes midway leaves a pending affinity that its node completes on
- * its next claim, or that garbage collection removes.
+ * A block whose claim is not confirmed yet: created with its node's label but no `spec.node`, so no
+ * address is assigned from it (nor borrowed) until its claimer has checked that it overlaps no other block.
  */
-export async function claimBlock(
-  resources: IpamResources,
-  request: ClaimRequest,
-): Promise<IPAMBlock | undefined> {
+export function isPendingBlock(block: IPAMBlock): boolean {
+  return block.spec.node === '';
+}
+
+/** The label selector of every block that could overlap `cidr` (see `blockRegion`). */
+export function regionSelector(cidr: Cidr): string {
+  return `${labels.region}=${cidrToResourceName(blockRegion(cidr))}`;
+}
+
+const blockLabels = (node: string, pool: string, cidr: Cidr) => ({
+  [labels.node]: node,
+  [labels.pool]: pool,
+  [labels.region]: cidrToResourceName(blockRegion(cidr)),
+});
+
+/**
+ * Claims one free block of a pool for a node and returns it, or no block if the pool has none.
+ *
+ * Names derived from the block's CIDR make two claimers of the same block collide on create: first the
+ * BlockAffinity (pending), then the IPAMBlock. Names cannot stop two blocks of different sizes over one
+ * range (pools that overlap, admitted while the webhook was down or racing each other), so the block is
+ * created pending (`isPendingBlock`) and confirmed only if a list of its region, read after its creation,
+ * shows no other block overlapping it; otherwise it is deleted. Of two overlapping blocks the one created
+ * later always sees the earlier one, pending or confirmed, and gives up: two overlapping blocks are never
+ * both confirmed (both may give up when they race; the next candidate is tried). A claimer that crashes
+ * midway leaves a pending affinity and block that its node resumes on its next claim, or that garbage
+ * collection removes. See docs/adr/0005-no-overlapping-blocks.md.
+ */
+export async function claimBlock(resources: IpamResources, request: ClaimRequest): Promise<ClaimResult> {
   const { node, poolName, poolCidr, blockSize } = request;
+  const overlaps: string[] = [];
   let attempts = request.maxAttempts ?? 64;
   for (const cidr of candidateBlocks(poolCidr, blockSize, request.held, request.taken)) {
-    if (attempts-- <= 0) return undefined;
-    const block = await tryClaim(resources, node, poolName, cidr);
-    if (block) return block;
+    if (attempts-- <= 0) break;
+    const outcome = await tryClaim(resources, node, poolName, cidr);
+    if (outcome.kind === 'claimed') return { block: outcome.block, overlaps };
+    if (outcome.kind === 'overlaps') {
+      overlaps.push(`${cidrToString(cidr)} overlaps ${outcome.blocks.join(', ')}`);
+    }
   }
-  return undefined;
+  return { block: undefined, overlaps };
 }
+
+type TryOutcome =
+  | { readonly kind: 'claimed'; readonly block: IPAMBlock }
+  | { readonly kind: 'taken' }
+  | { readonly kind: 'overlaps'; readonly blocks: readonly string[] };
 
 async function tryClaim(
   resources: IpamResources,
   node: string,
   pool: string,
   cidr: Cidr,
-): Promise<IPAMBlock | undefined> {
+): Promise<TryOutcome> {
   const name = cidrToResourceName(cidr);
   const cidrText = cidrToString(cidr);
+  const metadata = { name, labels: blockLabels(node, pool, cidr) };
   let affinity: BlockAffinity;
   try {
     affinity = await resources.affinities.create({
-      metadata: { name, labels: blockLabels(node, pool) },
+      metadata,
       spec: { node, cidr: cidrText, pool, state: 'pending' },
     });
   } catch (error) {
     if (!isAlreadyExists(error)) throw error;
     affinity = await resources.affinities.get(name);
     // Another node's claim, or one of ours being released: not ours to take.
-    if (affinity.spec.node !== node || affinity.spec.state === 'pendingDeletion') return undefined;
+    if (affinity.spec.node !== node || affinity.spec.state === 'pendingDeletion') return { kind: 'taken' };
   }
   let block: IPAMBlock;
   try {
     block = await resources.blocks.create({
-      metadata: { name, labels: blockLabels(node, pool) },
-      spec: { cidr: cidrText, pool, node, allocations: [], cooling: [] },
+      metadata,
+      spec: { cidr: cidrText, pool, node: '', allocations: [], cooling: [] },
     });
   } catch (error) {
     if (!isAlreadyExists(error)) throw error;
     block = await resources.blocks.get(name);
-    if (block.spec.node !== node) {
+    const ours = isPendingBlock(block)
+      ? block.metadata.labels?.[labels.node] === node
+      : block.spec.node === node;
+    if (!ours) {
       // A block without a matching affinity (left by a crash or written by hand): leave it to GC.
-      await deleteQuietly(resources, name, affinity.metadata.resourceVersion);
-      return undefined;
+      await deleteQuietly(resources.affinities, name, affinity.metadata.resourceVersion);
+      return { kind: 'taken' };
+    }
+  }
+  if (isPendingBlock(block)) {
+    const overlapping = await overlappingBlocks(resources, cidr, name);
+    if (overlapping.length > 0) {
+      await deleteQuietly(resources.blocks, name, block.metadata.resourceVersion);
+      await deleteQuietly(resources.affinities, name, affinity.metadata.resourceVersion);
+      return { kind: 'overlaps', blocks: overlapping };
+    }
+    try {
+      block = await resources.blocks.replace({ ...block, spec: { ...block.spec, node } });
+    } catch (error) {
+      // Collected as a stale claim meanwhile: whatever overlaps it now, it is not ours any more.
+      if (isNotFound(error) || isConflict(error)) return { kind: 'taken' };
+      throw error;
     }
   }
   if (affinity.spec.state !== 'confirmed') {
     await resources.affinities.replace({ ...affinity, spec: { ...affinity.spec, state: 'confirmed' } });
   }
-  return block;
+  return { kind: 'claimed', block };
+}
+
+/**
+ * Blocks other than `self` overlapping `cidr`, from a list of its region made after `self` was created
+ * (a list without resourceVersion is a consistent read). A block whose range cannot be read might
+ * overlap: it stops the claim until it is repaired or removed.
+ */
+async function overlappingBlocks(resources: IpamResources, cidr: Cidr, self: string): Promise<string[]> {
+  const region = await resources.blocks.list({ labelSelector: regionSelector(cidr) });
+  return region.items.flatMap((other) => {
+    if (other.metadata.name === self) return [];
+    const parsed = safeParseCidr(other.spec.cidr);
+    if (parsed.ok && !cidrOverlaps(parsed.value, cidr)) return [];
+    return [`${other.spec.cidr} (pool ${other.spec.pool})`];
+  });
 }
 
 async function deleteQuietly(
-  resources: IpamResources,
+  client: IpamResources['blocks'] | IpamResources['affinities'],
   name: string,
   resourceVersion?: string,
 ): Promise<void> {
   try {
-    await resources.affinities.delete(name, resourceVersion === undefined ? {} : { resourceVersion });
+    await client.delete(name, resourceVersion === undefined ? {} : { resourceVersion });
   } catch (error) {
     if (!isNotFound(error) && !isConflict(error)) throw error;
   }
@@ -143,6 +218,6 @@ export async function releaseBlockIfEmpty(
       if (!isNotFound(error)) throw error;
     }
   }
-  if (affinity) await deleteQuietly(resources, blockName, affinity.metadata.resourceVersion);
+  if (affinity) await deleteQuietly(resources.affinities, blockName, affinity.metadata.resourceVersion);
   return block || affinity ? 'released' : 'gone';
 }

@@ -3,7 +3,15 @@
  * blocks ahead of time) and the CNI plugin (which claims one more when a node runs out).
  */
 export { candidateBlocks } from './candidates.js';
-export { type ClaimRequest, type ReleaseOutcome, claimBlock, releaseBlockIfEmpty } from './claim.js';
+export {
+  type ClaimRequest,
+  type ClaimResult,
+  type ReleaseOutcome,
+  claimBlock,
+  isPendingBlock,
+  regionSelector,
+  releaseBlockIfEmpty,
+} from './claim.js';
 export {
   type BlockAffinity,
   type IPAMBlock,

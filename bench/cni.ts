@@ -22,6 +22,7 @@ import {
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { ControlPlane } from '../test/cluster/control-plane.js';
 import { installCrds } from '../test/cluster/crds.js';
+import { createAllocatablePool } from '../test/cluster/pools.js';
 
 const hostLocal = '/usr/lib/cni/host-local';
 const levels = [1, 10, 50] as const;
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
     const client = new KubeClient(loadConnection(plane.kubeconfigPath));
     const resources = ipamResources(client);
     await new ResourceClient<Node>(client, coreResources.nodes).create({ metadata: { name: 'bench-node' } });
-    await resources.pools.create({
+    await createAllocatablePool(resources, {
       metadata: { name: 'bench' },
       spec: { cidr: '10.200.0.0/16', blockSize: 26 },
     });

@@ -196,7 +196,7 @@ async function placeSlowly(
       continue;
     }
     const taken = new Set((await view.blocksOfPool(pool.name)).map((b) => b.metadata.name));
-    const claimed = await claimBlock(resources, {
+    const { block: claimed, overlaps } = await claimBlock(resources, {
       node,
       poolName: pool.name,
       poolCidr: pool.cidr,
@@ -205,7 +205,11 @@ async function placeSlowly(
       taken,
     });
     if (!claimed) {
-      notes.push(`pool ${pool.name} has no unclaimed block`);
+      notes.push(
+        overlaps.length > 0
+          ? `pool ${pool.name} has no unclaimed block that overlaps no other pool's block (${overlaps.slice(0, 3).join('; ')})`
+          : `pool ${pool.name} has no unclaimed block`,
+      );
       continue;
     }
     view.forget(pool.name);

@@ -5,9 +5,21 @@ import { parseIpamConfig } from './config.js';
 import { CniError, toCniError } from './errors.js';
 import { assignedIp, candidatePools, findHandle, placeInBlocks } from './plan.js';
 
+const allocatable = (
+  status: 'True' | 'False' | 'Unknown',
+  reason: string,
+  observedGeneration = 1,
+): NonNullable<IPPool['status']> => ({
+  conditions: [
+    { type: 'Allocatable', status, reason, message: '', lastTransitionTime: '', observedGeneration },
+  ],
+});
+
+/** A pool as the operator leaves it: marked Allocatable for its current generation unless `extra` says otherwise. */
 const pool = (name: string, spec: IPPoolSpecInput, extra: Partial<IPPool> = {}): IPPool => ({
-  metadata: { name },
+  metadata: { name, generation: 1 },
   spec,
+  status: allocatable('True', 'OK'),
   ...extra,
 });
 
@@ -41,23 +53,7 @@ describe('candidatePools', () => {
     pool('manual', { cidr: '10.0.2.0/24', assignmentMode: 'Manual' }),
     pool('off', { cidr: '10.0.3.0/24', disabled: true }),
     pool('lb', { cidr: '10.0.4.0/24', allowedUses: ['LoadBalancer'] }),
-    pool(
-      'overlap',
-      { cidr: '10.0.0.0/16' },
-      {
-        status: {
-          conditions: [
-            {
-              type: 'Allocatable',
-              status: 'False',
-              reason: 'CIDROverlap',
-              message: '',
-              lastTransitionTime: '',
-            },
-          ],
-        },
-      },
-    ),
+    pool('overlap', { cidr: '10.0.0.0/16' }, { status: allocatable('False', 'CIDROverlap') }),
   ];
 
   it('selects the automatic, enabled, allocatable workload pools whose selector matches the node', () => {
@@ -90,6 +86,29 @@ describe('candidatePools', () => {
     expect(error.details).toMatch(/lb: allowedUses excludes Workload/);
     expect(error.details).toMatch(/overlap: not allocatable/);
     expect(error.details).toMatch(/manual: assignmentMode Manual/);
+  });
+
+  it.each([
+    ['no status yet', {}, /not yet marked Allocatable by the operator/],
+    [
+      'a condition for an older generation',
+      { metadata: { name: 'fresh', generation: 2 }, status: allocatable('True', 'OK', 1) },
+      /changed \(generation 2\) since the operator last marked it Allocatable \(generation 1\)/,
+    ],
+    [
+      'a condition whose status is Unknown',
+      { status: allocatable('Unknown', 'Reconciling') },
+      /not allocatable: Reconciling/,
+    ],
+  ])('gives no block from a pool the operator has not cleared: %s', (_, extra, why) => {
+    const fresh: IPPool = {
+      metadata: { name: 'fresh', generation: 1 },
+      spec: { cidr: '10.9.0.0/24' },
+      ...extra,
+    };
+    const error = refusal(() => candidatePools([fresh], [], 'node-a', rack0, 4));
+    expect(error.code).toBe(101);
+    expect(error.details).toMatch(why);
   });
 });
 

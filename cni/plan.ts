@@ -116,9 +116,21 @@ export interface CandidatePool {
 
 const refText = (ref: PoolRef): string => (ref.kind === 'name' ? ref.name : cidrToString(ref.cidr));
 
-function isAllocatable(pool: IPPool): boolean {
+/**
+ * Why the operator has not cleared the pool for new blocks, or undefined if it has. Only a pool the
+ * operator marked Allocatable for its current generation gives blocks: a pool with no status yet may
+ * overlap another one that the webhook did not get to refuse (see docs/adr/0005-no-overlapping-blocks.md).
+ */
+function notAllocatableReason(pool: IPPool): string | undefined {
   const condition = pool.status?.conditions?.find((c) => c.type === poolConditionTypes.allocatable);
-  return condition?.status !== 'False';
+  if (condition === undefined)
+    return 'not yet marked Allocatable by the operator (is the topology-ipam operator running?)';
+  if (condition.status !== 'True')
+    return `not allocatable: ${condition.reason}${condition.message === '' ? '' : ` (${condition.message})`}`;
+  const generation = pool.metadata.generation;
+  if (generation !== undefined && condition.observedGeneration !== generation)
+    return `changed (generation ${generation}) since the operator last marked it Allocatable (generation ${condition.observedGeneration ?? 'unknown'})`;
+  return undefined;
 }
 
 /**
@@ -166,9 +178,10 @@ export function candidatePools(
     if (refs.length > 0 && refIndex < 0) continue;
     const spec = normalizePoolSpec(pool.spec);
     const skip = (why: string) => skipped.push(`${name}: ${why}`);
+    const unallocatable = notAllocatableReason(pool);
     if (pool.metadata.deletionTimestamp !== undefined) skip('being deleted');
     else if (spec.disabled) skip('disabled');
-    else if (!isAllocatable(pool)) skip('not allocatable (see its Allocatable condition)');
+    else if (unallocatable !== undefined) skip(unallocatable);
     else if (!spec.allowedUses.includes('Workload')) skip('allowedUses excludes Workload');
     else if (refs.length === 0 && spec.assignmentMode !== 'Automatic')
       skip('assignmentMode Manual and not named in ipam.pools');

@@ -20,6 +20,7 @@ import {
   startPlugin,
 } from './testing.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { createAllocatablePool } from '../test/cluster/pools.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -120,19 +121,19 @@ beforeAll(async () => {
     await nodes.create({ metadata: { name: nodeName(key as NodeKey), labels: { [rackLabel]: rack } } });
   }
   const selector = (rack: string) => `${rackLabel} == "${rack}"`;
-  await resources.pools.create({
+  await createAllocatablePool(resources, {
     metadata: { name: pools.rack0.name },
     spec: { cidr: pools.rack0.cidr, blockSize: 27, nodeSelector: selector(pools.rack0.rack) },
   });
-  await resources.pools.create({
+  await createAllocatablePool(resources, {
     metadata: { name: pools.rack1.name },
     spec: { cidr: pools.rack1.cidr, blockSize: 27, nodeSelector: selector(pools.rack1.rack) },
   });
-  await resources.pools.create({
+  await createAllocatablePool(resources, {
     metadata: { name: pools.tiny.name },
     spec: { cidr: pools.tiny.cidr, blockSize: 28 },
   });
-  await resources.pools.create({
+  await createAllocatablePool(resources, {
     metadata: { name: pools.v6.name },
     spec: { cidr: pools.v6.cidr, blockSize: 126 },
   });

@@ -9,6 +9,7 @@
  */
 import { type Address, familyBits } from './address.js';
 import { type Cidr, cidrContains, cidrContainsAddress, cidrOf, cidrSize } from './cidr.js';
+import { BLOCK_SIZE_LIMITS } from './pool-spec.js';
 
 function checkBlockSize(pool: Cidr, blockSize: number): void {
   if (!Number.isInteger(blockSize) || blockSize < pool.prefixLength || blockSize > familyBits(pool.family)) {
@@ -55,6 +56,17 @@ export function blockContaining(pool: Cidr, blockSize: number, address: Address)
   checkBlockSize(pool, blockSize);
   if (!cidrContainsAddress(pool, address)) return undefined;
   return cidrOf(address, blockSize);
+}
+
+/**
+ * The claim region of a block: the aligned CIDR as large as the largest block any pool may have (/20 for
+ * IPv4, /116 for IPv6) that holds it. Of two blocks that overlap, one contains the other, so both lie in
+ * the same region whatever their sizes: a claimer checking a new block against the blocks of its region
+ * sees every block it could overlap. A block larger than a region (never made by a valid pool) is its own.
+ */
+export function blockRegion(block: Cidr): Cidr {
+  const prefixLength = Math.min(block.prefixLength, BLOCK_SIZE_LIMITS[block.family].min);
+  return cidrOf({ family: block.family, value: block.network }, prefixLength);
 }
 
 /**

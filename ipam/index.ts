@@ -86,6 +86,7 @@ export {
   blockContaining,
   blockCount,
   blockIndexOf,
+  blockRegion,
   iterateBlocks,
 } from './blocks.js';
 export * from './block-allocation.js';

@@ -1,5 +1,6 @@
-import { claimBlock, releaseBlockIfEmpty, type IPAMBlock } from '../allocator/index.js';
-import { cidrToResourceName, parseCidr, releaseWhere } from '../ipam/index.js';
+import { claimBlock, isPendingBlock, releaseBlockIfEmpty, type IPAMBlock } from '../allocator/index.js';
+import { labels as apiLabels } from '../api/index.js';
+import { blockRegion, cidrToResourceName, parseCidr, releaseWhere, safeParseCidr } from '../ipam/index.js';
 import { isConflict, isNotFound } from '../kube/index.js';
 import type { ClusterState } from './cluster-state.js';
 import { type ReconcileResult, done, requeueAfter } from './controller.js';
@@ -70,7 +71,8 @@ export function nodeReconciler(
 
     const views = state.poolViews();
     const standings = state.poolStandings(views);
-    const blocks = state.blocksOfNode(nodeName);
+    // A pending block is a claim in progress (or crashed): not the node's until confirmed.
+    const blocks = state.blocksOfNode(nodeName).filter((block) => !isPendingBlock(block));
     const plan = planNode({
       labels: node ? (node.metadata.labels ?? {}) : undefined,
       pools: views,
@@ -94,7 +96,7 @@ export function nodeReconciler(
       const held = blocks
         .filter((block) => block.spec.pool === pool.name)
         .map((block) => parseCidr(block.spec.cidr));
-      const block = await claimBlock(state.resources, {
+      const { block, overlaps } = await claimBlock(state.resources, {
         node: nodeName,
         poolName: pool.name,
         poolCidr: valid.cidr,
@@ -102,13 +104,23 @@ export function nodeReconciler(
         held,
         taken,
       });
+      if (overlaps.length > 0) {
+        log.warn('blocks not claimed: they overlap blocks of another pool', {
+          node: nodeName,
+          pool: pool.name,
+          overlaps,
+        });
+      }
       if (!block) {
         if (node)
           await events.record(
             node,
             'Warning',
             'PoolExhausted',
-            `IPPool "${pool.name}" has no free block left for this node`,
+            overlaps.length > 0
+              ? `IPPool "${pool.name}" has no free block left for this node: ${overlaps.length} candidate(s) ` +
+                  `overlap blocks of other pools (${overlaps.slice(0, 3).join('; ')})`
+              : `IPPool "${pool.name}" has no free block left for this node`,
           );
         continue;
       }
@@ -136,7 +148,8 @@ export function nodeReconciler(
       }
     }
 
-    await removeCrashedClaims(options, nodeName, now);
+    await labelRegions(options, nodeName);
+    const crashedClaimsRecheckMs = await removeCrashedClaims(options, nodeName, now);
 
     if (node && plan.unselected && !unselected.has(nodeName)) {
       await events.record(
@@ -155,27 +168,82 @@ export function nodeReconciler(
 
     // After a claim the node may still be short (a burst of pods); look again once the write is visible.
     if (plan.claim.length > 0) return requeueAfter(100);
-    if (waitingOnPods || (!node && remaining > 0)) return requeueAfter(options.leakGraceMs);
-    return done;
+    const recheckMs = [
+      waitingOnPods || (!node && remaining > 0) ? options.leakGraceMs : undefined,
+      crashedClaimsRecheckMs,
+    ].filter((ms) => ms !== undefined);
+    return recheckMs.length > 0 ? requeueAfter(Math.min(...recheckMs)) : done;
   };
 }
 
 /**
- * Affinities of this node with no block: a claim that crashed before creating its block, or one whose
- * block was deleted by hand. Informers of different resources are not ordered with each other, so an
- * affinity must be old and its block confirmed absent by a direct read before it goes.
+ * Blocks written before claims checked for overlaps carry no region label, so a claimer's region list
+ * would miss them: label them. Level-triggered, and a no-op once every block has its label.
+ */
+async function labelRegions(options: NodeReconcilerOptions, nodeName: string): Promise<void> {
+  const { state } = options;
+  for (const block of state.blocksOfNode(nodeName)) {
+    if (block.metadata.labels?.[apiLabels.region] !== undefined) continue;
+    const cidr = safeParseCidr(block.spec.cidr);
+    if (!cidr.ok) continue;
+    const region = cidrToResourceName(blockRegion(cidr.value));
+    try {
+      const written = await state.resources.blocks.mergePatch(block.metadata.name, {
+        metadata: { labels: { [apiLabels.region]: region } },
+      });
+      state.expect(block.metadata.name, written);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+}
+
+/**
+ * Claims of this node that crashed before they were confirmed: a pending block (created, never checked
+ * for overlaps or confirmed) older than the stale-claim bound is deleted at the version seen, so a claimer
+ * that wakes up late finds it gone and cannot confirm it. Then affinities of this node with no block: a
+ * claim that crashed before creating its block, or one whose block was deleted by hand. Informers of
+ * different resources are not ordered with each other, so an affinity must be old and its block confirmed
+ * absent by a direct read before it goes. Returns in how many ms a claim still too young to judge becomes
+ * stale, if there is one, so the node is looked at again then.
  */
 async function removeCrashedClaims(
   options: NodeReconcilerOptions,
   nodeName: string,
   now: Date,
-): Promise<void> {
+): Promise<number | undefined> {
   const { state } = options;
+  let recheckInMs: number | undefined;
+  /** Whether an object created at `creationTimestamp` is old enough to be a crashed claim. */
+  const isStale = (creationTimestamp: string | undefined): boolean => {
+    const age = now.getTime() - Date.parse(creationTimestamp ?? '');
+    if (age >= options.staleClaimMs) return true;
+    const wait = Number.isNaN(age) ? options.staleClaimMs : options.staleClaimMs - age;
+    recheckInMs = Math.min(recheckInMs ?? wait, wait);
+    return false;
+  };
+  for (const block of state.blocksOfNode(nodeName)) {
+    if (!isPendingBlock(block) || block.spec.allocations.length > 0) continue;
+    if (!isStale(block.metadata.creationTimestamp)) continue;
+    try {
+      await state.resources.blocks.delete(block.metadata.name, {
+        ...(block.metadata.resourceVersion !== undefined
+          ? { resourceVersion: block.metadata.resourceVersion }
+          : {}),
+      });
+      state.expect(block.metadata.name, undefined);
+      options.log.info('removed a block whose claim was never confirmed', {
+        node: nodeName,
+        block: block.spec.cidr,
+      });
+    } catch (error) {
+      if (!isNotFound(error) && !isConflict(error)) throw error;
+    }
+  }
   const blockNames = new Set(state.allBlocks().map((block: IPAMBlock) => block.metadata.name));
   for (const affinity of state.affinities.list()) {
     if (affinity.spec.node !== nodeName || blockNames.has(affinity.metadata.name)) continue;
-    const age = now.getTime() - Date.parse(affinity.metadata.creationTimestamp ?? '');
-    if (!(age >= options.staleClaimMs)) continue;
+    if (!isStale(affinity.metadata.creationTimestamp)) continue;
     if (cidrToResourceName(parseCidr(affinity.spec.cidr)) !== affinity.metadata.name) continue;
     try {
       await state.resources.blocks.get(affinity.metadata.name);
@@ -198,4 +266,5 @@ async function removeCrashedClaims(
       if (!isNotFound(error) && !isConflict(error)) throw error;
     }
   }
+  return recheckInMs;
 }

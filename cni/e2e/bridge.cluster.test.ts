@@ -14,6 +14,7 @@ import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } 
 import { clusterTestContext } from '../../test/cluster/context.js';
 import { type InstalledPlugin, environmentFor, installPlugin, removePlugin } from '../testing.js';
 import { removePoolAndBlocks } from '../../test/cluster/cleanup.js';
+import { createAllocatablePool } from '../../test/cluster/pools.js';
 
 const debianPlugins = '/usr/lib/cni';
 const cluster = clusterTestContext(import.meta.url);
@@ -92,7 +93,10 @@ beforeAll(async () => {
   client = kube;
   resources = ipamResources(kube);
   await new ResourceClient<Node>(kube, coreResources.nodes).create({ metadata: { name: node } });
-  await resources.pools.create({ metadata: { name: pool.name }, spec: { cidr: pool.cidr, blockSize: 26 } });
+  await createAllocatablePool(resources, {
+    metadata: { name: pool.name },
+    spec: { cidr: pool.cidr, blockSize: 26 },
+  });
   for (const ns of namespaces) ip('netns', 'add', ns);
 }, 120_000);
 

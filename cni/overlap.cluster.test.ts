@@ -1,0 +1,135 @@
+/**
+ * Issue #9, item 1: pools that overlap (admitted while the webhook was unavailable, or created racing each
+ * other) must never give one address to two pods. The real plugin on two nodes, each served by one of two
+ * pools over one range with different block sizes, against the real API server.
+ */
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IPAMBlock, type IpamResources, ipamResources } from '../allocator/index.js';
+import { labels } from '../api/index.js';
+import { cidrOverlaps, parseCidr } from '../ipam/index.js';
+import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
+import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { clusterTestContext } from '../test/cluster/context.js';
+import { createAllocatablePool } from '../test/cluster/pools.js';
+import {
+  type InstalledPlugin,
+  type PluginOutcome,
+  inParallel,
+  installPlugin,
+  invokePlugin,
+  removePlugin,
+} from './testing.js';
+
+const cluster = clusterTestContext(import.meta.url);
+const { prefix } = cluster;
+const octet = randomInt(100, 250);
+const range = `10.${octet}.0.0/24`;
+const nodeLabel = 'topology-ipam.test/overlap';
+const nodes = { small: `${prefix}-small`, large: `${prefix}-large`, fresh: `${prefix}-fresh` } as const;
+const pools = {
+  small: { name: `${prefix}-by-28`, blockSize: 28 },
+  large: { name: `${prefix}-by-26`, blockSize: 26 },
+};
+
+let plugin: InstalledPlugin;
+let client: KubeClient;
+let resources: IpamResources;
+
+const add = (node: string, containerId: string, extraIpam: Record<string, unknown> = {}) =>
+  invokePlugin(plugin, {
+    command: 'ADD',
+    containerId,
+    config: {
+      cniVersion: '1.0.0',
+      name: `${prefix}-net`,
+      type: 'bridge',
+      ipam: {
+        type: 'topology-ipam',
+        kubeconfig: cluster.kubeconfig,
+        state_dir: plugin.stateDir,
+        nodename: node,
+        ...extraIpam,
+      },
+    },
+  });
+
+function addressOf(outcome: PluginOutcome): string {
+  expect(outcome.exitCode, outcome.stdout + outcome.stderr).toBe(0);
+  const [ip] = (outcome.json?.ips ?? []) as { address: string }[];
+  if (!ip) throw new Error(`no address in ${outcome.stdout}`);
+  return ip.address.replace(/\/\d+$/, '');
+}
+
+const blocksOfPools = async (): Promise<IPAMBlock[]> =>
+  (
+    await Promise.all(
+      Object.values(pools).map((pool) =>
+        resources.blocks.list({ labelSelector: `${labels.pool}=${pool.name}` }),
+      ),
+    )
+  ).flatMap((list) => list.items);
+
+beforeAll(async () => {
+  plugin = await installPlugin();
+  client = new KubeClient(loadConnection(cluster.kubeconfig));
+  resources = ipamResources(client);
+  const nodeClient = new ResourceClient<Node>(client, coreResources.nodes);
+  for (const [role, name] of Object.entries(nodes)) {
+    await nodeClient.create({ metadata: { name, labels: { [nodeLabel]: `${prefix}-${role}` } } });
+  }
+  // Both pools marked Allocatable, as if the webhook had been down and each had been checked alone:
+  // only the claim itself stands between them.
+  for (const [role, pool] of Object.entries(pools)) {
+    await createAllocatablePool(resources, {
+      metadata: { name: pool.name },
+      spec: { cidr: range, blockSize: pool.blockSize, nodeSelector: `${nodeLabel} == "${prefix}-${role}"` },
+    });
+  }
+}, 120_000);
+
+afterAll(async () => {
+  if ((plugin as InstalledPlugin | undefined) !== undefined) removePlugin(plugin);
+  if ((client as KubeClient | undefined) === undefined) return;
+  for (const pool of Object.values(pools)) await removePoolAndBlocks(resources, pool.name);
+  await resources.pools.delete(`${prefix}-unchecked`).catch(() => undefined);
+  const nodeClient = new ResourceClient<Node>(client, coreResources.nodes);
+  for (const name of Object.values(nodes)) await nodeClient.delete(name).catch(() => undefined);
+  client.close();
+});
+
+describe('overlapping pools', () => {
+  it('never give one address to two pods: no block is created over another block of another size', async () => {
+    const tasks = Array.from({ length: 24 }, (_, index) => {
+      const node = index % 2 === 0 ? nodes.small : nodes.large;
+      return () => add(node, `${prefix}-c${index}`);
+    });
+    const addresses = (await inParallel(6, tasks)).map(addressOf);
+    expect(new Set(addresses).size).toBe(addresses.length);
+
+    const blocks = await blocksOfPools();
+    const confirmed = blocks.filter((block) => block.spec.node !== '');
+    for (const [index, a] of confirmed.entries()) {
+      for (const b of confirmed.slice(index + 1)) {
+        expect(
+          cidrOverlaps(parseCidr(a.spec.cidr), parseCidr(b.spec.cidr)),
+          `${a.spec.cidr} (${a.spec.pool}) overlaps ${b.spec.cidr} (${b.spec.pool})`,
+        ).toBe(false);
+      }
+    }
+    expect(new Set(confirmed.map((block) => block.spec.pool)).size).toBe(2);
+  });
+
+  it('claims nothing from a pool the operator has not marked Allocatable, and says so', async () => {
+    await resources.pools.create({
+      metadata: { name: `${prefix}-unchecked` },
+      spec: { cidr: `10.${octet}.128.0/24`, nodeSelector: `${nodeLabel} == "${prefix}-fresh"` },
+    });
+    const outcome = await add(nodes.fresh, `${prefix}-fresh-0`);
+    expect(outcome.exitCode).toBe(1);
+    expect(outcome.json?.code).toBe(101);
+    expect(String(outcome.json?.details)).toMatch(/not yet marked Allocatable by the operator/);
+    const claimed = await resources.blocks.list({ labelSelector: `${labels.node}=${nodes.fresh}` });
+    expect(claimed.items).toEqual([]);
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * The operator's side of block claims (ADR 5) on a real API server: a claim that crashed before it was
+ * confirmed is collected, and blocks written before claims checked for overlaps get their region label.
+ */
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IPAMBlock, ipamResources, isPendingBlock } from '../allocator/index.js';
+import { labels as apiLabels } from '../api/index.js';
+import {
+  KubeClient,
+  type Node,
+  ResourceClient,
+  coreResources,
+  isNotFound,
+  loadConnection,
+} from '../kube/index.js';
+import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { clusterTestContext } from '../test/cluster/context.js';
+import { eventually } from '../test/cluster/eventually.js';
+import { jsonLogger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { Operator } from './operator.js';
+
+const cluster = clusterTestContext(import.meta.url);
+const client = new KubeClient(loadConnection(cluster.kubeconfig));
+const resources = ipamResources(client);
+const nodes = new ResourceClient<Node>(client, coreResources.nodes);
+const shutdown = new AbortController();
+const p = cluster.prefix;
+const octet = randomInt(100, 250);
+const node = `${p}-node`;
+const poolName = `${p}-pool`;
+let running: Promise<unknown>;
+
+const blocksOfNode = async (): Promise<IPAMBlock[]> =>
+  (await resources.blocks.list({ labelSelector: `${apiLabels.node}=${node}` })).items;
+
+const isGone = async (read: () => Promise<unknown>): Promise<boolean> => {
+  try {
+    await read();
+    return false;
+  } catch (error) {
+    if (isNotFound(error)) return true;
+    throw error;
+  }
+};
+
+beforeAll(async () => {
+  cluster.kubectl(['create', 'namespace', p]);
+  const operator = new Operator({
+    client,
+    namespace: p,
+    identity: `${p}-replica`,
+    log: jsonLogger({ level: 'warn' }),
+    metrics: createMetrics(),
+    leaseDurationMs: 4_000,
+    renewDeadlineMs: 3_000,
+    retryPeriodMs: 500,
+    leakGraceMs: 1_000,
+    staleClaimMs: 2_000,
+  });
+  running = operator.run(shutdown.signal);
+  await nodes.create({ metadata: { name: node, labels: { [p]: 'yes' } } });
+  await resources.pools.create({
+    metadata: { name: poolName },
+    spec: { cidr: `10.${octet}.0.0/24`, blockSize: 26, nodeSelector: `has(${p})` },
+  });
+});
+
+afterAll(async () => {
+  await nodes.delete(node).catch(() => undefined);
+  shutdown.abort();
+  await running;
+  await removePoolAndBlocks(resources, poolName);
+  cluster.tryKubectl(['delete', 'namespace', p, '--wait=false']);
+  client.close();
+});
+
+describe('the operator and block claims', () => {
+  it('collects a claim that crashed before it was confirmed, and the node still gets a confirmed block', async () => {
+    // What a claimer killed between creating its block and confirming it leaves behind: the last block of
+    // the pool, so the operator's own first claim (lowest block first) does not collide with it.
+    const name = `10-${octet}-0-192-26`;
+    const metadata = { name, labels: { [apiLabels.node]: node, [apiLabels.pool]: poolName } };
+    await resources.affinities.create({
+      metadata,
+      spec: { node, cidr: `10.${octet}.0.192/26`, pool: poolName, state: 'pending' },
+    });
+    await resources.blocks.create({
+      metadata,
+      spec: { cidr: `10.${octet}.0.192/26`, pool: poolName, node: '', allocations: [], cooling: [] },
+    });
+    await eventually(
+      async () =>
+        (await isGone(() => resources.blocks.get(name))) &&
+        (await isGone(() => resources.affinities.get(name)))
+          ? true
+          : undefined,
+      { timeoutMs: 30_000 },
+    );
+    const blocks = await eventually(async () => {
+      const held = await blocksOfNode();
+      return held.length === 1 && !held.some(isPendingBlock) ? held : undefined;
+    });
+    expect(blocks[0]?.spec).toMatchObject({ cidr: `10.${octet}.0.0/26`, node });
+    expect(blocks[0]?.metadata.labels?.[apiLabels.region]).toBe(`10-${octet}-0-0-20`);
+  });
+
+  it('labels with its region a block written before claims checked for overlaps', async () => {
+    const [block] = await blocksOfNode();
+    if (!block) throw new Error('the node holds no block');
+    const others = Object.fromEntries(
+      Object.entries(block.metadata.labels ?? {}).filter(([key]) => key !== apiLabels.region),
+    );
+    await resources.blocks.replace({ ...block, metadata: { ...block.metadata, labels: others } });
+    await eventually(async () => {
+      const current = await resources.blocks.get(block.metadata.name);
+      return current.metadata.labels?.[apiLabels.region] === `10-${octet}-0-0-20` ? true : undefined;
+    });
+  });
+});
