@@ -8,6 +8,7 @@ import {
   blockContaining,
   blockCount,
   blockIndexOf,
+  blockRegion,
   iterateBlocks,
 } from './blocks.js';
 import {
@@ -15,6 +16,7 @@ import {
   cidrContainsAddress,
   cidrEnd,
   cidrOf,
+  cidrOverlaps,
   cidrSize,
   cidrToString,
   parseCidr,
@@ -202,3 +204,46 @@ function* take<T>(iterable: Iterable<T>, n: number): Generator<T> {
     if (++taken >= n) return;
   }
 }
+
+describe('blockRegion', () => {
+  it.each([
+    ['192.168.0.64/26', '192.168.0.0/20'],
+    ['10.0.31.255/32', '10.0.16.0/20'],
+    ['10.0.16.0/20', '10.0.16.0/20'],
+    ['10.0.0.0/16', '10.0.0.0/16'],
+    ['fd00::1:2c0/122', 'fd00::1:0/116'],
+    ['fd00::fff/128', 'fd00::/116'],
+  ])('puts %s in region %s', (block, region) => {
+    expect(cidrToString(blockRegion(parseCidr(block)))).toBe(region);
+  });
+
+  /** A block of a size some pool may have (IPv4 /20-/32, IPv6 /116-/128) around a random address. */
+  const validBlock = fc
+    .constantFrom(4 as const, 6 as const)
+    .chain((family) =>
+      fc
+        .tuple(
+          fc.bigInt({ min: 0n, max: 2n ** BigInt(familyBits(family)) - 1n }),
+          fc.integer({ min: familyBits(family) - 12, max: familyBits(family) }),
+        )
+        .map(([value, prefix]) => cidrOf({ family, value }, prefix)),
+    );
+
+  it('gives two overlapping blocks of any valid sizes the same region', () => {
+    fc.assert(
+      fc.property(
+        validBlock,
+        fc.integer({ min: 0, max: 12 }),
+        fc.bigInt({ min: 0n, max: 2n ** 12n }),
+        (block, extra, offset) => {
+          // A second block overlapping the first: a block of another size around an address inside it.
+          const bits = familyBits(block.family);
+          const inside = { family: block.family, value: block.network + (offset % cidrSize(block)) };
+          const other = cidrOf(inside, Math.min(bits, Math.max(bits - 12, block.prefixLength - 6 + extra)));
+          expect(cidrOverlaps(block, other)).toBe(true);
+          expect(blockRegion(other)).toEqual(blockRegion(block));
+        },
+      ),
+    );
+  });
+});
