@@ -26,6 +26,7 @@ import {
   parseManifests,
   renderChart,
   runAsync,
+  writeTokenKubeconfig,
 } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
@@ -91,25 +92,7 @@ const exists = async (args: readonly string[]) => (await tryKubectl(['get', ...a
 /** A kubeconfig for a ServiceAccount of the release: the test cluster's server and CA, a fresh token. */
 async function serviceAccountKubeconfig(account: string): Promise<string> {
   const token = (await kubectl(['create', 'token', account, '-n', namespace, '--duration=1h'])).trim();
-  const admin = parseYaml(fs.readFileSync(cluster.kubeconfig, 'utf8')) as {
-    clusters: { name: string; cluster: Record<string, unknown> }[];
-  };
-  const [server] = admin.clusters;
-  if (!server) throw new Error('the admin kubeconfig has no cluster');
-  const file = path.join(tmp, `${account}.kubeconfig`);
-  fs.writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [server],
-      users: [{ name: account, user: { token } }],
-      contexts: [{ name: account, context: { cluster: server.name, user: account } }],
-      'current-context': account,
-    }),
-    { mode: 0o600 },
-  );
-  return file;
+  return writeTokenKubeconfig(cluster.kubeconfig, token, path.join(tmp, `${account}.kubeconfig`));
 }
 
 async function canI(account: string, args: readonly string[]): Promise<boolean> {
@@ -331,7 +314,10 @@ describe('one release through its life', () => {
       ['get', 'configmaps', '-n', namespace],
     ];
     const cniCan: readonly (readonly string[])[] = [
-      ...['get', 'list', 'create', 'update'].map((verb) => [verb, 'ipamblocks.ipam.topology-ipam.dev']),
+      ...['get', 'list', 'create', 'update', 'delete'].map((verb) => [
+        verb,
+        'ipamblocks.ipam.topology-ipam.dev',
+      ]),
       ...['get', 'create', 'update', 'delete'].map((verb) => [
         verb,
         'blockaffinities.ipam.topology-ipam.dev',
@@ -349,7 +335,6 @@ describe('one release through its life', () => {
       ['update', 'ippools.ipam.topology-ipam.dev', '--subresource=status'],
       ['create', 'ippools.ipam.topology-ipam.dev'],
       ['delete', 'ippools.ipam.topology-ipam.dev'],
-      ['delete', 'ipamblocks.ipam.topology-ipam.dev'],
       ['watch', 'ipamblocks.ipam.topology-ipam.dev'],
       ['update', 'ipamconfigs.ipam.topology-ipam.dev'],
       ['list', 'pods', '-A'],
@@ -491,10 +476,37 @@ describe('one release through its life', () => {
       const built = await runAsync(process.execPath, ['--import', 'tsx', path.join(repo, script), out]);
       expect(built.stderr).toBe('');
     }
-    // What the kubelet would project into the installer pod: the token and the cluster CA.
+    // What the kubelet would project into the installer pod on node 0: a token bound to that pod (which
+    // carries the node's name, as the chart's node restriction requires) and the cluster CA.
+    const installerPod = 'installer-0';
+    await kubectl(
+      ['create', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: installerPod, namespace },
+        spec: {
+          nodeName: nodeName(0),
+          serviceAccountName: cniAccount,
+          automountServiceAccountToken: false,
+          containers: [{ name: 'install-cni', image: 'topology-ipam-cni-installer' }],
+        },
+      }),
+    );
     const serviceAccountDir = path.join(tmp, 'projected');
     fs.mkdirSync(serviceAccountDir);
-    const token = (await kubectl(['create', 'token', cniAccount, '-n', namespace, '--duration=1h'])).trim();
+    const token = (
+      await kubectl([
+        'create',
+        'token',
+        cniAccount,
+        '-n',
+        namespace,
+        '--duration=1h',
+        '--bound-object-kind=Pod',
+        `--bound-object-name=${installerPod}`,
+      ])
+    ).trim();
     fs.writeFileSync(path.join(serviceAccountDir, 'token'), token);
     const admin = parseYaml(fs.readFileSync(cluster.kubeconfig, 'utf8')) as {
       clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
@@ -577,6 +589,8 @@ describe('one release through its life', () => {
     expect(result.ips[0]?.address).toMatch(new RegExp(`^10\\.${octet}\\.0\\.\\d+/26$`));
     const deleted = await invoke('DEL');
     expect(deleted.code, deleted.stdout + deleted.stderr).toBe(0);
+    // A kubelet would remove the pod with the DaemonSet; none runs here to confirm a graceful delete.
+    await kubectl(['delete', 'pod', installerPod, '-n', namespace, '--force', '--grace-period=0']);
   });
 
   it('upgrades with changed values: new pool, dropped pool kept, operator settings rolled', async () => {

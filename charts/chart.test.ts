@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { ipamBlockSpecSchema } from '../api/index.js';
 import { parseNetworkConfig } from '../cni/config.js';
 import { findOverlaps, parseCidr, validatePoolSpec } from '../ipam/index.js';
 import { installerSettingsSchema, renderConflist } from '../installer/index.js';
@@ -194,6 +195,10 @@ describe('rendered with the defaults', () => {
         'Service/rel-topology-ipam-webhook',
         'ServiceAccount/rel-topology-ipam-cni',
         'ServiceAccount/rel-topology-ipam-operator',
+        'ValidatingAdmissionPolicy/rel-topology-ipam-cni-blockaffinities',
+        'ValidatingAdmissionPolicy/rel-topology-ipam-cni-ipamblocks',
+        'ValidatingAdmissionPolicyBinding/rel-topology-ipam-cni-blockaffinities',
+        'ValidatingAdmissionPolicyBinding/rel-topology-ipam-cni-ipamblocks',
         'ValidatingWebhookConfiguration/rel-topology-ipam',
       ].sort(),
     );
@@ -337,6 +342,7 @@ describe('rendered with the defaults', () => {
         `${ipam} ipamblocks list *`,
         `${ipam} ipamblocks create *`,
         `${ipam} ipamblocks update *`,
+        `${ipam} ipamblocks delete *`,
         `${ipam} blockaffinities get *`,
         `${ipam} blockaffinities create *`,
         `${ipam} blockaffinities update *`,
@@ -349,12 +355,61 @@ describe('rendered with the defaults', () => {
   });
 
   it('binds each role to its own ServiceAccount only', () => {
-    for (const binding of objects.filter((object) => object.kind.endsWith('Binding'))) {
+    for (const binding of objects.filter((object) => /^(Cluster)?RoleBinding$/.test(object.kind))) {
       const subjects = binding.subjects as { kind: string; name: string; namespace: string }[];
       const roleRef = binding.roleRef as { name: string };
       const account = roleRef.name.replace(/-events$/, '');
       expect(subjects).toEqual([{ kind: 'ServiceAccount', name: account, namespace: 'ipam-system' }]);
     }
+  });
+
+  it.each([
+    ['ipamblocks', 'rel-topology-ipam-cni-ipamblocks'],
+    ['blockaffinities', 'rel-topology-ipam-cni-blockaffinities'],
+  ])(
+    'restricts the CNI ServiceAccount, and only it, to its own node’s %s, failing closed',
+    (resource, name) => {
+      const policy = findManifest(objects, 'ValidatingAdmissionPolicy', name).spec as {
+        failurePolicy: string;
+        matchConstraints: { resourceRules: unknown[] };
+        matchConditions: { expression: string }[];
+      };
+      expect(policy.failurePolicy).toBe('Fail');
+      expect(policy.matchConstraints.resourceRules).toEqual([
+        {
+          apiGroups: ['ipam.topology-ipam.dev'],
+          apiVersions: ['*'],
+          operations: ['CREATE', 'UPDATE', 'DELETE'],
+          resources: [resource],
+        },
+      ]);
+      expect(policy.matchConditions.map((condition) => condition.expression)).toEqual([
+        "request.userInfo.username == 'system:serviceaccount:ipam-system:rel-topology-ipam-cni'",
+      ]);
+      expect(findManifest(objects, 'ValidatingAdmissionPolicyBinding', name).spec).toEqual({
+        policyName: name,
+        validationActions: ['Deny'],
+      });
+    },
+  );
+
+  it('lets a borrowing node change nothing of another node’s block but allocations and cooling: every other spec field is compared', () => {
+    const policy = findManifest(objects, 'ValidatingAdmissionPolicy', 'rel-topology-ipam-cni-ipamblocks')
+      .spec as {
+      variables: { name: string; expression: string }[];
+      validations: { expression: string }[];
+    };
+    const sameSettings = policy.variables.find((variable) => variable.name === 'sameSettings');
+    const unchanged = policy.validations.find((validation) =>
+      validation.expression.includes('variables.sameSettings && object.spec.node == oldObject.spec.node'),
+    );
+    const compared = `${sameSettings?.expression ?? ''} ${unchanged?.expression ?? ''}`;
+    const fields = Object.keys(ipamBlockSpecSchema.shape).filter(
+      (field) => field !== 'allocations' && field !== 'cooling',
+    );
+    expect(fields.length).toBeGreaterThan(0);
+    for (const field of fields)
+      expect(compared, field).toMatch(new RegExp(`object\\.spec\\.\\??${field}\\b`));
   });
 
   it('sends CREATE and UPDATE of IPPools to the webhook Service on 443 → 9443, with no caBundle', () => {

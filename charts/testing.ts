@@ -1,7 +1,8 @@
 /** Helpers shared by the chart's unit and cluster tests: running helm, and reading what it renders. */
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { runTool } from '../test/cluster/exec.js';
 import { chartDir } from './generate.js';
 
@@ -112,7 +113,34 @@ export const clusterScopedKinds = new Set([
   'ClusterRole',
   'ClusterRoleBinding',
   'ValidatingWebhookConfiguration',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
   'IPPool',
   'IPAMConfig',
   'CustomResourceDefinition',
 ]);
+
+/**
+ * Writes a kubeconfig (mode 0600) for `token`: the server and CA of the admin kubeconfig, the token as the
+ * user. Returns `file`.
+ */
+export function writeTokenKubeconfig(adminKubeconfig: string, token: string, file: string): string {
+  const admin = parseYaml(fs.readFileSync(adminKubeconfig, 'utf8')) as {
+    clusters: { name: string; cluster: Record<string, unknown> }[];
+  };
+  const [server] = admin.clusters;
+  if (!server) throw new Error(`${adminKubeconfig} names no cluster`);
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [server],
+      users: [{ name: 'token', user: { token } }],
+      contexts: [{ name: 'token', context: { cluster: server.name, user: 'token' } }],
+      'current-context': 'token',
+    }),
+    { mode: 0o600 },
+  );
+  return file;
+}

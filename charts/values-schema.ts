@@ -152,7 +152,7 @@ const cni = z.strictObject({
     .int()
     .min(600)
     .describe(
-      "Lifetime of the plugin's projected service account token; the kubelet rotates it at 80% and the installer copies it to the host.",
+      "Lifetime of the plugin's projected service account token (bound to the installer pod and its node, which limits it to this node's blocks); the kubelet rotates it at 80% and the installer copies it to the host.",
     ),
   syncSeconds: seconds('How often the installer re-checks the token, kubeconfig and conflist on the host.'),
   conflist: z.strictObject({

@@ -19,6 +19,7 @@ export {
   runInstaller,
   syncConflist,
   syncCredentials,
+  tokenNodeName,
   writeIfChanged,
 } from './install.js';
 export {

@@ -17,10 +17,29 @@ import {
   renderKubeconfig,
   resync,
   runInstaller,
+  tokenNodeName,
 } from './index.js';
 
 const run = promisify(execFile);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A JWT shaped like a service-account token with these claims (the signature is not checked here). */
+const jwt = (claims: unknown): string =>
+  [{ alg: 'RS256', kid: 'k' }, claims, 'signature']
+    .map((part) => Buffer.from(typeof part === 'string' ? part : JSON.stringify(part)).toString('base64url'))
+    .join('.');
+/** A token as the kubelet projects it into a pod on `node`; `serial` tells rotated ones apart. */
+const podBoundToken = (node: string, serial: number): string =>
+  jwt({
+    sub: 'system:serviceaccount:ipam-system:rel-topology-ipam-cni',
+    jti: `token-${serial}`,
+    'kubernetes.io': {
+      namespace: 'ipam-system',
+      pod: { name: 'rel-topology-ipam-cni-x7k2p', uid: 'p1' },
+      node: { name: node, uid: 'n1' },
+      serviceaccount: { name: 'rel-topology-ipam-cni', uid: 's1' },
+    },
+  });
 
 const conflist = {
   cniVersion: '1.0.0',
@@ -170,7 +189,7 @@ describe('installing into host directories', () => {
       mode: 0o755,
     });
     fs.writeFileSync(path.join(serviceAccount, 'ca.crt'), 'CA');
-    fs.writeFileSync(path.join(serviceAccount, 'token'), 'token-1');
+    fs.writeFileSync(path.join(serviceAccount, 'token'), podBoundToken('node-a', 1));
     settings = installerSettings({
       NODE_NAME: 'node-a',
       CNI_BIN_DIR: host('opt', 'cni', 'bin'),
@@ -239,9 +258,11 @@ describe('installing into host directories', () => {
   it('writes nothing when nothing changed, and only the token when it rotates', async () => {
     await installOnce(settings);
     expect(written(await installOnce(settings))).toEqual([]);
-    fs.writeFileSync(path.join(settings.SERVICE_ACCOUNT_DIR, 'token'), 'token-2');
+    fs.writeFileSync(path.join(settings.SERVICE_ACCOUNT_DIR, 'token'), podBoundToken('node-a', 2));
     expect(written(await resync(settings))).toEqual(['host/etc/cni/net.d/topology-ipam/token']);
-    expect(fs.readFileSync(host('etc', 'cni', 'net.d', 'topology-ipam', 'token'), 'utf8')).toBe('token-2');
+    expect(fs.readFileSync(host('etc', 'cni', 'net.d', 'topology-ipam', 'token'), 'utf8')).toBe(
+      podBoundToken('node-a', 2),
+    );
   });
 
   it('puts back a conflist or a binary that was removed, and a changed bundle', async () => {
@@ -267,6 +288,27 @@ describe('installing into host directories', () => {
     await expect(installOnce(settings)).rejects.toThrow(/cannot read the service account's token/);
   });
 
+  it.each([
+    [
+      'bound to no node (a long-lived or unbound token)',
+      jwt({ sub: 'x', 'kubernetes.io': { namespace: 'n' } }),
+      'bound to no node',
+    ],
+    ['bound to another node', podBoundToken('node-b', 1), 'bound to node node-b'],
+    ['not a JWT', 'secret-token-text', 'bound to no node'],
+  ])('refuses to copy a token %s, naming the file and never its content', async (_name, token, reason) => {
+    fs.writeFileSync(path.join(settings.SERVICE_ACCOUNT_DIR, 'token'), token);
+    const failure = await installOnce(settings).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    expect(failure?.message).toContain(
+      `the service account token ${path.join(settings.SERVICE_ACCOUNT_DIR, 'token')} is ${reason}, not to this node (node-a)`,
+    );
+    expect(failure?.message).not.toContain(token);
+    expect(fs.existsSync(host('etc', 'cni', 'net.d', 'topology-ipam', 'token'))).toBe(false);
+  });
+
   it('keeps re-syncing in watch mode until stopped, surviving a failed round', async () => {
     const stop = new AbortController();
     const logs: { level: string; message: string }[] = [];
@@ -287,12 +329,28 @@ describe('installing into host directories', () => {
     await until(() => fs.existsSync(tokenFile));
     fs.rmSync(path.join(settings.SERVICE_ACCOUNT_DIR, 'token'));
     await until(() => logs.some((entry) => entry.level === 'error'));
-    fs.writeFileSync(path.join(settings.SERVICE_ACCOUNT_DIR, 'token'), 'token-3');
-    await until(() => fs.readFileSync(tokenFile, 'utf8') === 'token-3');
+    fs.writeFileSync(path.join(settings.SERVICE_ACCOUNT_DIR, 'token'), podBoundToken('node-a', 3));
+    await until(() => fs.readFileSync(tokenFile, 'utf8') === podBoundToken('node-a', 3));
     stop.abort();
     await running;
     expect(logs.map((entry) => entry.message)).toContain('installed');
     expect(logs.map((entry) => entry.message)).toContain('updated');
+  });
+});
+
+describe('tokenNodeName', () => {
+  it.each([
+    ['a pod-bound token', podBoundToken('node-a', 1), 'node-a'],
+    ['a Node-bound token', jwt({ 'kubernetes.io': { node: { name: 'node-b', uid: 'u' } } }), 'node-b'],
+    ['a token with surrounding whitespace', `\n${podBoundToken('node-c', 1)}\n`, 'node-c'],
+    ['a token bound to no node', jwt({ 'kubernetes.io': { namespace: 'n' } }), undefined],
+    ['a legacy token without kubernetes.io claims', jwt({ sub: 'system:serviceaccount:n:s' }), undefined],
+    ['a node claim that is not an object', jwt({ 'kubernetes.io': { node: 'node-a' } }), undefined],
+    ['a payload that is not JSON', `a.${Buffer.from('{oops').toString('base64url')}.c`, undefined],
+    ['no dots at all', 'opaque-token', undefined],
+    ['an empty string', '', undefined],
+  ])('reads %s as bound to %s', (_name, token, node) => {
+    expect(tokenNodeName(token)).toBe(node);
   });
 });
 
@@ -313,5 +371,5 @@ describe('the installer process', () => {
     const line = JSON.parse(failure?.stdout.trim() ?? '') as Record<string, unknown>;
     expect(line).toMatchObject({ level: 'error', msg: 'install failed', component: 'cni-installer' });
     expect(line.error).toMatch(/NODE_NAME is required/);
-  });
+  }, 60_000); // starting tsx takes seconds on a loaded machine
 });

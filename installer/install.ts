@@ -6,7 +6,9 @@
  * 1. the node binary, the plugin bundle and its launcher into the CNI bin directory, in that order (the
  *    launcher last: it is what runtimes execute, and it needs the other two);
  * 2. the plugin's credentials into `<net dir>/topology-ipam/`: the cluster CA, the service account token
- *    (re-copied whenever the projected token rotates) and a kubeconfig naming both files by host path;
+ *    (re-copied whenever the projected token rotates; only a token bound to this node, since the chart's
+ *    admission policy lets each node's token write only that node's blocks) and a kubeconfig naming both
+ *    files by host path;
  * 3. the conflist, last, with the plugin's `ipam` section completed with that kubeconfig and this node's
  *    name: a runtime treats the node's network as ready once a conflist exists, so it comes last.
  *
@@ -106,6 +108,30 @@ export function renderKubeconfig(options: { server: string; caFile: string; toke
     users: [{ name: pluginName, user: { tokenFile: options.tokenFile } }],
     contexts: [{ name: pluginName, context: { cluster: 'cluster', user: pluginName } }],
   });
+}
+
+const tokenClaimsSchema = z.looseObject({
+  'kubernetes.io': z.looseObject({ node: z.looseObject({ name: z.string() }).optional() }).optional(),
+});
+
+/**
+ * The node a service-account token is bound to: its `kubernetes.io.node.name` claim, which the API server
+ * sets for a token bound to a Pod (the pod's node) or to a Node, and hands to admission as
+ * `authentication.kubernetes.io/node-name`. `undefined` for a token bound to no node or not a JWT. The
+ * signature is not checked: the API server checks it on every request; this only spots a token that the
+ * chart's node restriction would refuse.
+ */
+export function tokenNodeName(token: string): string | undefined {
+  const [, payload] = token.trim().split('.');
+  if (payload === undefined) return undefined;
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const parsed = tokenClaimsSchema.safeParse(claims);
+  return parsed.success ? parsed.data['kubernetes.io']?.node?.name : undefined;
 }
 
 async function readOrUndefined(file: string): Promise<Buffer | undefined> {
@@ -228,9 +254,15 @@ export async function syncCredentials(settings: InstallerSettings): Promise<Step
     }
   };
   const [ca, token] = await Promise.all([read('ca.crt'), read('token')]);
+  const tokenFile = path.join(settings.SERVICE_ACCOUNT_DIR, 'token');
   if (token.toString('utf8').trim() === '') {
+    throw new InstallerError(`the service account token ${tokenFile} is empty`);
+  }
+  // Never the token itself in a message: only where it is and which node it names.
+  const boundTo = tokenNodeName(token.toString('utf8'));
+  if (boundTo !== settings.NODE_NAME) {
     throw new InstallerError(
-      `the service account token ${path.join(settings.SERVICE_ACCOUNT_DIR, 'token')} is empty`,
+      `the service account token ${tokenFile} is ${boundTo === undefined ? 'bound to no node' : `bound to node ${boundTo}`}, not to this node (${settings.NODE_NAME}): the API server would refuse the plugin's writes of this node's blocks. Mount a projected service account token (the chart's DaemonSet does), which the API server binds to the installer pod and its node`,
     );
   }
   await fs.mkdir(credentialsDir, { recursive: true, mode: 0o700 });
