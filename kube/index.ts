@@ -1,5 +1,6 @@
 /** The Kubernetes adapter: kubeconfig loading, a small REST client, typed resource verbs and informers. */
 export {
+  type KubeClientOptions,
   type Method,
   type RequestCounts,
   type RequestOptions,
@@ -8,6 +9,7 @@ export {
 } from './client.js';
 export {
   ApiError,
+  ApiTimeoutError,
   ApiUnreachableError,
   KubeconfigError,
   isAlreadyExists,
