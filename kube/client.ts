@@ -33,7 +33,8 @@ export interface KubeClientOptions {
   readonly requestTimeoutMs?: number;
 }
 
-const defaultRequestTimeoutMs = 30_000;
+/** The time limit of a request when neither the client nor the request sets one. */
+export const defaultRequestTimeoutMs = 30_000;
 /** The server ends a watch after this long unless the caller asks otherwise, so every watch is bounded. */
 const defaultWatchSeconds = 300;
 

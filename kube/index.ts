@@ -6,6 +6,7 @@ export {
   type RequestOptions,
   type WatchEvent,
   KubeClient,
+  defaultRequestTimeoutMs,
 } from './client.js';
 export {
   ApiError,
@@ -29,4 +30,4 @@ export {
   type ResourceType,
   coreResources,
 } from './objects.js';
-export { type ListOptions, ResourceClient } from './resource-client.js';
+export { type CallOptions, type ListOptions, ResourceClient } from './resource-client.js';
