@@ -222,12 +222,11 @@ export class KubeClient {
 class Deadline {
   private readonly timeout = new AbortController();
   private timer: NodeJS.Timeout;
+  private limit: number;
   readonly signal: AbortSignal;
 
-  constructor(
-    public limitMs: number,
-    callerSignal: AbortSignal | undefined,
-  ) {
+  constructor(limitMs: number, callerSignal: AbortSignal | undefined) {
+    this.limit = limitMs;
     this.timer = this.start(limitMs);
     this.signal = callerSignal ? AbortSignal.any([callerSignal, this.timeout.signal]) : this.timeout.signal;
   }
@@ -235,8 +234,12 @@ class Deadline {
   /** Restarts the clock with a new limit (a watch, once its headers came). */
   extend(limitMs: number): void {
     clearTimeout(this.timer);
-    this.limitMs = limitMs;
+    this.limit = limitMs;
     this.timer = this.start(limitMs);
+  }
+
+  get limitMs(): number {
+    return this.limit;
   }
 
   expired(): boolean {
