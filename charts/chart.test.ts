@@ -147,6 +147,22 @@ describe('values', () => {
       { operator: { leaderElection: { retryPeriodSeconds: 10 } } },
       'retryPeriodSeconds must be less than renewDeadlineSeconds',
     ],
+    [
+      'a readiness bound not above the retry period',
+      { operator: { health: { apiUnreachableNotReadySeconds: 2 } } },
+      'apiUnreachableNotReadySeconds must be more than leaderElection.retryPeriodSeconds',
+    ],
+    [
+      'a liveness bound below the readiness bound',
+      { operator: { health: { apiUnreachableUnhealthySeconds: 5 } } },
+      'apiUnreachableUnhealthySeconds must be at least apiUnreachableNotReadySeconds',
+    ],
+    [
+      'a stuck bound not above the API time limit',
+      { operator: { apiTimeoutSeconds: 300 } },
+      'controllerStuckSeconds must be more than apiTimeoutSeconds',
+    ],
+    ['a zero API time limit', { operator: { apiTimeoutSeconds: 0 } }, "at '/operator/apiTimeoutSeconds'"],
     ['an apiServer with a path', { cni: { apiServer: 'https://x:6443/api' } }, "at '/cni/apiServer'"],
   ])('refuses %s with its path', (_what, values, message) => {
     const result = helmSync(helm, ['template', 'rel', chartDir], { values });
@@ -264,6 +280,10 @@ describe('rendered with the defaults', () => {
       RETRY_PERIOD_SECONDS: '2',
       RESYNC_SECONDS: '300',
       LEAK_GRACE_SECONDS: '60',
+      API_TIMEOUT_SECONDS: '30',
+      API_UNREACHABLE_NOT_READY_SECONDS: '10',
+      API_UNREACHABLE_UNHEALTHY_SECONDS: '60',
+      CONTROLLER_STUCK_SECONDS: '300',
       WEBHOOK_ENABLED: 'true',
       WEBHOOK_PORT: '9443',
       WEBHOOK_SERVICE: 'rel-topology-ipam-webhook',

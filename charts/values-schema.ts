@@ -72,6 +72,20 @@ const operator = z.strictObject({
   }),
   resyncSeconds: seconds('Full re-reconcile period, besides the watch events.'),
   leakGraceSeconds: seconds('An address whose pod is gone is reclaimed after this long.'),
+  apiTimeoutSeconds: seconds(
+    'Longest one API request may take, so a hung API server fails requests (lease renewals included) instead of blocking them.',
+  ),
+  health: z.strictObject({
+    apiUnreachableNotReadySeconds: seconds(
+      '/readyz fails once the API server has not answered for this long (more than retryPeriodSeconds: every replica reads the Lease that often).',
+    ),
+    apiUnreachableUnhealthySeconds: seconds(
+      '/healthz fails, so the kubelet restarts the replica, once the API server has not answered for this long.',
+    ),
+    controllerStuckSeconds: seconds(
+      '/healthz fails once a reconcile has run, or a queued key has waited for a worker, this long (more than apiTimeoutSeconds).',
+    ),
+  }),
   healthPort: z
     .int()
     .min(1)

@@ -15,7 +15,7 @@ export class ApiError extends Error {
 
 /** The API server could not be reached or did not answer in time. */
 export class ApiUnreachableError extends Error {
-  override readonly name = 'ApiUnreachableError';
+  override readonly name: string = 'ApiUnreachableError';
   constructor(
     readonly server: string,
     readonly method: string,
@@ -24,6 +24,22 @@ export class ApiUnreachableError extends Error {
   ) {
     const cause = options.cause instanceof Error ? options.cause.message : String(options.cause);
     super(`cannot reach the Kubernetes API server at ${server} (${method} ${path}): ${cause}`, options);
+  }
+}
+
+/**
+ * The API server did not answer within the request's time limit (a hung connection, an overloaded or
+ * stopped server). A kind of unreachable: retry later, as for a refused connection.
+ */
+export class ApiTimeoutError extends ApiUnreachableError {
+  override readonly name = 'ApiTimeoutError';
+  constructor(
+    server: string,
+    method: string,
+    path: string,
+    readonly timeoutMs: number,
+  ) {
+    super(server, method, path, { cause: new Error(`no complete answer within ${timeoutMs} ms`) });
   }
 }
 

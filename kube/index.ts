@@ -1,13 +1,16 @@
 /** The Kubernetes adapter: kubeconfig loading, a small REST client, typed resource verbs and informers. */
 export {
+  type KubeClientOptions,
   type Method,
   type RequestCounts,
   type RequestOptions,
   type WatchEvent,
   KubeClient,
+  defaultRequestTimeoutMs,
 } from './client.js';
 export {
   ApiError,
+  ApiTimeoutError,
   ApiUnreachableError,
   KubeconfigError,
   isAlreadyExists,
@@ -27,4 +30,4 @@ export {
   type ResourceType,
   coreResources,
 } from './objects.js';
-export { type ListOptions, ResourceClient } from './resource-client.js';
+export { type CallOptions, type ListOptions, ResourceClient } from './resource-client.js';

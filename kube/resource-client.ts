@@ -8,6 +8,11 @@ export interface ListOptions {
   readonly resourceVersion?: string;
 }
 
+/** Per-call settings: a time limit tighter than the client's (e.g. a lease renewal due before a deadline). */
+export interface CallOptions {
+  readonly timeoutMs?: number;
+}
+
 /** Typed REST verbs for one resource type. Writes that matter carry metadata.resourceVersion (compare-and-swap). */
 export class ResourceClient<T extends KubeObject> {
   constructor(
@@ -24,8 +29,8 @@ export class ResourceClient<T extends KubeObject> {
     return `${prefix}${scope}/${this.type.plural}${object}`;
   }
 
-  get(name: string, namespace?: string): Promise<T> {
-    return this.client.request<T>('GET', this.path(namespace, name));
+  get(name: string, namespace?: string, options: CallOptions = {}): Promise<T> {
+    return this.client.request<T>('GET', this.path(namespace, name), options);
   }
 
   list(options: ListOptions = {}): Promise<ObjectList<T>> {
@@ -39,16 +44,20 @@ export class ResourceClient<T extends KubeObject> {
   }
 
   /** Create-if-absent: throws ApiError 409 AlreadyExists when the name is taken. */
-  create(object: T): Promise<T> {
+  create(object: T, options: CallOptions = {}): Promise<T> {
     return this.client.request<T>('POST', this.path(object.metadata.namespace), {
+      ...options,
       body: this.withType(object),
     });
   }
 
   /** Replaces the object; with metadata.resourceVersion set, fails with 409 Conflict if it changed since. */
-  replace(object: T): Promise<T> {
+  replace(object: T, options: CallOptions = {}): Promise<T> {
     const { name, namespace } = object.metadata;
-    return this.client.request<T>('PUT', this.path(namespace, name), { body: this.withType(object) });
+    return this.client.request<T>('PUT', this.path(namespace, name), {
+      ...options,
+      body: this.withType(object),
+    });
   }
 
   replaceStatus(object: T): Promise<T> {

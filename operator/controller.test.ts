@@ -263,4 +263,47 @@ describe('Controller: workers', () => {
     await flush();
     expect(started).toEqual(['a']);
   });
+
+  it('reports the longest-running reconcile and the longest wait for a worker', async () => {
+    const clock = new FakeClock(10_000);
+    const releases: (() => void)[] = [];
+    const reconcile = async (): Promise<ReconcileResult> => {
+      await new Promise<void>((resolve) => releases.push(resolve));
+      return done;
+    };
+    const controller = new Controller({
+      name: 'nodes',
+      reconcile,
+      workers: 1,
+      log: jsonLogger({ write: () => undefined }),
+      clock,
+    });
+    running.push(controller);
+    controller.start();
+    expect(controller.progress()).toEqual({
+      name: 'nodes',
+      oldestReconcileSince: undefined,
+      oldestWaitingSince: undefined,
+    });
+    controller.queue.add('a');
+    await flush();
+    clock.advance(2_000);
+    controller.queue.add('b');
+    clock.advance(3_000);
+    expect(controller.progress()).toEqual({
+      name: 'nodes',
+      oldestReconcileSince: 10_000,
+      oldestWaitingSince: 12_000,
+    });
+    releases.shift()?.();
+    await flush();
+    expect(controller.progress()).toEqual({
+      name: 'nodes',
+      oldestReconcileSince: 15_000,
+      oldestWaitingSince: undefined,
+    });
+    releases.shift()?.();
+    await flush();
+    expect(controller.progress().oldestReconcileSince).toBeUndefined();
+  });
 });

@@ -1,7 +1,8 @@
 import { isConflict } from '../kube/index.js';
+import type { ControllerProgress } from './health.js';
 import type { Logger } from './log.js';
 import type { OperatorMetrics } from './metrics.js';
-import { WorkQueue } from './queue.js';
+import { type Clock, WorkQueue, systemClock } from './queue.js';
 
 /** What a reconcile pass decided: converged, or look again after a while (e.g. waiting on pods). */
 export type ReconcileResult = { readonly done: true } | { readonly requeueAfterMs: number };
@@ -19,6 +20,8 @@ export interface ControllerOptions {
   readonly workers?: number;
   readonly log: Logger;
   readonly metrics?: OperatorMetrics;
+  /** Dates reconciles for the health probes; the queue it creates (if none is given) uses it too. */
+  readonly clock?: Clock;
   readonly queue?: WorkQueue;
 }
 
@@ -29,9 +32,25 @@ export interface ControllerOptions {
 export class Controller {
   readonly queue: WorkQueue;
   private readonly workers: Promise<void>[] = [];
+  /** When each reconcile in progress started, by key (a key is never reconciled twice at once). */
+  private readonly running = new Map<string, number>();
+  private readonly clock: Clock;
 
   constructor(private readonly options: ControllerOptions) {
-    this.queue = options.queue ?? new WorkQueue();
+    this.clock = options.clock ?? systemClock;
+    this.queue = options.queue ?? new WorkQueue(this.clock);
+  }
+
+  /** Where the work stands, for the health probes: the longest-running reconcile and the longest wait. */
+  progress(): ControllerProgress {
+    let oldestReconcileSince: number | undefined;
+    for (const since of this.running.values())
+      if (oldestReconcileSince === undefined || since < oldestReconcileSince) oldestReconcileSince = since;
+    return {
+      name: this.options.name,
+      oldestReconcileSince,
+      oldestWaitingSince: this.queue.oldestReadySince(),
+    };
   }
 
   start(): void {
@@ -48,6 +67,7 @@ export class Controller {
     for (let key = await this.queue.next(); key !== undefined; key = await this.queue.next()) {
       const { name, log, metrics } = this.options;
       const started = performance.now();
+      this.running.set(key, this.clock.now());
       try {
         const result = await this.options.reconcile(key);
         this.queue.forget(key);
@@ -79,6 +99,7 @@ export class Controller {
           this.queue.addRateLimited(key);
         }
       } finally {
+        this.running.delete(key);
         this.queue.done(key);
       }
     }

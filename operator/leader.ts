@@ -31,7 +31,9 @@ const microTime = (ms: number): string => new Date(ms).toISOString().replace(/Z$
  * Leader election on a coordination.k8s.io Lease, as client-go does it: acquire when the lease is free
  * or expired, renew every retry period with a resourceVersion precondition, give up leading when a
  * renewal has not succeeded within the renew deadline, and release the lease on a clean stop so a
- * successor takes over at once.
+ * successor takes over at once. The deadline counts from the renewTime written, not from when the
+ * answer came, and no lease request may outlive it: a hung API server cannot keep a replica leading
+ * after its lease may have passed to another.
  */
 export class LeaderElector {
   private readonly leases: ResourceClient<Lease>;
@@ -55,40 +57,51 @@ export class LeaderElector {
 
   /**
    * Waits until this replica leads, then runs `lead` with a signal that aborts when leadership is lost
-   * or `signal` aborts. Resolves when `signal` aborts (after releasing the lease) or leadership is lost.
+   * or `signal` aborts. On a stop, waits for `lead` to finish and releases the lease. On a loss, returns
+   * 'lost' at once, without waiting for `lead`: whatever it still runs must not delay the exit.
    */
   async run(
     signal: AbortSignal,
     lead: (leadership: AbortSignal) => Promise<void>,
   ): Promise<'stopped' | 'lost'> {
-    while (!(await this.tryAcquireOrRenew())) {
+    let acquiredAt = await this.tryAcquireOrRenew(this.renewDeadlineMs);
+    while (acquiredAt === undefined) {
       if (!(await pause(this.retryMs, signal))) return 'stopped';
+      acquiredAt = await this.tryAcquireOrRenew(this.renewDeadlineMs);
     }
+    let renewedAt = acquiredAt;
     this.leading = true;
     this.options.log.info('became leader', { lease: this.options.name, identity: this.options.identity });
     const leadership = new AbortController();
     const leading = lead(leadership.signal);
-    let lastRenewal = this.now();
     let outcome: 'stopped' | 'lost' = 'stopped';
-    while (await pause(this.retryMs, signal)) {
-      if (await this.tryAcquireOrRenew()) {
-        lastRenewal = this.now();
-      } else if (this.now() - lastRenewal > this.renewDeadlineMs) {
+    for (;;) {
+      const deadline = renewedAt + this.renewDeadlineMs;
+      if (!(await pause(Math.min(this.retryMs, deadline - this.now()), signal))) break;
+      if (this.now() >= deadline) {
         outcome = 'lost';
-        this.options.log.error('lost leadership', { lease: this.options.name });
+        this.options.log.error('lost leadership', {
+          lease: this.options.name,
+          lastRenewal: new Date(renewedAt).toISOString(),
+          renewDeadlineMs: this.renewDeadlineMs,
+        });
         break;
       }
+      renewedAt = (await this.tryAcquireOrRenew(deadline - this.now())) ?? renewedAt;
     }
     this.leading = false;
     leadership.abort();
+    if (outcome === 'lost') return outcome;
     await leading;
-    if (outcome === 'stopped') await this.release();
+    await this.release();
     return outcome;
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  /** One attempt, answered within `timeoutMs`; the renewTime written if it holds the lease now. */
+  private async tryAcquireOrRenew(timeoutMs: number): Promise<number | undefined> {
     const { namespace, name, identity } = this.options;
     const now = this.now();
+    const call = { timeoutMs: Math.max(1, timeoutMs) };
     const spec: Lease['spec'] = {
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(this.durationMs / 1000),
@@ -97,45 +110,56 @@ export class LeaderElector {
     try {
       let lease: Lease;
       try {
-        lease = await this.leases.get(name, namespace);
+        lease = await this.leases.get(name, namespace, call);
       } catch (error) {
         if (!isNotFound(error)) throw error;
-        await this.leases.create({
-          metadata: { name, namespace },
-          spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
-        });
-        return true;
+        await this.leases.create(
+          {
+            metadata: { name, namespace },
+            spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
+          },
+          call,
+        );
+        return now;
       }
       const holder = lease.spec.holderIdentity;
       const renewed = lease.spec.renewTime ? Date.parse(lease.spec.renewTime) : 0;
       const duration = (lease.spec.leaseDurationSeconds ?? 0) * 1000;
       const held = holder !== undefined && holder !== null && holder !== '' && holder !== identity;
-      if (held && renewed + duration > now) return false;
+      if (held && renewed + duration > now) return undefined;
       const takeover = holder !== identity;
-      await this.leases.replace({
-        ...lease,
-        spec: {
-          ...lease.spec,
-          ...spec,
-          ...(takeover
-            ? { acquireTime: microTime(now), leaseTransitions: (lease.spec.leaseTransitions ?? 0) + 1 }
-            : {}),
+      await this.leases.replace(
+        {
+          ...lease,
+          spec: {
+            ...lease.spec,
+            ...spec,
+            ...(takeover
+              ? { acquireTime: microTime(now), leaseTransitions: (lease.spec.leaseTransitions ?? 0) + 1 }
+              : {}),
+          },
         },
-      });
-      return true;
+        call,
+      );
+      return now;
     } catch (error) {
       if (!isConflict(error) && !isAlreadyExists(error)) {
         this.options.log.warn('lease request failed', { lease: name, error: String(error) });
       }
-      return false;
+      return undefined;
     }
   }
 
   private async release(): Promise<void> {
+    // Bounded like a renewal, so a hung API server cannot hold up a clean stop past its grace period.
+    const call = { timeoutMs: this.renewDeadlineMs };
     try {
-      const lease = await this.leases.get(this.options.name, this.options.namespace);
+      const lease = await this.leases.get(this.options.name, this.options.namespace, call);
       if (lease.spec.holderIdentity !== this.options.identity) return;
-      await this.leases.replace({ ...lease, spec: { ...lease.spec, holderIdentity: null, renewTime: null } });
+      await this.leases.replace(
+        { ...lease, spec: { ...lease.spec, holderIdentity: null, renewTime: null } },
+        call,
+      );
       this.options.log.info('released leadership', { lease: this.options.name });
     } catch (error) {
       this.options.log.warn('could not release the lease', { error: String(error) });
@@ -146,7 +170,7 @@ export class LeaderElector {
 /** Sleeps; false if the signal aborted instead. */
 async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
   try {
-    await sleep(ms, undefined, { signal });
+    await sleep(Math.max(0, ms), undefined, { signal });
     return true;
   } catch {
     return false;

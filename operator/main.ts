@@ -1,12 +1,14 @@
 /**
  * The operator process: settings from the environment, then informers, the leader-elected controllers,
- * health and metrics, until SIGTERM or SIGINT. Exits non-zero if leadership is lost, so that its
- * Deployment restarts it with a clean slate (as controller-runtime managers do).
+ * health and metrics, until SIGTERM or SIGINT. Exits non-zero at once if leadership is lost, whatever
+ * still runs, so that its Deployment restarts it with a clean slate and it campaigns again (as
+ * controller-runtime managers do).
  */
 import { KubeClient, loadConnection } from '../kube/index.js';
+import { type HealthBounds, liveness, readiness, startHealthServer } from './health.js';
 import { jsonLogger } from './log.js';
 import { createMetrics } from './metrics.js';
-import { Operator, startHealthServer } from './operator.js';
+import { Operator } from './operator.js';
 import { operatorSettings } from './settings.js';
 import { startAdmissionWebhook } from './webhook/index.js';
 
@@ -16,7 +18,10 @@ export async function main(): Promise<number> {
     level: settings.LOG_LEVEL,
     base: { component: 'operator', replica: settings.POD_NAME },
   });
-  const client = new KubeClient(loadConnection(settings.KUBECONFIG), { userAgent: 'topology-ipam-operator' });
+  const client = new KubeClient(loadConnection(settings.KUBECONFIG), {
+    userAgent: 'topology-ipam-operator',
+    requestTimeoutMs: settings.API_TIMEOUT_SECONDS * 1000,
+  });
   const metrics = createMetrics({ defaultMetrics: true, requestCounts: () => client.counts });
   const operator = new Operator({
     client,
@@ -31,9 +36,20 @@ export async function main(): Promise<number> {
     resyncMs: settings.RESYNC_SECONDS * 1000,
     leakGraceMs: settings.LEAK_GRACE_SECONDS * 1000,
   });
-  let synced = false;
-  void operator.ready().then(() => (synced = true));
-  const health = await startHealthServer({ port: settings.HEALTH_PORT, metrics, ready: () => synced });
+  const bounds: HealthBounds = {
+    notReadyAfterApiSilenceMs: settings.API_UNREACHABLE_NOT_READY_SECONDS * 1000,
+    unhealthyAfterApiSilenceMs: settings.API_UNREACHABLE_UNHEALTHY_SECONDS * 1000,
+    controllerStuckMs: settings.CONTROLLER_STUCK_SECONDS * 1000,
+  };
+  const health = await startHealthServer({
+    port: settings.HEALTH_PORT,
+    metrics,
+    check: () => {
+      const observed = operator.observeHealth();
+      const now = Date.now();
+      return { live: liveness(observed, now, bounds), ready: readiness(observed, now, bounds) };
+    },
+  });
   const shutdown = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
@@ -43,28 +59,36 @@ export async function main(): Promise<number> {
   }
   log.info('starting', { namespace: settings.POD_NAMESPACE, server: client.server });
   const running = operator.run(shutdown.signal);
+  void running.then((outcome) => {
+    if (outcome !== 'lost') return;
+    // No graceful shutdown, whatever still runs (a webhook starting, a reconcile in flight): nothing
+    // may write once another replica may lead. The restarted process campaigns again.
+    log.error('exiting after losing leadership');
+    process.exit(1);
+  });
   // Every replica answers admission reviews, from its own pool cache, once that cache is complete.
-  await operator.ready();
-  const webhook = settings.WEBHOOK_ENABLED
-    ? await startAdmissionWebhook({
-        client,
-        namespace: settings.POD_NAMESPACE,
-        serviceName: settings.WEBHOOK_SERVICE,
-        webhookConfigurationName: settings.WEBHOOK_CONFIGURATION,
-        host: '0.0.0.0',
-        port: settings.WEBHOOK_PORT,
-        pools: () => operator.state.pools.list(),
-        registry: metrics.registry,
-        log: (level, message, fields) => {
-          log[level](message, { ...fields, component: 'webhook' });
-        },
-      })
-    : undefined;
-  const outcome = await running;
+  const synced = await Promise.race([operator.ready().then(() => true), running.then(() => false)]);
+  const webhook =
+    synced && settings.WEBHOOK_ENABLED
+      ? await startAdmissionWebhook({
+          client,
+          namespace: settings.POD_NAMESPACE,
+          serviceName: settings.WEBHOOK_SERVICE,
+          webhookConfigurationName: settings.WEBHOOK_CONFIGURATION,
+          host: '0.0.0.0',
+          port: settings.WEBHOOK_PORT,
+          pools: () => operator.state.pools.list(),
+          registry: metrics.registry,
+          log: (level, message, fields) => {
+            log[level](message, { ...fields, component: 'webhook' });
+          },
+        })
+      : undefined;
+  await running;
   await webhook?.close();
   health.close();
   client.close();
-  return outcome === 'lost' ? 1 : 0;
+  return 0;
 }
 
 process.exitCode = await main().catch((error: unknown) => {

@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { labels as apiLabels } from '../api/index.js';
 import { ipamResources } from '../allocator/index.js';
 import type { KubeClient } from '../kube/index.js';
@@ -6,6 +5,7 @@ import { ClusterState } from './cluster-state.js';
 import { Controller } from './controller.js';
 import { canonicalJson } from './equality.js';
 import { eventRecorder } from './events.js';
+import type { HealthObservations } from './health.js';
 import { LeaderElector } from './leader.js';
 import type { Logger } from './log.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -45,6 +45,8 @@ export class Operator {
   readonly state: ClusterState;
   private controllers: Controllers | undefined;
   private readonly elector: LeaderElector;
+  private readonly startedAt = Date.now();
+  private cachesSynced = false;
 
   constructor(private readonly options: OperatorOptions) {
     this.state = new ClusterState(ipamResources(options.client), options.log);
@@ -65,14 +67,41 @@ export class Operator {
     return this.elector.isLeader();
   }
 
-  /** Runs until `signal` aborts; resolves 'lost' if leadership was lost (the process should exit and restart). */
+  /**
+   * Runs until `signal` aborts, or leadership is lost: then it resolves 'lost' at once, with the
+   * informers stopping and the controllers told to stop but not awaited. The process should exit
+   * then (main does), so that its Deployment restarts it and it campaigns again with a clean slate.
+   */
   async run(signal: AbortSignal): Promise<'stopped' | 'lost'> {
-    const informers = this.state.run(signal);
-    await this.state.synced();
-    this.options.log.info('caches synced');
-    const outcome = await this.elector.run(signal, (leadership) => this.lead(leadership));
-    await informers;
-    return outcome;
+    const informersStop = new AbortController();
+    const stopInformers = () => {
+      informersStop.abort();
+    };
+    signal.addEventListener('abort', stopInformers, { once: true });
+    const informers = this.state.run(informersStop.signal);
+    try {
+      if (!(await untilAborted(this.state.synced(), signal))) return 'stopped';
+      this.cachesSynced = true;
+      this.options.log.info('caches synced');
+      const outcome = await this.elector.run(signal, (leadership) => this.lead(leadership));
+      if (outcome === 'lost') return outcome;
+      await informers;
+      return outcome;
+    } finally {
+      signal.removeEventListener('abort', stopInformers);
+      informersStop.abort();
+    }
+  }
+
+  /** What the health probes judge this replica by, now. */
+  observeHealth(): HealthObservations {
+    const controllers = this.controllers;
+    return {
+      startedAt: this.startedAt,
+      lastApiAnswerAt: this.options.client.lastAnsweredAt(),
+      cachesSynced: this.cachesSynced,
+      controllers: controllers ? [controllers.nodes.progress(), controllers.pools.progress()] : [],
+    };
   }
 
   /** True once every informer has listed: the webhook may answer and the controllers may act. */
@@ -210,33 +239,19 @@ export class Operator {
   }
 }
 
-/** /healthz, /readyz and /metrics on one plain HTTP port. */
-export function startHealthServer(options: {
-  port: number;
-  host?: string;
-  metrics: OperatorMetrics;
-  ready: () => boolean;
-}): Promise<http.Server> {
-  const server = http.createServer((request, response) => {
-    const url = request.url ?? '/';
-    if (url === '/healthz') {
-      response.writeHead(200).end('ok');
-    } else if (url === '/readyz') {
-      const ready = options.ready();
-      response.writeHead(ready ? 200 : 503).end(ready ? 'ok' : 'caches not synced');
-    } else if (url === '/metrics') {
-      options.metrics.registry.metrics().then(
-        (text) => response.writeHead(200, { 'Content-Type': options.metrics.registry.contentType }).end(text),
-        (error: unknown) => response.writeHead(500).end(String(error)),
-      );
-    } else {
-      response.writeHead(404).end('not found');
-    }
+/** Waits for `work`; false if `signal` aborts first. */
+async function untilAborted(work: Promise<unknown>, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return false;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<false>((resolve) => {
+    onAbort = () => {
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => {
-      resolve(server);
-    });
-  });
+  try {
+    return await Promise.race([work.then(() => true), aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
 }

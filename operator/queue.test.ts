@@ -70,6 +70,33 @@ describe('WorkQueue: adding', () => {
   });
 });
 
+describe('WorkQueue.oldestReadySince', () => {
+  it('is when the head of the queue became ready, and moves on as keys are handed out', async () => {
+    const { clock, queue } = setup();
+    const start = clock.now();
+    expect(queue.oldestReadySince()).toBeUndefined();
+    clock.advance(1_000);
+    queue.add('a');
+    clock.advance(500);
+    queue.add('b');
+    queue.add('a');
+    clock.advance(500);
+    expect(queue.oldestReadySince()).toBe(start + 1_000);
+    await queue.next();
+    expect(queue.oldestReadySince()).toBe(start + 1_500);
+    await queue.next();
+    expect(queue.oldestReadySince()).toBeUndefined();
+  });
+
+  it('counts a delayed key only once its delay has passed', () => {
+    const { clock, queue } = setup();
+    queue.addAfter('a', 1_000);
+    expect(queue.oldestReadySince()).toBeUndefined();
+    clock.advance(1_000);
+    expect(queue.oldestReadySince()).toBe(clock.now());
+  });
+});
+
 describe('WorkQueue: one worker per key', () => {
   it('a key added while active waits until done, then runs once more', async () => {
     const { queue } = setup();

@@ -20,6 +20,8 @@ export const systemClock: Clock = {
 export class WorkQueue {
   private readonly waiting = new Set<string>();
   private readonly order: string[] = [];
+  /** When each waiting key became ready to run. */
+  private readonly readySince = new Map<string, number>();
   private readonly active = new Set<string>();
   private readonly dirtyWhileActive = new Set<string>();
   private readonly delayed = new Map<string, { at: number; handle: unknown }>();
@@ -42,6 +44,7 @@ export class WorkQueue {
     if (this.waiting.has(key)) return;
     this.waiting.add(key);
     this.order.push(key);
+    this.readySince.set(key, this.clock.now());
     this.sleepers.shift()?.();
   }
 
@@ -87,6 +90,7 @@ export class WorkQueue {
       const key = this.order.shift();
       if (key !== undefined) {
         this.waiting.delete(key);
+        this.readySince.delete(key);
         this.active.add(key);
         return key;
       }
@@ -102,6 +106,16 @@ export class WorkQueue {
 
   get length(): number {
     return this.order.length;
+  }
+
+  /**
+   * Since when the key at the head of the queue has been ready and waiting for a worker (keys are
+   * handed out in order, so no other has waited longer); undefined when none waits. A time long past
+   * means the workers are not taking keys: the queue does not progress.
+   */
+  oldestReadySince(): number | undefined {
+    const head = this.order[0];
+    return head === undefined ? undefined : this.readySince.get(head);
   }
 
   isIdle(): boolean {

@@ -1,6 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labels as apiLabels } from '../api/index.js';
 import { ipamResources } from '../allocator/index.js';
@@ -15,6 +12,7 @@ import {
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { type OperatorProcess, startOperatorProcess } from '../test/cluster/operator-process.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const client = new KubeClient(loadConnection(cluster.kubeconfig));
@@ -23,50 +21,26 @@ const nodes = new ResourceClient<Node>(client, coreResources.nodes);
 const leases = new ResourceClient<Lease>(client, coreResources.leases);
 const p = cluster.prefix;
 const leaseName = `${p}-lease`;
-const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.ts');
-
-interface Replica {
-  readonly name: string;
-  readonly process: ChildProcess;
-  readonly logs: string[];
-  readonly exited: Promise<number | null>;
-}
 
 /** A real operator process, as its Deployment would run it (less the webhook, tested on its own). */
-function startReplica(name: string): Replica {
-  const child = spawn(process.execPath, ['--import', 'tsx', main], {
-    env: {
-      ...process.env,
-      KUBECONFIG: cluster.kubeconfig,
-      POD_NAMESPACE: p,
-      POD_NAME: name,
-      WEBHOOK_ENABLED: 'false',
-      HEALTH_PORT: '0',
-      LEASE_NAME: leaseName,
-      LEASE_DURATION_SECONDS: '3',
-      RENEW_DEADLINE_SECONDS: '2',
-      RETRY_PERIOD_SECONDS: '0.5',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+const startReplica = (name: string): OperatorProcess =>
+  startOperatorProcess(name, {
+    KUBECONFIG: cluster.kubeconfig,
+    POD_NAMESPACE: p,
+    WEBHOOK_ENABLED: 'false',
+    HEALTH_PORT: '0',
+    LEASE_NAME: leaseName,
+    LEASE_DURATION_SECONDS: '3',
+    RENEW_DEADLINE_SECONDS: '2',
+    RETRY_PERIOD_SECONDS: '0.5',
   });
-  const logs: string[] = [];
-  child.stderr
-    .setEncoding('utf8')
-    .on('data', (chunk: string) => logs.push(...chunk.split('\n').filter(Boolean)));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      resolve(code);
-    }),
-  );
-  return { name, process: child, logs, exited };
-}
 
 const nodeNames = (from: number, to: number) =>
   Array.from({ length: to - from }, (_, i) => `${p}-n${from + i}`);
 const blockCount = async () =>
   (await resources.blocks.list({ labelSelector: `${apiLabels.pool}=${p}-pool` })).items.length;
 
-let replicas: Replica[] = [];
+let replicas: OperatorProcess[] = [];
 
 beforeAll(async () => {
   cluster.kubectl(['create', 'namespace', p]);

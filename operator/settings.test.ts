@@ -19,6 +19,10 @@ describe('operatorSettings', () => {
       RETRY_PERIOD_SECONDS: 2,
       RESYNC_SECONDS: 300,
       LEAK_GRACE_SECONDS: 60,
+      API_TIMEOUT_SECONDS: 30,
+      API_UNREACHABLE_NOT_READY_SECONDS: 10,
+      API_UNREACHABLE_UNHEALTHY_SECONDS: 60,
+      CONTROLLER_STUCK_SECONDS: 300,
     });
   });
 
@@ -36,6 +40,10 @@ describe('operatorSettings', () => {
       RETRY_PERIOD_SECONDS: '4',
       RESYNC_SECONDS: '600',
       LEAK_GRACE_SECONDS: '0.5',
+      API_TIMEOUT_SECONDS: '5',
+      API_UNREACHABLE_NOT_READY_SECONDS: '8',
+      API_UNREACHABLE_UNHEALTHY_SECONDS: '8',
+      CONTROLLER_STUCK_SECONDS: '120',
     });
     expect(settings).toMatchObject({
       KUBECONFIG: '/etc/kube/config',
@@ -50,6 +58,10 @@ describe('operatorSettings', () => {
       RETRY_PERIOD_SECONDS: 4,
       RESYNC_SECONDS: 600,
       LEAK_GRACE_SECONDS: 0.5,
+      API_TIMEOUT_SECONDS: 5,
+      API_UNREACHABLE_NOT_READY_SECONDS: 8,
+      API_UNREACHABLE_UNHEALTHY_SECONDS: 8,
+      CONTROLLER_STUCK_SECONDS: 120,
     });
   });
 
@@ -139,6 +151,30 @@ describe('operatorSettings', () => {
       says: '>=1 characters',
     },
     { name: 'an empty pod name', env: { POD_NAME: '' }, variable: 'POD_NAME', says: '>=1 characters' },
+    {
+      name: 'a readiness bound not above the retry period',
+      env: { API_UNREACHABLE_NOT_READY_SECONDS: '2' },
+      variable: 'API_UNREACHABLE_NOT_READY_SECONDS',
+      says: 'unready between two lease reads',
+    },
+    {
+      name: 'a liveness bound below the readiness bound',
+      env: { API_UNREACHABLE_UNHEALTHY_SECONDS: '5' },
+      variable: 'API_UNREACHABLE_UNHEALTHY_SECONDS',
+      says: 'stops taking traffic before it is restarted',
+    },
+    {
+      name: 'a stuck bound not above the request time limit',
+      env: { API_TIMEOUT_SECONDS: '300' },
+      variable: 'CONTROLLER_STUCK_SECONDS',
+      says: 'waiting on one slow request',
+    },
+    {
+      name: 'zero request time limit',
+      env: { API_TIMEOUT_SECONDS: '0' },
+      variable: 'API_TIMEOUT_SECONDS',
+      says: '>0',
+    },
   ])('refuses $name, naming the variable', ({ env, variable, says }) => {
     expect(() => operatorSettings(env)).toThrow(/^invalid operator settings:\n/);
     expect(() => operatorSettings(env)).toThrow(`→ at ${variable}`);

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { defaultRequestTimeoutMs } from '../kube/index.js';
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
 // An empty string would coerce to port 0 (a random port): refuse it rather than listen somewhere unexpected.
@@ -46,6 +47,18 @@ export const operatorSettingsSchema = z
     RETRY_PERIOD_SECONDS: seconds(2),
     RESYNC_SECONDS: seconds(300),
     LEAK_GRACE_SECONDS: seconds(60),
+    API_TIMEOUT_SECONDS: seconds(defaultRequestTimeoutMs / 1000).describe(
+      'Longest one API request may take; a watch must start within it and end within its own timeout plus this.',
+    ),
+    API_UNREACHABLE_NOT_READY_SECONDS: seconds(10).describe(
+      '/readyz fails once the API server has not answered for this long.',
+    ),
+    API_UNREACHABLE_UNHEALTHY_SECONDS: seconds(60).describe(
+      '/healthz fails once the API server has not answered for this long.',
+    ),
+    CONTROLLER_STUCK_SECONDS: seconds(300).describe(
+      '/healthz fails once a reconcile has run, or a queued key has waited for a worker, this long.',
+    ),
   })
   // A leader must stop leading before a successor may start: renew deadline < lease duration.
   .refine((settings) => settings.RENEW_DEADLINE_SECONDS < settings.LEASE_DURATION_SECONDS, {
@@ -57,6 +70,25 @@ export const operatorSettingsSchema = z
     message:
       'RETRY_PERIOD_SECONDS must be less than RENEW_DEADLINE_SECONDS, or a leader could never renew in time',
     path: ['RETRY_PERIOD_SECONDS'],
+  })
+  // Every replica reads the lease once per retry period: that is how a quiet one hears from the API server.
+  .refine((settings) => settings.RETRY_PERIOD_SECONDS < settings.API_UNREACHABLE_NOT_READY_SECONDS, {
+    message:
+      'API_UNREACHABLE_NOT_READY_SECONDS must be more than RETRY_PERIOD_SECONDS, or a replica would turn unready between two lease reads',
+    path: ['API_UNREACHABLE_NOT_READY_SECONDS'],
+  })
+  .refine(
+    (settings) => settings.API_UNREACHABLE_NOT_READY_SECONDS <= settings.API_UNREACHABLE_UNHEALTHY_SECONDS,
+    {
+      message:
+        'API_UNREACHABLE_UNHEALTHY_SECONDS must be at least API_UNREACHABLE_NOT_READY_SECONDS: a replica stops taking traffic before it is restarted',
+      path: ['API_UNREACHABLE_UNHEALTHY_SECONDS'],
+    },
+  )
+  .refine((settings) => settings.API_TIMEOUT_SECONDS < settings.CONTROLLER_STUCK_SECONDS, {
+    message:
+      'CONTROLLER_STUCK_SECONDS must be more than API_TIMEOUT_SECONDS, or a reconcile waiting on one slow request would count as stuck',
+    path: ['CONTROLLER_STUCK_SECONDS'],
   });
 export type OperatorSettings = z.infer<typeof operatorSettingsSchema>;
 

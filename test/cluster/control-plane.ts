@@ -125,6 +125,18 @@ export class ControlPlane {
     this.apiServer = undefined;
   }
 
+  /**
+   * Freezes kube-apiserver with SIGSTOP, as a hung server: the kernel still accepts connections on its
+   * port, but nothing answers until resumeApiServer.
+   */
+  pauseApiServer(): void {
+    this.apiServer?.kill('SIGSTOP');
+  }
+
+  resumeApiServer(): void {
+    this.apiServer?.kill('SIGCONT');
+  }
+
   async waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let lastProblem = 'no answer yet';
