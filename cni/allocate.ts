@@ -90,7 +90,12 @@ function retryCause(error: unknown): string {
   return 'error';
 }
 
-async function withRetries<T>(invocation: Invocation, what: string, attempt: () => Promise<T>): Promise<T> {
+/** Runs `attempt` until it succeeds, retrying conflicts and 429s with jitter, bounded by count and time. */
+export async function withRetries<T>(
+  invocation: Invocation,
+  what: string,
+  attempt: () => Promise<T>,
+): Promise<T> {
   const causes = new Map<string, number>();
   for (let failures = 1; ; failures++) {
     try {
@@ -108,7 +113,8 @@ async function withRetries<T>(invocation: Invocation, what: string, attempt: () 
             kind: 'try-again',
             reason:
               `${what}: the node's blocks kept changing under this invocation (${failures} failed attempts: ${counts}; ` +
-              `${outOfTime ? 'out of time (ipam.timeout_seconds)' : `at most ${maxRetries} attempts`})`,
+              `${outOfTime ? 'out of time (ipam.timeout_seconds)' : `at most ${maxRetries} attempts`}); ` +
+              `the last: ${error instanceof Error ? error.message : String(error)}`,
           },
           { cause: error },
         );
@@ -149,58 +155,70 @@ async function writeBlock(invocation: Invocation, block: IPAMBlock): Promise<IPA
 
 /** What the slow path reads once per invocation, whatever the number of retries and families. */
 class ClusterView {
-  private config: Promise<IPAMConfigSpec> | undefined;
-  private poolsAndLabels: Promise<{ pools: IPPool[]; labels: Record<string, string> }> | undefined;
-  private readonly poolBlocks = new Map<string, Promise<IPAMBlock[]>>();
+  /** Reads in flight or done, by key: `config`, `pools`, `blocks:<pool>`. */
+  private readonly reads = new Map<string, Promise<unknown>>();
 
   constructor(private readonly invocation: Invocation) {}
 
+  /**
+   * Reads once per invocation, but never remembers a failure: a retry after a 429 (the API server's
+   * watch cache of a resource initialising after a restart) reads again. Keeping the rejected promise
+   * made every retry fail at once with the same 429 until the deadline: the "conflict storm" of issue 9.
+   */
+  private once<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const cached = this.reads.get(key) as Promise<T> | undefined;
+    if (cached) return cached;
+    const promise = read();
+    this.reads.set(key, promise);
+    promise.catch(() => {
+      if (this.reads.get(key) === promise) this.reads.delete(key);
+    });
+    return promise;
+  }
+
   ipamConfig(): Promise<IPAMConfigSpec> {
-    this.config ??= this.invocation.resources.configs.get(ipamConfigName).then(
-      (object) => ipamConfigSpecSchema.parse(object.spec),
-      (error: unknown) => {
-        if (isNotFound(error)) return ipamConfigSpecSchema.parse({});
-        throw error;
-      },
+    return this.once('config', () =>
+      this.invocation.resources.configs.get(ipamConfigName).then(
+        (object) => ipamConfigSpecSchema.parse(object.spec),
+        (error: unknown) => {
+          if (isNotFound(error)) return ipamConfigSpecSchema.parse({});
+          throw error;
+        },
+      ),
     );
-    return this.config;
   }
 
   pools(): Promise<{ pools: IPPool[]; labels: Record<string, string> }> {
     const { resources, node } = this.invocation;
-    this.poolsAndLabels ??= Promise.all([
-      resources.pools.list(),
-      new ResourceClient<Node>(resources.client, coreResources.nodes).get(node).catch((error: unknown) => {
-        if (!isNotFound(error)) throw error;
-        throw new CniError({
-          kind: 'invalid-config',
-          path: 'ipam.nodename',
-          reason: `there is no Node "${node}" in the API server; set ipam.nodename (or nodename_file) to this node's Kubernetes name`,
-        });
-      }),
-    ]).then(([pools, nodeObject]) => ({ pools: pools.items, labels: nodeObject.metadata.labels ?? {} }));
-    return this.poolsAndLabels;
+    return this.once('pools', () =>
+      Promise.all([
+        resources.pools.list(),
+        new ResourceClient<Node>(resources.client, coreResources.nodes).get(node).catch((error: unknown) => {
+          if (!isNotFound(error)) throw error;
+          throw new CniError({
+            kind: 'invalid-config',
+            path: 'ipam.nodename',
+            reason: `there is no Node "${node}" in the API server; set ipam.nodename (or nodename_file) to this node's Kubernetes name`,
+          });
+        }),
+      ]).then(([pools, nodeObject]) => ({ pools: pools.items, labels: nodeObject.metadata.labels ?? {} })),
+    );
   }
 
   /** Every block of a pool (to skip taken ones when claiming, and to borrow from). */
   blocksOfPool(pool: string): Promise<IPAMBlock[]> {
-    let blocks = this.poolBlocks.get(pool);
-    if (!blocks) {
-      blocks = this.invocation.resources.blocks
-        .list({ labelSelector: `${labels.pool}=${pool}` })
-        .then((l) => l.items);
-      this.poolBlocks.set(pool, blocks);
-    }
-    return blocks;
+    return this.once(`blocks:${pool}`, () =>
+      this.invocation.resources.blocks.list({ labelSelector: `${labels.pool}=${pool}` }).then((l) => l.items),
+    );
   }
 
   forget(pool: string): void {
-    this.poolBlocks.delete(pool);
+    this.reads.delete(`blocks:${pool}`);
   }
 
   /** After a conflict: blocks may have changed, the settings and pools hardly. */
   forgetBlocks(): void {
-    this.poolBlocks.clear();
+    for (const key of this.reads.keys()) if (key.startsWith('blocks:')) this.reads.delete(key);
   }
 }
 
