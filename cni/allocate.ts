@@ -112,7 +112,7 @@ export async function withRetries<T>(
           {
             kind: 'try-again',
             reason:
-              `${what}: the node's blocks kept changing under this invocation (${failures} failed attempts: ${counts}; ` +
+              `${what}: gave up after ${failures} failed attempts, the node's blocks changing or the API server asking to wait (${counts}; ` +
               `${outOfTime ? 'out of time (ipam.timeout_seconds)' : `at most ${maxRetries} attempts`}); ` +
               `the last: ${error instanceof Error ? error.message : String(error)}`,
           },
