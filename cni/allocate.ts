@@ -12,11 +12,17 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type IPAMBlock, type IPPool, type IpamResources, claimBlock } from '../allocator/index.js';
-import { type IPAMConfigSpec, ipamConfigName, ipamConfigSpecSchema, labels } from '../api/index.js';
-import { type AllocationOwner, type IpFamily, releaseHandle, releaseInvalidHandles } from '../ipam/index.js';
+import {
+  type Allocation,
+  type IPAMConfigSpec,
+  ipamConfigName,
+  ipamConfigSpecSchema,
+  labels,
+} from '../api/index.js';
+import { type AllocationOwner, type IpFamily, releaseInvalidHandles, releaseWhere } from '../ipam/index.js';
 import { ApiError, type Node, ResourceClient, coreResources, isConflict, isNotFound } from '../kube/index.js';
 import type { BorrowRecords } from './borrowed.js';
-import { type NetworkConfig, handleOf } from './config.js';
+import { type NetworkConfig, handleOf, isHandleOfNetwork, legacyHandleOf } from './config.js';
 import type { CniEnv } from './env.js';
 import { CniError } from './errors.js';
 import { type Placement, assignedIp, blockCidr, candidatePools, findHandle, placeInBlocks } from './plan.js';
@@ -37,6 +43,37 @@ const nowOf = (invocation: Invocation): Date => invocation.now?.() ?? new Date()
 const handleOfInvocation = (invocation: Invocation): string =>
   handleOf(invocation.config.name, invocation.env.containerId, invocation.env.ifname);
 
+/**
+ * The unescaped handle an earlier version recorded for this attachment, when it differs from today's (a
+ * component holds '.' or '%'); `undefined` otherwise.
+ */
+function legacyHandleOfInvocation(invocation: Invocation): string | undefined {
+  const { config, env } = invocation;
+  const legacy = legacyHandleOf(config.name, env.containerId, env.ifname);
+  return legacy === handleOfInvocation(invocation) ? undefined : legacy;
+}
+
+/**
+ * Which allocations are this attachment's: its handle, or its legacy handle when the pod recorded on
+ * the allocation (if any) is the invocation's. A legacy handle may have been shared by two attachments;
+ * the pod check keeps a DEL of one from releasing the other's address. ADD never adopts a legacy record.
+ */
+function attachmentHolds(invocation: Invocation): (allocation: Allocation) => boolean {
+  const handle = handleOfInvocation(invocation);
+  const legacy = legacyHandleOfInvocation(invocation);
+  const { podNamespace, podName } = invocation.env.args;
+  const samePod = (allocation: Allocation): boolean =>
+    (allocation.namespace === undefined ||
+      podNamespace === undefined ||
+      allocation.namespace === podNamespace) &&
+    (allocation.pod === undefined || podName === undefined || allocation.pod === podName);
+  return (allocation) =>
+    allocation.handle === handle || (allocation.handle === legacy && samePod(allocation));
+}
+
+/** Retries per invocation, whatever the time left: a storm of conflicts is reported, not ridden out. */
+export const maxRetries = 30;
+
 /** A block vanished or changed under us: re-read and start over. */
 class StaleRead extends Error {
   override readonly name = 'StaleRead';
@@ -46,18 +83,38 @@ class StaleRead extends Error {
 const isRetryable = (error: unknown): boolean =>
   error instanceof StaleRead || isConflict(error) || (error instanceof ApiError && error.status === 429);
 
-async function withRetries<T>(invocation: Invocation, what: string, attempt: () => Promise<T>): Promise<T> {
+/** What a retryable failure was, for the error that ends the retries. */
+function retryCause(error: unknown): string {
+  if (error instanceof StaleRead) return 'block gone';
+  if (error instanceof ApiError) return `${error.status} ${error.reason}`;
+  return 'error';
+}
+
+/** Runs `attempt` until it succeeds, retrying conflicts and 429s with jitter, bounded by count and time. */
+export async function withRetries<T>(
+  invocation: Invocation,
+  what: string,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  const causes = new Map<string, number>();
   for (let failures = 1; ; failures++) {
     try {
       return await attempt();
     } catch (error) {
       if (!isRetryable(error)) throw error;
+      const cause = retryCause(error);
+      causes.set(cause, (causes.get(cause) ?? 0) + 1);
       const delay = Math.random() * Math.min(200, 5 * 2 ** failures);
-      if (Date.now() + delay > invocation.deadline) {
+      const outOfTime = Date.now() + delay > invocation.deadline;
+      if (outOfTime || failures >= maxRetries) {
+        const counts = [...causes].map(([text, count]) => `${count} × ${text}`).join(', ');
         throw new CniError(
           {
             kind: 'try-again',
-            reason: `${what}: the node's blocks kept changing under this invocation (${failures} conflicts before the deadline)`,
+            reason:
+              `${what}: gave up after ${failures} failed attempts, the node's blocks changing or the API server asking to wait (${counts}; ` +
+              `${outOfTime ? 'out of time (ipam.timeout_seconds)' : `at most ${maxRetries} attempts`}); ` +
+              `the last: ${error instanceof Error ? error.message : String(error)}`,
           },
           { cause: error },
         );
@@ -98,58 +155,70 @@ async function writeBlock(invocation: Invocation, block: IPAMBlock): Promise<IPA
 
 /** What the slow path reads once per invocation, whatever the number of retries and families. */
 class ClusterView {
-  private config: Promise<IPAMConfigSpec> | undefined;
-  private poolsAndLabels: Promise<{ pools: IPPool[]; labels: Record<string, string> }> | undefined;
-  private readonly poolBlocks = new Map<string, Promise<IPAMBlock[]>>();
+  /** Reads in flight or done, by key: `config`, `pools`, `blocks:<pool>`. */
+  private readonly reads = new Map<string, Promise<unknown>>();
 
   constructor(private readonly invocation: Invocation) {}
 
+  /**
+   * Reads once per invocation, but never remembers a failure: a retry after a 429 (the API server's
+   * watch cache of a resource initialising after a restart) reads again. Keeping the rejected promise
+   * made every retry fail at once with the same 429 until the deadline: the "conflict storm" of issue 9.
+   */
+  private once<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const cached = this.reads.get(key) as Promise<T> | undefined;
+    if (cached) return cached;
+    const promise = read();
+    this.reads.set(key, promise);
+    promise.catch(() => {
+      if (this.reads.get(key) === promise) this.reads.delete(key);
+    });
+    return promise;
+  }
+
   ipamConfig(): Promise<IPAMConfigSpec> {
-    this.config ??= this.invocation.resources.configs.get(ipamConfigName).then(
-      (object) => ipamConfigSpecSchema.parse(object.spec),
-      (error: unknown) => {
-        if (isNotFound(error)) return ipamConfigSpecSchema.parse({});
-        throw error;
-      },
+    return this.once('config', () =>
+      this.invocation.resources.configs.get(ipamConfigName).then(
+        (object) => ipamConfigSpecSchema.parse(object.spec),
+        (error: unknown) => {
+          if (isNotFound(error)) return ipamConfigSpecSchema.parse({});
+          throw error;
+        },
+      ),
     );
-    return this.config;
   }
 
   pools(): Promise<{ pools: IPPool[]; labels: Record<string, string> }> {
     const { resources, node } = this.invocation;
-    this.poolsAndLabels ??= Promise.all([
-      resources.pools.list(),
-      new ResourceClient<Node>(resources.client, coreResources.nodes).get(node).catch((error: unknown) => {
-        if (!isNotFound(error)) throw error;
-        throw new CniError({
-          kind: 'invalid-config',
-          path: 'ipam.nodename',
-          reason: `there is no Node "${node}" in the API server; set ipam.nodename (or nodename_file) to this node's Kubernetes name`,
-        });
-      }),
-    ]).then(([pools, nodeObject]) => ({ pools: pools.items, labels: nodeObject.metadata.labels ?? {} }));
-    return this.poolsAndLabels;
+    return this.once('pools', () =>
+      Promise.all([
+        resources.pools.list(),
+        new ResourceClient<Node>(resources.client, coreResources.nodes).get(node).catch((error: unknown) => {
+          if (!isNotFound(error)) throw error;
+          throw new CniError({
+            kind: 'invalid-config',
+            path: 'ipam.nodename',
+            reason: `there is no Node "${node}" in the API server; set ipam.nodename (or nodename_file) to this node's Kubernetes name`,
+          });
+        }),
+      ]).then(([pools, nodeObject]) => ({ pools: pools.items, labels: nodeObject.metadata.labels ?? {} })),
+    );
   }
 
   /** Every block of a pool (to skip taken ones when claiming, and to borrow from). */
   blocksOfPool(pool: string): Promise<IPAMBlock[]> {
-    let blocks = this.poolBlocks.get(pool);
-    if (!blocks) {
-      blocks = this.invocation.resources.blocks
-        .list({ labelSelector: `${labels.pool}=${pool}` })
-        .then((l) => l.items);
-      this.poolBlocks.set(pool, blocks);
-    }
-    return blocks;
+    return this.once(`blocks:${pool}`, () =>
+      this.invocation.resources.blocks.list({ labelSelector: `${labels.pool}=${pool}` }).then((l) => l.items),
+    );
   }
 
   forget(pool: string): void {
-    this.poolBlocks.delete(pool);
+    this.reads.delete(`blocks:${pool}`);
   }
 
   /** After a conflict: blocks may have changed, the settings and pools hardly. */
   forgetBlocks(): void {
-    this.poolBlocks.clear();
+    for (const key of this.reads.keys()) if (key.startsWith('blocks:')) this.reads.delete(key);
   }
 }
 
@@ -239,15 +308,15 @@ async function placeSlowly(
   });
 }
 
-/** Releases the handle wherever it is among `blocks` (rollback of a failed dual-stack ADD, and DEL). */
+/** Releases what `holds` matches wherever it is among `blocks` (rollback of a failed dual-stack ADD, DEL, GC). */
 async function releaseIn(
   invocation: Invocation,
   blocks: readonly IPAMBlock[],
-  handle: string,
+  holds: (allocation: Allocation) => boolean,
 ): Promise<number> {
   let writes = 0;
   for (const block of blocks) {
-    const outcome = releaseHandle(block.spec, handle, nowOf(invocation));
+    const outcome = releaseWhere(block.spec, holds, nowOf(invocation));
     if (outcome.released.length === 0) continue;
     await writeBlock(invocation, { ...block, spec: outcome.spec });
     writes++;
@@ -302,23 +371,38 @@ export async function add(invocation: Invocation): Promise<IpamResult> {
   }
 }
 
+/** The attachment's handles with a possible borrow record: today's, and the legacy one if it differs. */
+function recordedHandles(invocation: Invocation): string[] {
+  const legacy = legacyHandleOfInvocation(invocation);
+  return [handleOfInvocation(invocation), ...(legacy === undefined ? [] : [legacy])];
+}
+
 /** DEL: releases the handle's addresses in the node's blocks; nothing held is success. */
 export async function del(invocation: Invocation): Promise<void> {
-  const handle = handleOfInvocation(invocation);
+  const handles = recordedHandles(invocation);
   await withRetries(invocation, 'DEL', async () => {
-    const blocks = [...(await listNodeBlocks(invocation)), ...(await lentBlocks(invocation, handle))];
-    await releaseIn(invocation, blocks, handle);
+    const blocks = await listNodeBlocks(invocation);
+    for (const handle of handles) blocks.push(...(await lentBlocks(invocation, handle)));
+    await releaseIn(invocation, blocks, attachmentHolds(invocation));
   });
-  invocation.borrowed.remove(handle);
+  for (const handle of handles) invocation.borrowed.remove(handle);
 }
 
 /** CHECK: every configured family has an address recorded for the handle, matching the previous result. */
 export async function check(invocation: Invocation): Promise<void> {
+  const previous = addressesOfResult(invocation.config.prevResult);
   const handle = handleOfInvocation(invocation);
-  const blocks = [...(await listNodeBlocks(invocation)), ...(await lentBlocks(invocation, handle))];
+  const legacy = legacyHandleOfInvocation(invocation);
+  const blocks = await listNodeBlocks(invocation);
+  for (const recordedHandle of recordedHandles(invocation))
+    blocks.push(...(await lentBlocks(invocation, recordedHandle)));
+  const holds = attachmentHolds(invocation);
   const recorded: string[] = [];
   for (const family of invocation.config.ipam.families) {
-    const placement = findHandle(blocks, handle, family);
+    const legacyPlacement = legacy === undefined ? undefined : findHandle(blocks, legacy, family);
+    const placement =
+      findHandle(blocks, handle, family) ??
+      (legacyPlacement && holds(legacyPlacement.outcome.allocation) ? legacyPlacement : undefined);
     if (!placement) {
       throw new CniError({
         kind: 'not-recorded',
@@ -330,7 +414,6 @@ export async function check(invocation: Invocation): Promise<void> {
       assignedIp(placement.block, placement.outcome.allocation.ordinal).address.replace(/\/\d+$/, ''),
     );
   }
-  const previous = addressesOfResult(invocation.config.prevResult);
   if (previous === undefined) return;
   const missing = recorded.filter((address) => !previous.includes(address));
   const unknown = previous.filter((address) => !recorded.includes(address));
@@ -343,27 +426,34 @@ export async function check(invocation: Invocation): Promise<void> {
   }
 }
 
-/** GC: releases this network's addresses assigned by this node whose attachment is not valid any more. */
+/**
+ * GC: releases this network's addresses assigned by this node whose attachment is not valid any more.
+ * The runtime must say which are valid (`cni.dev/valid-attachments`; run.ts refuses a GC without it).
+ * Legacy handles with a '.' in a component cannot be attributed to one network: GC leaves them to DEL.
+ */
 export async function gc(invocation: Invocation): Promise<number> {
   const { config, node } = invocation;
   const valid = new Set(
-    (config.validAttachments ?? []).map((a) => handleOf(config.name, a.containerID, a.ifname)),
+    (config.validAttachments ?? []).flatMap((a) => [
+      handleOf(config.name, a.containerID, a.ifname),
+      legacyHandleOf(config.name, a.containerID, a.ifname),
+    ]),
   );
-  const prefix = `${config.name}.`;
   const stale = invocation.borrowed
     .handles()
-    .filter((handle) => handle.startsWith(prefix) && !valid.has(handle));
+    .filter((handle) => isHandleOfNetwork(handle, config.name) && !valid.has(handle));
   return withRetries(invocation, 'GC', async () => {
     let released = 0;
     for (const handle of stale) {
-      released += await releaseIn(invocation, await lentBlocks(invocation, handle), handle);
+      const lent = await lentBlocks(invocation, handle);
+      released += await releaseIn(invocation, lent, (allocation) => allocation.handle === handle);
       invocation.borrowed.remove(handle);
     }
     for (const block of await listNodeBlocks(invocation)) {
       const outcome = releaseInvalidHandles(
         block.spec,
         valid,
-        (allocation) => allocation.node === node && allocation.handle.startsWith(prefix),
+        (allocation) => allocation.node === node && isHandleOfNetwork(allocation.handle, config.name),
         nowOf(invocation),
       );
       if (outcome.released.length === 0) continue;

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseNetworkConfig } from './config.js';
+import fc from 'fast-check';
+import { handleOf, isHandleOfNetwork, legacyHandleOf, parseNetworkConfig } from './config.js';
 import { parseEnv } from './env.js';
 import { CniError, toCniError } from './errors.js';
 import { requestLogVariable, run } from './run.js';
@@ -98,10 +99,53 @@ describe('parseNetworkConfig', () => {
     ['a bad gateway', network({ type: 't', routes: [{ dst: '0.0.0.0/0', gw: 'x' }] }), 7, /routes\[0\]\.gw/],
     ['a negative cool-down', network({ type: 't', cooldown_seconds: -1 }), 7, /cooldown_seconds/],
     ['a string flag', network({ type: 't', assign_ipv6: 'yes' }), 7, /assign_ipv6/],
+    [
+      'a 10 KB network name',
+      network({ type: 't' }, { name: 'n'.repeat(10_240) }),
+      7,
+      /^invalid network configuration: name: .*at most 253/,
+    ],
   ])('refuses %s with the right code and a message naming the problem', (_, stdin, code, message) => {
     const error = failure(stdin);
     expect(error.code).toBe(code);
     expect(`${error.msg}: ${error.details}`).toMatch(message);
+  });
+});
+
+describe('handleOf', () => {
+  it('gives the colliding attachments of issue 9 different handles', () => {
+    expect(handleOf('net', 'podA.eth0', 'eth1')).not.toBe(handleOf('net', 'podA', 'eth0.eth1'));
+    expect(legacyHandleOf('net', 'podA.eth0', 'eth1')).toBe(legacyHandleOf('net', 'podA', 'eth0.eth1'));
+  });
+
+  it.each([
+    ['k8s-pod-network', 'abc123', 'eth0', 'k8s-pod-network.abc123.eth0'],
+    ['net', 'podA.eth0', 'eth1', 'net.podA%2Eeth0.eth1'],
+    ['net', 'podA', 'eth0.eth1', 'net.podA.eth0%2Eeth1'],
+    ['a.b', 'c', 'e%1', 'a%2Eb.c.e%251'],
+  ])('handleOf(%s, %s, %s) is %s', (network, containerId, ifname, handle) => {
+    expect(handleOf(network, containerId, ifname)).toBe(handle);
+  });
+
+  it('is injective, keeps handles without "." or "%" as they were, and tells networks apart', () => {
+    const component = fc.stringMatching(/^[a-z0-9.%_-]{1,12}$/);
+    fc.assert(
+      fc.property(
+        fc.tuple(component, component, component),
+        fc.tuple(component, component, component),
+        (a, b) => {
+          if (a.join('\0') !== b.join('\0')) expect(handleOf(...a)).not.toBe(handleOf(...b));
+          if (!/[.%]/.test(a.join(''))) expect(handleOf(...a)).toBe(legacyHandleOf(...a));
+          expect(isHandleOfNetwork(handleOf(...a), a[0])).toBe(true);
+          expect(isHandleOfNetwork(handleOf(...a), b[0])).toBe(a[0] === b[0]);
+        },
+      ),
+    );
+  });
+
+  it('attributes no legacy handle with a "." in a component to a network', () => {
+    expect(isHandleOfNetwork(legacyHandleOf('a', 'b.c', 'eth0'), 'a')).toBe(false);
+    expect(isHandleOfNetwork(legacyHandleOf('a.b', 'c', 'eth0'), 'a')).toBe(false);
   });
 });
 
@@ -137,6 +181,11 @@ describe('parseEnv', () => {
     ['no namespace for ADD', { ...base, CNI_NETNS: '' }, /CNI_NETNS is required for ADD/],
     ['a long interface name', { ...base, CNI_IFNAME: 'a-very-long-ifname' }, /15 characters/],
     ['a malformed CNI_ARGS', { ...base, CNI_ARGS: 'K8S_POD_NAME' }, /not KEY=VALUE/],
+    [
+      'a 10 KB container ID, without echoing it',
+      { ...base, CNI_CONTAINERID: 'c'.repeat(10_240) },
+      /^CNI_CONTAINERID=\(10240 characters\): .*at most 256/,
+    ],
   ])('refuses %s with code 4', (_, env, message) => {
     let error: unknown;
     try {
@@ -183,6 +232,35 @@ describe('run, refusing bad input', () => {
       network({ type: 'topology-ipam' }, { cniVersion }),
     );
     expect(JSON.parse(outcome.stdout)).toMatchObject({ cniVersion, code: 1 });
+  });
+
+  const runWith = async (command: string, config: string) =>
+    JSON.parse(
+      (
+        await run(
+          {
+            CNI_COMMAND: command,
+            CNI_PATH: '/opt',
+            CNI_CONTAINERID: 'abc',
+            CNI_NETNS: '/x',
+            CNI_IFNAME: 'eth0',
+          },
+          config,
+        )
+      ).stdout,
+    ) as { code: number; msg: string; details: string };
+
+  it.each<[string, Record<string, unknown>]>([
+    ['missing', { cniVersion: '1.1.0' }],
+    ['misspelt', { cniVersion: '1.1.0', 'cni.dev/valid-attachment': [] }],
+  ])('refuses a GC whose valid-attachments list is %s with code 7', async (_, extra) => {
+    const error = await runWith('GC', network({ type: 'topology-ipam', kubeconfig: '/nonexistent' }, extra));
+    expect(error).toMatchObject({ code: 7, msg: 'invalid network configuration: cni.dev/valid-attachments' });
+  });
+
+  it('refuses an ipam.type that is not this plugin with code 7', async () => {
+    const error = await runWith('ADD', network({ type: 'host-local', kubeconfig: '/nonexistent' }));
+    expect(error).toMatchObject({ code: 7, msg: 'invalid network configuration: ipam.type' });
   });
 
   it('reports an unreadable kubeconfig as a configuration error', async () => {

@@ -28,6 +28,8 @@ export interface IpamConfig {
   readonly cooldownSeconds?: number;
   /** Where node-local records (borrowed addresses) are kept. */
   readonly stateDir: string;
+  /** A directory only root may enter, holding the node lock's file. */
+  readonly lockDir: string;
   /** The most one invocation may take, lock wait and retries included. */
   readonly timeoutSeconds: number;
 }
@@ -45,6 +47,12 @@ export interface NetworkConfig {
   /** GC: the attachments still in use. */
   readonly validAttachments?: readonly Attachment[];
 }
+
+/** The `ipam.type` this binary answers to: runtimes run the binary named by it. */
+export const pluginType = 'topology-ipam';
+
+/** Network names go into every handle, like container IDs: bounded for the same reason (see env.ts). */
+export const maxNetworkNameLength = 253;
 
 // Calico writes booleans as strings ("true"); accept both.
 const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((text) => text === 'true')]);
@@ -83,6 +91,7 @@ const ipamSchema = z.strictObject({
   cooldown_seconds: z.int().min(0).optional(),
   timeout_seconds: z.number().positive().max(600).default(30),
   state_dir: z.string().min(1).default('/var/lib/cni/topology-ipam'),
+  lock_dir: z.string().min(1).default('/run/topology-ipam'),
 });
 
 const attachmentSchema = z.object({ containerID: z.string(), ifname: z.string() });
@@ -91,6 +100,7 @@ const networkSchema = z.looseObject({
   cniVersion: z.string({ error: 'cniVersion is required (e.g. "1.0.0")' }),
   name: z
     .string({ error: 'name (the network name) is required' })
+    .max(maxNetworkNameLength, `a network name has at most ${maxNetworkNameLength} characters`)
     .regex(
       /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/,
       'a network name starts with a letter or digit and holds only letters, digits, "_", "." and "-"',
@@ -199,6 +209,7 @@ export function parseIpamConfig(value: unknown): IpamConfig {
     routes: ipam.routes,
     timeoutSeconds: ipam.timeout_seconds,
     stateDir: ipam.state_dir,
+    lockDir: ipam.lock_dir,
     ...(ipam.dns === undefined ? {} : { dns: ipam.dns }),
     ...(ipam.kubeconfig === undefined ? {} : { kubeconfig: ipam.kubeconfig }),
     ...(ipam.nodename === undefined ? {} : { nodename: ipam.nodename }),
@@ -252,6 +263,30 @@ export function parseNetworkConfig(stdin: string): NetworkConfig {
   };
 }
 
-/** The handle of one attachment: `<network>.<containerID>.<ifname>`. */
+/** Escapes '%' and '.' in a handle's component, so that '.' separates the components unambiguously. */
+const escapeHandleComponent = (text: string): string => text.replaceAll('%', '%25').replaceAll('.', '%2E');
+
+/**
+ * The handle of one attachment: `<network>.<containerID>.<ifname>`, each component with '.' and '%'
+ * escaped (`%2E`, `%25`). Components without either (the usual case) read as they always did, so most
+ * handles recorded by earlier versions are byte-identical; `legacyHandleOf` gives the others.
+ */
 export const handleOf = (network: string, containerId: string, ifname: string): string =>
+  [network, containerId, ifname].map(escapeHandleComponent).join('.');
+
+/**
+ * The handle versions before escaping recorded: ambiguous when a component holds a '.' (`podA.eth0` +
+ * `eth1` and `podA` + `eth0.eth1` shared one). Matched only to release or check what they recorded.
+ */
+export const legacyHandleOf = (network: string, containerId: string, ifname: string): string =>
   `${network}.${containerId}.${ifname}`;
+
+/**
+ * Whether a handle is an attachment of `network`: exactly three components, the first being the
+ * network's. Escaped handles always have three; an unescaped one with more (a legacy handle with a '.'
+ * in a component) cannot be attributed to one network and is never matched here.
+ */
+export function isHandleOfNetwork(handle: string, network: string): boolean {
+  const components = handle.split('.');
+  return components.length === 3 && components[0] === escapeHandleComponent(network);
+}

@@ -26,6 +26,11 @@ export interface CniEnv {
 
 // The spec's rules (libcni's skel): container IDs start alphanumeric; interface names are Linux's.
 const containerIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/**
+ * Runtimes use 64 hex digits; the spec sets no bound, but the ID goes into every handle recorded on a
+ * block and into node-local file names, so an unbounded one is refused here rather than failing later.
+ */
+export const maxContainerIdLength = 256;
 const interfaceName = z
   .string()
   .max(15, 'an interface name has at most 15 characters')
@@ -36,6 +41,7 @@ const envSchema = z.object({
   CNI_COMMAND: z.enum(commands, { error: `must be one of ${commands.join(', ')}` }),
   CNI_CONTAINERID: z
     .string()
+    .max(maxContainerIdLength, `a container ID has at most ${maxContainerIdLength} characters`)
     .regex(
       containerIdPattern,
       'must start with a letter or digit and hold only letters, digits, "_", "." and "-"',
@@ -93,11 +99,11 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
     const issue = parsed.error.issues[0];
     const variable = String(issue?.path[0] ?? 'CNI_COMMAND');
     const value = set[variable];
+    // Quote what was given, unless it is too long to be worth reading (a 10 KB container ID).
+    const shown = value === undefined || value.length <= 80 ? `"${value}"` : `(${value.length} characters)`;
     throw invalidEnv(
       variable,
-      value === undefined
-        ? `${variable} is not set`
-        : `${variable}="${value}": ${issue?.message ?? 'invalid'}`,
+      value === undefined ? `${variable} is not set` : `${variable}=${shown}: ${issue?.message ?? 'invalid'}`,
     );
   }
   const values = parsed.data;

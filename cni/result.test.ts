@@ -56,6 +56,34 @@ describe('formatResult', () => {
     }
     expect(addressesOfResult({})).toBeUndefined();
   });
+
+  it.each([
+    ['a string', 'garbage', /^prevResult: is not a CNI result object/],
+    ['ips not a list', { ips: 'x' }, /^prevResult\.ips: is not a list/],
+    [
+      'an ip without address',
+      { ips: [{ gateway: '10.0.0.1' }] },
+      /^prevResult\.ips\[0\]\.address: is missing/,
+    ],
+    [
+      'an address without prefix',
+      { ips: [{ address: '10.0.0.5' }] },
+      /^prevResult\.ips\[0\]\.address: "10\.0\.0\.5" is not/,
+    ],
+    [
+      'a non-address',
+      { ips: [{ address: '10.0.0.5/26' }, { address: 'x/26' }] },
+      /^prevResult\.ips\[1\]\.address/,
+    ],
+  ])('refuses a previous result with %s (code 7, naming the field)', (_, prevResult, message) => {
+    let error: unknown;
+    try {
+      addressesOfResult(prevResult);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(toCniError(error)).toMatchObject({ code: 7, details: expect.stringMatching(message) as unknown });
+  });
 });
 
 describe('VERSION', () => {

@@ -3,6 +3,8 @@
  * interfaces; addresses carry the block's prefix length (e.g. `192.168.0.5/26`) so that a bridge plugin
  * puts the pods of one block on one L2 segment.
  */
+import { safeParseAddress } from '../ipam/index.js';
+import { CniError } from './errors.js';
 import { type CniVersion, compareVersions } from './versions.js';
 
 export interface AssignedIp {
@@ -63,16 +65,31 @@ export function formatResult(version: CniVersion, result: IpamResult): Record<st
   };
 }
 
-/** The addresses (without prefix length) of a previous result, whatever its version; for CHECK. */
+const malformed = (path: string, reason: string): CniError =>
+  new CniError({ kind: 'invalid-config', path, reason: `${path}: ${reason}` });
+
+/**
+ * The addresses (without prefix length) of a previous result, whatever its version; for CHECK.
+ * `undefined` when there is nothing to compare (no prevResult, or one without `ips`); a malformed one is
+ * refused (code 7, naming the field) rather than taken as matching.
+ */
 export function addressesOfResult(prevResult: unknown): string[] | undefined {
-  if (typeof prevResult !== 'object' || prevResult === null || !('ips' in prevResult)) return undefined;
+  if (prevResult === undefined) return undefined;
+  if (typeof prevResult !== 'object' || prevResult === null || Array.isArray(prevResult))
+    throw malformed('prevResult', 'is not a CNI result object');
+  if (!('ips' in prevResult)) return undefined;
   const { ips } = prevResult;
-  if (!Array.isArray(ips)) return undefined;
-  const addresses: string[] = [];
-  for (const ip of ips as unknown[]) {
-    if (typeof ip === 'object' && ip !== null && 'address' in ip && typeof ip.address === 'string') {
-      addresses.push(ip.address.replace(/\/\d+$/, ''));
-    }
-  }
-  return addresses;
+  if (!Array.isArray(ips)) throw malformed('prevResult.ips', 'is not a list');
+  return (ips as unknown[]).map((ip, index) => {
+    const path = `prevResult.ips[${index}].address`;
+    const address =
+      typeof ip === 'object' && ip !== null && 'address' in ip && typeof ip.address === 'string'
+        ? ip.address
+        : undefined;
+    if (address === undefined) throw malformed(path, 'is missing or not a string');
+    const bare = address.replace(/\/\d{1,3}$/, '');
+    if (bare === address || !safeParseAddress(bare).ok)
+      throw malformed(path, `${JSON.stringify(address.slice(0, 64))} is not an address with a prefix length`);
+    return bare;
+  });
 }

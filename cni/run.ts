@@ -9,10 +9,10 @@ import { ipamResources } from '../allocator/index.js';
 import { KubeClient, loadConnection } from '../kube/index.js';
 import { type Invocation, add, check, del, gc, status } from './allocate.js';
 import { BorrowRecords } from './borrowed.js';
-import { type NetworkConfig, handleOf, parseNetworkConfig, versionOf } from './config.js';
+import { type NetworkConfig, handleOf, parseNetworkConfig, pluginType, versionOf } from './config.js';
 import { type Command, type CniEnv, parseEnv } from './env.js';
 import { CniError, toCniError } from './errors.js';
-import { LockTimeoutError, acquireLock } from './lock.js';
+import { LockSetupError, LockTimeoutError, acquireLock } from './lock.js';
 import { formatResult } from './result.js';
 import { type CniVersion, compareVersions, latestVersion } from './versions.js';
 
@@ -106,9 +106,19 @@ async function dispatch(
   const locked = async <T>(body: () => Promise<T>): Promise<T> => {
     let lock;
     try {
-      lock = await acquireLock(invocation.node, invocation.deadline);
+      lock = await acquireLock(config.ipam.lockDir, invocation.node, invocation.deadline);
     } catch (error) {
       if (error instanceof LockTimeoutError) throw new CniError({ kind: 'try-again', reason: error.message });
+      if (error instanceof LockSetupError) {
+        throw new CniError(
+          {
+            kind: 'invalid-config',
+            path: 'ipam.lock_dir',
+            reason: `cannot take the node lock: ${error.message}`,
+          },
+          { cause: error },
+        );
+      }
       throw error;
     }
     entry.lockWaitMs = lock.waitedMs;
@@ -155,6 +165,22 @@ export async function run(processEnv: NodeJS.ProcessEnv, stdin: string): Promise
         kind: 'incompatible-version',
         version: config.cniVersion,
         reason: `${env.command} needs cniVersion ${minimum} or later; the configuration says ${config.cniVersion}`,
+      });
+    }
+    if (config.ipam.type !== pluginType) {
+      throw new CniError({
+        kind: 'invalid-config',
+        path: 'ipam.type',
+        reason: `ipam.type is ${JSON.stringify(config.ipam.type.slice(0, 64))}, but this is the ${pluginType} plugin: the runtime ran the wrong binary`,
+      });
+    }
+    // GC releases whatever is not listed: without the list (missing, or its key misspelt) it would release all.
+    if (env.command === 'GC' && config.validAttachments === undefined) {
+      throw new CniError({
+        kind: 'invalid-config',
+        path: 'cni.dev/valid-attachments',
+        reason:
+          'GC needs cni.dev/valid-attachments, the attachments still in use (an empty list if none); without it nothing is released',
       });
     }
     const node = nodeName(config);

@@ -1,0 +1,69 @@
+/**
+ * The plugin across an API-server restart (issue 9, item 12). After a restart each custom resource's
+ * watch cache initialises on first use, answering 429 "storage is (re)initializing" meanwhile. The
+ * plugin kept the rejected read of the IPAMConfig (and of the pools) for the whole invocation, so every
+ * retry failed at once with the same 429: hundreds of "conflicts" until the deadline, then code 11.
+ * Whether the plugin is the one that meets the 429 depends on timing (the API server's own start-up
+ * touches some caches), so the test restarts three times, with a fresh node (no block yet) each time.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ipamResources } from '../allocator/index.js';
+import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
+import { ControlPlane } from '../test/cluster/control-plane.js';
+import { installCrds } from '../test/cluster/crds.js';
+import { type InstalledPlugin, installPlugin, invokePlugin, removePlugin } from './testing.js';
+
+// Its own control plane: restarting the shared one would disturb the other test files.
+let plane: ControlPlane;
+let plugin: InstalledPlugin;
+const nodeNames = ['node-a', 'node-b', 'node-c'];
+
+beforeAll(async () => {
+  plane = await ControlPlane.start();
+  installCrds(plane.binaries.kubectl, plane.kubeconfigPath);
+  plugin = await installPlugin();
+  const client = new KubeClient(loadConnection(plane.kubeconfigPath));
+  const nodes = new ResourceClient<Node>(client, coreResources.nodes);
+  for (const name of nodeNames) await nodes.create({ metadata: { name } });
+  await ipamResources(client).pools.create({
+    metadata: { name: 'pool-a' },
+    spec: { cidr: '10.77.0.0/24', blockSize: 28 },
+  });
+  client.close();
+}, 300_000);
+
+afterAll(async () => {
+  if ((plugin as InstalledPlugin | undefined) !== undefined) removePlugin(plugin);
+  await plane.stop();
+});
+
+describe('the plugin across an API-server restart', () => {
+  it.each(nodeNames)(
+    'the first ADD after a restart (on %s) claims a block and assigns an address, instead of retrying one 429 until code 11',
+    async (node) => {
+      await plane.killApiServer();
+      await plane.startApiServer();
+      const outcome = await invokePlugin(plugin, {
+        command: 'ADD',
+        containerId: 'after-restart',
+        config: {
+          cniVersion: '1.0.0',
+          name: 'net',
+          type: 'bridge',
+          ipam: {
+            type: 'topology-ipam',
+            kubeconfig: plane.kubeconfigPath,
+            state_dir: plugin.stateDir,
+            nodename: node,
+            timeout_seconds: 30,
+          },
+        },
+      });
+      expect(outcome.exitCode, outcome.stdout).toBe(0);
+      expect(outcome.json?.ips).toEqual([
+        { address: expect.stringMatching(/^10\.77\.0\.\d+\/28$/) as unknown },
+      ]);
+    },
+    180_000,
+  );
+});
