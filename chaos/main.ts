@@ -1,0 +1,23 @@
+/**
+ * `npm run chaos -- --seed N --adds 2000 …`: runs the chaos driver, prints what it checked and every
+ * violation found, and exits 1 if there was any (2 on bad flags). The seed is printed first, so a failing
+ * run can be replayed with the same choices (process timing still varies from run to run).
+ */
+import { runChaos } from './driver.js';
+import { chaosSummary } from './summary.js';
+import { parseChaosOptions } from './options.js';
+
+async function main(): Promise<number> {
+  let options;
+  try {
+    options = parseChaosOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
+  const result = await runChaos(options, (line) => process.stderr.write(`${line}\n`));
+  process.stdout.write(chaosSummary(options, result));
+  return result.verdict.violations.length === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();
