@@ -199,29 +199,34 @@ class ChaosRun {
 
   async setUp(): Promise<void> {
     const { client } = this.resources;
-    await new ResourceClient(client, namespaces).create({ metadata: { name: namespace } });
+    await answered(() => new ResourceClient(client, namespaces).create({ metadata: { name: namespace } }));
     const nodes = new ResourceClient<Node>(client, coreResources.nodes);
     for (const [i, name] of this.nodes.entries()) {
-      await nodes.create({ metadata: { name, labels: { rack: String(rackOf(i)) } } });
+      await answered(() => nodes.create({ metadata: { name, labels: { rack: String(rackOf(i)) } } }));
     }
     // Cool-down 0: a released address is handed out again as soon as the fresh ones run out, which is
     // where a duplicate would show. strictAffinity until the borrow phase.
-    await this.resources.configs.create({
-      metadata: { name: ipamConfigName },
-      spec: { strictAffinity: true, releaseCooldownSeconds: 0, minFreeAddressesPerNode: 4 },
-    });
+    await answered(() =>
+      this.resources.configs.create({
+        metadata: { name: ipamConfigName },
+        spec: { strictAffinity: true, releaseCooldownSeconds: 0, minFreeAddressesPerNode: 4 },
+      }),
+    );
     const prefix = rackPoolPrefix(this.options.livePerNode);
     for (let rack = 0; rack <= rackOf(this.options.nodes - 1); rack++) {
-      await this.resources.pools.create({
-        metadata: { name: `rack-${rack}` },
-        spec: { cidr: rackPoolCidr(rack, prefix), blockSize, nodeSelector: `rack == "${rack}"` },
-      });
+      await answered(() =>
+        this.resources.pools.create({
+          metadata: { name: `rack-${rack}` },
+          spec: { cidr: rackPoolCidr(rack, prefix), blockSize, nodeSelector: `rack == "${rack}"` },
+        }),
+      );
     }
     this.operator.start();
     // The operator hands every node a block ahead of time; start once it has.
     const deadline = Date.now() + 120_000;
     for (;;) {
-      const served = new Set((await this.resources.blocks.list()).items.map((block) => block.spec.node));
+      const blocks = (await answered(() => this.resources.blocks.list())).items;
+      const served = new Set(blocks.map((block) => block.spec.node));
       if (this.nodes.every((node) => served.has(node))) break;
       if (Date.now() > deadline) throw new Error('the operator gave no block to some node within 120 s');
       await sleep(250);
