@@ -244,7 +244,6 @@ class ChaosRun {
         nodename: node,
         // Node-local state (borrow records) lives on the node: one folder per simulated node.
         state_dir: path.join(this.plugin.root, 'state', node),
-        timeout_seconds: 60,
       },
     };
   }
@@ -407,35 +406,37 @@ class ChaosRun {
     return steps;
   }
 
-  /** Bursts until their share of the ADDs is spent or 60 % of the time bound has passed. */
+  /**
+   * Bursts until their share of the ADDs is spent or 60 % of the time bound has passed. Each fault is
+   * due at a random point of the bursts' progress (the larger of ADDs spent and time spent), so that
+   * all of them happen even when the time bound ends the bursts early.
+   */
   async bursts(addBudget: number): Promise<void> {
     const size = Math.max(2 * this.options.concurrency, 8);
-    const expectedBursts = Math.max(1, Math.ceil(addBudget / (size * 0.55)));
+    const burstsShare = 0.6;
     // Every ADD and every DEL may be killed; spread the kills over all of them.
     const killProbability = Math.min(0.5, this.options.pluginKills / (2 * this.options.adds));
-    const faultsAt = (count: number) =>
-      Array.from({ length: count }, () => 1 + Math.floor(this.random() * Math.max(1, expectedBursts - 1)));
-    const operatorKillsAt = faultsAt(this.options.operatorKills);
-    const apiRestartsAt = faultsAt(this.options.apiRestarts);
+    const dueAt = (count: number) => Array.from({ length: count }, () => 0.05 + 0.75 * this.random());
+    const pending = [
+      ...dueAt(this.options.operatorKills).map((due) => ({ due, kind: 'operator' as const })),
+      ...dueAt(this.options.apiRestarts).map((due) => ({ due, kind: 'api' as const })),
+    ];
     let addsUsed = 0;
-    for (let burst = 0; addsUsed < addBudget; burst++) {
-      if (this.elapsedFraction() > 0.6) {
-        this.stats.stoppedByTimeBound = true;
-        break;
-      }
-      const steps = this.planBurst(size, addBudget - addsUsed, killProbability);
-      const faults: Fault[] = [
-        ...operatorKillsAt
-          .filter((at) => at === burst)
-          .map((): Fault => ({ kind: 'operator', afterMs: this.random() * 2000 })),
-        ...apiRestartsAt
-          .filter((at) => at === burst)
-          .map((): Fault => ({
-            kind: 'api',
-            afterMs: 200 + this.random() * 2000,
-            downMs: 500 + this.random() * 2500,
-          })),
-      ];
+    for (let burst = 0; ; burst++) {
+      const progress = Math.max(addsUsed / addBudget, this.elapsedFraction() / burstsShare);
+      // A fault still pending at the end goes into one last burst, so that every one happens.
+      const last = progress >= 1;
+      if (last && pending.length === 0) break;
+      const steps = this.planBurst(size, Math.max(0, addBudget - addsUsed), killProbability);
+      const faults = pending
+        .filter((fault) => last || fault.due <= progress)
+        .map((fault): Fault => {
+          pending.splice(pending.indexOf(fault), 1);
+          const afterMs = 200 + this.random() * 2000;
+          return fault.kind === 'operator'
+            ? { kind: 'operator', afterMs }
+            : { kind: 'api', afterMs, downMs: 500 + this.random() * 2500 };
+        });
       const killedBefore = this.stats.pluginsKilled;
       await this.runSteps(steps, faults);
       addsUsed += steps.filter((step) => step.command === 'ADD').length;
@@ -447,7 +448,9 @@ class ChaosRun {
           `${this.stats.pluginsKilled - killedBefore} killed${faults.map((f) => `, ${f.kind === 'api' ? 'kube-apiserver' : 'operator'} restarted`).join('')}; ` +
           `pods holding ${count('holds')}, unknown ${count('unknown')}; ADDs ${addsUsed}/${addBudget}`,
       );
+      if (last) break;
     }
+    if (addsUsed < addBudget) this.stats.stoppedByTimeBound = true;
   }
 
   /**
