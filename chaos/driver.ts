@@ -286,6 +286,11 @@ class ChaosRun {
     );
   }
 
+  /** Every ADD and every DEL may be killed: the kills spread over all of them. */
+  private get killProbability(): number {
+    return Math.min(0.5, this.options.pluginKills / (2 * this.options.adds));
+  }
+
   private killDelay(probability: number): number | undefined {
     const roll = this.random();
     const delay = 30 + this.random() * 1500;
@@ -370,7 +375,7 @@ class ChaosRun {
   }
 
   /** A burst's steps, one per pod: new pods' ADDs, repeated ADDs, DELs, over random nodes. */
-  private planBurst(size: number, addsLeft: number, killProbability: number): Step[] {
+  private planBurst(size: number, addsLeft: number): Step[] {
     const steps: Step[] = [];
     const chosen = new Set<SimulatedPod>();
     const occupied = new Map(
@@ -400,7 +405,7 @@ class ChaosRun {
       if (!step) continue;
       if (step.command === 'ADD') adds++;
       chosen.add(step.pod);
-      const killAfterMs = this.killDelay(killProbability);
+      const killAfterMs = this.killDelay(this.killProbability);
       steps.push(killAfterMs === undefined ? step : { ...step, killAfterMs });
     }
     return steps;
@@ -414,8 +419,6 @@ class ChaosRun {
   async bursts(addBudget: number): Promise<void> {
     const size = Math.max(2 * this.options.concurrency, 8);
     const burstsShare = 0.6;
-    // Every ADD and every DEL may be killed; spread the kills over all of them.
-    const killProbability = Math.min(0.5, this.options.pluginKills / (2 * this.options.adds));
     const dueAt = (count: number) => Array.from({ length: count }, () => 0.05 + 0.75 * this.random());
     const pending = [
       ...dueAt(this.options.operatorKills).map((due) => ({ due, kind: 'operator' as const })),
@@ -427,7 +430,7 @@ class ChaosRun {
       // A fault still pending at the end goes into one last burst, so that every one happens.
       const last = progress >= 1;
       if (last && pending.length === 0) break;
-      const steps = this.planBurst(size, Math.max(0, addBudget - addsUsed), killProbability);
+      const steps = this.planBurst(size, Math.max(0, addBudget - addsUsed));
       const faults = pending
         .filter((fault) => last || fault.due <= progress)
         .map((fault): Fault => {
@@ -463,7 +466,6 @@ class ChaosRun {
       this.resources.configs.mergePatch(ipamConfigName, { spec: { strictAffinity: false } }),
     );
     const borrower = this.nodes[0] ?? nodeName(0);
-    const killProbability = Math.min(0.5, this.options.pluginKills / (2 * this.options.adds));
     let addsUsed = 0;
     while (addsUsed < addBudget && this.stats.borrowed < 3) {
       if (this.elapsedFraction() > 0.8) {
@@ -473,7 +475,7 @@ class ChaosRun {
       const steps = Array.from(
         { length: Math.min(this.options.concurrency, addBudget - addsUsed) },
         (): Step => {
-          const killAfterMs = this.killDelay(killProbability);
+          const killAfterMs = this.killDelay(this.killProbability);
           const step = { pod: this.newPod(borrower), command: 'ADD' as const };
           return killAfterMs === undefined ? step : { ...step, killAfterMs };
         },
@@ -515,8 +517,7 @@ class ChaosRun {
     for (let pass = 0; pass < 5; pass++) {
       const left = this.pods.filter((pod) => pod.state.kind !== 'none');
       if (left.length === 0) break;
-      const killProbability =
-        pass === 0 ? Math.min(0.5, this.options.pluginKills / (2 * this.options.adds)) : 0;
+      const killProbability = pass === 0 ? this.killProbability : 0;
       await this.runSteps(
         left.map((pod): Step => {
           const killAfterMs = this.killDelay(killProbability);
@@ -550,17 +551,20 @@ export async function runChaos(
   progress(`seed ${options.seed}; operator log and request log in ${runDir}`);
   buildOperatorBundle();
   const plugin = await installPlugin();
-  const plane = await ControlPlane.start();
-  const client = new KubeClient(loadConnection(plane.kubeconfigPath));
-  const operator = new OperatorProcess({
-    kubeconfig: plane.kubeconfigPath,
-    namespace,
-    leakGraceSeconds: options.leakGraceSeconds,
-    logFile: path.join(runDir, 'operator.log'),
-  });
+  let plane: ControlPlane | undefined;
+  let client: KubeClient | undefined;
+  let operator: OperatorProcess | undefined;
   let clean = false;
   try {
+    plane = await ControlPlane.start();
     installCrds(plane.binaries.kubectl, plane.kubeconfigPath);
+    client = new KubeClient(loadConnection(plane.kubeconfigPath));
+    operator = new OperatorProcess({
+      kubeconfig: plane.kubeconfigPath,
+      namespace,
+      leakGraceSeconds: options.leakGraceSeconds,
+      logFile: path.join(runDir, 'operator.log'),
+    });
     const run = new ChaosRun(options, plane, ipamResources(client), plugin, operator, progress);
     await run.setUp();
     // Enough new pods on one node to fill what its rack's pool has left, and then some to borrow.
@@ -576,12 +580,13 @@ export async function runChaos(
     clean = result.verdict.violations.length === 0;
     return { ...result, runDir };
   } finally {
-    await operator.stop();
-    client.close();
-    if (fs.existsSync(plugin.requestLog))
+    await operator?.stop();
+    client?.close();
+    if (fs.existsSync(plugin.requestLog)) {
       fs.copyFileSync(plugin.requestLog, path.join(runDir, 'requests.jsonl'));
+    }
     removePlugin(plugin);
-    await plane.stop();
+    await plane?.stop();
     if (clean) fs.rmSync(runDir, { recursive: true, force: true });
   }
 }
