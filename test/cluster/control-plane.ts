@@ -257,7 +257,8 @@ function getStatus(url: string, token: string): Promise<number> {
   });
 }
 
-async function killAndWait(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+/** Sends `signal` and waits for the exit; SIGKILL after 10 s. Nothing to do if the child is gone. */
+export async function killAndWait(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
   if (child?.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) =>
     child.once('exit', () => {
