@@ -241,7 +241,8 @@ function leakCollectionPause(options: NodeReconcilerOptions): {
 } {
   const { events, log, metrics } = options;
   let paused = false;
-  const told = new Set<string>();
+  /** What each node was told, to tell it again only when the reason changes (a transient error, then 403). */
+  const told = new Map<string, string>();
   return {
     async report(health, nodeName, node) {
       const why =
@@ -253,8 +254,8 @@ function leakCollectionPause(options: NodeReconcilerOptions): {
         metrics.leakCollectionPaused.set(1);
         log.warn('leak collection paused: no address is freed until the pods cache is current', { why });
       }
-      if (node && !told.has(nodeName)) {
-        told.add(nodeName);
+      if (node && told.get(nodeName) !== why) {
+        told.set(nodeName, why);
         await events.record(
           node,
           'Warning',
