@@ -4,7 +4,7 @@
  * cache that does not show a pod.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { Allocation } from '../api/index.js';
 import { type IPAMBlock, type IPPool, ipamResources } from '../allocator/index.js';
 import {
@@ -46,24 +46,25 @@ let running: Promise<unknown>;
 let blockName: string;
 let plugin: InstalledPlugin;
 
+const binding = (name: string, roleName: string, account: string) => ({
+  apiVersion: 'rbac.authorization.k8s.io/v1',
+  kind: 'ClusterRoleBinding',
+  metadata: { name: `${p}-${name}` },
+  roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${p}-${roleName}` },
+  subjects: [{ kind: 'ServiceAccount', name: account, namespace: p }],
+});
+const operatorPods = binding('operator-pods', 'pods', 'operator');
+
 /**
  * The operator's own identity: everything it needs except pods, which a separate binding grants (so a
  * test can revoke it). `reader` may list and watch pods but not read one by name.
  */
 function rbac(): unknown {
-  const account = (name: string) => [{ kind: 'ServiceAccount', name, namespace: p }];
   const role = (name: string, rules: unknown[]) => ({
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRole',
     metadata: { name: `${p}-${name}` },
     rules,
-  });
-  const binding = (name: string, roleName: string, subject: string) => ({
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: `${p}-${name}` },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${p}-${roleName}` },
-    subjects: account(subject),
   });
   return {
     apiVersion: 'v1',
@@ -80,7 +81,7 @@ function rbac(): unknown {
       role('pods', [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]),
       role('pods-no-get', [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }]),
       binding('operator', 'operator', 'operator'),
-      binding('operator-pods', 'pods', 'operator'),
+      operatorPods,
       binding('reader', 'operator', 'reader'),
       binding('reader-pods', 'pods-no-get', 'reader'),
     ],
@@ -102,6 +103,9 @@ function createPod(name: string): string {
   ]);
   return cluster.kubectl(['get', 'pod', name, '-n', p, '-o', 'jsonpath={.metadata.uid}']);
 }
+
+/** Grants the operator its pods permission again (a no-op while it has it). */
+const grantPods = () => cluster.tryKubectl(['apply', '-f', '-'], JSON.stringify(operatorPods));
 
 const deletePod = (name: string) =>
   cluster.kubectl(['delete', 'pod', name, '-n', p, '--grace-period=0', '--force', '--ignore-not-found']);
@@ -215,6 +219,10 @@ describe('leak collection on a real API server', () => {
     // Revoke the operator's pods permission, then break its connections as a network fault would: its
     // pods cache can no longer refresh, and still shows what it last saw.
     cluster.kubectl(['delete', 'clusterrolebinding', `${p}-operator-pods`]);
+    // Granted again below; also if an assertion fails first, so that the next tests see a working operator.
+    onTestFinished(() => {
+      grantPods();
+    });
     await eventually(() =>
       cluster.tryKubectl([
         'auth',
@@ -245,13 +253,7 @@ describe('leak collection on a real API server', () => {
     await sleep(5 * leakGraceMs);
     expect(await heldPods()).toEqual([`${p}-before`, `${p}-after`, `${p}-gone`]);
 
-    cluster.kubectl([
-      'create',
-      'clusterrolebinding',
-      `${p}-operator-pods`,
-      `--clusterrole=${p}-pods`,
-      `--serviceaccount=${p}:operator`,
-    ]);
+    expect(grantPods().stderr).toBe('');
     await eventually(async () => ((await heldPods()).length === 2 ? true : undefined), { timeoutMs: 90_000 });
     expect(await heldPods()).toEqual([`${p}-before`, `${p}-after`]);
     expect((await block()).spec.cooling.map((entry) => entry.ordinal)).toEqual([3]);
