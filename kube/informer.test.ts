@@ -45,7 +45,9 @@ async function healthAfterEachStep(steps: readonly Step[]): Promise<InformerHeal
     if (next > 0) seen.push(informer.health().state);
     const step = steps[next++];
     if (step) return step;
-    await new Promise((resolve) => { stop.signal.addEventListener('abort', resolve); });
+    await new Promise((resolve) => {
+      stop.signal.addEventListener('abort', resolve);
+    });
     throw new Error('stopped');
   };
   expect(informer.health().state).toBe('unsynced');
