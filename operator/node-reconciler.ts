@@ -243,6 +243,8 @@ function leakCollectionPause(options: NodeReconcilerOptions): {
   let paused = false;
   /** What each node was told, to tell it again only when the reason changes (a transient error, then 403). */
   const told = new Map<string, string>();
+  // A new leadership starts unpaused: clear what a previous one may have left.
+  metrics.leakCollectionPaused.set(0);
   return {
     async report(health, nodeName, node) {
       const why =
