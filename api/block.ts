@@ -13,6 +13,13 @@ export const allocationSchema = z
       .describe('Owner of the address: `<network>.<containerID>.<ifname>` for pods, or another stable id.'),
     namespace: z.string().optional().describe('Namespace of the pod holding the address.'),
     pod: z.string().optional().describe('Name of the pod holding the address.'),
+    podUID: z
+      .string()
+      .optional()
+      .describe(
+        'UID of the pod holding the address (K8S_POD_UID from the runtime): a pod re-created under the same ' +
+          'name has another UID, so the address of the old one is collected. Absent on older allocations.',
+      ),
     node: z.string().min(1).describe('Node whose plugin assigned the address.'),
     assignedAt: z.string().describe('RFC 3339 time of assignment.'),
   })

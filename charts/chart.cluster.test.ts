@@ -269,6 +269,7 @@ describe('one release through its life', () => {
     const operatorCan: readonly (readonly string[])[] = [
       ['list', 'nodes'],
       ['watch', 'nodes'],
+      ['get', 'pods', '-n', 'default'],
       ['list', 'pods', '-A'],
       ['watch', 'pods', '-A'],
       ['list', 'ippools.ipam.topology-ipam.dev'],
@@ -295,7 +296,6 @@ describe('one release through its life', () => {
       ['*', '*'],
       ['delete', 'nodes'],
       ['update', 'nodes'],
-      ['get', 'pods', '-n', 'default'],
       ['create', 'pods', '-n', namespace],
       ['list', 'secrets', '-n', namespace],
       ['get', 'secrets/other', '-n', namespace],

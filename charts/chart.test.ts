@@ -318,6 +318,7 @@ describe('rendered with the defaults', () => {
       [
         'core nodes list *',
         'core nodes watch *',
+        'core pods get *',
         'core pods list *',
         'core pods watch *',
         `${ipam} ippools list *`,

@@ -223,12 +223,13 @@ class ClusterView {
 }
 
 function ownerOf(invocation: Invocation): AllocationOwner {
-  const { podNamespace, podName } = invocation.env.args;
+  const { podNamespace, podName, podUID } = invocation.env.args;
   return {
     handle: handleOfInvocation(invocation),
     node: invocation.node,
     ...(podNamespace === undefined ? {} : { namespace: podNamespace }),
     ...(podName === undefined ? {} : { pod: podName }),
+    ...(podUID === undefined ? {} : { podUID }),
   };
 }
 

@@ -168,6 +168,18 @@ describe('parseEnv', () => {
     expect(env.path).toEqual(['/opt/cni/bin']);
   });
 
+  it.each([
+    [
+      'containerd and CRI-O pass it',
+      'K8S_POD_NAME=web-0;K8S_POD_UID=3f1c9a2e-0000-4000-8000-000000000001',
+      '3f1c9a2e-0000-4000-8000-000000000001',
+    ],
+    ['older runtimes do not', 'K8S_POD_NAME=web-0', undefined],
+    ['an empty one is none', 'K8S_POD_NAME=web-0;K8S_POD_UID=', undefined],
+  ])('reads the pod UID from CNI_ARGS: %s', (_, args, uid) => {
+    expect(parseEnv({ ...base, CNI_ARGS: args }).args.podUID).toBe(uid);
+  });
+
   it('lets DEL go without a namespace, and GC without a container', () => {
     expect(parseEnv({ ...base, CNI_COMMAND: 'DEL', CNI_NETNS: '' }).netns).toBe('');
     expect(parseEnv({ CNI_COMMAND: 'GC', CNI_CONTAINERID: '', CNI_PATH: '/opt/cni/bin' }).command).toBe('GC');

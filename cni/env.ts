@@ -11,7 +11,8 @@ export type Command = (typeof commands)[number];
 export interface CniArgs {
   readonly podNamespace?: string;
   readonly podName?: string;
-  /** Every key=value of CNI_ARGS, including the two above. */
+  readonly podUID?: string;
+  /** Every key=value of CNI_ARGS, including the three above. */
   readonly all: Readonly<Record<string, string>>;
 }
 
@@ -66,7 +67,7 @@ const required: Record<Command, readonly (keyof z.infer<typeof envSchema>)[]> = 
 const invalidEnv = (variable: string, reason: string) =>
   new CniError({ kind: 'invalid-env', variable, reason });
 
-/** `K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;IgnoreUnknown=1` → its pairs. */
+/** `K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_UID=…;IgnoreUnknown=1` → its pairs. */
 export function parseCniArgs(text: string | undefined): CniArgs {
   const all: Record<string, string> = {};
   for (const pair of (text ?? '').split(';')) {
@@ -81,10 +82,12 @@ export function parseCniArgs(text: string | undefined): CniArgs {
   }
   const podNamespace = all.K8S_POD_NAMESPACE;
   const podName = all.K8S_POD_NAME;
+  const podUID = all.K8S_POD_UID;
   return {
     all,
     ...(podNamespace === undefined || podNamespace === '' ? {} : { podNamespace }),
     ...(podName === undefined || podName === '' ? {} : { podName }),
+    ...(podUID === undefined || podUID === '' ? {} : { podUID }),
   };
 }
 

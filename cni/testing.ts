@@ -44,6 +44,8 @@ export interface Invocation {
   readonly ifname?: string;
   readonly podNamespace?: string;
   readonly podName?: string;
+  /** K8S_POD_UID, as containerd and CRI-O pass it; none by default. */
+  readonly podUID?: string;
   /** CNI_PATH; the plugin's own folder by default. */
   readonly cniPath?: string;
 }
@@ -83,6 +85,7 @@ export function environmentFor(plugin: InstalledPlugin, invocation: Invocation):
       'IgnoreUnknown=1',
       `K8S_POD_NAMESPACE=${invocation.podNamespace ?? 'default'}`,
       `K8S_POD_NAME=${invocation.podName ?? (containerId === '' ? 'none' : `pod-${containerId}`)}`,
+      ...(invocation.podUID === undefined ? [] : [`K8S_POD_UID=${invocation.podUID}`]),
     ].join(';'),
     [requestLogVariable]: plugin.requestLog,
   };

@@ -53,6 +53,11 @@ describe('assignAddress', () => {
     });
   });
 
+  it('records the pod UID when the runtime gave one', () => {
+    const outcome = assignAddress(emptyBlock(), { ...owner('net.c1.eth0'), podUID: 'uid-1' }, at(t0));
+    expect(outcome.kind === 'assigned' && outcome.allocation.podUID).toBe('uid-1');
+  });
+
   it('skips reserved ordinals', () => {
     const block = parseCidr('10.0.0.0/29');
     const outcome = assignAddress(emptyBlock(), owner('h'), at(t0, 30, reservedOrdinals(block)));

@@ -24,6 +24,7 @@ export interface AllocationOwner {
   readonly node: string;
   readonly namespace?: string;
   readonly pod?: string;
+  readonly podUID?: string;
 }
 
 export interface AssignOptions {
@@ -115,6 +116,7 @@ export function assignAddress(
     handle: owner.handle,
     ...(owner.namespace === undefined ? {} : { namespace: owner.namespace }),
     ...(owner.pod === undefined ? {} : { pod: owner.pod }),
+    ...(owner.podUID === undefined ? {} : { podUID: owner.podUID }),
     node: owner.node,
     assignedAt: options.now.toISOString(),
   };

@@ -18,7 +18,13 @@ export {
   isGone,
   isNotFound,
 } from './errors.js';
-export { type InformerEvent, type InformerHandler, Informer, objectKey } from './informer.js';
+export {
+  type InformerEvent,
+  type InformerHandler,
+  type InformerHealth,
+  Informer,
+  objectKey,
+} from './informer.js';
 export { type Connection, loadConnection } from './kubeconfig.js';
 export {
   type KubeObject,

@@ -14,6 +14,16 @@ export interface InformerOptions {
   readonly onError?: (error: unknown) => void;
 }
 
+/**
+ * Whether the cache can be trusted to show the cluster as it is (give or take the watch's usual lag):
+ * `unsynced` until the first complete list; `failing` from a failed list or watch until a list succeeds
+ * again (its cache then keeps what it last saw, which may be long out of date).
+ */
+export type InformerHealth =
+  | { readonly state: 'healthy' }
+  | { readonly state: 'unsynced' }
+  | { readonly state: 'failing'; readonly error: unknown; readonly since: Date };
+
 export const objectKey = (object: KubeObject): string =>
   object.metadata.namespace === undefined
     ? object.metadata.name
@@ -23,16 +33,17 @@ export const objectKey = (object: KubeObject): string =>
  * A list+watch cache of one resource type. Lists, then watches from the list's resourceVersion; when
  * the watch ends it resumes from the last version seen; on 410 Gone or any error it lists again (after
  * a backoff), reporting the difference to the handlers so nothing is missed. `synced` resolves after
- * the first complete list.
+ * the first complete list; `health()` says whether the cache is current now.
  */
 export class Informer<T extends KubeObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: InformerHandler<T>[] = [];
   private resolveSynced!: () => void;
   readonly synced = new Promise<void>((resolve) => (this.resolveSynced = resolve));
+  private current: InformerHealth = { state: 'unsynced' };
 
   constructor(
-    private readonly resource: ResourceClient<T>,
+    private readonly resource: Pick<ResourceClient<T>, 'list' | 'watch'>,
     private readonly options: InformerOptions = {},
   ) {}
 
@@ -46,6 +57,10 @@ export class Informer<T extends KubeObject> {
 
   list(): T[] {
     return [...this.cache.values()];
+  }
+
+  health(): InformerHealth {
+    return this.current;
   }
 
   /** Runs until `signal` aborts. */
@@ -83,9 +98,12 @@ export class Informer<T extends KubeObject> {
         }
       } catch (error) {
         if (stopped()) return;
+        // 410 Gone is the routine end of a watch whose version was compacted: the re-list follows at once.
         if (!isGone(error)) {
           this.options.onError?.(error);
           failures++;
+          if (this.current.state !== 'failing') this.current = { state: 'failing', error, since: new Date() };
+          else this.current = { ...this.current, error };
         }
         const ceiling = Math.min(this.options.maxBackoffMs ?? 30_000, 250 * 2 ** Math.min(failures, 10));
         await sleep(failures === 0 ? 0 : ceiling / 2 + Math.random() * (ceiling / 2), undefined, {
@@ -103,6 +121,7 @@ export class Informer<T extends KubeObject> {
       this.store(item);
     }
     for (const [key, object] of [...this.cache]) if (!seen.has(key)) this.remove(key, object);
+    this.current = { state: 'healthy' };
     this.resolveSynced();
     return list.metadata.resourceVersion ?? '';
   }

@@ -29,6 +29,7 @@ export class ClusterState {
   readonly affinities: Informer<BlockAffinity>;
   readonly pods: Informer<Pod>;
   readonly configs: Informer<IPAMConfig>;
+  private readonly podsApi: ResourceClient<Pod>;
   private readonly views = new Map<string, { resourceVersion: string | undefined; view: PoolView }>();
   private readonly expected = new Map<string, { block: IPAMBlock | undefined; at: number }>();
 
@@ -45,9 +46,8 @@ export class ClusterState {
     this.nodes = new Informer(new ResourceClient<Node>(client, coreResources.nodes), {
       onError: onError('nodes'),
     });
-    this.pods = new Informer(new ResourceClient<Pod>(client, coreResources.pods), {
-      onError: onError('pods'),
-    });
+    this.podsApi = new ResourceClient<Pod>(client, coreResources.pods);
+    this.pods = new Informer(this.podsApi, { onError: onError('pods') });
     this.pools = new Informer(resources.pools, { onError: onError('ippools') });
     this.blocks = new Informer(resources.blocks, { onError: onError('ipamblocks') });
     this.affinities = new Informer(resources.affinities, { onError: onError('blockaffinities') });
@@ -142,7 +142,13 @@ export class ClusterState {
     else this.expected.set(name, { block, at: Date.now() });
   }
 
+  /** The pod as the informer cache shows it (see `pods.health()` for whether that is current). */
   pod(namespace: string, name: string): Pod | undefined {
     return this.pods.get(`${namespace}/${name}`);
+  }
+
+  /** The pod as the API server has it now, bypassing the cache: throws ApiError 404 if there is none. */
+  readPod(namespace: string, name: string): Promise<Pod> {
+    return this.podsApi.get(name, namespace);
   }
 }

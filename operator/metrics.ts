@@ -15,6 +15,8 @@ export interface OperatorMetrics {
   readonly blocksClaimed: Counter<'pool'>;
   readonly blocksReleased: Counter<'pool'>;
   readonly addressesCollected: Counter<'reason'>;
+  readonly leakCollectionPaused: Gauge;
+  readonly leaksSpared: Counter<'reason'>;
 }
 
 export function createMetrics(
@@ -101,6 +103,21 @@ export function createMetrics(
     addressesCollected: new Counter({
       name: 'topology_ipam_addresses_collected_total',
       help: 'Leaked addresses garbage-collected, by reason.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    leakCollectionPaused: new Gauge({
+      name: 'topology_ipam_leak_collection_paused',
+      help:
+        "1 while no leaked address is collected because the operator's pods cache is not current " +
+        '(listing or watching pods fails): see its log and the LeakCollectionPaused Events on nodes.',
+      registers,
+    }),
+    leaksSpared: new Counter({
+      name: 'topology_ipam_leaks_spared_total',
+      help:
+        'Addresses the pods cache showed as leaked but a direct read of the pod kept, by why: ' +
+        'pod-holds-address (the cache was wrong), pod-unreadable (retried later).',
       labelNames: ['reason'],
       registers,
     }),

@@ -1,13 +1,13 @@
 import { claimBlock, isPendingBlock, releaseBlockIfEmpty, type IPAMBlock } from '../allocator/index.js';
 import { labels as apiLabels } from '../api/index.js';
 import { blockRegion, cidrToResourceName, parseCidr, releaseWhere, safeParseCidr } from '../ipam/index.js';
-import { isConflict, isNotFound } from '../kube/index.js';
+import { type InformerHealth, type Node, type Pod, isConflict, isNotFound } from '../kube/index.js';
 import type { ClusterState } from './cluster-state.js';
 import { type ReconcileResult, done, requeueAfter } from './controller.js';
 import type { EventRecorder } from './events.js';
 import type { Logger } from './log.js';
 import type { OperatorMetrics } from './metrics.js';
-import { leakedAllocations } from './plan/leaks.js';
+import { type Leak, leakReason, leakedAllocations } from './plan/leaks.js';
 import { planNode } from './plan/node.js';
 
 export interface NodeReconcilerOptions {
@@ -34,6 +34,7 @@ export function nodeReconciler(
   const { state, events, log, metrics } = options;
   const clock = options.now ?? (() => new Date());
   const unselected = new Set<string>();
+  const pause = leakCollectionPause(options);
 
   return async (nodeName) => {
     const now = clock();
@@ -41,33 +42,21 @@ export function nodeReconciler(
     const config = state.config();
     let waitingOnPods = false;
 
+    const podsHealth = state.pods.health();
     for (const block of state.blocksOfNode(nodeName)) {
-      const leaks = leakedAllocations(block, {
-        pod: (ns, name) => state.pod(ns, name),
-        now: now.getTime(),
-        graceMs: options.leakGraceMs,
-      });
       const young = block.spec.allocations.some(
         (a) => now.getTime() - Date.parse(a.assignedAt) < options.leakGraceMs,
       );
       if (young && !node) waitingOnPods = true;
-      if (leaks.length === 0) continue;
-      const leaked = new Set(leaks.map((leak) => leak.allocation.handle));
-      const { spec } = releaseWhere(block.spec, (allocation) => leaked.has(allocation.handle), now);
-      const written = await state.resources.blocks.replace({ ...block, spec });
-      state.expect(block.metadata.name, written);
-      for (const leak of leaks) {
-        metrics.addressesCollected.inc({ reason: leak.reason });
-        log.info('freed a leaked address', {
-          node: nodeName,
-          block: block.spec.cidr,
-          ordinal: leak.allocation.ordinal,
-          handle: leak.allocation.handle,
-          pod: `${leak.allocation.namespace ?? ''}/${leak.allocation.pod ?? ''}`,
-          reason: leak.reason,
-        });
+      if (podsHealth.state === 'healthy') {
+        if ((await collectLeaks(options, nodeName, block, now)) === 'retry') waitingOnPods = true;
+      } else if (block.spec.allocations.some((a) => a.pod !== undefined)) {
+        // A stale cache would show live pods as gone: free nothing until it is current, then look again.
+        await pause.report(podsHealth, nodeName, node);
+        waitingOnPods = true;
       }
     }
+    if (podsHealth.state === 'healthy') pause.resume();
 
     const views = state.poolViews();
     const standings = state.poolStandings(views);
@@ -196,6 +185,133 @@ async function labelRegions(options: NodeReconcilerOptions, nodeName: string): P
       if (!isNotFound(error)) throw error;
     }
   }
+}
+
+/**
+ * Frees the addresses of one block whose pods are gone. The cache only proposes: each candidate's pod
+ * is read again from the API server just before the release, and only a 404, another pod of that name
+ * (another UID) or a pod that the planner's rules condemn on the fresh object lets the address go. Any
+ * other answer keeps it, to be looked at again later ('retry'). The release is one compare-and-swap
+ * write of the block, at the version the candidates were found in.
+ */
+async function collectLeaks(
+  options: NodeReconcilerOptions,
+  nodeName: string,
+  block: IPAMBlock,
+  now: Date,
+): Promise<'done' | 'retry'> {
+  const { state, log, metrics } = options;
+  const candidates = leakedAllocations(block, {
+    pod: (namespace, name) => state.pod(namespace, name),
+    now: now.getTime(),
+    graceMs: options.leakGraceMs,
+  });
+  if (candidates.length === 0) return 'done';
+  const blockCidr = parseCidr(block.spec.cidr);
+  const judged = await Promise.all(
+    candidates.map(async (candidate) => {
+      const fresh = await readPod(state, candidate.namespace, candidate.pod);
+      if (fresh === 'unreadable') return { candidate, verdict: 'pod-unreadable' as const };
+      return {
+        candidate,
+        verdict: leakReason(candidate.allocation, fresh.pod, blockCidr) ?? ('pod-holds-address' as const),
+      };
+    }),
+  );
+  const leaks: Leak[] = [];
+  let outcome: 'done' | 'retry' = 'done';
+  for (const { candidate, verdict } of judged) {
+    if (verdict === 'pod-unreadable' || verdict === 'pod-holds-address') {
+      metrics.leaksSpared.inc({ reason: verdict });
+      log.info(
+        'kept an address the pods cache showed as leaked: a direct read of its pod did not confirm it',
+        {
+          node: nodeName,
+          block: block.spec.cidr,
+          ordinal: candidate.allocation.ordinal,
+          pod: `${candidate.namespace}/${candidate.pod}`,
+          cache: candidate.reason,
+          read: verdict,
+        },
+      );
+      if (verdict === 'pod-unreadable') outcome = 'retry';
+    } else leaks.push({ ...candidate, reason: verdict });
+  }
+  if (leaks.length === 0) return outcome;
+  const leaked = new Set(leaks.map((leak) => leak.allocation.handle));
+  const { spec } = releaseWhere(block.spec, (allocation) => leaked.has(allocation.handle), now);
+  const written = await state.resources.blocks.replace({ ...block, spec });
+  state.expect(block.metadata.name, written);
+  for (const leak of leaks) {
+    metrics.addressesCollected.inc({ reason: leak.reason });
+    log.info('freed a leaked address', {
+      node: nodeName,
+      block: block.spec.cidr,
+      ordinal: leak.allocation.ordinal,
+      handle: leak.allocation.handle,
+      pod: `${leak.namespace}/${leak.pod}`,
+      reason: leak.reason,
+    });
+  }
+  return outcome;
+}
+
+/** The pod as the API server has it now: `{ pod: undefined }` for a 404; 'unreadable' for any other error. */
+async function readPod(
+  state: ClusterState,
+  namespace: string,
+  name: string,
+): Promise<{ pod: Pod | undefined } | 'unreadable'> {
+  try {
+    return { pod: await state.readPod(namespace, name) };
+  } catch (error) {
+    return isNotFound(error) ? { pod: undefined } : 'unreadable';
+  }
+}
+
+/**
+ * Tells an operator why nothing is collected while the pods cache is not current: one log line and the
+ * metric when collection pauses and resumes, and one Event per node that holds pod addresses.
+ */
+function leakCollectionPause(options: NodeReconcilerOptions): {
+  report(health: InformerHealth, nodeName: string, node: Node | undefined): Promise<void>;
+  resume(): void;
+} {
+  const { events, log, metrics } = options;
+  let paused = false;
+  /** What each node was told, to tell it again only when the reason changes (a transient error, then 403). */
+  const told = new Map<string, string>();
+  // A new leadership starts unpaused: clear what a previous one may have left.
+  metrics.leakCollectionPaused.set(0);
+  return {
+    async report(health, nodeName, node) {
+      const why =
+        health.state === 'failing'
+          ? `listing or watching pods fails (since ${health.since.toISOString()}: ${String(health.error)})`
+          : 'the pods cache has not synced yet';
+      if (!paused) {
+        paused = true;
+        metrics.leakCollectionPaused.set(1);
+        log.warn('leak collection paused: no address is freed until the pods cache is current', { why });
+      }
+      if (node && told.get(nodeName) !== why) {
+        told.set(nodeName, why);
+        await events.record(
+          node,
+          'Warning',
+          'LeakCollectionPaused',
+          `addresses of gone pods on this node are not freed while the operator's pods cache is not current: ${why}`,
+        );
+      }
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      told.clear();
+      metrics.leakCollectionPaused.set(0);
+      log.info('leak collection resumed: the pods cache is current again');
+    },
+  };
 }
 
 /**

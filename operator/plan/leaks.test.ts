@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Allocation } from '../../api/index.js';
 import type { Pod } from '../../kube/index.js';
 import { allocation, block } from './fixtures.js';
-import { type LeakReason, leakedAllocations } from './leaks.js';
+import { parseCidr } from '../../ipam/index.js';
+import { type LeakReason, leakReason, leakedAllocations } from './leaks.js';
 
 const NOW = Date.parse('2025-01-01T00:00:00Z');
 const GRACE_MS = 60_000;
@@ -21,15 +22,16 @@ function held(fields: Partial<Allocation> = {}): Allocation {
   });
 }
 
-function pod(spec: Pod['spec'], status: Pod['status'] = {}): Pod {
+function pod(spec: Pod['spec'], status: Pod['status'] = {}, uid?: string): Pod {
   return {
-    metadata: { name: 'web', namespace: 'default' },
+    metadata: { name: 'web', namespace: 'default', ...(uid === undefined ? {} : { uid }) },
     ...(spec === undefined ? {} : { spec }),
     status,
   };
 }
 
 const onNodeA = (...ips: string[]): Pod => pod({ nodeName: 'node-a' }, { podIPs: ips.map((ip) => ({ ip })) });
+const withUid = (uid: string, nodeName = 'node-a'): Pod => pod({ nodeName }, {}, uid);
 
 function check(entry: Allocation, found: Pod | undefined, cidr = '10.0.0.0/26'): LeakReason | undefined {
   const leaks = leakedAllocations(block(cidr, 'p', 'node-a', { allocations: [entry] }), {
@@ -154,6 +156,42 @@ describe('leakedAllocations', () => {
       reason: undefined,
     },
     {
+      name: 'a pod of that name with another UID (re-created)',
+      entry: held({ podUID: 'uid-1' }),
+      pod: withUid('uid-2'),
+      reason: 'pod-replaced',
+    },
+    {
+      name: 'the pod with the UID the allocation recorded',
+      entry: held({ podUID: 'uid-1' }),
+      pod: withUid('uid-1'),
+      reason: undefined,
+    },
+    {
+      name: 'an allocation without a UID (older plugin): the name decides',
+      entry: held(),
+      pod: withUid('uid-2'),
+      reason: undefined,
+    },
+    {
+      name: 'a pod that shows no UID: the name decides',
+      entry: held({ podUID: 'uid-1' }),
+      pod: onNodeA(),
+      reason: undefined,
+    },
+    {
+      name: 'another UID on another node: replaced, before moved',
+      entry: held({ podUID: 'uid-1' }),
+      pod: withUid('uid-2', 'node-b'),
+      reason: 'pod-replaced',
+    },
+    {
+      name: 'another UID but within the grace',
+      entry: held({ podUID: 'uid-1', assignedAt: ago(1_000) }),
+      pod: withUid('uid-2'),
+      reason: undefined,
+    },
+    {
       name: 'an IPv6 address reported in canonical form',
       entry: held({ ordinal: 0x1a }),
       pod: onNodeA('fd00:10:244::1a'),
@@ -213,5 +251,33 @@ describe('leakedAllocations', () => {
     expect(
       leakedAllocations(block('10.0.0.0/26', 'p', 'node-a'), { pod: () => undefined, now: NOW, graceMs: 0 }),
     ).toEqual([]);
+  });
+});
+
+describe('leakReason on a fresh read of the pod', () => {
+  it.each<{ name: string; entry: Allocation; pod: Pod | undefined; reason: LeakReason | undefined }>([
+    { name: 'no such pod (404)', entry: held(), pod: undefined, reason: 'pod-gone' },
+    {
+      name: 'the pod exists and holds the address',
+      entry: held(),
+      pod: onNodeA('10.0.0.5'),
+      reason: undefined,
+    },
+    {
+      name: 'the pod exists, not yet running',
+      entry: held({ podUID: 'uid-1' }),
+      pod: withUid('uid-1'),
+      reason: undefined,
+    },
+    {
+      name: 'a new pod of that name',
+      entry: held({ podUID: 'uid-1' }),
+      pod: withUid('uid-2'),
+      reason: 'pod-replaced',
+    },
+    { name: 'the pod moved', entry: held(), pod: pod({ nodeName: 'node-b' }), reason: 'pod-moved' },
+    { name: 'the pod was readdressed', entry: held(), pod: onNodeA('10.0.0.9'), reason: 'pod-readdressed' },
+  ])('$name: $reason', ({ entry, pod: fresh, reason }) => {
+    expect(leakReason(entry, fresh, parseCidr('10.0.0.0/26'))).toBe(reason);
   });
 });

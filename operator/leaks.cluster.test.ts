@@ -1,0 +1,358 @@
+/**
+ * Leak collection never frees the address of a pod that exists, whatever the operator's pods cache says:
+ * run in-process with a ServiceAccount of its own whose pods permission the tests revoke, and with a
+ * cache that does not show a pod.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import type { Allocation } from '../api/index.js';
+import { type IPAMBlock, type IPPool, ipamResources } from '../allocator/index.js';
+import {
+  KubeClient,
+  type Node,
+  type Pod,
+  ResourceClient,
+  coreResources,
+  loadConnection,
+} from '../kube/index.js';
+import { clusterTestContext } from '../test/cluster/context.js';
+import { eventually } from '../test/cluster/eventually.js';
+import { type CuttableProxy, cuttableProxy } from '../test/cluster/proxy.js';
+import { type InstalledPlugin, installPlugin, removePlugin, startPlugin } from '../cni/testing.js';
+import { ClusterState } from './cluster-state.js';
+import { eventRecorder } from './events.js';
+import { type Logger, jsonLogger } from './log.js';
+import { type OperatorMetrics, createMetrics } from './metrics.js';
+import { nodeReconciler } from './node-reconciler.js';
+import { Operator } from './operator.js';
+import type { ReconcileResult } from './controller.js';
+
+const cluster = clusterTestContext(import.meta.url);
+const p = cluster.prefix;
+const admin = loadConnection(cluster.kubeconfig);
+const adminClient = new KubeClient(admin);
+const resources = ipamResources(adminClient);
+const nodes = new ResourceClient<Node>(adminClient, coreResources.nodes);
+const log: Logger = jsonLogger({ level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'warn' });
+const leakGraceMs = 1_000;
+const nodeName = `${p}-node`;
+const poolName = `${p}-pool`;
+const shutdown = new AbortController();
+let proxy: CuttableProxy;
+let operatorClient: KubeClient;
+let operator: Operator;
+let operatorMetrics: OperatorMetrics;
+let running: Promise<unknown>;
+let blockName: string;
+let plugin: InstalledPlugin;
+
+const binding = (name: string, roleName: string, account: string) => ({
+  apiVersion: 'rbac.authorization.k8s.io/v1',
+  kind: 'ClusterRoleBinding',
+  metadata: { name: `${p}-${name}` },
+  roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${p}-${roleName}` },
+  subjects: [{ kind: 'ServiceAccount', name: account, namespace: p }],
+});
+const operatorPods = binding('operator-pods', 'pods', 'operator');
+
+/**
+ * The operator's own identity: everything it needs except pods, which a separate binding grants (so a
+ * test can revoke it). `reader` may list and watch pods but not read one by name.
+ */
+function rbac(): unknown {
+  const role = (name: string, rules: unknown[]) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: `${p}-${name}` },
+    rules,
+  });
+  return {
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'operator', namespace: p } },
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'reader', namespace: p } },
+      role('operator', [
+        { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
+        { apiGroups: ['ipam.topology-ipam.dev'], resources: ['*'], verbs: ['*'] },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['*'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      ]),
+      role('pods', [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]),
+      role('pods-no-get', [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }]),
+      binding('operator', 'operator', 'operator'),
+      operatorPods,
+      binding('reader', 'operator', 'reader'),
+      binding('reader-pods', 'pods-no-get', 'reader'),
+    ],
+  };
+}
+
+const token = (account: string) =>
+  cluster.kubectl(['create', 'token', account, '-n', p, '--duration=1h']).trim();
+
+function createPod(name: string): string {
+  cluster.kubectl([
+    'run',
+    name,
+    '-n',
+    p,
+    '--image=registry.invalid/none',
+    '--restart=Never',
+    `--overrides={"spec":{"nodeName":"${nodeName}"}}`,
+  ]);
+  return cluster.kubectl(['get', 'pod', name, '-n', p, '-o', 'jsonpath={.metadata.uid}']);
+}
+
+/** Grants the operator its pods permission again (a no-op while it has it). */
+const grantPods = () => cluster.tryKubectl(['apply', '-f', '-'], JSON.stringify(operatorPods));
+
+const deletePod = (name: string) =>
+  cluster.kubectl(['delete', 'pod', name, '-n', p, '--grace-period=0', '--force', '--ignore-not-found']);
+
+/** An allocation of the test node's block for pod `pod` of the test namespace, past its grace. */
+const allocation = (ordinal: number, pod: string, podUID?: string): Allocation => ({
+  ordinal,
+  handle: `net.${pod}-${String(ordinal)}.eth0`,
+  namespace: p,
+  pod: `${p}-${pod}`,
+  ...(podUID === undefined ? {} : { podUID }),
+  node: nodeName,
+  assignedAt: new Date(Date.now() - 10 * leakGraceMs).toISOString(),
+});
+
+/** Sets the block's allocations (the operator may write the block too: retried on conflict). */
+async function hold(allocations: Allocation[]): Promise<void> {
+  await eventually(async () => {
+    const block = await resources.blocks.get(blockName);
+    await resources.blocks.replace({ ...block, spec: { ...block.spec, allocations, cooling: [] } });
+    return true;
+  });
+}
+
+const block = (): Promise<IPAMBlock> => resources.blocks.get(blockName);
+const heldPods = async (): Promise<(string | undefined)[]> =>
+  (await block()).spec.allocations.map((entry) => entry.pod);
+
+async function metric(metrics: OperatorMetrics, line: RegExp): Promise<number | undefined> {
+  const text = await metrics.registry.metrics();
+  const match = new RegExp(`^${line.source} (\\S+)$`, 'm').exec(text);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
+const nodeEvents = () =>
+  cluster.kubectl([
+    'get',
+    'events',
+    '-n',
+    'default',
+    '--field-selector',
+    `involvedObject.name=${nodeName}`,
+    '-o',
+    'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}',
+  ]);
+
+beforeAll(async () => {
+  cluster.kubectl(['create', 'namespace', p]);
+  cluster.kubectl(['apply', '-f', '-'], JSON.stringify(rbac()));
+  plugin = await installPlugin();
+  proxy = await cuttableProxy(admin.server);
+  const operatorToken = token('operator');
+  operatorClient = new KubeClient({ ...admin, server: proxy.url, token: () => operatorToken });
+  operatorMetrics = createMetrics();
+  operator = new Operator({
+    client: operatorClient,
+    namespace: p,
+    identity: `${p}-replica`,
+    log,
+    metrics: operatorMetrics,
+    leaseDurationMs: 4_000,
+    renewDeadlineMs: 3_000,
+    retryPeriodMs: 500,
+    leakGraceMs,
+    staleClaimMs: 2_000,
+    // Nothing but the periodic pass looks again at a live node once its new addresses are past their
+    // grace (a pod deletion does, but a re-created pod's old sandbox has none): make it frequent.
+    resyncMs: 1_000,
+  });
+  running = operator.run(shutdown.signal);
+  await nodes.create({ metadata: { name: nodeName, labels: { [p]: 'yes' } } });
+  const pool: IPPool = {
+    metadata: { name: poolName },
+    spec: { cidr: '10.91.0.0/24', blockSize: 26, nodeSelector: `has(${p})` },
+  };
+  await resources.pools.create(pool);
+  const [claimed] = await eventually(async () => {
+    const blocks = (await resources.blocks.list()).items.filter((item) => item.spec.node === nodeName);
+    return blocks.length === 1 ? blocks : undefined;
+  });
+  if (!claimed) throw new Error('the node got no block');
+  blockName = claimed.metadata.name;
+});
+
+afterAll(async () => {
+  await hold([]).catch(() => undefined);
+  await resources.pools.delete(poolName).catch(() => undefined);
+  await nodes.delete(nodeName).catch(() => undefined);
+  await eventually(
+    async () =>
+      (await resources.pools.list()).items.some((item) => item.metadata.name === poolName) ? undefined : true,
+    { timeoutMs: 30_000 },
+  ).catch(() => undefined);
+  shutdown.abort();
+  await running;
+  await proxy.close();
+  cluster.tryKubectl(['delete', 'namespace', p, '--wait=false']);
+  for (const name of ['operator', 'pods', 'pods-no-get'])
+    cluster.tryKubectl(['delete', 'clusterrole', `${p}-${name}`]);
+  for (const name of ['operator', 'operator-pods', 'reader', 'reader-pods'])
+    cluster.tryKubectl(['delete', 'clusterrolebinding', `${p}-${name}`]);
+  operatorClient.close();
+  adminClient.close();
+  removePlugin(plugin);
+});
+
+describe('leak collection on a real API server', () => {
+  it('frees nothing while its pods cache cannot list or watch pods, says why, and resumes when it can', async () => {
+    createPod(`${p}-before`);
+    await eventually(() => operator.state.pod(p, `${p}-before`));
+    // Revoke the operator's pods permission, then break its connections as a network fault would: its
+    // pods cache can no longer refresh, and still shows what it last saw.
+    cluster.kubectl(['delete', 'clusterrolebinding', `${p}-operator-pods`]);
+    // Granted again below; also if an assertion fails first, so that the next tests see a working operator.
+    onTestFinished(() => {
+      grantPods();
+    });
+    await eventually(() =>
+      cluster.tryKubectl([
+        'auth',
+        'can-i',
+        'list',
+        'pods',
+        '-n',
+        p,
+        `--as=system:serviceaccount:${p}:operator`,
+      ]).ok
+        ? undefined
+        : true,
+    );
+    proxy.cut();
+    // A pod that starts now: the stale cache never shows it.
+    createPod(`${p}-after`);
+    await hold([allocation(1, 'before'), allocation(2, 'after'), allocation(3, 'gone')]);
+
+    // Until the operator says why it frees nothing (or, as before, frees the live pod's address).
+    const pausedEvent = /LeakCollectionPaused: .*listing or watching pods fails .*403 Forbidden/;
+    await eventually(async () =>
+      pausedEvent.test(nodeEvents()) || (await heldPods()).length < 3 ? true : undefined,
+    );
+    expect(await heldPods()).toEqual([`${p}-before`, `${p}-after`, `${p}-gone`]);
+    expect(nodeEvents()).toMatch(pausedEvent);
+    expect(await metric(operatorMetrics, /topology_ipam_leak_collection_paused/)).toBe(1);
+    // It keeps looking (every grace period) and keeps freeing nothing.
+    await sleep(5 * leakGraceMs);
+    expect(await heldPods()).toEqual([`${p}-before`, `${p}-after`, `${p}-gone`]);
+
+    expect(grantPods().stderr).toBe('');
+    await eventually(async () => ((await heldPods()).length === 2 ? true : undefined), { timeoutMs: 90_000 });
+    expect(await heldPods()).toEqual([`${p}-before`, `${p}-after`]);
+    expect((await block()).spec.cooling.map((entry) => entry.ordinal)).toEqual([3]);
+    expect(await metric(operatorMetrics, /topology_ipam_leak_collection_paused/)).toBe(0);
+  });
+
+  it('keeps the address of a pod its cache does not show, after reading the pod again', async () => {
+    createPod(`${p}-unseen`);
+    await hold([allocation(4, 'unseen')]);
+    const metrics = createMetrics();
+    const result = await reconcileBlind(adminClient, metrics);
+    expect(await heldPods()).toEqual([`${p}-unseen`]);
+    expect(result).toEqual({ done: true });
+    expect(await metric(metrics, /topology_ipam_leaks_spared_total\{reason="pod-holds-address"\}/)).toBe(1);
+  });
+
+  it('keeps the address when reading its pod again fails, and looks again later', async () => {
+    await hold([allocation(5, 'unseen')]);
+    const readerToken = token('reader');
+    const readerClient = new KubeClient({ ...admin, token: () => readerToken });
+    const metrics = createMetrics();
+    const result = await reconcileBlind(readerClient, metrics).finally(() => {
+      readerClient.close();
+    });
+    expect(await heldPods()).toEqual([`${p}-unseen`]);
+    expect(result).toEqual({ requeueAfterMs: leakGraceMs });
+    expect(await metric(metrics, /topology_ipam_leaks_spared_total\{reason="pod-unreadable"\}/)).toBe(1);
+  });
+
+  it('frees the address of a pod re-created under the same name, and keeps the new pod’s', async () => {
+    await hold([]);
+    // The real plugin, called as containerd calls it for each sandbox: with the pod's UID.
+    const add = async (containerId: string, podUID: string) => {
+      const { outcome } = startPlugin(plugin, {
+        command: 'ADD',
+        containerId,
+        podNamespace: p,
+        podName: `${p}-again`,
+        podUID,
+        config: {
+          cniVersion: '1.0.0',
+          name: `${p}-net`,
+          type: 'bridge',
+          ipam: {
+            type: 'topology-ipam',
+            kubeconfig: cluster.kubeconfig,
+            state_dir: plugin.stateDir,
+            nodename: nodeName,
+          },
+        },
+      });
+      const result = await outcome;
+      expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    };
+    // Re-created before either sandbox is set up, so that no pod of the name is ever missing while they
+    // hold addresses: only the UID tells the old sandbox's address from the new one's.
+    const oldUid = createPod(`${p}-again`);
+    deletePod(`${p}-again`);
+    const newUid = createPod(`${p}-again`);
+    expect(newUid).not.toBe(oldUid);
+    await add('old-sandbox', oldUid);
+    await add('new-sandbox', newUid);
+    const collected = await eventually(async () => {
+      const current = await block();
+      return current.spec.cooling.length === 1 ? current : undefined;
+    });
+    // The plugin recorded each sandbox's pod UID; the old sandbox's address went, the new one's stayed.
+    expect(collected.spec.allocations.map((entry) => entry.podUID)).toEqual([newUid]);
+    expect(
+      await metric(operatorMetrics, /topology_ipam_addresses_collected_total\{reason="pod-replaced"\}/),
+    ).toBe(1);
+  });
+});
+
+/**
+ * One reconcile of the test node by a reconciler whose pods cache (healthy, synced) shows no pod at
+ * all, as a cache that missed some events would; everything else is real.
+ */
+async function reconcileBlind(client: KubeClient, metrics: OperatorMetrics): Promise<ReconcileResult> {
+  class BlindToPods extends ClusterState {
+    override pod(): Pod | undefined {
+      return undefined;
+    }
+  }
+  const stop = new AbortController();
+  const state = new BlindToPods(ipamResources(client), log);
+  const informers = state.run(stop.signal);
+  try {
+    await state.synced();
+    return await nodeReconciler({
+      state,
+      events: eventRecorder(client, { component: 'leaks-test', instance: p, log }),
+      log,
+      metrics,
+      leakGraceMs,
+      staleClaimMs: 60_000,
+    })(nodeName);
+  } finally {
+    stop.abort();
+    await informers;
+  }
+}
