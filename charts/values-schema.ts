@@ -126,7 +126,7 @@ const webhook = z.strictObject({
   failurePolicy: z
     .enum(['Ignore', 'Fail'])
     .describe(
-      'What the API server does when the webhook cannot be reached. Ignore lets pools through (the operator still refuses overlaps: the older pool wins); Fail refuses every IPPool write while no operator replica is ready, including the pools of this chart on first install.',
+      'What the API server does when the webhook cannot be reached. Ignore lets pools through (the operator still refuses overlaps: the older pool wins; no block is ever claimed over another, so no address is given twice); Fail refuses every IPPool write while no operator replica is ready, including the pools of this chart on first install.',
     ),
   timeoutSeconds: z.int().min(1).max(30).describe('How long the API server waits for the webhook.'),
 });
