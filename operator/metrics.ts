@@ -15,6 +15,7 @@ export interface OperatorMetrics {
   readonly blocksClaimed: Counter<'pool'>;
   readonly blocksReleased: Counter<'pool'>;
   readonly addressesCollected: Counter<'reason'>;
+  readonly malformedObjects: Gauge<'kind'>;
 }
 
 export function createMetrics(
@@ -102,6 +103,12 @@ export function createMetrics(
       name: 'topology_ipam_addresses_collected_total',
       help: 'Leaked addresses garbage-collected, by reason.',
       labelNames: ['reason'],
+      registers,
+    }),
+    malformedObjects: new Gauge({
+      name: 'topology_ipam_malformed_objects',
+      help: 'Objects the controllers skip because their spec does not parse (each has a Warning Event), by kind.',
+      labelNames: ['kind'],
       registers,
     }),
   };

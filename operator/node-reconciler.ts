@@ -1,7 +1,7 @@
 import { claimBlock, releaseBlockIfEmpty, type IPAMBlock } from '../allocator/index.js';
 import { cidrToResourceName, parseCidr, releaseWhere } from '../ipam/index.js';
 import { isConflict, isNotFound } from '../kube/index.js';
-import type { ClusterState } from './cluster-state.js';
+import type { ClusterState, MalformedObject } from './cluster-state.js';
 import { type ReconcileResult, done, requeueAfter } from './controller.js';
 import type { EventRecorder } from './events.js';
 import type { Logger } from './log.js';
@@ -14,6 +14,8 @@ export interface NodeReconcilerOptions {
   readonly events: EventRecorder;
   readonly log: Logger;
   readonly metrics: OperatorMetrics;
+  /** Reports the objects skipped because they do not parse (see `malformedReporter`). */
+  readonly reportMalformed: (found: readonly MalformedObject[]) => Promise<void>;
   /** An address younger than this is never garbage-collected. */
   readonly leakGraceMs: number;
   /** A pending affinity older than this with no block is a crashed claim, and is removed. */
@@ -37,6 +39,8 @@ export function nodeReconciler(
   return async (nodeName) => {
     const now = clock();
     const node = state.nodes.get(nodeName);
+    // Blocks, affinities and the config that do not parse are left out of everything below.
+    await options.reportMalformed(state.malformed());
     const config = state.config();
     let waitingOnPods = false;
 
@@ -86,6 +90,8 @@ export function nodeReconciler(
       const poolBlocks = state.blocksOfPool(pool.name);
       const taken = new Set([
         ...poolBlocks.map((block) => block.metadata.name),
+        // A malformed block still holds its name: claiming it would only find it taken, again and again.
+        ...state.malformed().map((found) => found.object.metadata.name),
         ...state.affinities
           .list()
           .filter((affinity) => affinity.spec.pool === pool.name)
@@ -172,7 +178,7 @@ async function removeCrashedClaims(
 ): Promise<void> {
   const { state } = options;
   const blockNames = new Set(state.allBlocks().map((block: IPAMBlock) => block.metadata.name));
-  for (const affinity of state.affinities.list()) {
+  for (const affinity of state.wellFormedAffinities()) {
     if (affinity.spec.node !== nodeName || blockNames.has(affinity.metadata.name)) continue;
     const age = now.getTime() - Date.parse(affinity.metadata.creationTimestamp ?? '');
     if (!(age >= options.staleClaimMs)) continue;
