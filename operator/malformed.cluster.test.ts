@@ -3,19 +3,14 @@
  * wrote): the operator must skip and report each one, and keep converging everything else.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  labels as apiLabels,
-  apiVersion,
-  customResourceDefinition,
-  resourceDefinitions,
-} from '../api/index.js';
+import { labels as apiLabels } from '../api/index.js';
 import { type BlockAffinity, type IPAMBlock, ipamResources } from '../allocator/index.js';
 import { cidrToResourceName, parseCidr } from '../ipam/index.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
-import { installCrds } from '../test/cluster/crds.js';
 import { eventually } from '../test/cluster/eventually.js';
+import { withLooseCrds } from '../test/cluster/loose-crds.js';
 import { jsonLogger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { Operator } from './operator.js';
@@ -81,44 +76,16 @@ const garbageAffinity: BlockAffinity = {
   spec: { node: nodeA, cidr: 'garbage', pool: poolName, state: 'pending' },
 };
 
-/** The IPAMBlock and BlockAffinity CRDs as loose as an older version's: any spec goes. */
-function looseCrds(): string {
-  return resourceDefinitions
-    .filter((definition) => definition.kind === 'IPAMBlock' || definition.kind === 'BlockAffinity')
-    .map((definition) => {
-      const crd = customResourceDefinition(definition) as {
-        spec: { versions: { schema: { openAPIV3Schema: { properties: Record<string, unknown> } } }[] };
-      };
-      for (const version of crd.spec.versions) {
-        version.schema.openAPIV3Schema.properties.spec = {
-          type: 'object',
-          'x-kubernetes-preserve-unknown-fields': true,
-        };
-      }
-      return JSON.stringify(crd);
-    })
-    .join('\n');
-}
-
-/** Whether the API server refuses a garbage block now (a CRD change takes a moment to apply). */
-const garbageRefused = (): boolean => {
-  const probe = { apiVersion, kind: 'IPAMBlock', ...garbageBlock, metadata: { name: `${p}-probe` } };
-  return !cluster.tryKubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(probe)).ok;
-};
-
 beforeAll(async () => {
   cluster.kubectl(['create', 'namespace', p]);
-  // Write the malformed objects while the CRDs are loose, then make them strict again.
-  cluster.kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], looseCrds());
-  await eventually(() => (garbageRefused() ? undefined : true), { timeoutMs: 60_000 });
-  for (const block of [garbageBlock, outOfRangeBlock, validBlock]) await resources.blocks.create(block);
-  await resources.affinities.create({
-    metadata: { name: validBlock.metadata.name, labels: blockLabels(nodeA) },
-    spec: { node: nodeA, cidr: validBlock.spec.cidr, pool: poolName, state: 'confirmed' },
+  await withLooseCrds(cluster, async () => {
+    for (const block of [garbageBlock, outOfRangeBlock, validBlock]) await resources.blocks.create(block);
+    await resources.affinities.create({
+      metadata: { name: validBlock.metadata.name, labels: blockLabels(nodeA) },
+      spec: { node: nodeA, cidr: validBlock.spec.cidr, pool: poolName, state: 'confirmed' },
+    });
+    await resources.affinities.create(garbageAffinity);
   });
-  await resources.affinities.create(garbageAffinity);
-  installCrds(`${cluster.binDir}/kubectl`, cluster.kubeconfig);
-  await eventually(() => (garbageRefused() ? true : undefined), { timeoutMs: 60_000 });
 
   for (const name of [nodeA, nodeB]) await nodes.create({ metadata: { name, labels: { [p]: 'yes' } } });
   await resources.pools.create({
