@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { blockCidrSchema } from './block.js';
+import { kubeName } from './fields.js';
 
 export const affinityStates = ['pending', 'confirmed', 'pendingDeletion'] as const;
 export type AffinityState = (typeof affinityStates)[number];
@@ -9,9 +11,9 @@ export type AffinityState = (typeof affinityStates)[number];
  */
 export const blockAffinitySpecSchema = z
   .object({
-    node: z.string().min(1).describe('Node that holds the block.'),
-    cidr: z.string().describe('The block claimed. Immutable.'),
-    pool: z.string().describe('Name of the IPPool the block comes from.'),
+    node: kubeName.describe('Node that holds the block.'),
+    cidr: blockCidrSchema.describe('The block claimed. Immutable.'),
+    pool: kubeName.describe('Name of the IPPool the block comes from.'),
     state: z
       .enum(affinityStates)
       .describe(

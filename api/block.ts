@@ -1,4 +1,13 @@
 import { z } from 'zod';
+import {
+  BLOCK_SIZE_LIMITS,
+  type Cidr,
+  MAX_BLOCK_ADDRESSES,
+  cidrSize,
+  cidrToString,
+  safeParseCidr,
+} from '../ipam/index.js';
+import { kubeName, timestamp } from './fields.js';
 
 /**
  * One assigned address. Everything needed to release it (the handle), to garbage-collect it (pod and
@@ -6,22 +15,27 @@ import { z } from 'zod';
  */
 export const allocationSchema = z
   .object({
-    ordinal: z.number().int().min(0).describe('Offset of the address within the block.'),
+    ordinal: z
+      .int()
+      .min(0)
+      .max(MAX_BLOCK_ADDRESSES - 1)
+      .describe('Offset of the address within the block.'),
     handle: z
       .string()
       .min(1)
       .describe('Owner of the address: `<network>.<containerID>.<ifname>` for pods, or another stable id.'),
-    namespace: z.string().optional().describe('Namespace of the pod holding the address.'),
-    pod: z.string().optional().describe('Name of the pod holding the address.'),
+    namespace: z.string().max(63).optional().describe('Namespace of the pod holding the address.'),
+    pod: z.string().max(253).optional().describe('Name of the pod holding the address.'),
     podUID: z
       .string()
+      .max(128)
       .optional()
       .describe(
         'UID of the pod holding the address (K8S_POD_UID from the runtime): a pod re-created under the same ' +
           'name has another UID, so the address of the old one is collected. Absent on older allocations.',
       ),
-    node: z.string().min(1).describe('Node whose plugin assigned the address.'),
-    assignedAt: z.string().describe('RFC 3339 time of assignment.'),
+    node: kubeName.describe('Node whose plugin assigned the address.'),
+    assignedAt: timestamp.describe('RFC 3339 time of assignment.'),
   })
   .strict();
 export type Allocation = z.infer<typeof allocationSchema>;
@@ -29,23 +43,64 @@ export type Allocation = z.infer<typeof allocationSchema>;
 /** An address released recently; it is not handed out again until its cool-down ends. */
 export const coolingAddressSchema = z
   .object({
-    ordinal: z.number().int().min(0).describe('Offset of the address within the block.'),
-    releasedAt: z.string().describe('RFC 3339 time of release.'),
+    ordinal: z
+      .int()
+      .min(0)
+      .max(MAX_BLOCK_ADDRESSES - 1)
+      .describe('Offset of the address within the block.'),
+    releasedAt: timestamp.describe('RFC 3339 time of release.'),
   })
   .strict();
 export type CoolingAddress = z.infer<typeof coolingAddressSchema>;
 
+/**
+ * Why `text` cannot be a block's CIDR, or undefined: it must be a CIDR written as this project writes it
+ * (network address, canonical text: block names derive from it) with a block-sized prefix. The CRDs'
+ * CEL rules (api/crds.ts) say the same to the API server.
+ */
+export function blockCidrProblem(text: string): string | undefined {
+  const parsed = safeParseCidr(text);
+  if (!parsed.ok) return parsed.error.message;
+  return blockSizeProblem(parsed.value) ?? canonicalProblem(parsed.value, text);
+}
+
+function blockSizeProblem(cidr: Cidr): string | undefined {
+  const { min, max } = BLOCK_SIZE_LIMITS[cidr.family];
+  if (cidr.prefixLength >= min && cidr.prefixLength <= max) return undefined;
+  return `a block's prefix length must be ${min}-${max} for IPv${cidr.family}, not ${cidr.prefixLength}`;
+}
+
+function canonicalProblem(cidr: Cidr, text: string): string | undefined {
+  const canonical = cidrToString(cidr);
+  return canonical === text ? undefined : `must be written canonically, as ${canonical}`;
+}
+
+export const blockCidrSchema = z
+  .string()
+  .max(64)
+  .superRefine((text, context) => {
+    const problem = blockCidrProblem(text);
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+  });
+
 export const ipamBlockSpecSchema = z
   .object({
-    cidr: z.string().describe('The block, e.g. 192.168.0.64/26. Immutable.'),
-    pool: z.string().describe('Name of the IPPool the block was carved from.'),
+    cidr: blockCidrSchema.describe('The block, e.g. 192.168.0.64/26. Immutable.'),
+    pool: kubeName.describe('Name of the IPPool the block was carved from.'),
     node: z
       .string()
+      .max(253)
       .describe('Node the block is affine to; empty while the block has no affinity (being released).'),
     allocations: z
       .array(allocationSchema)
-      .describe('Assigned addresses, sorted by ordinal. Free addresses are all the others not cooling down.'),
-    cooling: z.array(coolingAddressSchema).describe('Released addresses still inside their cool-down.'),
+      .max(MAX_BLOCK_ADDRESSES)
+      .describe(
+        'Assigned addresses, sorted by ordinal, one per ordinal. Free addresses are all the others not cooling down.',
+      ),
+    cooling: z
+      .array(coolingAddressSchema)
+      .max(MAX_BLOCK_ADDRESSES)
+      .describe('Released addresses still inside their cool-down, one per ordinal.'),
     draining: z
       .boolean()
       .optional()
@@ -54,5 +109,27 @@ export const ipamBlockSpecSchema = z
           'disabled, in conflict or being deleted): no new address is assigned from it; existing ones stay.',
       ),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, context) => {
+    const parsed = safeParseCidr(spec.cidr);
+    // An unusable CIDR is reported on its own field; ordinals cannot be checked without a size.
+    if (!parsed.ok || blockSizeProblem(parsed.value) !== undefined) return;
+    const size = Number(cidrSize(parsed.value));
+    for (const list of ['allocations', 'cooling'] as const) {
+      const seen = new Set<number>();
+      spec[list].forEach(({ ordinal }, index) => {
+        const path = [list, index, 'ordinal'];
+        if (ordinal >= size) {
+          context.addIssue({
+            code: 'custom',
+            path,
+            message: `ordinal ${ordinal} is outside the block ${spec.cidr} (${size} addresses)`,
+          });
+        } else if (seen.has(ordinal)) {
+          context.addIssue({ code: 'custom', path, message: `ordinal ${ordinal} is listed twice` });
+        }
+        seen.add(ordinal);
+      });
+    }
+  });
 export type IPAMBlockSpec = z.infer<typeof ipamBlockSpecSchema>;

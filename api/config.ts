@@ -13,6 +13,7 @@ export const ipamConfigSpecSchema = z
       .number()
       .int()
       .min(0)
+      .max(65536)
       .default(0)
       .describe('Most blocks one node may hold per pool; 0 means no limit.'),
     autoAllocateBlocks: z
@@ -23,6 +24,7 @@ export const ipamConfigSpecSchema = z
       .number()
       .int()
       .min(0)
+      .max(65536)
       .default(16)
       .describe(
         'The operator claims blocks ahead of time so each node keeps at least this many free addresses per pool.',
@@ -31,9 +33,11 @@ export const ipamConfigSpecSchema = z
       .number()
       .int()
       .min(0)
+      .max(86400)
       .default(30)
       .describe(
-        'A released address is not handed out again for this long, so a new pod does not inherit stale connection state.',
+        'A released address is not handed out again for this long (at most a day), so a new pod does not inherit ' +
+          'stale connection state.',
       ),
   })
   .strict();

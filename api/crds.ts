@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { IPPoolSpecSchema } from '../ipam/index.js';
+import {
+  BLOCK_SIZE_LIMITS,
+  IPPoolSpecSchema,
+  MAX_BLOCK_ADDRESSES,
+  RESERVED_RANGES,
+  type ReservedRange,
+} from '../ipam/index.js';
 import { blockAffinitySpecSchema } from './affinity.js';
 import { ipamBlockSpecSchema } from './block.js';
 import { ipamConfigName, ipamConfigSpecSchema } from './config.js';
@@ -37,6 +43,61 @@ interface ResourceDefinition {
 
 const immutable = (field: string): CelRule => ({ rule: 'self == oldSelf', message: `${field} is immutable` });
 const age: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+/**
+ * A pool's CIDR overlaps a reserved range (ipam's RESERVED_RANGES, which the webhook checks too). The API
+ * server's cidr() refuses IPv4-mapped addresses, so ::ffff:0:0/96 cannot be written in CEL, and a pool
+ * inside it already fails isCIDR; a pool containing it contains the /95 around it, which can be written.
+ */
+function reservedRangeRule({ cidr, name, source }: ReservedRange): CelRule {
+  const message = `cidr must not overlap the ${name} range ${cidr} (${source}): its addresses can never be a pod's`;
+  if (cidr === '::ffff:0:0/96')
+    return { rule: "!isCIDR(self) || !cidr(self).containsCIDR('::fffe:0:0/95')", message };
+  const range = `cidr('${cidr}')`;
+  return {
+    rule: `!isCIDR(self) || !(cidr(self).containsCIDR(${range}) || ${range}.containsCIDR(cidr(self)))`,
+    message,
+  };
+}
+
+/** What blockCidrProblem (api/block.ts) checks, for the API server. */
+const blockCidrRules: CelRule[] = [
+  { rule: 'isCIDR(self)', message: 'cidr must be a CIDR such as 10.244.0.64/26 or fd00:10:244::40/122' },
+  {
+    rule: '!isCIDR(self) || cidr(self).masked() == cidr(self)',
+    message: 'cidr must not have host bits set: use the network address',
+  },
+  {
+    rule: '!isCIDR(self) || string(cidr(self)) == self',
+    message:
+      'cidr must be written canonically (lower case, shortest form), as the block names derive from it',
+  },
+  {
+    rule:
+      `!isCIDR(self) || cidr(self).prefixLength() >= ` +
+      `(cidr(self).ip().family() == 4 ? ${BLOCK_SIZE_LIMITS[4].min} : ${BLOCK_SIZE_LIMITS[6].min})`,
+    message: `a block's prefix length must be ${BLOCK_SIZE_LIMITS[4].min}-32 for IPv4 and ${BLOCK_SIZE_LIMITS[6].min}-128 for IPv6`,
+  },
+  immutable('cidr'),
+];
+
+/**
+ * Every ordinal of a block's list lies inside the block. CEL has no power function, so the block's size
+ * is looked up by its host bits, which the prefix-length rule keeps at most log2(MAX_BLOCK_ADDRESSES).
+ */
+function ordinalsInsideBlock(list: 'allocations' | 'cooling'): CelRule {
+  const hostBits = '((cidr(self.cidr).ip().family() == 4 ? 32 : 128) - cidr(self.cidr).prefixLength())';
+  const sizes: number[] = [];
+  for (let size = 1; size <= MAX_BLOCK_ADDRESSES; size *= 2) sizes.push(size);
+  return {
+    rule:
+      `!isCIDR(self.cidr) || ${hostBits} >= ${sizes.length} || ` +
+      `self.${list}.all(entry, entry.ordinal < [${sizes.join(', ')}][${hostBits}])`,
+    message: `every ordinal in ${list} must lie inside the block: below its number of addresses`,
+    fieldPath: `.${list}`,
+    reason: 'FieldValueInvalid',
+  };
+}
 
 // The API server checks what one object can say about itself; overlaps between pools and selector
 // syntax need the admission webhook and the reconciler.
@@ -104,6 +165,7 @@ const ipPool: ResourceDefinition = {
           rule: '!isCIDR(self) || cidr(self).masked() == cidr(self)',
           message: 'cidr must not have host bits set: use the network address (10.0.0.0/24, not 10.0.0.1/24)',
         },
+        ...RESERVED_RANGES.map(reservedRangeRule),
         immutable('cidr'),
       ],
     },
@@ -128,7 +190,7 @@ const blockAffinity: ResourceDefinition = {
     age,
   ],
   fieldRules: [
-    { path: 'spec.cidr', maxLength: 64, rules: [immutable('cidr')] },
+    { path: 'spec.cidr', rules: blockCidrRules },
     { path: 'spec.node', rules: [immutable('node')] },
   ],
 };
@@ -146,8 +208,12 @@ const ipamBlock: ResourceDefinition = {
     age,
   ],
   fieldRules: [
-    { path: 'spec.cidr', maxLength: 64, rules: [immutable('cidr')] },
+    { path: 'spec', rules: [ordinalsInsideBlock('allocations'), ordinalsInsideBlock('cooling')] },
+    { path: 'spec.cidr', rules: blockCidrRules },
     { path: 'spec.pool', rules: [immutable('pool')] },
+    // One entry per ordinal: the API server refuses a duplicate key, at no CEL cost.
+    { path: 'spec.allocations', listType: 'map', listMapKeys: ['ordinal'] },
+    { path: 'spec.cooling', listType: 'map', listMapKeys: ['ordinal'] },
   ],
 };
 

@@ -10,10 +10,12 @@ export {
   type CoolingAddress,
   type IPAMBlockSpec,
   allocationSchema,
+  blockCidrProblem,
   coolingAddressSchema,
   ipamBlockSpecSchema,
 } from './block.js';
 export { type IPAMConfigSpec, ipamConfigName, ipamConfigSpecSchema } from './config.js';
+export { specProblems } from './problems.js';
 export { customResourceDefinition, resourceDefinitions } from './crds.js';
 export { apiGroup, apiVersion, apiVersionName, labels, poolFinalizer } from './group.js';
 export {

@@ -44,8 +44,11 @@ function clean(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(clean);
   if (value === null || typeof value !== 'object') return value;
   const result: Record<string, unknown> = {};
-  for (const [key, child] of Object.entries(value)) {
-    if (droppedKeys.has(key)) continue;
+  const entries = Object.entries(value);
+  // zod spells a timestamp as both `format: date-time` and its own regex; the API server checks the format.
+  const dateTime = entries.some(([key, child]) => key === 'format' && child === 'date-time');
+  for (const [key, child] of entries) {
+    if (droppedKeys.has(key) || (dateTime && key === 'pattern')) continue;
     // Safe-integer bounds zod adds to every int are noise in a CRD; real bounds are far smaller.
     if ((key === 'minimum' || key === 'maximum') && Math.abs(child as number) >= Number.MAX_SAFE_INTEGER)
       continue;

@@ -18,6 +18,7 @@ import {
   ipamConfigName,
   ipamConfigSpecSchema,
   labels,
+  specProblems,
 } from '../api/index.js';
 import { type AllocationOwner, type IpFamily, releaseInvalidHandles, releaseWhere } from '../ipam/index.js';
 import { ApiError, type Node, ResourceClient, coreResources, isConflict, isNotFound } from '../kube/index.js';
@@ -25,7 +26,15 @@ import type { BorrowRecords } from './borrowed.js';
 import { type NetworkConfig, handleOf, isHandleOfNetwork, legacyHandleOf } from './config.js';
 import type { CniEnv } from './env.js';
 import { CniError } from './errors.js';
-import { type Placement, assignedIp, blockCidr, candidatePools, findHandle, placeInBlocks } from './plan.js';
+import {
+  type Placement,
+  assignedIp,
+  blockCidr,
+  candidatePools,
+  findHandle,
+  placeInBlocks,
+  wellFormedBlocks,
+} from './plan.js';
 import { type AssignedIp, type IpamResult, addressesOfResult } from './result.js';
 
 export interface Invocation {
@@ -124,10 +133,10 @@ export async function withRetries<T>(
   }
 }
 
-/** The node's blocks: one LIST by label. */
+/** The node's well-formed blocks: one LIST by label. */
 async function listNodeBlocks(invocation: Invocation): Promise<IPAMBlock[]> {
   const list = await invocation.resources.blocks.list({ labelSelector: `${labels.node}=${invocation.node}` });
-  return list.items;
+  return wellFormedBlocks(list.items);
 }
 
 /** The blocks named in the handle's borrow record (usually none: then no request). */
@@ -140,7 +149,7 @@ async function lentBlocks(invocation: Invocation, handle: string): Promise<IPAMB
       if (!isNotFound(error)) throw error;
     }
   }
-  return blocks;
+  return wellFormedBlocks(blocks);
 }
 
 /** PUT with the resourceVersion the block was read at; a 404 means it was released meanwhile. */
@@ -179,7 +188,18 @@ class ClusterView {
   ipamConfig(): Promise<IPAMConfigSpec> {
     return this.once('config', () =>
       this.invocation.resources.configs.get(ipamConfigName).then(
-        (object) => ipamConfigSpecSchema.parse(object.spec),
+        (object) => {
+          // Settings an admin chose (strictAffinity...) are not silently replaced by defaults.
+          const problems = specProblems(ipamConfigSpecSchema, object.spec);
+          if (problems.length > 0) {
+            throw new CniError({
+              kind: 'invalid-config',
+              path: `IPAMConfig ${ipamConfigName}`,
+              reason: `the cluster's IPAMConfig does not parse; fix it: ${problems.join('; ')}`,
+            });
+          }
+          return ipamConfigSpecSchema.parse(object.spec);
+        },
         (error: unknown) => {
           if (isNotFound(error)) return ipamConfigSpecSchema.parse({});
           throw error;
@@ -290,7 +310,7 @@ async function placeSlowly(
   if (!settings.autoAllocateBlocks) notes.push('autoAllocateBlocks is off');
   if (!settings.strictAffinity) {
     for (const pool of candidates) {
-      const others = (await view.blocksOfPool(pool.name)).filter(
+      const others = wellFormedBlocks(await view.blocksOfPool(pool.name)).filter(
         (b) => b.spec.node !== node && b.spec.node !== '',
       );
       const borrowed = placeInBlocks(others, { ...base, refs: [] });

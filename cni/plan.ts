@@ -23,7 +23,16 @@ import { parseSelector } from '../selector/index.js';
 import type { PoolRef } from './config.js';
 import { CniError } from './errors.js';
 import type { AssignedIp } from './result.js';
-import { poolConditionTypes } from '../api/index.js';
+import { ipamBlockSpecSchema, poolConditionTypes } from '../api/index.js';
+
+/**
+ * The blocks whose spec parses. One that does not (stored before the CRD checked it: a CIDR larger than a
+ * block, ordinals outside it or held twice) gives and releases no address here: an address from it could
+ * be another block's. The operator reports it; its name stays taken when claiming.
+ */
+export function wellFormedBlocks(blocks: readonly IPAMBlock[]): IPAMBlock[] {
+  return blocks.filter((block) => ipamBlockSpecSchema.safeParse(block.spec).success);
+}
 
 /** The CIDR of a block, or undefined for a block whose spec is not a CIDR (never written by us). */
 export function blockCidr(block: IPAMBlock): Cidr | undefined {

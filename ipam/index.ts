@@ -58,6 +58,7 @@ export {
   DEFAULT_ALLOWED_USES,
   ENCAPSULATION_MODES,
   IPPoolSpecSchema,
+  MAX_BLOCK_ADDRESSES,
   cidrTextFamily,
   defaultBlockSize,
   normalizePoolSpec,
@@ -65,8 +66,10 @@ export {
 export {
   type PoolValidationCode,
   type PoolValidationError,
+  type ReservedRange,
   type ValidatePoolSpecOptions,
   POOL_VALIDATION_CODES,
+  RESERVED_RANGES,
   formatPoolValidationError,
   parsePoolSpec,
   validatePoolSpec,

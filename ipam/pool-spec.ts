@@ -28,12 +28,17 @@ export const BLOCK_SIZE_LIMITS = {
   6: { min: 116, max: 128, default: 122 },
 } as const satisfies Record<IpFamily, { min: number; max: number; default: number }>;
 
+/** The most addresses one block holds (4096: an IPv4 /20 or an IPv6 /116), so the most ordinals it lists. */
+export const MAX_BLOCK_ADDRESSES =
+  2 ** Math.max(32 - BLOCK_SIZE_LIMITS[4].min, 128 - BLOCK_SIZE_LIMITS[6].min);
+
 export const IPPoolSpecSchema = z.object({
   cidr: z
     .string()
     .describe(
       'The range of addresses in this pool, in CIDR notation (e.g. 192.168.0.0/16 or fd00:10:244::/64). ' +
-        'Must not overlap another pool or link-local addresses. Cannot be changed after creation.',
+        'Must not overlap another pool or a reserved range (loopback, link-local, multicast, ...). Cannot be changed ' +
+        'after creation.',
     ),
   blockSize: z
     .int()

@@ -134,27 +134,73 @@ const cases: Case[] = [
     expected: ['pool-smaller-than-block@spec.cidr'],
   },
 
-  // Link-local, in either direction.
+  // Reserved ranges (link-local, loopback, multicast, ...), in either direction.
   {
     name: 'exactly 169.254.0.0/16',
     spec: { cidr: '169.254.0.0/16' },
-    expected: ['cidr-overlaps-link-local@spec.cidr'],
+    expected: ['cidr-overlaps-reserved@spec.cidr'],
   },
   {
     name: 'inside 169.254.0.0/16',
     spec: { cidr: '169.254.1.0/24' },
-    expected: ['cidr-overlaps-link-local@spec.cidr'],
+    expected: ['cidr-overlaps-reserved@spec.cidr'],
   },
   {
     name: 'around 169.254.0.0/16',
+    spec: { cidr: '169.0.0.0/8' },
+    expected: ['cidr-overlaps-reserved@spec.cidr'],
+  },
+  {
+    name: 'all of IPv4: every IPv4 reserved range',
     spec: { cidr: '0.0.0.0/0' },
-    expected: ['cidr-overlaps-link-local@spec.cidr'],
+    expected: Array<'cidr-overlaps-reserved@spec.cidr'>(5).fill('cidr-overlaps-reserved@spec.cidr'),
   },
   { name: 'next to 169.254.0.0/16', spec: { cidr: '169.255.0.0/16' }, expected: [] },
-  { name: 'inside fe80::/10', spec: { cidr: 'fe80::/64' }, expected: ['cidr-overlaps-link-local@spec.cidr'] },
-  { name: 'around fe80::/10', spec: { cidr: 'fe00::/7' }, expected: ['cidr-overlaps-link-local@spec.cidr'] },
-  { name: 'all of IPv6', spec: { cidr: '::/0' }, expected: ['cidr-overlaps-link-local@spec.cidr'] },
+  { name: 'inside fe80::/10', spec: { cidr: 'fe80::/64' }, expected: ['cidr-overlaps-reserved@spec.cidr'] },
+  { name: 'around fe80::/10', spec: { cidr: 'fe80::/9' }, expected: ['cidr-overlaps-reserved@spec.cidr'] },
+  {
+    name: 'all of IPv6: every IPv6 reserved range',
+    spec: { cidr: '::/0' },
+    expected: Array<'cidr-overlaps-reserved@spec.cidr'>(5).fill('cidr-overlaps-reserved@spec.cidr'),
+  },
   { name: 'next to fe80::/10', spec: { cidr: 'fec0::/64' }, expected: [] },
+  {
+    name: '::/1 holds unspecified, loopback and IPv4-mapped',
+    spec: { cidr: '::/1' },
+    expected: Array<'cidr-overlaps-reserved@spec.cidr'>(3).fill('cidr-overlaps-reserved@spec.cidr'),
+  },
+  ...(
+    [
+      ['this network', '0.0.0.0/16'],
+      ['loopback', '127.0.0.0/24'],
+      ['multicast', '224.0.0.0/24'],
+      ['multicast, inside', '239.255.0.0/16'],
+      ['reserved class E', '240.0.0.0/24'],
+      ['the limited broadcast address', '255.255.255.0/24'],
+      ['a pool holding loopback', '96.0.0.0/3'],
+      ['IPv6 loopback alone', '::1/128'],
+      ['IPv4-mapped IPv6', '::ffff:10.0.0.0/120'],
+      ['IPv6 multicast', 'ff02::/120'],
+    ] as const
+  ).map(([name, cidr]) => ({
+    name: `${name}: ${cidr}`,
+    spec: { cidr, blockSize: cidr.includes(':') ? 128 : 32 },
+    expected: ['cidr-overlaps-reserved@spec.cidr'] as const,
+  })),
+  ...(
+    [
+      ['private', '10.0.0.0/8'],
+      ['shared address space', '100.64.0.0/10'],
+      ['documentation', '192.0.2.0/24'],
+      ['benchmarking', '198.18.0.0/15'],
+      ['just below loopback', '126.0.0.0/8'],
+      ['just below multicast', '223.255.255.0/24'],
+      ['unique local IPv6', 'fd00::/8'],
+      ['IPv6 documentation', '2001:db8::/32'],
+      ['global unicast IPv6', '2000::/3'],
+      ['NAT64', '64:ff9b::/96'],
+    ] as const
+  ).map(([name, cidr]) => ({ name: `${name} stays allowed: ${cidr}`, spec: { cidr }, expected: [] })),
 
   // Node selector.
   {
@@ -355,13 +401,22 @@ describe('validation messages and data', () => {
     expect(error.message).toBe('cannot parse selector "rack ==": expected string at position 7');
   });
 
-  it('link-local: says which way round', () => {
+  it('reserved ranges: say which range and which way round', () => {
     expect(only({ cidr: '169.254.1.0/24' }).message).toBe(
       '169.254.1.0/24 lies within the link-local range 169.254.0.0/16, which cannot be used for a pool',
     );
-    expect(only({ cidr: '0.0.0.0/0' }).message).toBe(
-      '0.0.0.0/0 contains the link-local range 169.254.0.0/16, which cannot be used for a pool',
+    expect(only({ cidr: '169.0.0.0/8' }).message).toBe(
+      '169.0.0.0/8 contains the link-local range 169.254.0.0/16, which cannot be used for a pool',
     );
+    expect(only({ cidr: '::1/128', blockSize: 128 })).toMatchObject({
+      reserved: '::1/128',
+      message: '::1/128 is the loopback range ::1/128, which cannot be used for a pool',
+    });
+    expect(validatePoolSpec({ cidr: '::/1' }).map((e) => e.message)).toEqual([
+      '::/1 contains the unspecified range ::/128, which cannot be used for a pool',
+      '::/1 contains the loopback range ::1/128, which cannot be used for a pool',
+      '::/1 contains the IPv4-mapped range ::ffff:0.0.0.0/96, which cannot be used for a pool',
+    ]);
   });
 
   it('immutable cidr: gives the old value', () => {

@@ -10,7 +10,6 @@ import {
   SelectorParseError,
   selectorUsesGlobal,
 } from '../selector/index.js';
-import type { IpFamily } from './address.js';
 import { type Cidr, cidrEquals, cidrRelation, cidrToString, parseCidr, safeParseCidr } from './cidr.js';
 import {
   ALL_NODES_SELECTOR,
@@ -34,7 +33,8 @@ export const POOL_VALIDATION_CODES = [
   'block-size-out-of-range',
   /** The pool's prefix is longer than the block size, so it holds no whole block. Allowed when disabled. */
   'pool-smaller-than-block',
-  'cidr-overlaps-link-local',
+  /** The pool overlaps a range whose addresses can never be a pod's (loopback, multicast, ...). */
+  'cidr-overlaps-reserved',
   'node-selector-invalid',
   'node-selector-uses-global',
   /** Both ipipMode and vxlanMode are enabled. */
@@ -62,7 +62,7 @@ interface PoolValidationDetails {
   'cidr-host-bits-set': { readonly suggestedCidr: string };
   'block-size-out-of-range': { readonly min: number; readonly max: number };
   'pool-smaller-than-block': { readonly blockSize: number };
-  'cidr-overlaps-link-local': { readonly linkLocal: string };
+  'cidr-overlaps-reserved': { readonly reserved: string };
   /** From the selector parser: 0-based offset into the selector and what it expected there. */
   'node-selector-invalid': { readonly position: number; readonly expected: SelectorExpectation };
   'node-selector-uses-global': object;
@@ -99,7 +99,36 @@ export interface ValidatePoolSpecOptions {
   readonly oldSpec?: unknown;
 }
 
-const LINK_LOCAL: Record<IpFamily, Cidr> = { 4: parseCidr('169.254.0.0/16'), 6: parseCidr('fe80::/10') };
+export interface ReservedRange {
+  readonly cidr: string;
+  /** What the range is for, as a message names it: `the loopback range 127.0.0.0/8`. */
+  readonly name: string;
+  /** Where the range is defined. */
+  readonly source: string;
+}
+
+/**
+ * Ranges that can never hold a pod's address, whatever the network: a pool overlapping one (in either
+ * direction) is refused, here and by the CRD's CEL rules generated from this table. Taken from the IANA
+ * IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890) and the multicast registries: only the
+ * ranges a host's own IP stack treats specially (not forwardable, or not unicast). Private, shared
+ * (100.64.0.0/10), benchmarking and documentation ranges (192.0.2.0/24, 2001:db8::/32) stay allowed:
+ * clusters, tests and labs use them.
+ */
+export const RESERVED_RANGES: readonly ReservedRange[] = [
+  { cidr: '0.0.0.0/8', name: '"this network"', source: 'RFC 1122 3.2.1.3' },
+  { cidr: '127.0.0.0/8', name: 'loopback', source: 'RFC 1122 3.2.1.3' },
+  { cidr: '169.254.0.0/16', name: 'link-local', source: 'RFC 3927' },
+  { cidr: '224.0.0.0/4', name: 'multicast', source: 'RFC 5771' },
+  { cidr: '240.0.0.0/4', name: 'reserved (with broadcast 255.255.255.255)', source: 'RFC 1112 4, RFC 919 7' },
+  { cidr: '::/128', name: 'unspecified', source: 'RFC 4291 2.5.2' },
+  { cidr: '::1/128', name: 'loopback', source: 'RFC 4291 2.5.3' },
+  { cidr: '::ffff:0:0/96', name: 'IPv4-mapped', source: 'RFC 4291 2.5.5.2' },
+  { cidr: 'fe80::/10', name: 'link-local', source: 'RFC 4291 2.5.6' },
+  { cidr: 'ff00::/8', name: 'multicast', source: 'RFC 4291 2.7' },
+];
+
+const reservedCidrs = RESERVED_RANGES.map((range) => ({ ...range, parsed: parseCidr(range.cidr) }));
 
 /**
  * The schema with `blockSize` (any number) and `allowedUses` (any strings) loosened, so that an out-of-range
@@ -141,7 +170,7 @@ export function validatePoolSpec(
   const errors: PoolValidationError[] = [];
   const pool = parsed.data;
   const cidr = checkCidr(pool, errors);
-  if (cidr !== undefined) checkLinkLocal(cidr, errors);
+  if (cidr !== undefined) checkReserved(cidr, errors);
   const blockSize = cidr === undefined ? undefined : checkBlockSize(pool, cidr, errors);
   checkEncapsulation(pool, cidr, errors);
   const selector = checkNodeSelector(pool, errors);
@@ -190,17 +219,19 @@ function checkCidr(pool: LenientSpec, errors: PoolValidationError[]): Cidr | und
   }
 }
 
-function checkLinkLocal(cidr: Cidr, errors: PoolValidationError[]): void {
-  const link = LINK_LOCAL[cidr.family];
-  const relation = cidrRelation(cidr, link);
-  if (relation === 'disjoint') return;
-  const how = relation === 'b-contains-a' ? 'lies within' : relation === 'equal' ? 'is' : 'contains';
-  errors.push({
-    code: 'cidr-overlaps-link-local',
-    field: 'spec.cidr',
-    message: `${cidrToString(cidr)} ${how} the link-local range ${cidrToString(link)}, which cannot be used for a pool`,
-    linkLocal: cidrToString(link),
-  });
+function checkReserved(cidr: Cidr, errors: PoolValidationError[]): void {
+  for (const { parsed, name } of reservedCidrs) {
+    const relation = cidrRelation(cidr, parsed);
+    if (relation === 'disjoint') continue;
+    const how = relation === 'b-contains-a' ? 'lies within' : relation === 'equal' ? 'is' : 'contains';
+    const reserved = cidrToString(parsed);
+    errors.push({
+      code: 'cidr-overlaps-reserved',
+      field: 'spec.cidr',
+      message: `${cidrToString(cidr)} ${how} the ${name} range ${reserved}, which cannot be used for a pool`,
+      reserved,
+    });
+  }
 }
 
 /** The resolved block size if it is valid for the family; also checks that the pool holds a block. */

@@ -1,8 +1,12 @@
+import type { z } from 'zod';
 import {
   labels as apiLabels,
+  blockAffinitySpecSchema,
+  ipamBlockSpecSchema,
   ipamConfigName,
   ipamConfigSpecSchema,
   type IPAMConfigSpec,
+  specProblems,
 } from '../api/index.js';
 import {
   type BlockAffinity,
@@ -11,9 +15,25 @@ import {
   type IPPool,
   type IpamResources,
 } from '../allocator/index.js';
-import { ApiError, Informer, type Node, type Pod, ResourceClient, coreResources } from '../kube/index.js';
+import {
+  ApiError,
+  Informer,
+  type KubeObject,
+  type Node,
+  type Pod,
+  ResourceClient,
+  coreResources,
+} from '../kube/index.js';
 import type { Logger } from './log.js';
 import { type PoolStanding, type PoolView, poolStandings, poolView } from './plan/pools.js';
+
+/** An object the operator skips because its spec does not parse (stored before the CRD was as strict). */
+export interface MalformedObject {
+  readonly kind: 'IPAMBlock' | 'BlockAffinity' | 'IPAMConfig';
+  readonly object: KubeObject;
+  /** `spec.field: what is wrong`, each. */
+  readonly problems: readonly string[];
+}
 
 /** How long our own block writes override the informer's view, at most (it normally catches up in ms). */
 const expectationTtlMs = 5_000;
@@ -32,6 +52,8 @@ export class ClusterState {
   private readonly podsApi: ResourceClient<Pod>;
   private readonly views = new Map<string, { resourceVersion: string | undefined; view: PoolView }>();
   private readonly expected = new Map<string, { block: IPAMBlock | undefined; at: number }>();
+  /** Problems of each object the informers hold; an informer stores a new object for every version. */
+  private readonly problems = new WeakMap<object, readonly string[]>();
 
   constructor(
     readonly resources: IpamResources,
@@ -82,9 +104,45 @@ export class ClusterState {
     await Promise.all(this.informers.map((informer) => informer.synced));
   }
 
+  /** The settings; the defaults while there is no IPAMConfig or it does not parse (see `malformed`). */
   config(): IPAMConfigSpec {
     const object = this.configs.get(ipamConfigName);
-    return ipamConfigSpecSchema.parse(object?.spec ?? {});
+    const usable = object !== undefined && this.problemsOf(ipamConfigSpecSchema, object).length === 0;
+    return ipamConfigSpecSchema.parse(usable ? object.spec : {});
+  }
+
+  private problemsOf(schema: z.ZodType, object: KubeObject & { spec: unknown }): readonly string[] {
+    let problems = this.problems.get(object);
+    if (problems === undefined) {
+      problems = specProblems(schema, object.spec);
+      this.problems.set(object, problems);
+    }
+    return problems;
+  }
+
+  private wellFormedBlock = (block: IPAMBlock): boolean =>
+    this.problemsOf(ipamBlockSpecSchema, block).length === 0;
+
+  /** Affinities whose spec parses; the others are in `malformed`. */
+  wellFormedAffinities(): BlockAffinity[] {
+    return this.affinities
+      .list()
+      .filter((affinity) => this.problemsOf(blockAffinitySpecSchema, affinity).length === 0);
+  }
+
+  /** Every object the controllers skip because it does not parse, with what is wrong with it. */
+  malformed(): MalformedObject[] {
+    const found: MalformedObject[] = [];
+    const check = (kind: MalformedObject['kind'], schema: z.ZodType, objects: readonly KubeObject[]) => {
+      for (const object of objects as (KubeObject & { spec: unknown })[]) {
+        const problems = this.problemsOf(schema, object);
+        if (problems.length > 0) found.push({ kind, object, problems });
+      }
+    };
+    check('IPAMBlock', ipamBlockSpecSchema, this.blocks.list());
+    check('BlockAffinity', blockAffinitySpecSchema, this.affinities.list());
+    check('IPAMConfig', ipamConfigSpecSchema, this.configs.list());
+    return found;
   }
 
   /** Every pool, parsed once per resourceVersion. */
@@ -107,7 +165,7 @@ export class ClusterState {
     return poolStandings(views);
   }
 
-  /** Blocks as the informer shows them, overlaid with our own writes it has not shown yet. */
+  /** Blocks as the informer shows them, overlaid with our own writes it has not shown yet; malformed ones too. */
   allBlocks(): IPAMBlock[] {
     const now = Date.now();
     const byName = new Map(this.blocks.list().map((block) => [block.metadata.name, block]));
@@ -122,12 +180,16 @@ export class ClusterState {
     return [...byName.values()];
   }
 
+  /** The node's blocks whose spec parses; the others are in `malformed`. */
   blocksOfNode(node: string): IPAMBlock[] {
-    return this.allBlocks().filter((block) => block.metadata.labels?.[apiLabels.node] === node);
+    return this.allBlocks().filter(
+      (block) => block.metadata.labels?.[apiLabels.node] === node && this.wellFormedBlock(block),
+    );
   }
 
+  /** The pool's blocks whose spec parses; the others are in `malformed`. */
   blocksOfPool(pool: string): IPAMBlock[] {
-    return this.allBlocks().filter((block) => block.spec.pool === pool);
+    return this.allBlocks().filter((block) => block.spec.pool === pool && this.wellFormedBlock(block));
   }
 
   /** Remembers a block we created, changed (`block`) or deleted (`undefined`) until the informer shows it. */

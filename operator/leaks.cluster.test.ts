@@ -23,6 +23,7 @@ import { ClusterState } from './cluster-state.js';
 import { eventRecorder } from './events.js';
 import { type Logger, jsonLogger } from './log.js';
 import { type OperatorMetrics, createMetrics } from './metrics.js';
+import { malformedReporter } from './malformed.js';
 import { nodeReconciler } from './node-reconciler.js';
 import { Operator } from './operator.js';
 import type { ReconcileResult } from './controller.js';
@@ -343,11 +344,13 @@ async function reconcileBlind(client: KubeClient, metrics: OperatorMetrics): Pro
   const informers = state.run(stop.signal);
   try {
     await state.synced();
+    const events = eventRecorder(client, { component: 'leaks-test', instance: p, log });
     return await nodeReconciler({
       state,
-      events: eventRecorder(client, { component: 'leaks-test', instance: p, log }),
+      events,
       log,
       metrics,
+      reportMalformed: malformedReporter({ events, log, metrics }),
       leakGraceMs,
       staleClaimMs: 60_000,
     })(nodeName);

@@ -17,6 +17,7 @@ export interface OperatorMetrics {
   readonly addressesCollected: Counter<'reason'>;
   readonly leakCollectionPaused: Gauge;
   readonly leaksSpared: Counter<'reason'>;
+  readonly malformedObjects: Gauge<'kind'>;
 }
 
 export function createMetrics(
@@ -119,6 +120,12 @@ export function createMetrics(
         'Addresses the pods cache showed as leaked but a direct read of the pod kept, by why: ' +
         'pod-holds-address (the cache was wrong), pod-unreadable (retried later).',
       labelNames: ['reason'],
+      registers,
+    }),
+    malformedObjects: new Gauge({
+      name: 'topology_ipam_malformed_objects',
+      help: 'Objects the controllers skip because their spec does not parse (each has a Warning Event), by kind.',
+      labelNames: ['kind'],
       registers,
     }),
   };

@@ -2,7 +2,7 @@ import { claimBlock, isPendingBlock, releaseBlockIfEmpty, type IPAMBlock } from 
 import { labels as apiLabels } from '../api/index.js';
 import { blockRegion, cidrToResourceName, parseCidr, releaseWhere, safeParseCidr } from '../ipam/index.js';
 import { type InformerHealth, type Node, type Pod, isConflict, isNotFound } from '../kube/index.js';
-import type { ClusterState } from './cluster-state.js';
+import type { ClusterState, MalformedObject } from './cluster-state.js';
 import { type ReconcileResult, done, requeueAfter } from './controller.js';
 import type { EventRecorder } from './events.js';
 import type { Logger } from './log.js';
@@ -15,6 +15,8 @@ export interface NodeReconcilerOptions {
   readonly events: EventRecorder;
   readonly log: Logger;
   readonly metrics: OperatorMetrics;
+  /** Reports the objects skipped because they do not parse (see `malformedReporter`). */
+  readonly reportMalformed: (found: readonly MalformedObject[]) => Promise<void>;
   /** An address younger than this is never garbage-collected. */
   readonly leakGraceMs: number;
   /** A pending affinity older than this with no block is a crashed claim, and is removed. */
@@ -39,6 +41,8 @@ export function nodeReconciler(
   return async (nodeName) => {
     const now = clock();
     const node = state.nodes.get(nodeName);
+    // Blocks, affinities and the config that do not parse are left out of everything below.
+    await options.reportMalformed(state.malformed());
     const config = state.config();
     let waitingOnPods = false;
 
@@ -77,6 +81,8 @@ export function nodeReconciler(
       const poolBlocks = state.blocksOfPool(pool.name);
       const taken = new Set([
         ...poolBlocks.map((block) => block.metadata.name),
+        // A malformed block still holds its name: claiming it would only find it taken, again and again.
+        ...state.malformed().map((found) => found.object.metadata.name),
         ...state.affinities
           .list()
           .filter((affinity) => affinity.spec.pool === pool.name)
@@ -357,7 +363,7 @@ async function removeCrashedClaims(
     }
   }
   const blockNames = new Set(state.allBlocks().map((block: IPAMBlock) => block.metadata.name));
-  for (const affinity of state.affinities.list()) {
+  for (const affinity of state.wellFormedAffinities()) {
     if (affinity.spec.node !== nodeName || blockNames.has(affinity.metadata.name)) continue;
     if (!isStale(affinity.metadata.creationTimestamp)) continue;
     if (cidrToResourceName(parseCidr(affinity.spec.cidr)) !== affinity.metadata.name) continue;

@@ -7,6 +7,7 @@ import { canonicalJson } from './equality.js';
 import { eventRecorder } from './events.js';
 import type { HealthObservations } from './health.js';
 import { LeaderElector } from './leader.js';
+import { malformedReporter } from './malformed.js';
 import type { Logger } from './log.js';
 import type { OperatorMetrics } from './metrics.js';
 import { nodeReconciler } from './node-reconciler.js';
@@ -122,6 +123,7 @@ export class Operator {
       instance: this.options.identity,
       log,
     });
+    const reportMalformed = malformedReporter({ events, log, metrics });
     const leakGraceMs = this.options.leakGraceMs ?? 60_000;
     const workers = this.options.workers ?? 4;
     const nodes = new Controller({
@@ -134,6 +136,7 @@ export class Operator {
         events,
         log,
         metrics,
+        reportMalformed,
         leakGraceMs,
         staleClaimMs: this.options.staleClaimMs ?? 60_000,
       }),
@@ -143,7 +146,7 @@ export class Operator {
       log,
       metrics,
       workers: 1,
-      reconcile: poolReconciler({ state: this.state, events, log, metrics }),
+      reconcile: poolReconciler({ state: this.state, events, log, metrics, reportMalformed }),
     });
     this.controllers = { nodes, pools };
     metrics.leader.set(1);

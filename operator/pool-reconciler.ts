@@ -1,8 +1,8 @@
 import { type Condition, type IPPoolStatus, poolConditionTypes, poolFinalizer } from '../api/index.js';
-import { releaseBlockIfEmpty, type IPPool } from '../allocator/index.js';
+import { releaseBlockIfEmpty, type IPAMBlock, type IPPool } from '../allocator/index.js';
 import { cidrSize } from '../ipam/index.js';
 import { isNotFound } from '../kube/index.js';
-import type { ClusterState } from './cluster-state.js';
+import type { ClusterState, MalformedObject } from './cluster-state.js';
 import { semanticallyEqual } from './equality.js';
 import { type ReconcileResult, done, requeueAfter } from './controller.js';
 import type { EventRecorder } from './events.js';
@@ -15,6 +15,8 @@ export interface PoolReconcilerOptions {
   readonly events: EventRecorder;
   readonly log: Logger;
   readonly metrics: OperatorMetrics;
+  /** Reports the objects skipped because they do not parse (see `malformedReporter`). */
+  readonly reportMalformed: (found: readonly MalformedObject[]) => Promise<void>;
   readonly now?: () => Date;
 }
 
@@ -30,6 +32,8 @@ export function poolReconciler(
   const clock = options.now ?? (() => new Date());
 
   return async (poolName) => {
+    const malformed = state.malformed();
+    await options.reportMalformed(malformed);
     const views = state.poolViews();
     const view = views.find((candidate) => candidate.name === poolName);
     if (!view) {
@@ -43,6 +47,10 @@ export function poolReconciler(
     const blocks = state.blocksOfPool(poolName);
 
     if (view.deleting) {
+      // A block of the pool that does not parse may hold addresses: the pool waits until it is fixed or deleted.
+      const unreadable = malformed.filter(
+        (found) => found.kind === 'IPAMBlock' && (found.object as IPAMBlock).spec.pool === poolName,
+      );
       let inUse = 0;
       for (const block of blocks) {
         if (block.spec.allocations.length > 0) {
@@ -52,10 +60,14 @@ export function poolReconciler(
         if ((await releaseBlockIfEmpty(state.resources, block.metadata.name)) === 'in-use') inUse++;
         else state.expect(block.metadata.name, undefined);
       }
-      if (inUse > 0) {
+      if (inUse > 0 || unreadable.length > 0) {
         const waiting: PoolStanding = {
           ...standing,
-          message: `the pool is being deleted; waiting for ${inUse} address(es) in use to be released`,
+          message:
+            `the pool is being deleted; waiting for ${inUse} address(es) in use to be released` +
+            (unreadable.length > 0
+              ? ` and for malformed blocks ${unreadable.map((found) => found.object.metadata.name).join(', ')} to be fixed or deleted`
+              : ''),
         };
         await writeStatus(options, view, waiting, clock());
         return requeueAfter(5_000);

@@ -275,6 +275,40 @@ describe('the admission webhook on a real API server', () => {
     );
   });
 
+  it.each([
+    ['0.0.0.0/16', '"this network" range 0.0.0.0/8'],
+    ['127.0.0.0/24', 'loopback range 127.0.0.0/8'],
+    ['224.0.0.0/24', 'multicast range 224.0.0.0/4'],
+    ['255.255.255.0/24', 'reserved (with broadcast 255.255.255.255) range 240.0.0.0/4'],
+    ['::/1', 'loopback range ::1/128'],
+    ['::/80', 'IPv4-mapped range ::ffff:0.0.0.0/96'],
+    ['ff02::/120', 'multicast range ff00::/8'],
+  ])('refuses in its own review a pool over %s, naming the field and the range', async (cidr, range) => {
+    // The CRD's CEL refuses these before the API server calls the webhook; the webhook must too, for a
+    // cluster whose CRDs are older than the webhook.
+    const answer = await postReview(webhook.port, webhook.caPem, {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: `reserved-${cidr}`,
+        kind: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', kind: 'IPPool' },
+        resource: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', resource: 'ippools' },
+        operation: 'CREATE',
+        object: {
+          metadata: { name: `${prefix}-reserved` },
+          spec: { cidr, blockSize: cidr.includes(':') ? 128 : 32 },
+        },
+      },
+    });
+    expect(answer.response?.allowed).toBe(false);
+    const lines = answer.response?.status?.message.split('\n') ?? [];
+    const naming = lines.filter(
+      (line) =>
+        line.startsWith('spec.cidr: ') && line.endsWith(`the ${range}, which cannot be used for a pool`),
+    );
+    expect(naming, lines.join('\n')).toHaveLength(1);
+  });
+
   it('lets a metadata-only update through', async () => {
     const labelled = await kubectlAsync(['label', 'ippool', `${prefix}-default`, 'team=network']);
     expect(labelled.stderr).toBe('');

@@ -1,0 +1,191 @@
+/**
+ * Objects the API server stored before its CRDs were as strict as they are now (or that an older version
+ * wrote): the operator must skip and report each one, and keep converging everything else.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labels as apiLabels } from '../api/index.js';
+import { type BlockAffinity, type IPAMBlock, ipamResources } from '../allocator/index.js';
+import { cidrToResourceName, parseCidr } from '../ipam/index.js';
+import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
+import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { clusterTestContext } from '../test/cluster/context.js';
+import { eventually } from '../test/cluster/eventually.js';
+import { withLooseCrds } from '../test/cluster/loose-crds.js';
+import { jsonLogger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { Operator } from './operator.js';
+
+const cluster = clusterTestContext(import.meta.url);
+const client = new KubeClient(loadConnection(cluster.kubeconfig));
+const resources = ipamResources(client);
+const nodes = new ResourceClient<Node>(client, coreResources.nodes);
+const shutdown = new AbortController();
+const metrics = createMetrics();
+const p = cluster.prefix;
+const poolName = `${p}-pool`;
+const nodeA = `${p}-node-a`;
+const nodeB = `${p}-node-b`;
+const anHourAgo = new Date(Date.now() - 3_600_000).toISOString();
+let running: Promise<unknown> | undefined;
+
+const blockLabels = (node: string) => ({ [apiLabels.node]: node, [apiLabels.pool]: poolName });
+const nameOf = (cidr: string) => cidrToResourceName(parseCidr(cidr));
+
+/** Node A's valid block, holding an address whose pod is long gone: the operator must still free it. */
+const validBlock: IPAMBlock = {
+  metadata: { name: nameOf('10.93.0.0/26'), labels: blockLabels(nodeA) },
+  spec: {
+    cidr: '10.93.0.0/26',
+    pool: poolName,
+    node: nodeA,
+    allocations: [
+      {
+        ordinal: 5,
+        handle: 'net.gone.eth0',
+        namespace: 'default',
+        pod: `${p}-gone`,
+        node: nodeA,
+        assignedAt: anHourAgo,
+      },
+    ],
+    cooling: [],
+  },
+};
+/** Named to list before the valid block (a LIST is in name order), so a reconcile meets it first. */
+const garbageBlock: IPAMBlock = {
+  metadata: { name: `0-${p}-garbage`, labels: blockLabels(nodeA) },
+  spec: { cidr: 'garbage', pool: poolName, node: nodeA, allocations: [], cooling: [] },
+};
+/** Node B's only block: a real CIDR of the pool, with ordinals outside it and one held twice. */
+const outOfRangeBlock: IPAMBlock = {
+  metadata: { name: nameOf('10.93.0.64/26'), labels: blockLabels(nodeB) },
+  spec: {
+    cidr: '10.93.0.64/26',
+    pool: poolName,
+    node: nodeB,
+    allocations: [
+      { ordinal: 100, handle: 'net.a.eth0', node: nodeB, assignedAt: anHourAgo },
+      { ordinal: 7, handle: 'net.b.eth0', node: nodeB, assignedAt: anHourAgo },
+      { ordinal: 7, handle: 'net.c.eth0', node: nodeB, assignedAt: anHourAgo },
+    ],
+    cooling: [{ ordinal: 3, releasedAt: 'later' }],
+  },
+};
+const garbageAffinity: BlockAffinity = {
+  metadata: { name: `${p}-garbage-affinity`, labels: blockLabels(nodeA) },
+  spec: { node: nodeA, cidr: 'garbage', pool: poolName, state: 'pending' },
+};
+
+beforeAll(async () => {
+  cluster.kubectl(['create', 'namespace', p]);
+  await withLooseCrds(cluster, async () => {
+    for (const block of [garbageBlock, outOfRangeBlock, validBlock]) await resources.blocks.create(block);
+    await resources.affinities.create({
+      metadata: { name: validBlock.metadata.name, labels: blockLabels(nodeA) },
+      spec: { node: nodeA, cidr: validBlock.spec.cidr, pool: poolName, state: 'confirmed' },
+    });
+    await resources.affinities.create(garbageAffinity);
+  });
+
+  for (const name of [nodeA, nodeB]) await nodes.create({ metadata: { name, labels: { [p]: 'yes' } } });
+  await resources.pools.create({
+    metadata: { name: poolName },
+    spec: { cidr: '10.93.0.0/24', blockSize: 26, nodeSelector: `has(${p})` },
+  });
+  const operator = new Operator({
+    client,
+    namespace: p,
+    identity: `${p}-replica`,
+    log: jsonLogger({ level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error' }),
+    metrics,
+    leaseDurationMs: 4_000,
+    renewDeadlineMs: 3_000,
+    retryPeriodMs: 500,
+    leakGraceMs: 1_000,
+    staleClaimMs: 1_000,
+  });
+  running = operator.run(shutdown.signal);
+}, 180_000);
+
+afterAll(async () => {
+  shutdown.abort();
+  await running;
+  await resources.affinities.delete(garbageAffinity.metadata.name).catch(() => undefined);
+  await removePoolAndBlocks(resources, poolName);
+  for (const name of [nodeA, nodeB]) await nodes.delete(name).catch(() => undefined);
+  cluster.tryKubectl(['delete', 'namespace', p, '--wait=false']);
+  client.close();
+});
+
+describe('malformed objects stored before the CRDs were strict', () => {
+  it("do not stop the operator freeing a leaked address in the node's valid block", async () => {
+    const freed = await eventually(
+      async () => {
+        const block = await resources.blocks.get(validBlock.metadata.name);
+        return block.spec.allocations.length === 0 ? block : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(freed.spec.cooling.map((entry) => entry.ordinal)).toEqual([5]);
+  });
+
+  it('do not stop a node whose only block is malformed getting a well-formed block, past the bad one', async () => {
+    const claimed = await eventually(
+      async () => {
+        const blocks = (await resources.blocks.list({ labelSelector: `${apiLabels.node}=${nodeB}` })).items;
+        const others = blocks.filter((block) => block.metadata.name !== outOfRangeBlock.metadata.name);
+        return others.length > 0 ? others : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(claimed.map((block) => block.spec.cidr)).toEqual(['10.93.0.128/26']);
+  });
+
+  it('are each reported by a Warning Event naming what is wrong, and counted in a metric', async () => {
+    const expected = new Map([
+      [garbageBlock.metadata.name, 'spec.cidr: "garbage" is not a valid CIDR'],
+      [
+        outOfRangeBlock.metadata.name,
+        'spec.allocations[0].ordinal: ordinal 100 is outside the block 10.93.0.64/26',
+      ],
+      [garbageAffinity.metadata.name, 'spec.cidr: "garbage" is not a valid CIDR'],
+    ]);
+    const events = await eventually(
+      () => {
+        const listed = JSON.parse(
+          cluster.kubectl([
+            'get',
+            'events',
+            '-n',
+            'default',
+            '--field-selector',
+            'reason=Malformed',
+            '-o',
+            'json',
+          ]),
+        ) as { items: { involvedObject: { name: string; kind?: string }; type: string; message: string }[] };
+        const ours = listed.items.filter((event) => expected.has(event.involvedObject.name));
+        return ours.length >= expected.size ? ours : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    for (const event of events) {
+      expect(event.type).toBe('Warning');
+      expect(event.message).toContain(expected.get(event.involvedObject.name));
+    }
+    expect(
+      events.find((event) => event.involvedObject.name === outOfRangeBlock.metadata.name)?.message,
+    ).toContain('spec.allocations[2].ordinal: ordinal 7 is listed twice');
+    const gauge = await metrics.registry.getSingleMetric('topology_ipam_malformed_objects')?.get();
+    const count = (kind: string) => gauge?.values.find((value) => value.labels.kind === kind)?.value;
+    expect(count('IPAMBlock')).toBe(2);
+    expect(count('BlockAffinity')).toBe(1);
+  });
+
+  it('are left as they are: neither deleted nor rewritten', async () => {
+    const block = await resources.blocks.get(outOfRangeBlock.metadata.name);
+    expect(block.spec).toEqual(outOfRangeBlock.spec);
+    const affinity = await resources.affinities.get(garbageAffinity.metadata.name);
+    expect(affinity.spec).toEqual(garbageAffinity.spec);
+  });
+});
