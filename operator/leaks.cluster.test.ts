@@ -172,9 +172,6 @@ beforeAll(async () => {
     retryPeriodMs: 500,
     leakGraceMs,
     staleClaimMs: 2_000,
-    // Nothing but the periodic pass looks again at a live node once its new addresses are past their
-    // grace (a pod deletion does, but a re-created pod's old sandbox has none): make it frequent.
-    resyncMs: 1_000,
   });
   running = operator.run(shutdown.signal);
   await nodes.create({ metadata: { name: nodeName, labels: { [p]: 'yes' } } });

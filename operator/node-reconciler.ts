@@ -47,11 +47,13 @@ export function nodeReconciler(
     let waitingOnPods = false;
 
     const podsHealth = state.pods.health();
+    /** When the youngest pod address leaves its grace period: it can be judged only then. */
+    let graceEndsInMs: number | undefined;
     for (const block of state.blocksOfNode(nodeName)) {
-      const young = block.spec.allocations.some(
-        (a) => now.getTime() - Date.parse(a.assignedAt) < options.leakGraceMs,
-      );
-      if (young && !node) waitingOnPods = true;
+      for (const allocation of block.spec.allocations) {
+        const left = Date.parse(allocation.assignedAt) + options.leakGraceMs - now.getTime();
+        if (left > 0 && allocation.pod !== undefined) graceEndsInMs = Math.min(graceEndsInMs ?? left, left);
+      }
       if (podsHealth.state === 'healthy') {
         if ((await collectLeaks(options, nodeName, block, now)) === 'retry') waitingOnPods = true;
       } else if (block.spec.allocations.some((a) => a.pod !== undefined)) {
@@ -165,6 +167,7 @@ export function nodeReconciler(
     if (plan.claim.length > 0) return requeueAfter(100);
     const recheckMs = [
       waitingOnPods || (!node && remaining > 0) ? options.leakGraceMs : undefined,
+      graceEndsInMs === undefined ? undefined : graceEndsInMs + 1,
       crashedClaimsRecheckMs,
     ].filter((ms) => ms !== undefined);
     return recheckMs.length > 0 ? requeueAfter(Math.min(...recheckMs)) : done;
