@@ -18,6 +18,17 @@ const pairs = 40;
 let clients: KubeClient[] = [];
 let claimers: IpamResources[] = [];
 
+/** A claim by node `a` from pool `small` or node `b` from pool `large`, of blocks of `blockSize` in `range`. */
+const claim = (resources: IpamResources, who: 'a' | 'b', range: string, blockSize: number) =>
+  claimBlock(resources, {
+    node: `${prefix}-${who}`,
+    poolName: `${prefix}-${who === 'a' ? 'small' : 'large'}`,
+    poolCidr: parseCidr(range),
+    blockSize,
+    held: [],
+    taken: new Set(),
+  });
+
 beforeAll(() => {
   // One connection per claimer, so the two claims of a pair really are in flight at once.
   clients = [0, 1].map(() => new KubeClient(loadConnection(cluster.kubeconfig)));
@@ -45,25 +56,8 @@ describe('claimBlock', () => {
     let claimed = 0;
     for (let pair = 0; pair < pairs; pair++) {
       // Each pair races over its own /26 range, as two overlapping pools' first blocks would.
-      const range = parseCidr(`10.${octet}.${pair}.0/26`);
-      const outcomes = await Promise.all([
-        claimBlock(small, {
-          node: `${prefix}-a`,
-          poolName: `${prefix}-small`,
-          poolCidr: range,
-          blockSize: 28,
-          held: [],
-          taken: new Set(),
-        }),
-        claimBlock(large, {
-          node: `${prefix}-b`,
-          poolName: `${prefix}-large`,
-          poolCidr: range,
-          blockSize: 26,
-          held: [],
-          taken: new Set(),
-        }),
-      ]);
+      const range = `10.${octet}.${pair}.0/26`;
+      const outcomes = await Promise.all([claim(small, 'a', range, 28), claim(large, 'b', range, 26)]);
       claimed += outcomes.filter((outcome) => outcome.block !== undefined).length;
     }
     const [reader] = claimers;
@@ -88,24 +82,10 @@ describe('claimBlock', () => {
   it('claims the next candidate that overlaps nothing, and reports the ones it gave up', async () => {
     const [resources] = claimers;
     if (!resources) throw new Error('claimers not set up');
-    const range = parseCidr(`10.${octet}.100.0/26`);
-    const first = await claimBlock(resources, {
-      node: `${prefix}-b`,
-      poolName: `${prefix}-large`,
-      poolCidr: parseCidr(`10.${octet}.100.0/26`),
-      blockSize: 27,
-      held: [],
-      taken: new Set(),
-    });
+    const range = `10.${octet}.100.0/26`;
+    const first = await claim(resources, 'b', range, 27);
     expect(first.block?.spec.cidr).toBe(`10.${octet}.100.0/27`);
-    const second = await claimBlock(resources, {
-      node: `${prefix}-a`,
-      poolName: `${prefix}-small`,
-      poolCidr: range,
-      blockSize: 28,
-      held: [],
-      taken: new Set(),
-    });
+    const second = await claim(resources, 'a', range, 28);
     expect(second.block?.spec.cidr).toBe(`10.${octet}.100.32/28`);
     expect(second.block?.spec.node).toBe(`${prefix}-a`);
     expect(second.overlaps).toEqual([

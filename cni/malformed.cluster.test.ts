@@ -10,7 +10,7 @@ import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } 
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { withLooseCrds } from '../test/cluster/loose-crds.js';
-import { type InstalledPlugin, installPlugin, invokePlugin, removePlugin } from './testing.js';
+import { type InstalledPlugin, bridgeNetwork, installPlugin, invokePlugin, removePlugin } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -37,17 +37,7 @@ const call = (command: 'ADD' | 'DEL', containerId: string) => {
   return invokePlugin(plugin, {
     command,
     containerId,
-    config: {
-      cniVersion: '1.0.0',
-      name: `${prefix}-net`,
-      type: 'bridge',
-      ipam: {
-        type: 'topology-ipam',
-        kubeconfig: cluster.kubeconfig,
-        state_dir: plugin.stateDir,
-        nodename: node,
-      },
-    },
+    config: bridgeNetwork(plugin, { name: `${prefix}-net`, kubeconfig: cluster.kubeconfig, node }),
   });
 };
 

@@ -15,6 +15,7 @@ import { createAllocatablePool } from '../test/cluster/pools.js';
 import {
   type InstalledPlugin,
   type PluginOutcome,
+  bridgeNetwork,
   inParallel,
   installPlugin,
   invokePlugin,
@@ -36,22 +37,11 @@ let plugin: InstalledPlugin;
 let client: KubeClient;
 let resources: IpamResources;
 
-const add = (node: string, containerId: string, extraIpam: Record<string, unknown> = {}) =>
+const add = (node: string, containerId: string) =>
   invokePlugin(plugin, {
     command: 'ADD',
     containerId,
-    config: {
-      cniVersion: '1.0.0',
-      name: `${prefix}-net`,
-      type: 'bridge',
-      ipam: {
-        type: 'topology-ipam',
-        kubeconfig: cluster.kubeconfig,
-        state_dir: plugin.stateDir,
-        nodename: node,
-        ...extraIpam,
-      },
-    },
+    config: bridgeNetwork(plugin, { name: `${prefix}-net`, kubeconfig: cluster.kubeconfig, node }),
   });
 
 function addressOf(outcome: PluginOutcome): string {

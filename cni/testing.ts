@@ -72,6 +72,24 @@ export interface PluginOutcome {
   readonly ms: number;
 }
 
+/** The configuration a runtime passes for a bridge network whose IPAM is this plugin on `node`. */
+export function bridgeNetwork(
+  plugin: InstalledPlugin,
+  options: { readonly name: string; readonly kubeconfig: string; readonly node: string },
+): Record<string, unknown> {
+  return {
+    cniVersion: '1.0.0',
+    name: options.name,
+    type: 'bridge',
+    ipam: {
+      type: 'topology-ipam',
+      kubeconfig: options.kubeconfig,
+      state_dir: plugin.stateDir,
+      nodename: options.node,
+    },
+  };
+}
+
 export function environmentFor(plugin: InstalledPlugin, invocation: Invocation): NodeJS.ProcessEnv {
   const containerId = invocation.containerId ?? '';
   return {
