@@ -11,13 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BlockAffinity, type IPAMBlock, type IpamResources, ipamResources } from '../allocator/index.js';
-import { labels, poolConditionTypes } from '../api/index.js';
+import { labels } from '../api/index.js';
 import { type InstalledPlugin, installPlugin, invokePlugin, removePlugin } from '../cni/testing.js';
 import { cidrContainsAddress, cidrToResourceName, parseAddress, parseCidr } from '../ipam/index.js';
 import { ApiError, type Connection, KubeClient, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { chartDir, runAsync, writeTokenKubeconfig } from './testing.js';
+import { createAllocatablePool } from '../test/cluster/pools.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix: p } = cluster;
@@ -157,26 +158,6 @@ const sharedBlock = (resources: IpamResources = admin): Promise<IPAMBlock> =>
   resources.blocks.get(cidrToResourceName(parseCidr(pools.shared.cidr)));
 
 /** Marks a pool allocatable, as the operator would (no operator runs here). */
-async function markAllocatable(name: string): Promise<void> {
-  const pool = await admin.pools.get(name);
-  await admin.pools.replaceStatus({
-    ...pool,
-    status: {
-      observedGeneration: pool.metadata.generation ?? 1,
-      conditions: [
-        {
-          type: poolConditionTypes.allocatable,
-          status: 'True',
-          reason: 'OK',
-          message: 'set by the test',
-          observedGeneration: pool.metadata.generation ?? 1,
-          lastTransitionTime: new Date().toISOString(),
-        },
-      ],
-    },
-  });
-}
-
 beforeAll(async () => {
   admin = ipamResources(new KubeClient(loadConnection(cluster.kubeconfig)));
   plugin = await installPlugin();
@@ -220,11 +201,10 @@ beforeAll(async () => {
   await mintIdentity('unbound', cniAccount, []);
   await mintIdentity('operator', operatorAccount, []);
   for (const pool of Object.values(pools)) {
-    await admin.pools.create({
+    await createAllocatablePool(admin, {
       metadata: { name: pool.name },
       spec: { cidr: pool.cidr, blockSize: pool.blockSize, nodeSelector: pool.nodeSelector },
     });
-    await markAllocatable(pool.name);
   }
 }, 180_000);
 
@@ -370,22 +350,6 @@ describe("what a node's plugin must not do, refused by the policy", () => {
       },
     ],
     [
-      "A's token assigns itself an ordinal node B holds in B's block",
-      blocksPolicy,
-      'the ordinal is held by nobody else',
-      async () => {
-        const block = await sharedBlock(asA());
-        const taken = block.spec.allocations[0]?.ordinal ?? 1;
-        return asA().blocks.replace({
-          ...block,
-          spec: {
-            ...block.spec,
-            allocations: [...block.spec.allocations, allocation(taken, nodeA, `${p}-dup`)],
-          },
-        });
-      },
-    ],
-    [
       "A's token records an allocation in node B's name in B's block",
       blocksPolicy,
       `node ${nodeA} may not add, change or release allocations of other nodes`,
@@ -484,6 +448,22 @@ describe("what a node's plugin must not do, refused by the policy", () => {
     const message = await refusal(write);
     expect(message).toContain(deniedBy(policy));
     expect(message).toContain(fragment);
+  });
+
+  it("A's token cannot take an ordinal node B holds in B's block: the CRD refuses a second record of an ordinal first", async () => {
+    const block = await sharedBlock(asA());
+    const taken = block.spec.allocations[0]?.ordinal ?? 1;
+    const write = asA().blocks.replace({
+      ...block,
+      spec: { ...block.spec, allocations: [...block.spec.allocations, allocation(taken, nodeA, `${p}-dup`)] },
+    });
+    const refused = await write.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(ApiError);
+    expect(refused instanceof ApiError && refused.status).toBe(422);
+    expect(String(refused)).toMatch(/Duplicate value/);
   });
 
   it('the real plugin on node A with a token bound to no node fails ADD with code 103, naming the policy', async () => {

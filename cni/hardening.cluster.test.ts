@@ -23,6 +23,7 @@ import {
   removePlugin,
   startPlugin,
 } from './testing.js';
+import { createAllocatablePool } from '../test/cluster/pools.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -109,7 +110,10 @@ beforeAll(async () => {
   resources = ipamResources(kube);
   const nodes = new ResourceClient<Node>(kube, coreResources.nodes);
   for (const key of nodeKeys) await nodes.create({ metadata: { name: nodeName(key) } });
-  await resources.pools.create({ metadata: { name: pool.name }, spec: { cidr: pool.cidr, blockSize: 28 } });
+  await createAllocatablePool(resources, {
+    metadata: { name: pool.name },
+    spec: { cidr: pool.cidr, blockSize: 28 },
+  });
 }, 120_000);
 
 afterAll(async () => {

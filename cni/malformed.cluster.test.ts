@@ -4,13 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IPAMBlock, ipamResources } from '../allocator/index.js';
-import { labels, poolConditionTypes } from '../api/index.js';
+import { labels } from '../api/index.js';
 import { cidrContainsAddress, cidrToResourceName, parseAddress, parseCidr } from '../ipam/index.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { withLooseCrds } from '../test/cluster/loose-crds.js';
 import { type InstalledPlugin, bridgeNetwork, installPlugin, invokePlugin, removePlugin } from './testing.js';
+import { createAllocatablePool } from '../test/cluster/pools.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -47,24 +48,10 @@ beforeAll(async () => {
     for (const block of [oversizedBlock, garbageBlock]) await resources.blocks.create(block);
   });
   await nodes.create({ metadata: { name: node, labels: { [prefix]: 'yes' } } });
-  const pool = await resources.pools.create({
+  // No operator runs here: the pool is marked allocatable as it would.
+  await createAllocatablePool(resources, {
     metadata: { name: poolName },
     spec: { cidr: '10.94.0.0/24', blockSize: 26, nodeSelector: `has(${prefix})` },
-  });
-  // No operator runs here: record the pool allocatable as it would.
-  await resources.pools.replaceStatus({
-    ...pool,
-    status: {
-      conditions: [
-        {
-          type: poolConditionTypes.allocatable,
-          status: 'True',
-          reason: 'OK',
-          message: 'test',
-          lastTransitionTime: new Date().toISOString(),
-        },
-      ],
-    },
   });
 }, 240_000);
 

@@ -12,6 +12,7 @@ import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } 
 import { ControlPlane } from '../test/cluster/control-plane.js';
 import { installCrds } from '../test/cluster/crds.js';
 import { type InstalledPlugin, installPlugin, invokePlugin, removePlugin } from './testing.js';
+import { createAllocatablePool } from '../test/cluster/pools.js';
 
 // Its own control plane: restarting the shared one would disturb the other test files.
 let plane: ControlPlane;
@@ -25,7 +26,7 @@ beforeAll(async () => {
   const client = new KubeClient(loadConnection(plane.kubeconfigPath));
   const nodes = new ResourceClient<Node>(client, coreResources.nodes);
   for (const name of nodeNames) await nodes.create({ metadata: { name } });
-  await ipamResources(client).pools.create({
+  await createAllocatablePool(ipamResources(client), {
     metadata: { name: 'pool-a' },
     spec: { cidr: '10.77.0.0/24', blockSize: 28 },
   });
