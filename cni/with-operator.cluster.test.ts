@@ -10,9 +10,6 @@ import { labels } from '../api/index.js';
 import { type IPAMBlock, ipamResources } from '../allocator/index.js';
 import { cidrContainsAddress, parseAddress, parseCidr } from '../ipam/index.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
-import { jsonLogger } from '../operator/log.js';
-import { createMetrics } from '../operator/metrics.js';
-import { Operator } from '../operator/operator.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
@@ -23,6 +20,7 @@ import {
   removePlugin,
   startPlugin,
 } from './testing.js';
+import { testOperator } from '../operator/testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const p = cluster.prefix;
@@ -73,17 +71,12 @@ beforeAll(async () => {
       nodeSelector: `has(${p})`,
     },
   });
-  const operator = new Operator({
+  const operator = testOperator({
     client,
     namespace: p,
-    identity: `${p}-operator`,
-    log: jsonLogger({ level: 'warn' }),
-    metrics: createMetrics(),
-    leaseDurationMs: 4_000,
-    renewDeadlineMs: 3_000,
-    retryPeriodMs: 500,
     // The test's pods are not real Pod objects; keep the collector away from them for the file's life.
     leakGraceMs: 600_000,
+    staleClaimMs: 60_000,
   });
   running = operator.run(shutdown.signal);
 }, 120_000);

@@ -17,9 +17,7 @@ import {
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
-import { jsonLogger } from './log.js';
-import { createMetrics } from './metrics.js';
-import { Operator } from './operator.js';
+import { testOperator } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const client = new KubeClient(loadConnection(cluster.kubeconfig));
@@ -47,18 +45,7 @@ const isGone = async (read: () => Promise<unknown>): Promise<boolean> => {
 
 beforeAll(async () => {
   cluster.kubectl(['create', 'namespace', p]);
-  const operator = new Operator({
-    client,
-    namespace: p,
-    identity: `${p}-replica`,
-    log: jsonLogger({ level: 'warn' }),
-    metrics: createMetrics(),
-    leaseDurationMs: 4_000,
-    renewDeadlineMs: 3_000,
-    retryPeriodMs: 500,
-    leakGraceMs: 1_000,
-    staleClaimMs: 2_000,
-  });
+  const operator = testOperator({ client, namespace: p });
   running = operator.run(shutdown.signal);
   await nodes.create({ metadata: { name: node, labels: { [p]: 'yes' } } });
   await resources.pools.create({

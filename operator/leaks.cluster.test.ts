@@ -27,6 +27,7 @@ import { malformedReporter } from './malformed.js';
 import { nodeReconciler } from './node-reconciler.js';
 import { Operator } from './operator.js';
 import type { ReconcileResult } from './controller.js';
+import { testOperator } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const p = cluster.prefix;
@@ -161,17 +162,12 @@ beforeAll(async () => {
   const operatorToken = token('operator');
   operatorClient = new KubeClient({ ...admin, server: proxy.url, token: () => operatorToken });
   operatorMetrics = createMetrics();
-  operator = new Operator({
+  operator = testOperator({
     client: operatorClient,
     namespace: p,
-    identity: `${p}-replica`,
     log,
     metrics: operatorMetrics,
-    leaseDurationMs: 4_000,
-    renewDeadlineMs: 3_000,
-    retryPeriodMs: 500,
     leakGraceMs,
-    staleClaimMs: 2_000,
   });
   running = operator.run(shutdown.signal);
   await nodes.create({ metadata: { name: nodeName, labels: { [p]: 'yes' } } });

@@ -13,7 +13,7 @@ import { eventually } from '../test/cluster/eventually.js';
 import { withLooseCrds } from '../test/cluster/loose-crds.js';
 import { jsonLogger } from './log.js';
 import { createMetrics } from './metrics.js';
-import { Operator } from './operator.js';
+import { testOperator } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const client = new KubeClient(loadConnection(cluster.kubeconfig));
@@ -92,16 +92,11 @@ beforeAll(async () => {
     metadata: { name: poolName },
     spec: { cidr: '10.93.0.0/24', blockSize: 26, nodeSelector: `has(${p})` },
   });
-  const operator = new Operator({
+  const operator = testOperator({
     client,
     namespace: p,
-    identity: `${p}-replica`,
     log: jsonLogger({ level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error' }),
     metrics,
-    leaseDurationMs: 4_000,
-    renewDeadlineMs: 3_000,
-    retryPeriodMs: 500,
-    leakGraceMs: 1_000,
     staleClaimMs: 1_000,
   });
   running = operator.run(shutdown.signal);

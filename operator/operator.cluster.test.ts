@@ -12,9 +12,8 @@ import {
 } from '../kube/index.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
-import { jsonLogger } from './log.js';
-import { createMetrics } from './metrics.js';
 import { Operator } from './operator.js';
+import { testOperator } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const client = new KubeClient(loadConnection(cluster.kubeconfig));
@@ -36,18 +35,7 @@ const poolNamed = (name: string) => resources.pools.get(`${p}-${name}`);
 
 beforeAll(async () => {
   cluster.kubectl(['create', 'namespace', p]);
-  operator = new Operator({
-    client,
-    namespace: p,
-    identity: `${p}-replica`,
-    log: jsonLogger({ level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'warn' }),
-    metrics: createMetrics(),
-    leaseDurationMs: 4_000,
-    renewDeadlineMs: 3_000,
-    retryPeriodMs: 500,
-    leakGraceMs: 1_000,
-    staleClaimMs: 2_000,
-  });
+  operator = testOperator({ client, namespace: p });
   running = operator.run(shutdown.signal);
   // Calico's topology example: four nodes over two racks, one pool per rack.
   for (let i = 0; i < 4; i++) {
