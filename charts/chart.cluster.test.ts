@@ -23,6 +23,8 @@ import {
   type HelmResult,
   type Manifest,
   chartDir,
+  installerPodManifest,
+  kubectlRunner,
   parseManifests,
   renderChart,
   runAsync,
@@ -67,14 +69,7 @@ const valuesV2 = {
 };
 const poolName = (rack: number) => `${fullname}-rack-${rack}`;
 
-const kubectl = async (args: readonly string[], input?: string): Promise<string> => {
-  const result = await runAsync(kubectlBin, args, {
-    kubeconfig: cluster.kubeconfig,
-    ...(input === undefined ? {} : { input }),
-  });
-  if (!result.ok) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-};
+const kubectl = kubectlRunner(kubectlBin, cluster.kubeconfig);
 const tryKubectl = (args: readonly string[], input?: string): Promise<HelmResult> =>
   runAsync(kubectlBin, args, { kubeconfig: cluster.kubeconfig, ...(input === undefined ? {} : { input }) });
 const helm = async (args: readonly string[], values?: unknown): Promise<string> => {
@@ -481,17 +476,7 @@ describe('one release through its life', () => {
     const installerPod = 'installer-0';
     await kubectl(
       ['create', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: installerPod, namespace },
-        spec: {
-          nodeName: nodeName(0),
-          serviceAccountName: cniAccount,
-          automountServiceAccountToken: false,
-          containers: [{ name: 'install-cni', image: 'topology-ipam-cni-installer' }],
-        },
-      }),
+      installerPodManifest({ name: installerPod, namespace, node: nodeName(0), serviceAccount: cniAccount }),
     );
     const serviceAccountDir = path.join(tmp, 'projected');
     fs.mkdirSync(serviceAccountDir);

@@ -17,7 +17,7 @@ import { cidrContainsAddress, cidrToResourceName, parseAddress, parseCidr } from
 import { ApiError, type Connection, KubeClient, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
-import { chartDir, runAsync, writeTokenKubeconfig } from './testing.js';
+import { chartDir, installerPodManifest, kubectlRunner, runAsync, writeTokenKubeconfig } from './testing.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
 
 const cluster = clusterTestContext(import.meta.url);
@@ -45,14 +45,7 @@ const spareName = (third: number) => cidrToResourceName(parseCidr(spare(third)))
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cni-node-restriction-'));
 const kubectlBin = path.join(cluster.binDir, 'kubectl');
-const kubectl = async (args: readonly string[], input?: string): Promise<string> => {
-  const result = await runAsync(kubectlBin, args, {
-    kubeconfig: cluster.kubeconfig,
-    ...(input === undefined ? {} : { input }),
-  });
-  if (!result.ok) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-};
+const kubectl = kubectlRunner(kubectlBin, cluster.kubeconfig);
 
 interface Identity {
   readonly token: string;
@@ -181,20 +174,9 @@ beforeAll(async () => {
       }),
     );
   }
-  // The installer pod the DaemonSet would run on node A (no kubelet runs it: only its token matters).
   await kubectl(
     ['create', '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: installerPodA, namespace },
-      spec: {
-        nodeName: nodeA,
-        serviceAccountName: cniAccount,
-        automountServiceAccountToken: false,
-        containers: [{ name: 'install-cni', image: 'topology-ipam-cni-installer' }],
-      },
-    }),
+    installerPodManifest({ name: installerPodA, namespace, node: nodeA, serviceAccount: cniAccount }),
   );
   await mintIdentity('A', cniAccount, ['--bound-object-kind=Pod', `--bound-object-name=${installerPodA}`]);
   await mintIdentity('B', cniAccount, ['--bound-object-kind=Node', `--bound-object-name=${nodeB}`]);

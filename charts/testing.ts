@@ -67,6 +67,44 @@ export function runAsync(
   });
 }
 
+/** kubectl run without blocking the event loop: stdout, or an error carrying kubectl's stderr. */
+export function kubectlRunner(
+  kubectlBin: string,
+  kubeconfig: string,
+): (args: readonly string[], input?: string) => Promise<string> {
+  return async (args, input) => {
+    const result = await runAsync(kubectlBin, args, {
+      kubeconfig,
+      ...(input === undefined ? {} : { input }),
+    });
+    if (!result.ok) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
+    return result.stdout;
+  };
+}
+
+/**
+ * The installer pod the CNI DaemonSet would run on `node`, as JSON for `kubectl create -f -`. No kubelet
+ * runs it here: only a token bound to it matters, which carries the node's name.
+ */
+export function installerPodManifest(pod: {
+  readonly name: string;
+  readonly namespace: string;
+  readonly node: string;
+  readonly serviceAccount: string;
+}): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: pod.name, namespace: pod.namespace },
+    spec: {
+      nodeName: pod.node,
+      serviceAccountName: pod.serviceAccount,
+      automountServiceAccountToken: false,
+      containers: [{ name: 'install-cni', image: 'topology-ipam-cni-installer' }],
+    },
+  });
+}
+
 /** Helm keeps its caches out of $HOME and never reads a user's repositories or plugins. */
 function helmEnv(kubeconfig?: string): NodeJS.ProcessEnv {
   const cache = path.join(chartDir, '..', '..', '.cache', 'helm');
