@@ -11,7 +11,13 @@
  * borrows an address from another node's block.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type IPAMBlock, type IPPool, type IpamResources, claimBlock } from '../allocator/index.js';
+import {
+  type IPAMBlock,
+  type IPPool,
+  type IpamResources,
+  claimBlock,
+  isPendingBlock,
+} from '../allocator/index.js';
 import {
   type Allocation,
   type IPAMConfigSpec,
@@ -189,16 +195,15 @@ class ClusterView {
     return this.once('config', () =>
       this.invocation.resources.configs.get(ipamConfigName).then(
         (object) => {
+          const parsed = ipamConfigSpecSchema.safeParse(object.spec);
+          if (parsed.success) return parsed.data;
           // Settings an admin chose (strictAffinity...) are not silently replaced by defaults.
           const problems = specProblems(ipamConfigSpecSchema, object.spec);
-          if (problems.length > 0) {
-            throw new CniError({
-              kind: 'invalid-config',
-              path: `IPAMConfig ${ipamConfigName}`,
-              reason: `the cluster's IPAMConfig does not parse; fix it: ${problems.join('; ')}`,
-            });
-          }
-          return ipamConfigSpecSchema.parse(object.spec);
+          throw new CniError({
+            kind: 'invalid-config',
+            path: `IPAMConfig ${ipamConfigName}`,
+            reason: `the cluster's IPAMConfig does not parse; fix it: ${problems.join('; ')}`,
+          });
         },
         (error: unknown) => {
           if (isNotFound(error)) return ipamConfigSpecSchema.parse({});
@@ -311,7 +316,7 @@ async function placeSlowly(
   if (!settings.strictAffinity) {
     for (const pool of candidates) {
       const others = wellFormedBlocks(await view.blocksOfPool(pool.name)).filter(
-        (b) => b.spec.node !== node && b.spec.node !== '',
+        (b) => b.spec.node !== node && !isPendingBlock(b),
       );
       const borrowed = placeInBlocks(others, { ...base, refs: [] });
       if (borrowed) return borrowed;
