@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labels as apiLabels, poolFinalizer } from '../api/index.js';
-import { type IPAMBlock, type IPPool, ipamResources } from '../allocator/index.js';
+import { type IPAMBlock, type IPPool, ipamResources, isPendingBlock } from '../allocator/index.js';
 import { cidrContains, parseCidr } from '../ipam/index.js';
 import {
   KubeClient,
@@ -29,8 +29,11 @@ const pool = (name: string, cidr: string, nodeSelector: string): IPPool => ({
   metadata: { name: `${p}-${name}` },
   spec: { cidr, blockSize: 26, nodeSelector },
 });
+/** The blocks a node holds: claims still pending (not yet checked for overlaps) are not the node's yet. */
 const blocksOf = async (node: string): Promise<IPAMBlock[]> =>
-  (await resources.blocks.list({ labelSelector: `${apiLabels.node}=${node}` })).items;
+  (await resources.blocks.list({ labelSelector: `${apiLabels.node}=${node}` })).items.filter(
+    (block) => !isPendingBlock(block),
+  );
 const poolNamed = (name: string) => resources.pools.get(`${p}-${name}`);
 
 beforeAll(async () => {
@@ -80,8 +83,11 @@ describe('the operator on a real API server', () => {
       expect(cidrContains(i % 2 === 0 ? rack0 : rack1, parseCidr(block?.spec.cidr ?? ''))).toBe(true);
     });
     expect(new Set(byNode.map((blocks) => blocks[0]?.spec.cidr)).size).toBe(4);
-    const affinities = (await resources.affinities.list({ labelSelector: `${apiLabels.pool}=${p}-rack-0` }))
-      .items;
+    // The affinity is confirmed by the claim's last write, just after its block.
+    const affinities = await eventually(async () => {
+      const { items } = await resources.affinities.list({ labelSelector: `${apiLabels.pool}=${p}-rack-0` });
+      return items.every((a) => a.spec.state === 'confirmed') ? items : undefined;
+    });
     expect(affinities.map((a) => a.spec.state)).toEqual(['confirmed', 'confirmed']);
   });
 

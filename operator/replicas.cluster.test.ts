@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labels as apiLabels } from '../api/index.js';
-import { ipamResources } from '../allocator/index.js';
+import { ipamResources, isPendingBlock } from '../allocator/index.js';
 import {
   KubeClient,
   type Lease,
@@ -37,8 +37,17 @@ const startReplica = (name: string): OperatorProcess =>
 
 const nodeNames = (from: number, to: number) =>
   Array.from({ length: to - from }, (_, i) => `${p}-n${from + i}`);
-const blockCount = async () =>
-  (await resources.blocks.list({ labelSelector: `${apiLabels.pool}=${p}-pool` })).items.length;
+/** Blocks whose claim completed: confirmed, and so is their affinity (the claim's last write). */
+const blockCount = async () => {
+  const selector = `${apiLabels.pool}=${p}-pool`;
+  const blocks = (await resources.blocks.list({ labelSelector: selector })).items;
+  const confirmed = new Set(
+    (await resources.affinities.list({ labelSelector: selector })).items
+      .filter((affinity) => affinity.spec.state === 'confirmed')
+      .map((affinity) => affinity.metadata.name),
+  );
+  return blocks.filter((block) => !isPendingBlock(block) && confirmed.has(block.metadata.name)).length;
+};
 
 let replicas: OperatorProcess[] = [];
 
