@@ -9,7 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{allocator,api,kube,selector,ipam,operator,cni,charts,installer,test,scripts,chaos}/**/*.test.ts',
+            '{allocator,api,kube,selector,ipam,operator,cni,agent,charts,installer,test,scripts,chaos}/**/*.test.ts',
           ],
           exclude: ['**/*.cluster.test.ts', '**/node_modules/**'],
         },
