@@ -1,12 +1,9 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { handleOf, isHandleOfNetwork, legacyHandleOf, parseNetworkConfig } from './config.js';
 import { parseEnv } from './env.js';
 import { CniError, toCniError } from './errors.js';
-import { requestLogVariable, run } from './run.js';
+import { type CommandBackend, run } from './run.js';
 
 const network = (ipam: unknown, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ cniVersion: '1.0.0', name: 'podnet', type: 'bridge', ipam, ...extra });
@@ -211,11 +208,29 @@ describe('parseEnv', () => {
   });
 });
 
+/** A backend that records which commands reached it: a refused request must reach none. */
+function recordingBackend(): CommandBackend & { calls: string[] } {
+  const calls: string[] = [];
+  const record = (command: string) => () => {
+    calls.push(command);
+    return Promise.resolve();
+  };
+  return {
+    calls,
+    add: () => {
+      calls.push('ADD');
+      return Promise.resolve({ ips: [], routes: [] });
+    },
+    del: record('DEL'),
+    check: record('CHECK'),
+    gc: record('GC'),
+    status: record('STATUS'),
+  };
+}
+
 describe('run, refusing bad input', () => {
-  it('prints the error object, exits 1, and sends no request at all', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cni-config-test-'));
-    const log = path.join(dir, 'requests.jsonl');
-    // A kubeconfig pointing nowhere: had the plugin tried the API server, the error would be 102, not 7.
+  it('prints the error object, exits 1, and never reaches the backend', async () => {
+    const backend = recordingBackend();
     const outcome = await run(
       {
         CNI_COMMAND: 'ADD',
@@ -223,15 +238,13 @@ describe('run, refusing bad input', () => {
         CNI_NETNS: '/x',
         CNI_IFNAME: 'eth0',
         CNI_PATH: '/opt/cni/bin',
-        [requestLogVariable]: log,
       },
-      network({ type: 'topology-ipam', pools: ['10.0.0.0/40'], kubeconfig: '/nonexistent' }),
+      network({ type: 'topology-ipam', pools: ['10.0.0.0/40'] }),
+      backend,
     );
     expect(outcome.exitCode).toBe(1);
     expect(JSON.parse(outcome.stdout)).toMatchObject({ cniVersion: '1.0.0', code: 7 });
-    const entry = JSON.parse(fs.readFileSync(log, 'utf8')) as { reads: number; writes: number; code: number };
-    expect(entry).toMatchObject({ reads: 0, writes: 0, code: 7 });
-    fs.rmSync(dir, { recursive: true });
+    expect(backend.calls).toEqual([]);
   });
 
   it.each([
@@ -239,11 +252,14 @@ describe('run, refusing bad input', () => {
     ['GC', '1.0.0'],
     ['STATUS', '1.0.0'],
   ])('refuses %s for cniVersion %s with code 1', async (command, cniVersion) => {
+    const backend = recordingBackend();
     const outcome = await run(
       { CNI_COMMAND: command, CNI_CONTAINERID: 'abc', CNI_NETNS: '/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt' },
       network({ type: 'topology-ipam' }, { cniVersion }),
+      backend,
     );
     expect(JSON.parse(outcome.stdout)).toMatchObject({ cniVersion, code: 1 });
+    expect(backend.calls).toEqual([]);
   });
 
   const runWith = async (command: string, config: string) =>
@@ -258,6 +274,7 @@ describe('run, refusing bad input', () => {
             CNI_IFNAME: 'eth0',
           },
           config,
+          recordingBackend(),
         )
       ).stdout,
     ) as { code: number; msg: string; details: string };
@@ -266,22 +283,23 @@ describe('run, refusing bad input', () => {
     ['missing', { cniVersion: '1.1.0' }],
     ['misspelt', { cniVersion: '1.1.0', 'cni.dev/valid-attachment': [] }],
   ])('refuses a GC whose valid-attachments list is %s with code 7', async (_, extra) => {
-    const error = await runWith('GC', network({ type: 'topology-ipam', kubeconfig: '/nonexistent' }, extra));
+    const error = await runWith('GC', network({ type: 'topology-ipam' }, extra));
     expect(error).toMatchObject({ code: 7, msg: 'invalid network configuration: cni.dev/valid-attachments' });
   });
 
   it('refuses an ipam.type that is not this plugin with code 7', async () => {
-    const error = await runWith('ADD', network({ type: 'host-local', kubeconfig: '/nonexistent' }));
+    const error = await runWith('ADD', network({ type: 'host-local' }));
     expect(error).toMatchObject({ code: 7, msg: 'invalid network configuration: ipam.type' });
   });
 
-  it('reports an unreadable kubeconfig as a configuration error', async () => {
+  it('passes a valid request to the backend and prints its result', async () => {
+    const backend = recordingBackend();
     const outcome = await run(
-      { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'abc', CNI_IFNAME: 'eth0', CNI_PATH: '/opt' },
-      network({ type: 'topology-ipam', kubeconfig: '/nonexistent/kubeconfig', nodename: 'n' }),
+      { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc', CNI_NETNS: '/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt' },
+      network({ type: 'topology-ipam', kubeconfig: '/accepted/but/unused', lock_dir: '/unused' }),
+      backend,
     );
-    const error = JSON.parse(outcome.stdout) as { code: number; details: string };
-    expect(error.code).toBe(7);
-    expect(error.details).toMatch(/cannot read kubeconfig \/nonexistent\/kubeconfig/);
+    expect([outcome.exitCode, backend.calls]).toEqual([0, ['ADD']]);
+    expect(JSON.parse(outcome.stdout)).toMatchObject({ cniVersion: '1.0.0', ips: [] });
   });
 });

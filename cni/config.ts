@@ -21,16 +21,11 @@ export interface IpamConfig {
   readonly families: readonly IpFamily[];
   readonly routes: readonly RouteConfig[];
   readonly dns?: DnsConfig;
-  readonly kubeconfig?: string;
+  /** The node this configuration is for: the agent refuses a request meant for another node. */
   readonly nodename?: string;
-  readonly nodenameFile?: string;
   /** Overrides IPAMConfig's releaseCooldownSeconds. */
   readonly cooldownSeconds?: number;
-  /** Where node-local records (borrowed addresses) are kept. */
-  readonly stateDir: string;
-  /** A directory only root may enter, holding the node lock's file. */
-  readonly lockDir: string;
-  /** The most one invocation may take, lock wait and retries included. */
+  /** The most one request may take in the agent, retries included. */
   readonly timeoutSeconds: number;
 }
 
@@ -85,13 +80,17 @@ const ipamSchema = z.strictObject({
   assign_ipv6: flag.default(false),
   routes: z.array(routeSchema).default([]),
   dns: dnsSchema.optional(),
-  kubeconfig: z.string().min(1).optional(),
   nodename: z.string().min(1).optional(),
-  nodename_file: z.string().min(1).optional(),
   cooldown_seconds: z.int().min(0).optional(),
   timeout_seconds: z.number().positive().max(600).default(30),
-  state_dir: z.string().min(1).default('/var/lib/cni/topology-ipam'),
-  lock_dir: z.string().min(1).default('/run/topology-ipam'),
+  // Read by the forwarder, which dials it: the node agent's unix socket.
+  agent_socket: z.string().min(1).optional(),
+  // Read before the node agent (the plugin talked to the API server itself); still accepted so that
+  // conflists written by an earlier release keep working, and ignored: the agent's settings decide.
+  kubeconfig: z.string().min(1).optional(),
+  nodename_file: z.string().min(1).optional(),
+  state_dir: z.string().min(1).optional(),
+  lock_dir: z.string().min(1).optional(),
 });
 
 const attachmentSchema = z.object({ containerID: z.string(), ifname: z.string() });
@@ -208,12 +207,8 @@ export function parseIpamConfig(value: unknown): IpamConfig {
     families,
     routes: ipam.routes,
     timeoutSeconds: ipam.timeout_seconds,
-    stateDir: ipam.state_dir,
-    lockDir: ipam.lock_dir,
     ...(ipam.dns === undefined ? {} : { dns: ipam.dns }),
-    ...(ipam.kubeconfig === undefined ? {} : { kubeconfig: ipam.kubeconfig }),
     ...(ipam.nodename === undefined ? {} : { nodename: ipam.nodename }),
-    ...(ipam.nodename_file === undefined ? {} : { nodenameFile: ipam.nodename_file }),
     ...(ipam.cooldown_seconds === undefined ? {} : { cooldownSeconds: ipam.cooldown_seconds }),
   };
 }

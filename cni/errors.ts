@@ -160,14 +160,14 @@ export function toCniError(error: unknown, cniVersion: string = latestVersion): 
     mapped = {
       code: errorCodes.apiUnreachable,
       msg: 'cannot reach the Kubernetes API server',
-      details: `${error.message}. Check the server address in the kubeconfig (ipam.kubeconfig) and that the API server is up.`,
+      details: `${error.message}. Check that the API server is up and that the node agent can reach it (its KUBECONFIG, or in a pod its service account and KUBERNETES_SERVICE_HOST).`,
     };
   } else if (error instanceof ApiError) mapped = fromApiError(error);
   else if (error instanceof KubeconfigError) {
     mapped = {
-      code: errorCodes.invalidNetworkConfig,
-      msg: 'invalid network configuration: ipam.kubeconfig',
-      details: `${error.message}. Set ipam.kubeconfig to a readable kubeconfig file for the plugin.`,
+      code: errorCodes.apiUnreachable,
+      msg: 'the node agent cannot read its API server credentials',
+      details: `${error.message}. Check the agent's KUBECONFIG, or in a pod its projected service account token.`,
     };
   } else {
     const text = error instanceof Error ? (error.stack ?? error.message) : String(error);

@@ -1,28 +1,42 @@
 /**
- * One plugin invocation: parse the environment and the configuration, take the node lock, run the
- * command, and turn the outcome into stdout and an exit code. `main.ts` loads this module only for
- * commands other than VERSION, so answering VERSION loads neither zod nor the Kubernetes client.
+ * One CNI request, as the node agent serves it for the forwarder: parse the environment and the
+ * configuration, refuse what the spec refuses, run the command on a backend (the agent's addresses), and
+ * turn the outcome into the plugin's stdout and exit code. Never throws: every failure becomes the
+ * CNI error object of `errors.ts`.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import { ipamResources } from '../allocator/index.js';
-import { KubeClient, loadConnection } from '../kube/index.js';
-import { type Invocation, add, check, del, gc, status } from './allocate.js';
-import { BorrowRecords } from './borrowed.js';
-import { type NetworkConfig, handleOf, parseNetworkConfig, pluginType, versionOf } from './config.js';
+import { handleOf, type NetworkConfig, parseNetworkConfig, pluginType, versionOf } from './config.js';
 import { type Command, type CniEnv, parseEnv } from './env.js';
 import { CniError, toCniError } from './errors.js';
-import { LockSetupError, LockTimeoutError, acquireLock } from './lock.js';
-import { formatResult } from './result.js';
-import { type CniVersion, compareVersions, latestVersion } from './versions.js';
+import { type IpamResult, formatResult } from './result.js';
+import { type CniVersion, compareVersions, latestVersion, versionInfo } from './versions.js';
 
 export interface Outcome {
   readonly stdout: string;
   readonly exitCode: number;
 }
 
-/** The env var naming a file to which each invocation appends its API request counts as a JSON line. */
-export const requestLogVariable = 'TOPOLOGY_IPAM_REQUEST_LOG';
+export interface CommandRequest {
+  readonly env: CniEnv;
+  readonly config: NetworkConfig;
+  /** Epoch ms after which no retry starts (`ipam.timeout_seconds` from the request's arrival). */
+  readonly deadline: number;
+}
+
+/** What serves the commands once the request is valid. */
+export interface CommandBackend {
+  add(request: CommandRequest): Promise<IpamResult>;
+  del(request: CommandRequest): Promise<void>;
+  check(request: CommandRequest): Promise<void>;
+  gc(request: CommandRequest): Promise<void>;
+  status(request: CommandRequest): Promise<void>;
+}
+
+/** What a served request was, for logs and metrics. */
+export interface RequestSummary {
+  readonly command: string;
+  readonly handle?: string;
+  readonly code: number | null;
+}
 
 /** The oldest config version allowing each command (libcni's skel refuses the same). */
 const minimumVersion: Record<Exclude<Command, 'VERSION'>, CniVersion> = {
@@ -33,170 +47,74 @@ const minimumVersion: Record<Exclude<Command, 'VERSION'>, CniVersion> = {
   STATUS: '1.1.0',
 };
 
-function nodeName(config: NetworkConfig): string {
-  const { nodename, nodenameFile } = config.ipam;
-  if (nodename !== undefined) return nodename;
-  if (nodenameFile !== undefined) {
-    let text: string;
-    try {
-      text = fs.readFileSync(nodenameFile, 'utf8').trim();
-    } catch (error) {
-      throw new CniError({
-        kind: 'invalid-config',
-        path: 'ipam.nodename_file',
-        reason: `cannot read the node name from ${nodenameFile}: ${(error as Error).message}`,
-      });
-    }
-    if (text === '') {
-      throw new CniError({
-        kind: 'invalid-config',
-        path: 'ipam.nodename_file',
-        reason: `${nodenameFile} is empty`,
-      });
-    }
-    return text;
+function validate(env: CniEnv, config: NetworkConfig): void {
+  if (env.command === 'VERSION') return;
+  const minimum = minimumVersion[env.command];
+  if (compareVersions(config.cniVersion, minimum) < 0) {
+    throw new CniError({
+      kind: 'incompatible-version',
+      version: config.cniVersion,
+      reason: `${env.command} needs cniVersion ${minimum} or later; the configuration says ${config.cniVersion}`,
+    });
   }
-  return os.hostname();
-}
-
-interface LogEntry {
-  command: string;
-  node?: string;
-  handle?: string;
-  lockWaitMs?: number;
-  client?: KubeClient;
-}
-
-function appendRequestLog(
-  env: NodeJS.ProcessEnv,
-  started: number,
-  entry: LogEntry,
-  code: number | null,
-): void {
-  const file = env[requestLogVariable];
-  if (file === undefined || file === '') return;
-  const counts = entry.client?.counts ?? { GET: 0, POST: 0, PUT: 0, PATCH: 0, DELETE: 0 };
-  const line = {
-    time: new Date().toISOString(),
-    pid: process.pid,
-    command: entry.command,
-    node: entry.node,
-    handle: entry.handle,
-    ms: Math.round(performance.now() - started),
-    lockWaitMs: entry.lockWaitMs,
-    requests: counts,
-    reads: counts.GET,
-    writes: counts.POST + counts.PUT + counts.PATCH + counts.DELETE,
-    code,
-  };
-  try {
-    // One write() of a short line with O_APPEND: concurrent invocations do not interleave.
-    fs.appendFileSync(file, `${JSON.stringify(line)}\n`);
-  } catch {
-    // A test aid: never fail the invocation because of it.
+  if (config.ipam.type !== pluginType) {
+    throw new CniError({
+      kind: 'invalid-config',
+      path: 'ipam.type',
+      reason: `ipam.type is ${JSON.stringify(config.ipam.type.slice(0, 64))}, but this is the ${pluginType} plugin: the runtime ran the wrong binary`,
+    });
+  }
+  // GC releases whatever is not listed: without the list (missing, or its key misspelt) it would release all.
+  if (env.command === 'GC' && config.validAttachments === undefined) {
+    throw new CniError({
+      kind: 'invalid-config',
+      path: 'cni.dev/valid-attachments',
+      reason:
+        'GC needs cni.dev/valid-attachments, the attachments still in use (an empty list if none); without it nothing is released',
+    });
   }
 }
 
-async function dispatch(
-  env: CniEnv,
-  config: NetworkConfig,
-  invocation: Invocation,
-  entry: LogEntry,
-): Promise<string> {
-  const locked = async <T>(body: () => Promise<T>): Promise<T> => {
-    let lock;
-    try {
-      lock = await acquireLock(config.ipam.lockDir, invocation.node, invocation.deadline);
-    } catch (error) {
-      if (error instanceof LockTimeoutError) throw new CniError({ kind: 'try-again', reason: error.message });
-      if (error instanceof LockSetupError) {
-        throw new CniError(
-          {
-            kind: 'invalid-config',
-            path: 'ipam.lock_dir',
-            reason: `cannot take the node lock: ${error.message}`,
-          },
-          { cause: error },
-        );
-      }
-      throw error;
-    }
-    entry.lockWaitMs = lock.waitedMs;
-    try {
-      return await body();
-    } finally {
-      await lock.release();
-    }
-  };
-  switch (env.command) {
+async function dispatch(backend: CommandBackend, request: CommandRequest): Promise<string> {
+  switch (request.env.command) {
     case 'ADD':
-      return JSON.stringify(formatResult(config.cniVersion, await locked(() => add(invocation))));
+      return JSON.stringify(formatResult(request.config.cniVersion, await backend.add(request)));
     case 'DEL':
-      await locked(() => del(invocation));
+      await backend.del(request);
       return '';
     case 'GC':
-      await locked(() => gc(invocation));
+      await backend.gc(request);
       return '';
     case 'CHECK':
-      await check(invocation);
+      await backend.check(request);
       return '';
     case 'STATUS':
-      await status(invocation);
+      await backend.status(request);
       return '';
     case 'VERSION':
-      throw new Error('VERSION is answered by main.ts');
+      return versionInfo();
   }
 }
 
-/** Runs one invocation to its outcome; never throws. */
-export async function run(processEnv: NodeJS.ProcessEnv, stdin: string): Promise<Outcome> {
-  const started = performance.now();
-  const entry: LogEntry = { command: processEnv.CNI_COMMAND ?? '' };
+/** Runs one request to its outcome; never throws. `summary` hears what it was. */
+export async function run(
+  processEnv: Readonly<Record<string, string | undefined>>,
+  stdin: string,
+  backend: CommandBackend,
+  summary?: (served: RequestSummary) => void,
+): Promise<Outcome> {
   let cniVersion: string = versionOf(stdin) ?? latestVersion;
+  let handle: string | undefined;
   let timer: NodeJS.Timeout | undefined;
+  const command = processEnv.CNI_COMMAND ?? '';
   try {
     const env = parseEnv(processEnv);
+    if (env.command === 'VERSION') return { stdout: versionInfo(), exitCode: 0 };
     const config = parseNetworkConfig(stdin);
     cniVersion = config.cniVersion;
-    if (env.command === 'VERSION') throw new Error('VERSION is answered by main.ts');
-    const minimum = minimumVersion[env.command];
-    if (compareVersions(config.cniVersion, minimum) < 0) {
-      throw new CniError({
-        kind: 'incompatible-version',
-        version: config.cniVersion,
-        reason: `${env.command} needs cniVersion ${minimum} or later; the configuration says ${config.cniVersion}`,
-      });
-    }
-    if (config.ipam.type !== pluginType) {
-      throw new CniError({
-        kind: 'invalid-config',
-        path: 'ipam.type',
-        reason: `ipam.type is ${JSON.stringify(config.ipam.type.slice(0, 64))}, but this is the ${pluginType} plugin: the runtime ran the wrong binary`,
-      });
-    }
-    // GC releases whatever is not listed: without the list (missing, or its key misspelt) it would release all.
-    if (env.command === 'GC' && config.validAttachments === undefined) {
-      throw new CniError({
-        kind: 'invalid-config',
-        path: 'cni.dev/valid-attachments',
-        reason:
-          'GC needs cni.dev/valid-attachments, the attachments still in use (an empty list if none); without it nothing is released',
-      });
-    }
-    const node = nodeName(config);
-    entry.node = node;
-    if (env.containerId !== '') entry.handle = handleOf(config.name, env.containerId, env.ifname);
-    const client = new KubeClient(loadConnection(config.ipam.kubeconfig), { userAgent: 'topology-ipam-cni' });
-    entry.client = client;
+    validate(env, config);
+    if (env.containerId !== '') handle = handleOf(config.name, env.containerId, env.ifname);
     const timeoutMs = config.ipam.timeoutSeconds * 1000;
-    const invocation: Invocation = {
-      env,
-      config,
-      node,
-      resources: ipamResources(client),
-      borrowed: new BorrowRecords(config.ipam.stateDir),
-      deadline: Date.now() + timeoutMs,
-    };
     // A request the API server never answers must not hang the runtime: give up a little after the deadline.
     const hung = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -208,16 +126,15 @@ export async function run(processEnv: NodeJS.ProcessEnv, stdin: string): Promise
         );
       }, timeoutMs + 1000);
     });
-    try {
-      const stdout = await Promise.race([dispatch(env, config, invocation, entry), hung]);
-      appendRequestLog(processEnv, started, entry, null);
-      return { stdout, exitCode: 0 };
-    } finally {
-      client.close();
-    }
+    const stdout = await Promise.race([
+      dispatch(backend, { env, config, deadline: Date.now() + timeoutMs }),
+      hung,
+    ]);
+    summary?.({ command, ...(handle === undefined ? {} : { handle }), code: null });
+    return { stdout, exitCode: 0 };
   } catch (error) {
     const object = toCniError(error, cniVersion);
-    appendRequestLog(processEnv, started, entry, object.code);
+    summary?.({ command, ...(handle === undefined ? {} : { handle }), code: object.code });
     return { stdout: JSON.stringify(object), exitCode: 1 };
   } finally {
     clearTimeout(timer);

@@ -1,40 +1,108 @@
 /**
- * Test and benchmark support: builds the real bundle with its launcher into a folder and runs it exactly
- * as a container runtime does (CNI_* environment, network configuration on stdin, result on stdout).
+ * Test and benchmark support: builds the real forwarder into a CNI bin folder, runs a node agent for
+ * every node a test uses (as the chart's DaemonSet does: in this process, or as a process of its own
+ * where a test kills it), and runs the forwarder exactly as a container runtime does (CNI_* environment,
+ * network configuration on stdin, result on stdout).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildPlugin, pluginName } from './build.js';
-import { requestLogVariable } from './run.js';
+import { type RunningAgent, startAgent } from '../agent/agent.js';
+import { KubeClient, type RequestCounts, loadConnection } from '../kube/index.js';
+import { buildForwarder, pluginName } from './build.js';
 
 export interface InstalledPlugin {
   /** The temporary folder holding everything below; `removePlugin` deletes it. */
   readonly root: string;
-  /** A CNI bin folder holding the launcher `topology-ipam` and its bundle. */
+  /** A CNI bin folder holding the forwarder `topology-ipam`. */
   readonly binDir: string;
   readonly executable: string;
-  /** The file each invocation appends its request counts to. */
-  readonly requestLog: string;
+  /** Where each node's agent keeps its node-local records (a folder per node). */
   readonly stateDir: string;
+  /** The cluster the node agents talk to. */
+  readonly kubeconfig: string;
+  /** The in-process node agents, by node. */
+  readonly agents: Map<string, RunningAgent>;
 }
 
-export async function installPlugin(): Promise<InstalledPlugin> {
+export async function installPlugin(options: { readonly kubeconfig: string }): Promise<InstalledPlugin> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-cni-'));
   const binDir = path.join(root, 'bin');
-  await buildPlugin(binDir);
+  fs.mkdirSync(binDir, { recursive: true });
+  await buildForwarder(binDir);
   return {
     root,
     binDir,
     executable: path.join(binDir, pluginName),
-    requestLog: path.join(root, 'requests.jsonl'),
     stateDir: path.join(root, 'state'),
+    kubeconfig: options.kubeconfig,
+    agents: new Map(),
   };
 }
 
-export function removePlugin(plugin: InstalledPlugin): void {
+/** Stops every in-process agent and deletes the folder. */
+export async function removePlugin(plugin: InstalledPlugin): Promise<void> {
+  await Promise.all([...plugin.agents.values()].map((agent) => agent.stop(5_000)));
+  plugin.agents.clear();
   fs.rmSync(plugin.root, { recursive: true, force: true });
+}
+
+/** The socket of a node's agent: short enough for a unix socket path whatever the node's name. */
+export function agentSocket(plugin: InstalledPlugin, node: string): string {
+  const id = createHash('sha256').update(node).digest('hex').slice(0, 16);
+  return path.join(plugin.root, 'agents', `${id}.sock`);
+}
+
+/** The node's in-process agent, started (and synced) if it is not running yet. */
+export async function startNodeAgent(
+  plugin: InstalledPlugin,
+  node: string,
+  options: { readonly kubeconfig?: string } = {},
+): Promise<RunningAgent> {
+  const running = plugin.agents.get(node);
+  if (running) return running;
+  const agent = await startAgent({
+    node,
+    client: new KubeClient(loadConnection(options.kubeconfig ?? plugin.kubeconfig), {
+      userAgent: 'topology-ipam-agent',
+    }),
+    socketPath: agentSocket(plugin, node),
+    stateDir: path.join(plugin.stateDir, createHash('sha256').update(node).digest('hex').slice(0, 16)),
+  });
+  plugin.agents.set(node, agent);
+  await agent.cache.synced;
+  return agent;
+}
+
+export async function stopNodeAgent(plugin: InstalledPlugin, node: string): Promise<void> {
+  const agent = plugin.agents.get(node);
+  plugin.agents.delete(node);
+  await agent?.stop(5_000);
+}
+
+/** API requests the in-process agents have sent so far, summed. */
+export function agentRequests(plugin: InstalledPlugin): { reads: number; writes: number } {
+  const total: RequestCounts = { GET: 0, POST: 0, PUT: 0, PATCH: 0, DELETE: 0 };
+  for (const agent of plugin.agents.values())
+    for (const [method, count] of Object.entries(agent.client.counts))
+      total[method as keyof RequestCounts] += count;
+  return { reads: total.GET, writes: total.POST + total.PUT + total.PATCH + total.DELETE };
+}
+
+/** The node a configuration is for (its ipam.nodename), if it names one. */
+function nodeOf(config: Record<string, unknown>): string | undefined {
+  const ipam = config.ipam as { nodename?: unknown } | undefined;
+  return typeof ipam?.nodename === 'string' ? ipam.nodename : undefined;
+}
+
+/** The configuration with ipam.agent_socket pointing at its node's agent, unless it names a socket. */
+function withAgentSocket(plugin: InstalledPlugin, config: Record<string, unknown>): Record<string, unknown> {
+  const ipam = config.ipam as Record<string, unknown> | undefined;
+  const node = nodeOf(config);
+  if (ipam === undefined || node === undefined || 'agent_socket' in ipam) return config;
+  return { ...config, ipam: { ...ipam, agent_socket: agentSocket(plugin, node) } };
 }
 
 export interface Invocation {
@@ -48,17 +116,6 @@ export interface Invocation {
   readonly podUID?: string;
   /** CNI_PATH; the plugin's own folder by default. */
   readonly cniPath?: string;
-}
-
-export interface RequestLogEntry {
-  readonly pid: number;
-  readonly command: string;
-  readonly handle?: string;
-  readonly node?: string;
-  readonly ms: number;
-  readonly reads: number;
-  readonly writes: number;
-  readonly code: number | null;
 }
 
 export interface PluginOutcome {
@@ -75,18 +132,13 @@ export interface PluginOutcome {
 /** The configuration a runtime passes for a bridge network whose IPAM is this plugin on `node`. */
 export function bridgeNetwork(
   plugin: InstalledPlugin,
-  options: { readonly name: string; readonly kubeconfig: string; readonly node: string },
+  options: { readonly name: string; readonly node: string },
 ): Record<string, unknown> {
   return {
     cniVersion: '1.0.0',
     name: options.name,
     type: 'bridge',
-    ipam: {
-      type: 'topology-ipam',
-      kubeconfig: options.kubeconfig,
-      state_dir: plugin.stateDir,
-      nodename: options.node,
-    },
+    ipam: { type: 'topology-ipam', nodename: options.node, agent_socket: agentSocket(plugin, options.node) },
   };
 }
 
@@ -105,16 +157,20 @@ export function environmentFor(plugin: InstalledPlugin, invocation: Invocation):
       `K8S_POD_NAME=${invocation.podName ?? (containerId === '' ? 'none' : `pod-${containerId}`)}`,
       ...(invocation.podUID === undefined ? [] : [`K8S_POD_UID=${invocation.podUID}`]),
     ].join(';'),
-    [requestLogVariable]: plugin.requestLog,
   };
 }
 
-/** Starts one invocation; `outcome` settles when it exits (also when killed). */
+/**
+ * Starts one invocation; `outcome` settles when it exits (also when killed). The configuration's node
+ * (ipam.nodename) is served by its agent, which must be running (see `startNodeAgent`) unless the test
+ * wants it absent; `invokePlugin` starts it.
+ */
 export function startPlugin(
   plugin: InstalledPlugin,
   invocation: Invocation,
 ): { child: ChildProcess; outcome: Promise<PluginOutcome> } {
   const started = performance.now();
+  const config = withAgentSocket(plugin, invocation.config);
   const child = spawn(plugin.executable, [], {
     env: environmentFor(plugin, invocation),
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -124,7 +180,7 @@ export function startPlugin(
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   child.stdin.on('error', () => undefined);
-  child.stdin.end(JSON.stringify(invocation.config));
+  child.stdin.end(JSON.stringify(config));
   const outcome = new Promise<PluginOutcome>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (exitCode, signal) => {
@@ -148,19 +204,11 @@ export function startPlugin(
   return { child, outcome };
 }
 
-export function invokePlugin(plugin: InstalledPlugin, invocation: Invocation): Promise<PluginOutcome> {
+/** Runs one invocation to its end, with the agent of the configuration's node started first. */
+export async function invokePlugin(plugin: InstalledPlugin, invocation: Invocation): Promise<PluginOutcome> {
+  const node = nodeOf(invocation.config);
+  if (node !== undefined) await startNodeAgent(plugin, node);
   return startPlugin(plugin, invocation).outcome;
-}
-
-/** The request-log entries written so far, optionally only those of some process ids. */
-export function requestLog(plugin: InstalledPlugin, pids?: readonly number[]): RequestLogEntry[] {
-  if (!fs.existsSync(plugin.requestLog)) return [];
-  const entries = fs
-    .readFileSync(plugin.requestLog, 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as RequestLogEntry);
-  return pids === undefined ? entries : entries.filter((entry) => pids.includes(entry.pid));
 }
 
 /** Runs `tasks` with at most `limit` in flight. */

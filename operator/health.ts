@@ -80,7 +80,7 @@ export function readiness(observed: HealthObservations, now: number, bounds: Hea
 export function startHealthServer(options: {
   port: number;
   host?: string;
-  metrics: OperatorMetrics;
+  metrics: Pick<OperatorMetrics, 'registry'>;
   /** Judges the replica now; called on every probe. */
   check: () => { live: Verdict; ready: Verdict };
 }): Promise<http.Server> {

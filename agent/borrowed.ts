@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CniError } from './errors.js';
+import { CniError } from '../cni/errors.js';
 
 /** File names up to this long are the encoded handle (Linux allows 255 bytes; `.tmp` is appended while writing). */
 const maxPlainNameLength = 200;

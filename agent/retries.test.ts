@@ -1,15 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../kube/index.js';
-import { type Invocation, maxRetries, withRetries } from './allocate.js';
-import { CniError, toCniError } from './errors.js';
-
-// withRetries reads only the deadline.
-const invocation = (deadline: number) => ({ deadline }) as Invocation;
+import { CniError, toCniError } from '../cni/errors.js';
+import { maxRetries, withRetries } from './addresses.js';
 
 describe('withRetries', () => {
   it('gives up after maxRetries attempts however much time is left, counting each cause', async () => {
     let attempts = 0;
-    const error = await withRetries(invocation(Date.now() + 600_000), 'ADD', () => {
+    const error = await withRetries(Date.now() + 600_000, 'ADD', () => {
       attempts++;
       return Promise.reject(
         attempts % 2 === 0
@@ -29,15 +26,15 @@ describe('withRetries', () => {
 
   it('returns what an attempt returns once it succeeds, and does not retry other errors', async () => {
     let attempts = 0;
-    const value = await withRetries(invocation(Date.now() + 60_000), 'DEL', () =>
+    const value = await withRetries(Date.now() + 60_000, 'DEL', () =>
       ++attempts < 3
         ? Promise.reject(new ApiError(409, 'Conflict', '', 'PUT', '/x'))
         : Promise.resolve('done'),
     );
     expect([value, attempts]).toEqual(['done', 3]);
     const refused = new ApiError(403, 'Forbidden', '', 'GET', '/x');
-    await expect(
-      withRetries(invocation(Date.now() + 60_000), 'DEL', () => Promise.reject(refused)),
-    ).rejects.toBe(refused);
+    await expect(withRetries(Date.now() + 60_000, 'DEL', () => Promise.reject(refused))).rejects.toBe(
+      refused,
+    );
   });
 });

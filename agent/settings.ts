@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { defaultRequestTimeoutMs } from '../kube/index.js';
+import { defaultAgentSocket } from './protocol.js';
+
+// An empty string would coerce to port 0 (a random port): refuse it rather than listen somewhere unexpected.
+const port = (fallback: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a port number')
+    .default(String(fallback))
+    .transform(Number)
+    .pipe(z.number().int().min(0).max(65535));
+
+/** The node agent's settings, from its environment (the Helm chart's DaemonSet sets these). */
+export const agentSettingsSchema = z.object({
+  NODE_NAME: z
+    .string({ error: 'NODE_NAME is required: the Kubernetes name of the node this agent serves' })
+    .min(1, 'NODE_NAME is required: the Kubernetes name of the node this agent serves'),
+  KUBECONFIG: z
+    .string()
+    .optional()
+    .describe('Kubeconfig to use; in a pod, the service account is used when unset.'),
+  AGENT_SOCKET: z
+    .string()
+    .min(1)
+    .default(defaultAgentSocket)
+    .describe('The unix socket the forwarder dials.'),
+  STATE_DIR: z
+    .string()
+    .min(1)
+    .default('/var/lib/cni/topology-ipam')
+    .describe('Node-local records of addresses borrowed from other nodes’ blocks.'),
+  HEALTH_ADDRESS: z.string().min(1).default('0.0.0.0'),
+  HEALTH_PORT: port(9099).describe('Port of /healthz, /readyz and /metrics.'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  API_TIMEOUT_SECONDS: z.coerce
+    .number()
+    .positive()
+    .default(defaultRequestTimeoutMs / 1000)
+    .describe('Longest one API request may take.'),
+  SHUTDOWN_GRACE_SECONDS: z.coerce
+    .number()
+    .positive()
+    .default(25)
+    .describe('On SIGTERM, how long requests in flight may take to finish before the agent exits anyway.'),
+});
+export type AgentSettings = z.infer<typeof agentSettingsSchema>;
+
+export class AgentSettingsError extends Error {
+  override readonly name = 'AgentSettingsError';
+}
+
+export function agentSettings(env: NodeJS.ProcessEnv = process.env): AgentSettings {
+  const parsed = agentSettingsSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  throw new AgentSettingsError(`invalid agent settings: ${problems.join('; ')}`);
+}

@@ -1,0 +1,32 @@
+/** Test support: one request to an agent over its socket, as the forwarder sends it. */
+import net from 'node:net';
+import { type AgentReply, protocolVersion } from './protocol.js';
+
+export interface AgentAnswer extends AgentReply {
+  /** The parsed stdout, if any. */
+  readonly json: Record<string, unknown> | undefined;
+}
+
+export function askAgent(
+  socketPath: string,
+  env: Readonly<Record<string, string>>,
+  config: unknown,
+): Promise<AgentAnswer> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      try {
+        const reply = JSON.parse(text) as AgentReply;
+        const json = reply.stdout === '' ? undefined : (JSON.parse(reply.stdout) as Record<string, unknown>);
+        resolve({ ...reply, json });
+      } catch (error) {
+        reject(new Error(`the agent's reply does not parse: ${text}`, { cause: error }));
+      }
+    });
+    socket.end(JSON.stringify({ version: protocolVersion, env, stdin: JSON.stringify(config) }));
+  });
+}
