@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type RunningAgent, startAgent } from '../agent/agent.js';
 import { KubeClient, type RequestCounts, loadConnection } from '../kube/index.js';
+import { type ComponentProcess, startComponentProcess } from '../test/cluster/operator-process.js';
 import { buildForwarder, pluginName } from './build.js';
 
 export interface InstalledPlugin {
@@ -49,10 +50,17 @@ export async function removePlugin(plugin: InstalledPlugin): Promise<void> {
   fs.rmSync(plugin.root, { recursive: true, force: true });
 }
 
-/** The socket of a node's agent: short enough for a unix socket path whatever the node's name. */
+/** A short name for a node: unix socket paths are short, node names may be long. */
+const nodeId = (node: string): string => createHash('sha256').update(node).digest('hex').slice(0, 16);
+
+/** The socket of a node's agent. */
 export function agentSocket(plugin: InstalledPlugin, node: string): string {
-  const id = createHash('sha256').update(node).digest('hex').slice(0, 16);
-  return path.join(plugin.root, 'agents', `${id}.sock`);
+  return path.join(plugin.root, 'agents', `${nodeId(node)}.sock`);
+}
+
+/** Where a node's agent keeps its node-local records. */
+function agentStateDir(plugin: InstalledPlugin, node: string): string {
+  return path.join(plugin.stateDir, nodeId(node));
 }
 
 /** The node's in-process agent, started (and synced) if it is not running yet. */
@@ -69,7 +77,7 @@ export async function startNodeAgent(
       userAgent: 'topology-ipam-agent',
     }),
     socketPath: agentSocket(plugin, node),
-    stateDir: path.join(plugin.stateDir, createHash('sha256').update(node).digest('hex').slice(0, 16)),
+    stateDir: agentStateDir(plugin, node),
   });
   plugin.agents.set(node, agent);
   await agent.cache.synced;
@@ -224,4 +232,33 @@ export async function inParallel<T>(limit: number, tasks: readonly (() => Promis
   };
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
   return results;
+}
+
+/**
+ * The node's agent as a process of its own (agent/main.ts, as the DaemonSet runs it), for tests that
+ * kill it; resolves once it has synced and listens. Stop it with its `process.kill()`.
+ */
+export async function startAgentProcess(
+  plugin: InstalledPlugin,
+  node: string,
+  settings: Readonly<Record<string, string>> = {},
+): Promise<ComponentProcess> {
+  const agent = startComponentProcess(`agent-${node}`, 'agent/main.ts', {
+    NODE_NAME: node,
+    KUBECONFIG: plugin.kubeconfig,
+    AGENT_SOCKET: agentSocket(plugin, node),
+    STATE_DIR: agentStateDir(plugin, node),
+    HEALTH_PORT: '0',
+    HEALTH_ADDRESS: '127.0.0.1',
+    ...settings,
+  });
+  const deadline = Date.now() + 60_000;
+  while (!agent.logs.some((line) => line.includes('"caches synced"'))) {
+    if (agent.process.exitCode !== null || agent.process.signalCode !== null || Date.now() > deadline) {
+      agent.process.kill('SIGKILL');
+      throw new Error(`the agent of ${node} did not start:\n${agent.logs.join('\n')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return agent;
 }

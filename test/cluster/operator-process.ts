@@ -2,10 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'operator', 'main.ts');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** A real operator process, as its Deployment runs it. */
-export interface OperatorProcess {
+/** A real component process (the operator, a node agent), as its Deployment or DaemonSet runs it. */
+export interface ComponentProcess {
   readonly name: string;
   readonly process: ChildProcess;
   /** Its JSON log lines, as they come. */
@@ -13,14 +13,16 @@ export interface OperatorProcess {
   /** Its exit code (null if killed by a signal). */
   readonly exited: Promise<number | null>;
 }
+export type OperatorProcess = ComponentProcess;
 
-/** Starts operator/main.ts with the given settings (POD_NAME is `name`), its logs collected. */
-export function startOperatorProcess(
+/** Starts `<entry>` (a path from the repository root) under tsx with `env` added, its logs collected. */
+export function startComponentProcess(
   name: string,
-  settings: Readonly<Record<string, string>>,
-): OperatorProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', main], {
-    env: { ...process.env, ...settings, POD_NAME: name },
+  entry: string,
+  env: Readonly<Record<string, string>>,
+): ComponentProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, entry)], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const logs: string[] = [];
@@ -33,4 +35,12 @@ export function startOperatorProcess(
     }),
   );
   return { name, process: child, logs, exited };
+}
+
+/** Starts operator/main.ts with the given settings (POD_NAME is `name`), its logs collected. */
+export function startOperatorProcess(
+  name: string,
+  settings: Readonly<Record<string, string>>,
+): OperatorProcess {
+  return startComponentProcess(name, 'operator/main.ts', { ...settings, POD_NAME: name });
 }
