@@ -37,7 +37,7 @@ import {
 import { type AssignedIp, type IpamResult, addressesOfResult } from '../cni/result.js';
 import type { CommandBackend, CommandRequest } from '../cni/run.js';
 import { BlockContendedError, type BlockChange, BlockGoneError, type BlockWriter } from './block-writer.js';
-import type { BorrowRecords } from './borrowed.js';
+import type { BorrowIndex } from './borrowed.js';
 import type { NodeCache } from './node-cache.js';
 
 const handleOfRequest = (request: CommandRequest): string =>
@@ -181,7 +181,7 @@ export interface NodeAddressesOptions {
   readonly resources: IpamResources;
   readonly cache: NodeCache;
   readonly writer: BlockWriter;
-  readonly borrowed: BorrowRecords;
+  readonly borrowed: BorrowIndex;
 }
 
 export class NodeAddresses implements CommandBackend {

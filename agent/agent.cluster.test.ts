@@ -91,7 +91,6 @@ beforeAll(async () => {
     node,
     client: new KubeClient(loadConnection(cluster.kubeconfig), { userAgent: 'topology-ipam-agent' }),
     socketPath: path.join(dir, 'agent.sock'),
-    stateDir: path.join(dir, 'state'),
   });
   await agent.cache.synced;
 });

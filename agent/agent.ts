@@ -6,10 +6,15 @@ import { ipamResources } from '../allocator/index.js';
 import { CniError } from '../cni/errors.js';
 import { type CommandBackend, type Outcome, run } from '../cni/run.js';
 import type { KubeClient } from '../kube/index.js';
+import { normalizePoolSpec } from '../ipam/index.js';
+import { parseSelector } from '../selector/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type IpamResources } from '../allocator/index.js';
+import { labels } from '../api/index.js';
 import type { Logger } from '../operator/log.js';
 import { NodeAddresses } from './addresses.js';
 import { BlockWriter } from './block-writer.js';
-import { BorrowRecords } from './borrowed.js';
+import { BorrowIndex, borrowedAddresses } from './borrowed.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { type CacheHealth, NodeCache } from './node-cache.js';
 import { listen } from './server.js';
@@ -18,7 +23,6 @@ export interface AgentOptions {
   readonly node: string;
   readonly client: KubeClient;
   readonly socketPath: string;
-  readonly stateDir: string;
   readonly log?: Logger;
   /** How long a request that arrives before the caches are synced waits for them. */
   readonly syncWaitMs?: number;
@@ -65,19 +69,20 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     inFlight: () => inFlight,
   });
   const writer = new BlockWriter(cache, { observer: metrics });
-  const addresses = new NodeAddresses({
-    node,
-    resources,
-    cache,
-    writer,
-    borrowed: new BorrowRecords(options.stateDir),
-  });
+  const borrowed = new BorrowIndex();
+  const addresses = new NodeAddresses({ node, resources, cache, writer, borrowed });
   const syncWaitMs = options.syncWaitMs ?? 10_000;
   let synced = false;
-  void cache.synced.then(() => {
-    synced = true;
-    log.info('caches synced', { blocks: cache.blocks().length, pools: cache.pools().length });
-  });
+  const ready = cache.synced
+    .then(() => findBorrowed(resources, cache, borrowed, log, watching.signal))
+    .then(() => {
+      synced = true;
+      log.info('caches synced', {
+        blocks: cache.blocks().length,
+        pools: cache.pools().length,
+        borrowed: borrowed.handles().length,
+      });
+    });
   const notSynced = async (): Promise<string | undefined> => {
     if (synced) return undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -87,7 +92,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
           resolve('timeout');
         }, syncWaitMs)),
     );
-    const outcome = await Promise.race([cache.synced.then(() => 'synced' as const), timedOut]);
+    const outcome = await Promise.race([ready.then(() => 'synced' as const), timedOut]);
     clearTimeout(timer);
     return outcome === 'synced' ? undefined : cache.health().reasons.join('; ');
   };
@@ -152,4 +157,40 @@ function unavailable(node: string, reasons: string): CommandBackend {
     gc: refuse,
     status: () => Promise.reject(new CniError({ kind: 'not-available', reason })),
   };
+}
+
+/**
+ * Rebuilds the index of addresses this node borrowed from other nodes' blocks: one list per pool that
+ * selects the node (the pools it may borrow from), retried until it succeeds; requests wait for it.
+ */
+async function findBorrowed(
+  resources: IpamResources,
+  cache: NodeCache,
+  borrowed: BorrowIndex,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  const nodeLabels = cache.nodeLabels() ?? {};
+  const pools = cache.pools().filter((pool) => {
+    try {
+      return parseSelector(normalizePoolSpec(pool.spec).nodeSelector).matches(nodeLabels);
+    } catch {
+      return false;
+    }
+  });
+  for (let failures = 0; !signal.aborted; failures++) {
+    try {
+      for (const pool of pools) {
+        const blocks = await resources.blocks.list({ labelSelector: `${labels.pool}=${pool.metadata.name}` });
+        for (const [handle, block] of borrowedAddresses(blocks.items, cache.node))
+          borrowed.add(handle, block);
+      }
+      return;
+    } catch (error) {
+      log.warn('cannot list the blocks this node may have borrowed from; trying again', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      await sleep(Math.min(5_000, 250 * 2 ** failures), undefined, { signal }).catch(() => undefined);
+    }
+  }
 }

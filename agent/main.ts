@@ -24,7 +24,6 @@ export async function main(): Promise<number> {
     node: settings.NODE_NAME,
     client,
     socketPath: settings.AGENT_SOCKET,
-    stateDir: settings.STATE_DIR,
     log,
     defaultMetrics: true,
   });

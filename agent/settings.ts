@@ -26,11 +26,6 @@ export const agentSettingsSchema = z.object({
     .min(1)
     .default(defaultAgentSocket)
     .describe('The unix socket the forwarder dials.'),
-  STATE_DIR: z
-    .string()
-    .min(1)
-    .default('/var/lib/cni/topology-ipam')
-    .describe('Node-local records of addresses borrowed from other nodes’ blocks.'),
   HEALTH_ADDRESS: z.string().min(1).default('0.0.0.0'),
   HEALTH_PORT: port(9099).describe('Port of /healthz, /readyz and /metrics.'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),

@@ -1,64 +1,68 @@
 /**
- * CNI plugin latency: ADD and DEL p50/p99 at 1, 10 and 50 concurrent pods on one node, against a local API
- * server (etcd + kube-apiserver started here), with the API requests per ADD and DEL from the plugin's
- * request log; and the same runs with Debian's `host-local` (addresses on local disk) side by side.
- * Each invocation is the real binary started as a runtime starts it, so start-up is included.
+ * Pod-start latency through the CNI plugin: ADD and DEL p50/p99 at 1, 10 and 50 concurrent pods on one
+ * node, each invocation the real forwarder started as a runtime starts it (start-up included), served by
+ * the node agent (its built bundle, in a process of its own, as the DaemonSet runs it) against a local
+ * API server (etcd + kube-apiserver started here); Debian's `host-local` (addresses on local disk) runs
+ * interleaved with it in the same run. Three interleaved runs; every figure is the median over them.
+ * The API requests come from the agent's own /metrics: reads per steady-state ADD, writes per ADD at each
+ * concurrency (group commit), the requests of a first ADD on a fresh node, and the agent's RSS holding
+ * 1,000 addresses.
  *
- * Run with `npx tsx bench/cni.ts` (needs /usr/lib/cni/host-local: apt-get install containernetworking-plugins).
+ * Run with `npm run bench -- cni` (needs /usr/lib/cni/host-local: apt-get install containernetworking-plugins).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ipamResources } from '../allocator/index.js';
-import {
-  type RequestLogEntry,
-  environmentFor,
-  installPlugin,
-  removePlugin,
-  requestLog,
-  startPlugin,
-} from '../cni/testing.js';
+import { inParallel, installPlugin, removePlugin, startAgentProcess, startPlugin } from '../cni/testing.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { ControlPlane } from '../test/cluster/control-plane.js';
 import { installCrds } from '../test/cluster/crds.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
+import { freePort } from '../test/cluster/ports.js';
+import { median } from './measure.js';
 
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const hostLocal = '/usr/lib/cni/host-local';
 const levels = [1, 10, 50] as const;
-/** Rounds per concurrency level, so that each level has 50-100 samples. */
-const rounds: Record<(typeof levels)[number], number> = { 1: 40, 10: 6, 50: 2 };
+type Level = (typeof levels)[number];
+/** Rounds per concurrency level and run, so that each level has 40-100 samples per run. */
+const rounds: Record<Level, number> = { 1: 40, 10: 6, 50: 2 };
+const runs = 3;
+const node = 'bench-node';
 
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
-interface Samples {
-  add: number[];
-  del: number[];
-}
+type Command = 'ADD' | 'DEL';
+type Runner = (command: Command, containerId: string) => Promise<{ ms: number; ok: boolean; stdout: string }>;
 
-type Runner = (
-  command: 'ADD' | 'DEL',
-  containerId: string,
-) => Promise<{ ms: number; ok: boolean; pid: number }>;
-
+/** ADD then DEL of `concurrency` pods at once, `roundCount` times; `around` wraps each phase. */
 async function measureLevel(
   run: Runner,
   concurrency: number,
   roundCount: number,
   tag: string,
-): Promise<Samples> {
-  const samples: Samples = { add: [], del: [] };
+  around: (command: Command, phase: () => Promise<void>) => Promise<void> = (_, phase) => phase(),
+): Promise<Record<Command, number[]>> {
+  const samples: Record<Command, number[]> = { ADD: [], DEL: [] };
   for (let round = 0; round < roundCount; round++) {
     const ids = Array.from({ length: concurrency }, (_, i) => `${tag}-${concurrency}-${round}-${i}`);
     for (const command of ['ADD', 'DEL'] as const) {
-      const outcomes = await Promise.all(ids.map((id) => run(command, id)));
-      const failed = outcomes.filter((outcome) => !outcome.ok);
-      if (failed.length > 0)
-        throw new Error(`${failed.length} ${command}s failed at concurrency ${concurrency}`);
-      samples[command === 'ADD' ? 'add' : 'del'].push(...outcomes.map((outcome) => outcome.ms));
+      await around(command, async () => {
+        const outcomes = await Promise.all(ids.map((id) => run(command, id)));
+        const failed = outcomes.filter((outcome) => !outcome.ok);
+        if (failed.length > 0) {
+          throw new Error(
+            `${failed.length} ${command}s failed at concurrency ${concurrency}: ${failed[0]?.stdout ?? ''}`,
+          );
+        }
+        samples[command].push(...outcomes.map((outcome) => outcome.ms));
+      });
     }
   }
   return samples;
@@ -88,88 +92,182 @@ function runHostLocal(dataDir: string): Runner {
       child.stdin.end(config);
       child.on('error', reject);
       child.on('close', (code) => {
-        resolve({ ms: performance.now() - started, ok: code === 0, pid: child.pid ?? -1 });
+        resolve({ ms: performance.now() - started, ok: code === 0, stdout: '' });
       });
     });
 }
 
+/** What the agent's /metrics says now. */
+interface AgentFigures {
+  readonly reads: number;
+  readonly writes: number;
+  readonly batchedChanges: number;
+  readonly batches: number;
+  readonly rssBytes: number;
+}
+
+async function scrape(port: number): Promise<AgentFigures> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const value = (pattern: RegExp): number =>
+    [...text.matchAll(pattern)].reduce((sum, match) => sum + Number(match[1]), 0);
+  return {
+    reads: value(/^topology_ipam_api_requests_total\{method="GET"\} (\S+)$/gm),
+    writes: value(/^topology_ipam_api_requests_total\{method="(?:POST|PUT|PATCH|DELETE)"\} (\S+)$/gm),
+    batchedChanges: value(/^topology_ipam_agent_batch_size_sum (\S+)$/gm),
+    batches: value(/^topology_ipam_agent_batch_size_count (\S+)$/gm),
+    rssBytes: value(/^process_resident_memory_bytes (\S+)$/gm),
+  };
+}
+
+const minus = (a: AgentFigures, b: AgentFigures): AgentFigures => ({
+  reads: a.reads - b.reads,
+  writes: a.writes - b.writes,
+  batchedChanges: a.batchedChanges - b.batchedChanges,
+  batches: a.batches - b.batches,
+  rssBytes: a.rssBytes,
+});
+
 async function main(): Promise<void> {
   if (!fs.existsSync(hostLocal))
     throw new Error(`${hostLocal} is missing: apt-get install containernetworking-plugins`);
+  const built = spawnSync(process.execPath, ['--import', 'tsx', path.join(repo, 'scripts', 'build.ts')], {
+    stdio: 'inherit',
+  });
+  if (built.status !== 0) throw new Error('building the agent bundle failed');
   const plane = await ControlPlane.start();
   try {
     installCrds(plane.binaries.kubectl, plane.kubeconfigPath);
     const client = new KubeClient(loadConnection(plane.kubeconfigPath));
     const resources = ipamResources(client);
-    await new ResourceClient<Node>(client, coreResources.nodes).create({ metadata: { name: 'bench-node' } });
+    await new ResourceClient<Node>(client, coreResources.nodes).create({ metadata: { name: node } });
     await createAllocatablePool(resources, {
       metadata: { name: 'bench' },
       spec: { cidr: '10.200.0.0/16', blockSize: 26 },
     });
-    const plugin = await installPlugin();
+    const plugin = await installPlugin({ kubeconfig: plane.kubeconfigPath });
+    const port = await freePort();
+    const agent = await startAgentProcess(
+      plugin,
+      node,
+      { HEALTH_PORT: String(port), LOG_LEVEL: 'warn' },
+      'dist/agent/agent.mjs',
+    );
     const config = {
       cniVersion: '1.0.0',
       name: 'bench',
       type: 'bridge',
       // Cool-down 0: the rounds reuse the addresses of the previous ones, so every level runs in the
-      // node's one block (the steady state) instead of claiming new blocks as addresses cool.
-      ipam: {
-        type: 'topology-ipam',
-        kubeconfig: plane.kubeconfigPath,
-        nodename: 'bench-node',
-        cooldown_seconds: 0,
-        timeout_seconds: 120,
-        state_dir: plugin.stateDir,
-      },
+      // node's first block (the steady state) instead of claiming new blocks as addresses cool.
+      ipam: { type: 'topology-ipam', nodename: node, cooldown_seconds: 0, timeout_seconds: 120 },
     };
     const ours: Runner = async (command, containerId) => {
       const outcome = await startPlugin(plugin, { command, containerId, config }).outcome;
-      return { ms: outcome.ms, ok: outcome.exitCode === 0, pid: outcome.pid };
+      return { ms: outcome.ms, ok: outcome.exitCode === 0, stdout: outcome.stdout };
     };
-    // Warm up: the first ADD claims the node's block, and the API server's caches fill.
+    const beforeFirst = await scrape(port);
+    await ours('ADD', 'first');
+    const first = minus(await scrape(port), beforeFirst);
+    await ours('DEL', 'first');
+    // Warm up: the API server's caches fill, the page cache holds both plugins.
     await measureLevel(ours, 10, 1, 'warm');
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-host-local-'));
     const theirs = runHostLocal(dataDir);
     await measureLevel(theirs, 10, 1, 'warm');
 
-    const startVersion = await measureVersion(plugin.executable);
-    const rows: string[] = [];
-    const logBefore = requestLog(plugin).length;
-    for (const level of levels) {
-      const mine = await measureLevel(ours, level, rounds[level], 'tipam');
-      const local = await measureLevel(theirs, level, rounds[level], 'hl');
-      const f = (v: number) => v.toFixed(0);
-      rows.push(
-        `| ${level} | ${f(percentile(mine.add, 50))} / ${f(percentile(mine.add, 99))} | ${f(percentile(mine.del, 50))} / ${f(percentile(mine.del, 99))} ` +
-          `| ${f(percentile(local.add, 50))} / ${f(percentile(local.add, 99))} | ${f(percentile(local.del, 50))} / ${f(percentile(local.del, 99))} | ${mine.add.length} |`,
-      );
+    type Cell = Record<Command, { p50: number[]; p99: number[] }>;
+    const cell = (): Cell => ({ ADD: { p50: [], p99: [] }, DEL: { p50: [], p99: [] } });
+    const mine = new Map(levels.map((level) => [level, cell()]));
+    const local = new Map(levels.map((level) => [level, cell()]));
+    const api = new Map(
+      levels.map((level) => [level, { ADD: [] as AgentFigures[], DEL: [] as AgentFigures[], count: 0 }]),
+    );
+    let samplesPerCell = new Map<Level, number>();
+    for (let run = 0; run < runs; run++) {
+      samplesPerCell = new Map();
+      for (const level of levels) {
+        const counted = api.get(level);
+        const around = async (command: Command, phase: () => Promise<void>) => {
+          const before = await scrape(port);
+          await phase();
+          counted?.[command].push(minus(await scrape(port), before));
+        };
+        const ourSamples = await measureLevel(ours, level, rounds[level], `tipam-${run}`, around);
+        const theirSamples = await measureLevel(theirs, level, rounds[level], `hl-${run}`);
+        samplesPerCell.set(level, ourSamples.ADD.length);
+        for (const command of ['ADD', 'DEL'] as const) {
+          for (const [target, samples] of [
+            [mine, ourSamples],
+            [local, theirSamples],
+          ] as const) {
+            target.get(level)?.[command].p50.push(percentile(samples[command], 50));
+            target.get(level)?.[command].p99.push(percentile(samples[command], 99));
+          }
+        }
+      }
     }
-    const entries = requestLog(plugin).slice(logBefore);
-    const per = (command: string, key: keyof Pick<RequestLogEntry, 'reads' | 'writes'>) => {
-      const of = entries.filter((entry) => entry.command === command);
-      return {
-        mean: of.reduce((n, entry) => n + entry[key], 0) / of.length,
-        max: Math.max(...of.map((e) => e[key])),
-      };
-    };
-    const addReads = per('ADD', 'reads');
-    const addWrites = per('ADD', 'writes');
-    const delReads = per('DEL', 'reads');
-    const delWrites = per('DEL', 'writes');
-    console.log(`## CNI plugin (${os.cpus().length} CPUs, node ${process.version}, local API server)\n`);
+
+    // 1,000 addresses held on the node, 50 at a time: the agent's memory with a full node.
+    const held = Array.from({ length: 1000 }, (_, i) => `held-${i}`);
+    await inParallel(
+      50,
+      held.map((id) => () => ours('ADD', id)),
+    );
+    const holding = await scrape(port);
+    await inParallel(
+      50,
+      held.map((id) => () => ours('DEL', id)),
+    );
+
+    const f = (values: readonly number[]) => median(values).toFixed(0);
+    const ratio = (a: readonly number[], b: readonly number[]) => (median(a) / median(b)).toFixed(2);
+    console.log(
+      `## CNI plugin (${os.cpus().length} CPUs, node ${process.version}, local API server; ${runs} interleaved runs, medians)\n`,
+    );
     console.log('Latency in ms, p50 / p99, per invocation from exec to exit (start-up included).\n');
     console.log(
-      '| concurrent pods | topology-ipam ADD | topology-ipam DEL | host-local ADD | host-local DEL | samples per cell |',
+      '| concurrent pods | topology-ipam ADD | topology-ipam DEL | host-local ADD | host-local DEL | ADD p99 ratio | DEL p99 ratio | samples per cell and run |',
+    );
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const level of levels) {
+      const m = mine.get(level);
+      const l = local.get(level);
+      if (!m || !l) continue;
+      console.log(
+        `| ${level} | ${f(m.ADD.p50)} / ${f(m.ADD.p99)} | ${f(m.DEL.p50)} / ${f(m.DEL.p99)} | ${f(l.ADD.p50)} / ${f(l.ADD.p99)} | ` +
+          `${f(l.DEL.p50)} / ${f(l.DEL.p99)} | ${ratio(m.ADD.p99, l.ADD.p99)}× | ${ratio(m.DEL.p99, l.DEL.p99)}× | ${samplesPerCell.get(level) ?? 0} |`,
+      );
+    }
+    console.log('\nAPI requests of the agent, per invocation (all runs):\n');
+    console.log(
+      '| concurrent pods | reads per ADD | writes per ADD | reads per DEL | writes per DEL | changes per write |',
     );
     console.log('| --- | --- | --- | --- | --- | --- |');
-    for (const row of rows) console.log(row);
+    for (const level of levels) {
+      const counted = api.get(level);
+      if (!counted) continue;
+      const invocations = level * rounds[level] * runs;
+      const sum = (figures: readonly AgentFigures[], key: keyof AgentFigures) =>
+        figures.reduce((total, figure) => total + figure[key], 0);
+      const all = [...counted.ADD, ...counted.DEL];
+      console.log(
+        `| ${level} | ${(sum(counted.ADD, 'reads') / invocations).toFixed(2)} | ${(sum(counted.ADD, 'writes') / invocations).toFixed(2)} | ` +
+          `${(sum(counted.DEL, 'reads') / invocations).toFixed(2)} | ${(sum(counted.DEL, 'writes') / invocations).toFixed(2)} | ` +
+          `${(sum(all, 'batchedChanges') / Math.max(1, sum(all, 'batches'))).toFixed(1)} |`,
+      );
+    }
     console.log(
-      `\nAPI requests per ADD: ${addReads.mean.toFixed(2)} reads (max ${addReads.max}), ${addWrites.mean.toFixed(2)} writes (max ${addWrites.max}); ` +
-        `per DEL: ${delReads.mean.toFixed(2)} reads (max ${delReads.max}), ${delWrites.mean.toFixed(2)} writes (max ${delWrites.max}).`,
+      `\nFirst ADD on a fresh node (claims its block): ${first.reads} reads + ${first.writes} writes = ${first.reads + first.writes} requests.`,
     );
-    console.log(`Start-up (VERSION through the launcher): median ${startVersion.toFixed(0)} ms.`);
+    console.log(
+      `Agent RSS holding 1,000 addresses on the node: ${(holding.rssBytes / 2 ** 20).toFixed(0)} MiB (the built bundle on node ${process.version}).`,
+    );
+    console.log(
+      `Start-up of the forwarder (VERSION, wall): median ${(await measureVersion(plugin.executable)).toFixed(1)} ms.`,
+    );
+    agent.process.kill('SIGTERM');
+    await agent.exited;
     client.close();
-    removePlugin(plugin);
+    await removePlugin(plugin);
     fs.rmSync(dataDir, { recursive: true, force: true });
   } finally {
     await plane.stop();
@@ -182,12 +280,7 @@ async function measureVersion(executable: string): Promise<number> {
     const started = performance.now();
     await new Promise<void>((resolve, reject) => {
       const child = spawn(executable, [], {
-        env: {
-          ...environmentFor(
-            { root: '', binDir: '', executable, requestLog: '', stateDir: '' },
-            { command: 'VERSION', config: {} },
-          ),
-        },
+        env: { PATH: process.env.PATH, CNI_COMMAND: 'VERSION' },
         stdio: ['ignore', 'ignore', 'ignore'],
       });
       child.on('error', reject);

@@ -20,8 +20,6 @@ export interface InstalledPlugin {
   /** A CNI bin folder holding the forwarder `topology-ipam`. */
   readonly binDir: string;
   readonly executable: string;
-  /** Where each node's agent keeps its node-local records (a folder per node). */
-  readonly stateDir: string;
   /** The cluster the node agents talk to. */
   readonly kubeconfig: string;
   /** The in-process node agents, by node. */
@@ -37,7 +35,6 @@ export async function installPlugin(options: { readonly kubeconfig: string }): P
     root,
     binDir,
     executable: path.join(binDir, pluginName),
-    stateDir: path.join(root, 'state'),
     kubeconfig: options.kubeconfig,
     agents: new Map(),
   };
@@ -58,11 +55,6 @@ export function agentSocket(plugin: InstalledPlugin, node: string): string {
   return path.join(plugin.root, 'agents', `${nodeId(node)}.sock`);
 }
 
-/** Where a node's agent keeps its node-local records. */
-function agentStateDir(plugin: InstalledPlugin, node: string): string {
-  return path.join(plugin.stateDir, nodeId(node));
-}
-
 /** The node's in-process agent, started (and synced) if it is not running yet. */
 export async function startNodeAgent(
   plugin: InstalledPlugin,
@@ -77,7 +69,6 @@ export async function startNodeAgent(
       userAgent: 'topology-ipam-agent',
     }),
     socketPath: agentSocket(plugin, node),
-    stateDir: agentStateDir(plugin, node),
   });
   plugin.agents.set(node, agent);
   await agent.cache.synced;
@@ -235,19 +226,20 @@ export async function inParallel<T>(limit: number, tasks: readonly (() => Promis
 }
 
 /**
- * The node's agent as a process of its own (agent/main.ts, as the DaemonSet runs it), for tests that
- * kill it; resolves once it has synced and listens. Stop it with its `process.kill()`.
+ * The node's agent as a process of its own (agent/main.ts, or its built bundle `entry`, as the DaemonSet
+ * runs it), for tests that kill it; resolves once it has synced and listens. Stop it with its
+ * `process.kill()`.
  */
 export async function startAgentProcess(
   plugin: InstalledPlugin,
   node: string,
   settings: Readonly<Record<string, string>> = {},
+  entry = 'agent/main.ts',
 ): Promise<ComponentProcess> {
-  const agent = startComponentProcess(`agent-${node}`, 'agent/main.ts', {
+  const agent = startComponentProcess(`agent-${node}`, entry, {
     NODE_NAME: node,
     KUBECONFIG: plugin.kubeconfig,
     AGENT_SOCKET: agentSocket(plugin, node),
-    STATE_DIR: agentStateDir(plugin, node),
     HEALTH_PORT: '0',
     HEALTH_ADDRESS: '127.0.0.1',
     ...settings,

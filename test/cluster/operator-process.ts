@@ -15,13 +15,18 @@ export interface ComponentProcess {
 }
 export type OperatorProcess = ComponentProcess;
 
-/** Starts `<entry>` (a path from the repository root) under tsx with `env` added, its logs collected. */
+/**
+ * Starts `<entry>` (a path from the repository root: TypeScript runs under tsx, a built `.mjs` bundle on
+ * plain node) with `env` added, its logs collected.
+ */
 export function startComponentProcess(
   name: string,
   entry: string,
   env: Readonly<Record<string, string>>,
 ): ComponentProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, entry)], {
+  const file = path.resolve(repo, entry);
+  const args = file.endsWith('.mjs') ? [file] : ['--import', 'tsx', file];
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -1,0 +1,118 @@
+/**
+ * Borrowing, on the real API server: a node whose pool has no block left borrows an address from another
+ * node's block (strictAffinity off), and a new agent, starting with nothing on disk, finds that address
+ * again from the API server: a repeated ADD returns it and DEL releases it.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IpamResources, ipamResources } from '../allocator/index.js';
+import { labels } from '../api/index.js';
+import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
+import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { clusterTestContext } from '../test/cluster/context.js';
+import { createAllocatablePool } from '../test/cluster/pools.js';
+import { type RunningAgent, startAgent } from './agent.js';
+import { type AgentAnswer, askAgent } from './testing.js';
+
+const cluster = clusterTestContext(import.meta.url);
+const { prefix } = cluster;
+const nodes = { owner: `${prefix}-owner`, borrower: `${prefix}-borrower` };
+const pool = `${prefix}-pool`;
+const network = `${prefix}-net`;
+let dir: string;
+let admin: KubeClient;
+let resources: IpamResources;
+const agents = new Map<string, RunningAgent>();
+
+const start = async (node: string): Promise<RunningAgent> => {
+  const agent = await startAgent({
+    node,
+    client: new KubeClient(loadConnection(cluster.kubeconfig)),
+    socketPath: path.join(dir, `${node.endsWith('owner') ? 'owner' : 'borrower'}.sock`),
+  });
+  agents.set(node, agent);
+  return agent;
+};
+
+const ask = (node: string, command: string, containerId: string): Promise<AgentAnswer> => {
+  const agent = agents.get(node);
+  if (!agent) throw new Error(`no agent for ${node}`);
+  return askAgent(
+    agent.socketPath,
+    {
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: containerId,
+      CNI_NETNS: '/var/run/netns/x',
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/opt/cni/bin',
+    },
+    { cniVersion: '1.0.0', name: network, type: 'bridge', ipam: { type: 'topology-ipam' } },
+  );
+};
+
+const addressOf = (answer: AgentAnswer): string => {
+  expect(answer.exitCode, answer.stdout).toBe(0);
+  return ((answer.json?.ips ?? []) as { address: string }[])[0]?.address ?? '';
+};
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-borrow-'));
+  admin = new KubeClient(loadConnection(cluster.kubeconfig));
+  resources = ipamResources(admin);
+  for (const node of Object.values(nodes)) {
+    await new ResourceClient<Node>(admin, coreResources.nodes).create({
+      metadata: { name: node, labels: { 'topology-ipam.test/borrow': prefix } },
+    });
+  }
+  // One block in the whole pool: whoever claims it first, the other node can only borrow.
+  const octet = randomInt(100, 250);
+  await createAllocatablePool(resources, {
+    metadata: { name: pool },
+    spec: {
+      cidr: `10.${octet}.7.0/28`,
+      blockSize: 28,
+      nodeSelector: `topology-ipam.test/borrow == "${prefix}"`,
+    },
+  });
+  await start(nodes.owner);
+  await start(nodes.borrower);
+  await Promise.all([...agents.values()].map((agent) => agent.cache.synced));
+});
+
+afterAll(async () => {
+  await Promise.all([...agents.values()].map((agent) => agent.stop(5_000)));
+  await removePoolAndBlocks(resources, pool);
+  for (const node of Object.values(nodes))
+    await new ResourceClient<Node>(admin, coreResources.nodes).delete(node).catch(() => undefined);
+  admin.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('borrowing through the agent', () => {
+  it('borrows from the other node’s block, and a new agent finds the borrowed address again', async () => {
+    addressOf(await ask(nodes.owner, 'ADD', 'owned'));
+    const borrowed = addressOf(await ask(nodes.borrower, 'ADD', 'borrowed'));
+    addressOf(await ask(nodes.borrower, 'ADD', 'released'));
+    const [block] = (await resources.blocks.list({ labelSelector: `${labels.pool}=${pool}` })).items;
+    expect(block?.spec.node).toBe(nodes.owner);
+    expect(block?.spec.allocations.find((a) => a.handle === `${network}.borrowed.eth0`)?.node).toBe(
+      nodes.borrower,
+    );
+
+    // The borrower's agent is replaced: nothing on disk, the new one reads the API server. CHECK and
+    // DEL come first: an ADD would borrow again and so find the address without the rebuilt index.
+    await agents.get(nodes.borrower)?.stop(5_000);
+    await start(nodes.borrower);
+    const check = await ask(nodes.borrower, 'CHECK', 'borrowed');
+    expect(check.exitCode, check.stdout).toBe(0);
+    expect((await ask(nodes.borrower, 'DEL', 'released')).exitCode).toBe(0);
+    const [after] = (await resources.blocks.list({ labelSelector: `${labels.pool}=${pool}` })).items;
+    expect(after?.spec.allocations.map((a) => a.handle).sort()).toEqual(
+      [`${network}.borrowed.eth0`, `${network}.owned.eth0`].sort(),
+    );
+    expect(addressOf(await ask(nodes.borrower, 'ADD', 'borrowed'))).toBe(borrowed);
+  });
+});
