@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     const agent = await startAgentProcess(
       plugin,
       node,
-      { HEALTH_PORT: String(port), LOG_LEVEL: 'warn' },
+      { HEALTH_PORT: String(port) },
       'dist/agent/agent.mjs',
     );
     const config = {
