@@ -28,25 +28,30 @@ export async function listen(socketPath: string, handle: RequestHandler): Promis
   fs.chmodSync(path.dirname(socketPath), 0o700);
   // A socket file left by an agent that died: nobody listens on it any more, so it can go.
   fs.rmSync(socketPath, { force: true });
-  const open = new Set<net.Socket>();
+  /** Connections whose request has not been read whole: dropped on close (their forwarder says 11). */
+  const unread = new Set<net.Socket>();
   let serving = 0;
   const idle = new Set<() => void>();
   // Half-open: the forwarder ends its side after the request, and the reply still has to go back.
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
+    unread.add(socket);
+    socket.on('close', () => unread.delete(socket));
     socket.on('error', () => undefined);
     const chunks: Buffer[] = [];
     let size = 0;
     socket.on('data', (chunk: Buffer) => {
+      const alreadyRefused = size > maxRequestBytes;
       size += chunk.length;
       if (size > maxRequestBytes) {
-        socket.end(encodeReplyOf(protocolFailure(`the request exceeds ${maxRequestBytes} bytes`)));
+        if (!alreadyRefused) {
+          socket.end(encodeReplyOf(protocolFailure(`the request exceeds ${maxRequestBytes} bytes`)));
+        }
         return;
       }
       chunks.push(chunk);
     });
     socket.on('end', () => {
+      unread.delete(socket);
       if (size > maxRequestBytes) return;
       serving++;
       void answer(Buffer.concat(chunks).toString('utf8'))
@@ -85,7 +90,8 @@ export async function listen(socketPath: string, handle: RequestHandler): Promis
         }),
       );
       if (serving > 0) await new Promise<void>((resolve) => idle.add(resolve));
-      for (const socket of open) socket.destroy();
+      // Replies already given are left to flush and close by themselves.
+      for (const socket of unread) socket.destroy();
       await closed;
     },
   };
