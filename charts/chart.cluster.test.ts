@@ -555,7 +555,9 @@ describe('one release through its life', () => {
     });
     const env = await daemonSetEnvironment('agent');
     expect(env.AGENT_SOCKET).toBe(valuesV1.cni.agent.socket);
-    fs.mkdirSync(path.dirname(valuesV1.cni.agent.socket), { recursive: true });
+    // The folders the kubelet makes for the DaemonSet's hostPath volumes (DirectoryOrCreate: 0755).
+    fs.mkdirSync(path.dirname(valuesV1.cni.agent.socket), { recursive: true, mode: 0o755 });
+    fs.mkdirSync(valuesV1.cni.agent.stateDir, { recursive: true, mode: 0o755 });
     const agentLog = path.join(tmp, 'agent.log');
     const fd = fs.openSync(agentLog, 'w');
     const agent = spawn(process.execPath, [path.join(repo, 'dist', 'agent', 'agent.mjs')], {
@@ -564,6 +566,7 @@ describe('one release through its life', () => {
         NODE_NAME: nodeName(0),
         KUBECONFIG: kubeconfig,
         HEALTH_PORT: String(healthPort),
+        HEALTH_ADDRESS: '127.0.0.1',
       },
       stdio: ['ignore', fd, fd],
     });
