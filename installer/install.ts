@@ -153,6 +153,12 @@ export async function copyIfChanged(source: string, target: string, mode: number
   return 'written';
 }
 
+const exists = (file: string): Promise<boolean> =>
+  fs.access(file).then(
+    () => true,
+    () => false,
+  );
+
 /** The forwarder in the image, and where it goes on the host. */
 function forwarder(settings: InstallerSettings): { source: string; target: string } {
   return {
@@ -172,11 +178,8 @@ export async function installForwarder(settings: InstallerSettings): Promise<Ste
 }
 
 /** True when the forwarder is in place (a cheap check for the re-sync loop: no hashing). */
-export async function forwarderPresent(settings: InstallerSettings): Promise<boolean> {
-  return fs.access(forwarder(settings).target).then(
-    () => true,
-    () => false,
-  );
+export function forwarderPresent(settings: InstallerSettings): Promise<boolean> {
+  return exists(forwarder(settings).target);
 }
 
 export async function syncConflist(settings: InstallerSettings): Promise<StepReport> {
@@ -219,7 +222,7 @@ export async function removeLegacyFiles(settings: InstallerSettings): Promise<St
     if (code !== 'ENOENT' && code !== 'ENOTEMPTY') throw error;
   });
   const bundle = path.join(binDir, `${pluginName}.mjs`);
-  if (await readOrUndefined(bundle).then((content) => content !== undefined)) {
+  if (await exists(bundle)) {
     const node = path.join(binDir, 'node');
     note(node, await removeIfPresent(node));
     note(bundle, await removeIfPresent(bundle));
