@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { defaultAgentSocket } from '../agent/protocol.js';
 import { ipamBlockSpecSchema } from '../api/index.js';
@@ -23,6 +23,9 @@ import {
   renderChart,
 } from './testing.js';
 import { valuesSchema } from './values-schema.js';
+
+// Every test runs helm, which takes seconds on a loaded machine.
+vi.setConfig({ testTimeout: 30_000 });
 
 let helm: string;
 beforeAll(() => {
