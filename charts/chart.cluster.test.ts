@@ -1,29 +1,32 @@
 /**
  * The chart on a real API server: the rendered output accepted by `kubectl apply --dry-run=server`, then
  * one release through its life: install, RBAC checked both ways, the operator (from this repository) and
- * the CNI plugin (installed by the installer bundle) doing their jobs with the chart's service account
- * tokens and nothing more, an upgrade with changed values, and an uninstall that leaves nothing behind
- * but what the README says it leaves (CRDs; kept pools; the operator's Lease and CA Secret).
+ * the node agent doing their jobs with the chart's service account tokens and nothing more (the agent
+ * behind the forwarder the installer bundle installs), an upgrade with changed values, and an uninstall
+ * that leaves nothing behind but what the README says it leaves (CRDs; kept pools; the operator's Lease
+ * and CA Secret).
  *
- * There is no kubelet: the Deployment and DaemonSet create no pods, so the operator runs as a child
- * process and the installer writes into a temporary "host". Every helm and kubectl call is asynchronous,
- * so this process never blocks while a child writes to it.
+ * There is no kubelet: the Deployment and DaemonSet create no pods, so the operator and the agent run as
+ * child processes with their containers' environment, and the installer writes into a temporary "host".
+ * Every helm and kubectl call is asynchronous, so this process never blocks while a child writes to it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
+import { runTool } from '../test/cluster/exec.js';
 import {
   type HelmResult,
   type Manifest,
+  agentTokenArguments,
   chartDir,
-  installerPodManifest,
+  cniPodManifest,
   kubectlRunner,
   parseManifests,
   renderChart,
@@ -56,7 +59,8 @@ const valuesV1 = {
   ippools: {
     perLabelValue: { label: rackLabel, cidrs: { '0': cidr(0), '1': cidr(1) }, spec: { blockSize: 26 } },
   },
-  cni: { ipam: { state_dir: path.join(tmp, 'cni-state') } },
+  // Not the default socket: the conflist must then name it for the forwarder.
+  cni: { agent: { socket: path.join(tmp, 'run', 'agent.sock'), stateDir: path.join(tmp, 'agent-state') } },
 };
 const valuesV2 = {
   ...valuesV1,
@@ -309,7 +313,7 @@ describe('one release through its life', () => {
       ['get', 'configmaps', '-n', namespace],
     ];
     const cniCan: readonly (readonly string[])[] = [
-      ...['get', 'list', 'create', 'update', 'delete'].map((verb) => [
+      ...['get', 'list', 'watch', 'create', 'update', 'delete'].map((verb) => [
         verb,
         'ipamblocks.ipam.topology-ipam.dev',
       ]),
@@ -318,8 +322,11 @@ describe('one release through its life', () => {
         'blockaffinities.ipam.topology-ipam.dev',
       ]),
       ['list', 'ippools.ipam.topology-ipam.dev'],
-      ['get', 'ipamconfigs.ipam.topology-ipam.dev/default'],
+      ['watch', 'ippools.ipam.topology-ipam.dev'],
+      ...['get', 'list', 'watch'].map((verb) => [verb, 'ipamconfigs.ipam.topology-ipam.dev/default']),
       ['get', 'nodes/any-node'],
+      ['list', 'nodes'],
+      ['watch', 'nodes'],
     ];
     const cniCannot: readonly (readonly string[])[] = [
       ['*', '*'],
@@ -330,11 +337,15 @@ describe('one release through its life', () => {
       ['update', 'ippools.ipam.topology-ipam.dev', '--subresource=status'],
       ['create', 'ippools.ipam.topology-ipam.dev'],
       ['delete', 'ippools.ipam.topology-ipam.dev'],
-      ['watch', 'ipamblocks.ipam.topology-ipam.dev'],
       ['update', 'ipamconfigs.ipam.topology-ipam.dev'],
+      ['list', 'ipamconfigs.ipam.topology-ipam.dev'],
+      ['get', 'ipamconfigs.ipam.topology-ipam.dev/other'],
+      ['list', 'blockaffinities.ipam.topology-ipam.dev'],
       ['list', 'pods', '-A'],
+      ['get', 'pods', '-n', namespace],
       ['update', 'nodes'],
-      ['list', 'nodes'],
+      ['patch', 'nodes'],
+      ['create', 'serviceaccounts/token', '-n', namespace],
       ['create', 'leases.coordination.k8s.io', '-n', namespace],
     ];
 
@@ -461,95 +472,139 @@ describe('one release through its life', () => {
       expect(operator.child.exitCode).toBeNull();
     }));
 
-  it("the CNI plugin, installed by the installer with the chart's token, assigns and releases an address", async () => {
-    // The bundles the CNI installer image carries, built the way its Dockerfile builds them.
-    const image = path.join(tmp, 'image');
-    for (const [script, out] of [
-      ['cni/build.ts', image],
-      ['installer/build.ts', image],
-    ] as const) {
-      const built = await runAsync(process.execPath, ['--import', 'tsx', path.join(repo, script), out]);
-      expect(built.stderr).toBe('');
-    }
-    // What the kubelet would project into the installer pod on node 0: a token bound to that pod (which
-    // carries the node's name, as the chart's node restriction requires) and the cluster CA.
-    const installerPod = 'installer-0';
-    await kubectl(
-      ['create', '-f', '-'],
-      installerPodManifest({ name: installerPod, namespace, node: nodeName(0), serviceAccount: cniAccount }),
-    );
-    const serviceAccountDir = path.join(tmp, 'projected');
-    fs.mkdirSync(serviceAccountDir);
-    const token = (
-      await kubectl([
-        'create',
-        'token',
-        cniAccount,
-        '-n',
-        namespace,
-        '--duration=1h',
-        '--bound-object-kind=Pod',
-        `--bound-object-name=${installerPod}`,
-      ])
-    ).trim();
-    fs.writeFileSync(path.join(serviceAccountDir, 'token'), token);
-    const admin = parseYaml(fs.readFileSync(cluster.kubeconfig, 'utf8')) as {
-      clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
-    };
-    const server = admin.clusters[0]?.cluster;
-    if (!server) throw new Error('no cluster in the admin kubeconfig');
-    fs.writeFileSync(
-      path.join(serviceAccountDir, 'ca.crt'),
-      Buffer.from(server['certificate-authority-data'], 'base64'),
-    );
-    // The DaemonSet's environment, with the host directories under `host` instead of /host.
+  /** What the kubelet would set in `container` of the installed DaemonSet (literal values only). */
+  async function daemonSetEnvironment(container: string): Promise<Record<string, string>> {
     const daemonSet = await getJson<{
-      spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } };
+      spec: {
+        template: { spec: { containers: { name: string; env: { name: string; value?: string }[] }[] } };
+      };
     }>(['daemonset', cniAccount, '-n', namespace]);
-    const env: Record<string, string> = {};
-    for (const variable of daemonSet.spec.template.spec.containers[0]?.env ?? []) {
-      if (variable.value !== undefined) env[variable.name] = variable.value;
-    }
-    const binDir = path.join(host, 'opt', 'cni', 'bin');
-    const netDir = path.join(host, 'etc', 'cni', 'net.d');
-    const installRun = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, [path.join(image, 'installer.mjs')], {
-        env: {
-          ...env,
-          WATCH: 'false',
-          NODE_NAME: nodeName(0),
-          CNI_BIN_DIR: binDir,
-          CNI_NET_DIR: netDir,
-          HOST_CNI_NET_DIR: netDir,
-          SOURCE_DIR: image,
-          SERVICE_ACCOUNT_DIR: serviceAccountDir,
-          KUBE_API_SERVER: server.server,
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+    const found = daemonSet.spec.template.spec.containers.find((candidate) => candidate.name === container);
+    if (!found) throw new Error(`the DaemonSet has no container ${container}`);
+    return Object.fromEntries(
+      found.env.flatMap((variable) =>
+        variable.value === undefined ? [] : [[variable.name, variable.value]],
+      ),
+    );
+  }
+
+  const image = path.join(tmp, 'image');
+  const binDir = path.join(host, 'opt', 'cni', 'bin');
+  const netDir = path.join(host, 'etc', 'cni', 'net.d');
+  const runNode = (script: string, env: NodeJS.ProcessEnv) =>
+    new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'inherit'] });
       let stdout = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
       child.once('exit', (code) => {
         resolve({ code, stdout });
       });
     });
+
+  it("the installer, run as the DaemonSet runs it, puts only the forwarder and a conflist naming the agent's socket on the host", async () => {
+    // The forwarder and the installer bundle the CNI image carries, built as the Dockerfile builds them.
+    for (const script of ['cni/build.ts', 'installer/build.ts']) {
+      const built = await runAsync(process.execPath, ['--import', 'tsx', path.join(repo, script), image]);
+      expect(built.stderr).toBe('');
+    }
+    const installRun = await runNode(path.join(image, 'installer.mjs'), {
+      ...(await daemonSetEnvironment('install-cni')),
+      WATCH: 'false',
+      NODE_NAME: nodeName(0),
+      CNI_BIN_DIR: binDir,
+      CNI_NET_DIR: netDir,
+      SOURCE_DIR: image,
+    });
     expect(installRun.code, installRun.stdout).toBe(0);
+    expect(fs.readdirSync(binDir)).toEqual(['topology-ipam']);
+    expect(fs.readdirSync(netDir)).toEqual(['10-topology-ipam.conflist']);
     const conflist = JSON.parse(fs.readFileSync(path.join(netDir, '10-topology-ipam.conflist'), 'utf8')) as {
-      cniVersion: string;
-      name: string;
       plugins: Record<string, unknown>[];
     };
-    // As a runtime calls the main plugin, which passes its configuration on to its IPAM plugin.
-    const config = JSON.stringify({
-      cniVersion: conflist.cniVersion,
-      name: conflist.name,
-      ...conflist.plugins[0],
+    expect(conflist.plugins[0]?.ipam).toEqual({
+      type: 'topology-ipam',
+      assign_ipv4: true,
+      assign_ipv6: false,
+      agent_socket: valuesV1.cni.agent.socket,
     });
-    const invoke = (command: 'ADD' | 'DEL') =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(path.join(binDir, 'topology-ipam'), [], {
+  });
+
+  it("the node agent, with the DaemonSet's environment and its pod's token, assigns and releases an address through the installed forwarder", async () => {
+    // The agent bundle the CNI image carries: `npm run build` makes it.
+    const built = await runAsync(process.execPath, [
+      '--import',
+      'tsx',
+      path.join(repo, 'scripts', 'build.ts'),
+    ]);
+    expect(built.stderr).toBe('');
+    // The DaemonSet's pod on node 0, and the token the kubelet would project into it (bound to the pod,
+    // so carrying node 0, as the chart's node restriction requires).
+    const daemonSet = await getJson<Manifest>(['daemonset', cniAccount, '-n', namespace]);
+    const agentPod = 'agent-0';
+    await kubectl(['create', '-f', '-'], cniPodManifest(daemonSet, { name: agentPod, node: nodeName(0) }));
+    const token = (await kubectl(agentTokenArguments(daemonSet, agentPod))).trim();
+    // In a pod the agent reads that token at the in-cluster path; here a kubeconfig names it.
+    const kubeconfig = writeTokenKubeconfig(cluster.kubeconfig, token, path.join(tmp, 'agent.kubeconfig'));
+    const healthPort = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => {
+          resolve(port);
+        });
+      });
+    });
+    const env = await daemonSetEnvironment('agent');
+    expect(env.AGENT_SOCKET).toBe(valuesV1.cni.agent.socket);
+    // The folders the kubelet makes for the DaemonSet's hostPath volumes (DirectoryOrCreate: 0755).
+    fs.mkdirSync(path.dirname(valuesV1.cni.agent.socket), { recursive: true, mode: 0o755 });
+    fs.mkdirSync(valuesV1.cni.agent.stateDir, { recursive: true, mode: 0o755 });
+    const agentLog = path.join(tmp, 'agent.log');
+    const fd = fs.openSync(agentLog, 'w');
+    const agent = spawn(process.execPath, [path.join(repo, 'dist', 'agent', 'agent.mjs')], {
+      env: {
+        ...env,
+        NODE_NAME: nodeName(0),
+        KUBECONFIG: kubeconfig,
+        HEALTH_PORT: String(healthPort),
+        HEALTH_ADDRESS: '127.0.0.1',
+      },
+      stdio: ['ignore', fd, fd],
+    });
+    fs.closeSync(fd);
+    const agentExited = new Promise<number | null>((resolve) => agent.once('exit', resolve));
+    try {
+      const stoppedEarly = agentExited.then((code) => {
+        const lines = fs.readFileSync(agentLog, 'utf8').split('\n').slice(-20).join('\n');
+        throw new Error(`the agent exited (code ${String(code)}) before it was ready:\n${lines}`);
+      });
+      await Promise.race([
+        stoppedEarly,
+        eventually(
+          async () => {
+            const ready = await fetch(`http://127.0.0.1:${String(healthPort)}/readyz`).catch(() => undefined);
+            return ready?.ok === true || undefined;
+          },
+          { timeoutMs: 60_000 },
+        ),
+      ]);
+      const conflist = JSON.parse(
+        fs.readFileSync(path.join(netDir, '10-topology-ipam.conflist'), 'utf8'),
+      ) as {
+        cniVersion: string;
+        name: string;
+        plugins: Record<string, unknown>[];
+      };
+      // As a runtime calls the main plugin, which passes its configuration on to its IPAM plugin.
+      const config = JSON.stringify({
+        cniVersion: conflist.cniVersion,
+        name: conflist.name,
+        ...conflist.plugins[0],
+      });
+      const invoke = (command: 'ADD' | 'DEL') =>
+        runTool(path.join(binDir, 'topology-ipam'), [], {
+          input: config,
           env: {
-            PATH: '/usr/bin:/bin',
+            PATH: '',
             CNI_COMMAND: command,
             CNI_CONTAINERID: `${p}-container`,
             CNI_NETNS: `/var/run/netns/${p}`,
@@ -557,25 +612,25 @@ describe('one release through its life', () => {
             CNI_PATH: binDir,
             CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=pod-0`,
           },
-          stdio: ['pipe', 'pipe', 'pipe'],
         });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-        child.once('exit', (code) => {
-          resolve({ code, stdout, stderr });
-        });
-        child.stdin.end(config);
-      });
-    const added = await invoke('ADD');
-    expect(added.code, added.stdout + added.stderr).toBe(0);
-    const result = JSON.parse(added.stdout) as { ips: { address: string }[] };
-    expect(result.ips[0]?.address).toMatch(new RegExp(`^10\\.${octet}\\.0\\.\\d+/26$`));
-    const deleted = await invoke('DEL');
-    expect(deleted.code, deleted.stdout + deleted.stderr).toBe(0);
-    // A kubelet would remove the pod with the DaemonSet; none runs here to confirm a graceful delete.
-    await kubectl(['delete', 'pod', installerPod, '-n', namespace, '--force', '--grace-period=0']);
+      const added = await invoke('ADD');
+      expect(added.ok, added.stdout + added.stderr).toBe(true);
+      const result = JSON.parse(added.stdout) as { ips: { address: string }[] };
+      expect(result.ips[0]?.address).toMatch(new RegExp(`^10\\.${octet}\\.0\\.\\d+/26$`));
+      const deleted = await invoke('DEL');
+      expect(deleted.ok, deleted.stdout + deleted.stderr).toBe(true);
+      agent.kill('SIGTERM');
+      expect(await agentExited).toBe(0);
+      const refused = fs
+        .readFileSync(agentLog, 'utf8')
+        .split('\n')
+        .filter((line) => /forbidden|\b403\b|unauthori[sz]ed|\b401\b/i.test(line));
+      expect(refused).toEqual([]);
+    } finally {
+      if (agent.exitCode === null) agent.kill('SIGKILL');
+      // A kubelet would remove the pod with the DaemonSet; none runs here to confirm a graceful delete.
+      await kubectl(['delete', 'pod', agentPod, '-n', namespace, '--force', '--grace-period=0']);
+    }
   });
 
   it('upgrades with changed values: new pool, dropped pool kept, operator settings rolled', async () => {

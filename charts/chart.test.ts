@@ -4,8 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { defaultAgentSocket } from '../agent/protocol.js';
 import { ipamBlockSpecSchema } from '../api/index.js';
 import { parseNetworkConfig } from '../cni/config.js';
 import { findOverlaps, parseCidr, validatePoolSpec } from '../ipam/index.js';
@@ -23,6 +24,9 @@ import {
 } from './testing.js';
 import { valuesSchema } from './values-schema.js';
 
+// Every test runs helm, which takes seconds on a loaded machine.
+vi.setConfig({ testTimeout: 30_000 });
+
 let helm: string;
 beforeAll(() => {
   helm = ensureBinaries().helm;
@@ -33,15 +37,23 @@ const examples = fs
   .filter((name) => name.endsWith('.yaml'))
   .map((name) => path.join(chartDir, 'examples', name));
 
+interface Probe {
+  httpGet?: { path: string; port: string };
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+}
 interface Container {
   name: string;
   image: string;
+  args?: string[];
   env?: { name: string; value?: string; valueFrom?: unknown }[];
   securityContext?: Record<string, unknown>;
-  livenessProbe?: { httpGet?: { path: string; port: string } };
-  readinessProbe?: { httpGet?: { path: string; port: string } };
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
   ports?: { name: string; containerPort: number }[];
   resources?: unknown;
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 interface PodSpec {
   containers: Container[];
@@ -53,6 +65,7 @@ interface PodSpec {
   automountServiceAccountToken?: boolean;
   priorityClassName?: string;
   affinity?: unknown;
+  terminationGracePeriodSeconds?: number;
 }
 interface Rule {
   apiGroups: string[];
@@ -68,6 +81,14 @@ const containerOf = (workload: Manifest): Container => {
   if (!container) throw new Error(`${workload.metadata.name} has no container`);
   return container;
 };
+const namedContainer = (workload: Manifest, name: string): Container => {
+  const container = podSpec(workload).containers.find((candidate) => candidate.name === name);
+  if (!container) throw new Error(`${workload.metadata.name} has no container ${name}`);
+  return container;
+};
+const agentOf = (objects: readonly Manifest[]) => namedContainer(findManifest(objects, 'DaemonSet'), 'agent');
+const installerOf = (objects: readonly Manifest[]) =>
+  namedContainer(findManifest(objects, 'DaemonSet'), 'install-cni');
 const envOf = (container: Container): Record<string, string | undefined> =>
   Object.fromEntries((container.env ?? []).map((variable) => [variable.name, variable.value]));
 const rulesOf = (role: Manifest): Rule[] => role.rules as Rule[];
@@ -135,6 +156,19 @@ describe('values', () => {
       "at '/ippools/pools/0/name'",
     ],
     ['an unknown ipam field', { cni: { ipam: { kubeconfig: '/x' } } }, "additional properties 'kubeconfig'"],
+    [
+      "a state_dir in cni.ipam (the agent's: cni.agent.stateDir)",
+      { cni: { ipam: { state_dir: '/x' } } },
+      "additional properties 'state_dir'",
+    ],
+    ['a relative agent socket', { cni: { agent: { socket: 'agent.sock' } } }, "at '/cni/agent/socket'"],
+    [
+      'a DaemonSet surge, which would run two agents on one socket',
+      {
+        cni: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 1 } } },
+      },
+      'cni.updateStrategy.rollingUpdate.maxSurge must be 0',
+    ],
     ['a relative binDir', { cni: { binDir: 'opt/cni/bin' } }, "at '/cni/binDir'"],
     ['a short token lifetime', { cni: { tokenExpirationSeconds: 60 } }, "at '/cni/tokenExpirationSeconds'"],
     [
@@ -355,22 +389,20 @@ describe('rendered with the defaults', () => {
     ]);
   });
 
-  it('grants the CNI plugin the IPAM resources only, and no Secrets or IPPool writes', () => {
+  it('grants the node agent the IPAM resources and Nodes only (IPAMConfig default by name), and no Secrets, pods or IPPool writes', () => {
     const granted = grants(rulesOf(findManifest(objects, 'ClusterRole', 'rel-topology-ipam-cni')));
     expect(granted).toEqual(
       [
-        `${ipam} ipamblocks get *`,
-        `${ipam} ipamblocks list *`,
-        `${ipam} ipamblocks create *`,
-        `${ipam} ipamblocks update *`,
-        `${ipam} ipamblocks delete *`,
-        `${ipam} blockaffinities get *`,
-        `${ipam} blockaffinities create *`,
-        `${ipam} blockaffinities update *`,
-        `${ipam} blockaffinities delete *`,
+        ...['get', 'list', 'watch', 'create', 'update', 'delete'].map(
+          (verb) => `${ipam} ipamblocks ${verb} *`,
+        ),
+        ...['get', 'create', 'update', 'delete'].map((verb) => `${ipam} blockaffinities ${verb} *`),
         `${ipam} ippools list *`,
-        `${ipam} ipamconfigs get *`,
+        `${ipam} ippools watch *`,
+        ...['get', 'list', 'watch'].map((verb) => `${ipam} ipamconfigs ${verb} default`),
         'core nodes get *',
+        'core nodes list *',
+        'core nodes watch *',
       ].sort(),
     );
   });
@@ -465,7 +497,7 @@ describe('rendered with the defaults', () => {
     ]);
   });
 
-  it('runs the CNI installer on every node, in the host network, tolerating every taint', () => {
+  it('runs the CNI pod on every node, in the host network, tolerating every taint, one node at a time and never two on a node', () => {
     const daemonSet = findManifest(objects, 'DaemonSet');
     const spec = podSpec(daemonSet);
     expect(spec.hostNetwork).toBe(true);
@@ -473,7 +505,51 @@ describe('rendered with the defaults', () => {
     expect(spec.priorityClassName).toBe('system-node-critical');
     expect(spec.serviceAccountName).toBe('rel-topology-ipam-cni');
     expect(spec.automountServiceAccountToken).toBe(false);
-    expect(containerOf(daemonSet).securityContext).toEqual({
+    expect(spec.terminationGracePeriodSeconds).toBe(30);
+    expect(spec.containers.map((container) => container.name)).toEqual(['agent', 'install-cni']);
+    expect((daemonSet.spec as { updateStrategy: unknown }).updateStrategy).toEqual({
+      type: 'RollingUpdate',
+      rollingUpdate: { maxUnavailable: 1, maxSurge: 0 },
+    });
+    expect(spec.volumes).toEqual([
+      { name: 'cni-bin', hostPath: { path: '/opt/cni/bin', type: 'DirectoryOrCreate' } },
+      { name: 'cni-net', hostPath: { path: '/etc/cni/net.d', type: 'DirectoryOrCreate' } },
+      { name: 'agent-socket', hostPath: { path: '/run/topology-ipam', type: 'DirectoryOrCreate' } },
+      { name: 'agent-state', hostPath: { path: '/var/lib/cni/topology-ipam', type: 'DirectoryOrCreate' } },
+      {
+        name: 'kube-api-access',
+        projected: {
+          defaultMode: 0o400,
+          sources: [
+            { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
+            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+            {
+              downwardAPI: {
+                items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }],
+              },
+            },
+          ],
+        },
+      },
+    ]);
+  });
+
+  it("runs the node agent with the image's node, least privilege, probes on its health port and its pod's token where a pod's token goes", () => {
+    const agent = agentOf(objects);
+    expect(agent.image).toBe('ghcr.io/topology-ipam/topology-ipam-cni:0.1.0');
+    expect(agent.args).toEqual(['/opt/topology-ipam/agent.mjs']);
+    expect(agent.env?.find((variable) => variable.name === 'NODE_NAME')?.valueFrom).toEqual({
+      fieldRef: { fieldPath: 'spec.nodeName' },
+    });
+    expect(envOf(agent)).toEqual({
+      NODE_NAME: undefined,
+      AGENT_SOCKET: '/run/topology-ipam/agent.sock',
+      STATE_DIR: '/var/lib/cni/topology-ipam',
+      HEALTH_PORT: '9099',
+      LOG_LEVEL: 'info',
+      API_TIMEOUT_SECONDS: '30',
+    });
+    expect(agent.securityContext).toEqual({
       runAsUser: 0,
       runAsGroup: 0,
       runAsNonRoot: false,
@@ -481,31 +557,55 @@ describe('rendered with the defaults', () => {
       readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] },
     });
-    expect(spec.volumes).toEqual([
-      { name: 'cni-bin', hostPath: { path: '/opt/cni/bin', type: 'DirectoryOrCreate' } },
-      { name: 'cni-net', hostPath: { path: '/etc/cni/net.d', type: 'DirectoryOrCreate' } },
-      {
-        name: 'credentials',
-        projected: {
-          defaultMode: 0o400,
-          sources: [
-            { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
-            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-          ],
-        },
-      },
+    expect(agent.ports).toEqual([{ name: 'http-metrics', containerPort: 9099, protocol: 'TCP' }]);
+    expect(agent.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http-metrics' });
+    expect(agent.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http-metrics' });
+    expect(agent.resources).toEqual({
+      requests: { cpu: '50m', memory: '64Mi' },
+      limits: { memory: '128Mi' },
+    });
+    expect(agent.volumeMounts).toEqual([
+      { name: 'agent-socket', mountPath: '/run/topology-ipam' },
+      { name: 'agent-state', mountPath: '/var/lib/cni/topology-ipam' },
+      { name: 'kube-api-access', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true },
     ]);
   });
 
-  it('gives the installer only settings it reads, and a conflist the plugin accepts', () => {
-    const env = envOf(containerOf(findManifest(objects, 'DaemonSet')));
+  it('listens where the forwarder dials by default, so the conflist needs no agent_socket', () => {
+    expect(envOf(agentOf(objects)).AGENT_SOCKET).toBe(defaultAgentSocket);
+    const conflist = JSON.parse(envOf(installerOf(objects)).CNI_NETWORK_CONFIG ?? '') as {
+      plugins: { ipam?: Record<string, unknown> }[];
+    };
+    expect(conflist.plugins[0]?.ipam).toEqual({
+      type: 'topology-ipam',
+      assign_ipv4: true,
+      assign_ipv6: false,
+    });
+  });
+
+  it('gives the installer no token, only the host CNI directories, and only settings it reads', () => {
+    const installer = installerOf(objects);
+    expect(installer.args).toEqual(['/opt/topology-ipam/installer.mjs']);
+    expect(installer.securityContext).toEqual({
+      runAsUser: 0,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(installer.volumeMounts).toEqual([
+      { name: 'cni-bin', mountPath: '/host/cni/bin' },
+      { name: 'cni-net', mountPath: '/host/cni/net.d' },
+    ]);
+    const env = envOf(installer);
     const known = Object.keys(installerSettingsSchema.shape);
     for (const name of Object.keys(env)) expect(known).toContain(name);
     expect(installerSettingsSchema.safeParse({ ...env, NODE_NAME: 'node-a' }).success).toBe(true);
-    const conflist = renderConflist(env.CNI_NETWORK_CONFIG ?? '', {
-      nodeName: 'node-a',
-      kubeconfig: '/etc/cni/net.d/topology-ipam/kubeconfig',
-    });
+  });
+
+  it('writes a conflist the plugin accepts, with no credentials or node name in it', () => {
+    const conflist = renderConflist(envOf(installerOf(objects)).CNI_NETWORK_CONFIG ?? '');
     const { cniVersion, name, plugins } = JSON.parse(conflist) as {
       cniVersion: string;
       name: string;
@@ -514,12 +614,8 @@ describe('rendered with the defaults', () => {
     expect(plugins.map((plugin) => plugin.type)).toEqual(['bridge', 'portmap']);
     // What a runtime hands the main plugin, which hands it on to its IPAM plugin.
     const network = parseNetworkConfig(JSON.stringify({ cniVersion, name, ...plugins[0] }));
-    expect(network.ipam).toMatchObject({
-      type: 'topology-ipam',
-      kubeconfig: '/etc/cni/net.d/topology-ipam/kubeconfig',
-      nodename: 'node-a',
-      families: [4],
-    });
+    expect(network.ipam).toMatchObject({ type: 'topology-ipam', families: [4] });
+    expect(conflist).not.toMatch(/kubeconfig|nodename|token|state_dir|lock_dir/);
   });
 });
 
@@ -537,28 +633,25 @@ describe('rendered with other values', () => {
     expect(env.WEBHOOK_SERVICE).toBeUndefined();
   });
 
-  it('leaves out the DaemonSet and its identity when cni.enabled is false', () => {
+  it('leaves out the DaemonSet, its identity and its node restriction when cni.enabled is false', () => {
     const objects = renderChart(helm, { values: { cni: { enabled: false } } });
-    expect(objects.filter((object) => object.metadata.name.endsWith('-cni'))).toEqual([]);
+    expect(objects.filter((object) => object.metadata.name.includes('-cni'))).toEqual([]);
   });
 
   it('writes no conflist when cni.conflist.enabled is false', () => {
     const objects = renderChart(helm, { values: { cni: { conflist: { enabled: false } } } });
-    expect(envOf(containerOf(findManifest(objects, 'DaemonSet'))).CNI_NETWORK_CONFIG).toBe('');
+    expect(envOf(installerOf(objects)).CNI_NETWORK_CONFIG).toBe('');
   });
 
-  it('passes cni.apiServer and the ipam values to the installer', () => {
+  it('passes the ipam values to the conflist', () => {
     const objects = renderChart(helm, {
       values: {
-        cni: {
-          apiServer: 'https://10.0.0.1:6443',
-          ipam: { assign_ipv6: true, pools: ['rel-topology-ipam-v6'], routes: [{ dst: '0.0.0.0/0' }] },
-        },
+        cni: { ipam: { assign_ipv6: true, pools: ['rel-topology-ipam-v6'], routes: [{ dst: '0.0.0.0/0' }] } },
       },
     });
-    const env = envOf(containerOf(findManifest(objects, 'DaemonSet')));
-    expect(env.KUBE_API_SERVER).toBe('https://10.0.0.1:6443');
-    const conflist = JSON.parse(env.CNI_NETWORK_CONFIG ?? '') as { plugins: { ipam?: unknown }[] };
+    const conflist = JSON.parse(envOf(installerOf(objects)).CNI_NETWORK_CONFIG ?? '') as {
+      plugins: { ipam?: unknown }[];
+    };
     expect(conflist.plugins[0]?.ipam).toEqual({
       type: 'topology-ipam',
       assign_ipv4: true,
@@ -566,6 +659,47 @@ describe('rendered with other values', () => {
       pools: ['rel-topology-ipam-v6'],
       routes: [{ dst: '0.0.0.0/0' }],
     });
+  });
+
+  it.each([
+    ['https://10.0.0.1:6443', '10.0.0.1', '6443'],
+    ['https://api.example', 'api.example', '443'],
+    ['https://[fd00::1]:6443', 'fd00::1', '6443'],
+    ['https://[fd00::1]', 'fd00::1', '443'],
+  ])('points the agent at cni.apiServer %s instead of the kubernetes Service', (url, host, port) => {
+    const objects = renderChart(helm, { values: { cni: { apiServer: url } } });
+    expect(envOf(agentOf(objects))).toMatchObject({
+      KUBERNETES_SERVICE_HOST: host,
+      KUBERNETES_SERVICE_PORT: port,
+    });
+    expect(envOf(installerOf(objects))).not.toHaveProperty('KUBERNETES_SERVICE_HOST');
+  });
+
+  it('names another agent socket in the conflist, the agent environment and the host folder mounted', () => {
+    const objects = renderChart(helm, { values: { cni: { agent: { socket: '/run/other/agent.sock' } } } });
+    const agent = agentOf(objects);
+    expect(envOf(agent).AGENT_SOCKET).toBe('/run/other/agent.sock');
+    expect(agent.volumeMounts).toContainEqual({ name: 'agent-socket', mountPath: '/run/other' });
+    expect(podSpec(findManifest(objects, 'DaemonSet')).volumes).toContainEqual({
+      name: 'agent-socket',
+      hostPath: { path: '/run/other', type: 'DirectoryOrCreate' },
+    });
+    const conflist = JSON.parse(envOf(installerOf(objects)).CNI_NETWORK_CONFIG ?? '') as {
+      plugins: { ipam?: Record<string, unknown> }[];
+    };
+    expect(conflist.plugins[0]?.ipam?.agent_socket).toBe('/run/other/agent.sock');
+  });
+
+  it.each([
+    ['OnDelete', { type: 'OnDelete' }],
+    ['a surge of 0%', { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%', maxSurge: '0%' } }],
+  ])('accepts an update strategy of %s', (_name, updateStrategy) => {
+    const objects = renderChart(helm, {
+      values: { cni: { updateStrategy: { rollingUpdate: null, ...updateStrategy } } },
+    });
+    expect((findManifest(objects, 'DaemonSet').spec as { updateStrategy: unknown }).updateStrategy).toEqual(
+      updateStrategy,
+    );
   });
 
   it('has no PodDisruptionBudget or anti-affinity with one replica', () => {

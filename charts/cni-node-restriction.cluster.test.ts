@@ -1,7 +1,8 @@
 /**
  * Each node's CNI credential writes only its own node's blocks and affinities (issue #9, item 6), on a
- * real API server with real tokens of the chart's CNI ServiceAccount: one bound to an installer pod on
- * node A (what the DaemonSet's projected token is), one bound to Node B, and one bound to nothing. The
+ * real API server with real tokens of the chart's CNI ServiceAccount: one bound to a pod made from the
+ * chart's DaemonSet template on node A, minted as the kubelet mints the agent's projected token, one bound
+ * to Node B, and one bound to nothing. The
  * real plugin runs with A's and B's tokens for the paths a node needs (claim, assign, release, borrow);
  * every write a node must not make is refused by the chart's ValidatingAdmissionPolicy, named in the error.
  */
@@ -17,7 +18,15 @@ import { cidrContainsAddress, cidrToResourceName, parseAddress, parseCidr } from
 import { ApiError, type Connection, KubeClient, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
-import { chartDir, installerPodManifest, kubectlRunner, runAsync, writeTokenKubeconfig } from './testing.js';
+import {
+  type Manifest,
+  agentTokenArguments,
+  chartDir,
+  cniPodManifest,
+  kubectlRunner,
+  runAsync,
+  writeTokenKubeconfig,
+} from './testing.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
 
 const cluster = clusterTestContext(import.meta.url);
@@ -30,7 +39,7 @@ const blocksPolicy = `${cniAccount}-ipamblocks`;
 const affinitiesPolicy = `${cniAccount}-blockaffinities`;
 const nodeA = `${p}-a`;
 const nodeB = `${p}-b`;
-const installerPodA = 'installer-a';
+const agentPodA = 'agent-a';
 const regionLabel = 'ipam.topology-ipam.dev/region';
 const octet = randomInt(100, 250);
 const pools = {
@@ -65,11 +74,9 @@ const asB = () => identity('B').resources;
 const asUnbound = () => identity('unbound').resources;
 const asOperator = () => identity('operator').resources;
 
-/** A token of the release's `account` from the TokenRequest API, bound as `bound` says (or to nothing). */
-async function mintIdentity(name: string, account: string, bound: readonly string[]): Promise<void> {
-  const token = (
-    await kubectl(['create', 'token', account, '-n', namespace, '--duration=1h', ...bound])
-  ).trim();
+/** A token from the TokenRequest API, as `kubectl <args>` asks for it. */
+async function mintIdentity(name: string, args: readonly string[]): Promise<void> {
+  const token = (await kubectl(args)).trim();
   const kubeconfig = writeTokenKubeconfig(cluster.kubeconfig, token, path.join(tmp, `${name}.kubeconfig`));
   const connection: Connection = { ...loadConnection(cluster.kubeconfig), token: () => token };
   identities.set(name, { token, kubeconfig, resources: ipamResources(new KubeClient(connection)) });
@@ -174,14 +181,23 @@ beforeAll(async () => {
       }),
     );
   }
-  await kubectl(
-    ['create', '-f', '-'],
-    installerPodManifest({ name: installerPodA, namespace, node: nodeA, serviceAccount: cniAccount }),
-  );
-  await mintIdentity('A', cniAccount, ['--bound-object-kind=Pod', `--bound-object-name=${installerPodA}`]);
-  await mintIdentity('B', cniAccount, ['--bound-object-kind=Node', `--bound-object-name=${nodeB}`]);
-  await mintIdentity('unbound', cniAccount, []);
-  await mintIdentity('operator', operatorAccount, []);
+  const daemonSet = JSON.parse(
+    await kubectl(['get', 'daemonset', cniAccount, '-n', namespace, '-o', 'json']),
+  ) as Manifest;
+  await kubectl(['create', '-f', '-'], cniPodManifest(daemonSet, { name: agentPodA, node: nodeA }));
+  const minted = (account: string, bound: readonly string[]) => [
+    'create',
+    'token',
+    account,
+    '-n',
+    namespace,
+    '--duration=1h',
+    ...bound,
+  ];
+  await mintIdentity('A', agentTokenArguments(daemonSet, agentPodA));
+  await mintIdentity('B', minted(cniAccount, ['--bound-object-kind=Node', `--bound-object-name=${nodeB}`]));
+  await mintIdentity('unbound', minted(cniAccount, []));
+  await mintIdentity('operator', minted(operatorAccount, []));
   for (const pool of Object.values(pools)) {
     await createAllocatablePool(admin, {
       metadata: { name: pool.name },
@@ -207,7 +223,7 @@ afterAll(async () => {
 
 describe('the tokens', () => {
   it.each([
-    ['A (bound to the installer pod on node A) as node A', 'A', nodeA],
+    ["A (bound to the chart's agent pod on node A) as node A", 'A', nodeA],
     ['B (bound to Node B) as node B', 'B', nodeB],
     ['unbound as no node', 'unbound', undefined],
   ])('the API server reads token %s', async (_name, who, node) => {

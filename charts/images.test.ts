@@ -1,8 +1,9 @@
 /**
  * There is no container engine here, so the images are checked by replaying images/Dockerfile's build
- * stage on this machine: the sources its COPY lines take (through its .dockerignore) into a fresh
- * directory, its RUN commands (all but `npm ci`: node_modules is linked instead), then every file the
- * runtime stages copy out of it must exist and run. Base images and `npm ci` are not exercised.
+ * stages on this machine, each in a fresh directory of its own: the sources its COPY lines take (through
+ * the .dockerignore), its RUN commands (all but `npm ci`: node_modules is linked instead; Go and Node.js
+ * are this machine's), then every file the runtime stages copy out of them must exist and run. Base
+ * images and `npm ci` are not exercised.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -78,20 +79,25 @@ function inContext(file: string): boolean {
 }
 
 const run = promisify(execFile);
+/** The stages the runtime images copy from, replayed in this order. */
+const buildStages = ['forwarder', 'build'] as const;
 let root: string;
-let src: string;
+/** Where a build stage's WORKDIR (/src) is replayed. */
+const stageDir = (name: string) => path.join(root, name);
+/** A file a runtime stage copies `--from` a build stage, in the replay. */
+const built = (from: string, file: string) => path.join(stageDir(from), path.relative('/src', file));
 
-beforeAll(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'image-build-'));
-  src = path.join(root, 'src');
-  fs.mkdirSync(src);
-  const build = stage('build');
-  for (const { from, sources, target } of copies(build)) {
+function replay(name: string): void {
+  const target = stage(name);
+  expect(target.instructions.find((instruction) => instruction.keyword === 'WORKDIR')?.args).toBe('/src');
+  const src = stageDir(name);
+  fs.mkdirSync(src, { recursive: true });
+  for (const { from, sources, target: destinationPath } of copies(target)) {
     if (from !== undefined) continue;
     for (const file of sources) {
       const destination = path.join(
         src,
-        target.endsWith('/') ? path.join(target, path.basename(file)) : target,
+        destinationPath.endsWith('/') ? path.join(destinationPath, path.basename(file)) : destinationPath,
       );
       fs.mkdirSync(path.dirname(destination), { recursive: true });
       fs.cpSync(path.join(repo, file), destination, {
@@ -104,32 +110,73 @@ beforeAll(() => {
     }
   }
   fs.symlinkSync(path.join(repo, 'node_modules'), path.join(src, 'node_modules'));
-  for (const { keyword, args } of build.instructions) {
+  // Go's caches outside the scratch directory, and no toolchain download: the replay needs no network.
+  const env = {
+    ...process.env,
+    GOCACHE: process.env.GOCACHE ?? path.join(repo, '.cache', 'go-build'),
+    GOTOOLCHAIN: 'local',
+  };
+  for (const { keyword, args } of target.instructions) {
     if (keyword !== 'RUN' || args.startsWith('npm ci')) continue;
-    execFileSync('sh', ['-c', args], { cwd: src, stdio: 'pipe' });
+    execFileSync('sh', ['-c', args], { cwd: src, stdio: 'pipe', env });
   }
-}, 180_000);
+}
+
+beforeAll(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'image-build-'));
+  for (const name of buildStages) replay(name);
+}, 300_000);
 
 afterAll(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+/** The first bytes of `file`: an ELF header and its program headers are at the start. */
+function head(file: string, bytes = 64 * 1024): Buffer {
+  const buffer = Buffer.alloc(bytes);
+  const fd = fs.openSync(file, 'r');
+  try {
+    return buffer.subarray(0, fs.readSync(fd, buffer, 0, bytes, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Whether an ELF executable asks for a program interpreter (a dynamic loader): a static one does not. */
+function hasInterpreter(elf: Buffer): boolean {
+  expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+  expect(elf[4]).toBe(2); // 64-bit
+  const headers = Number(elf.readBigUInt64LE(0x20));
+  const size = elf.readUInt16LE(0x36);
+  const count = elf.readUInt16LE(0x38);
+  const PT_INTERP = 3;
+  return Array.from({ length: count }, (_, i) => elf.readUInt32LE(headers + i * size)).includes(PT_INTERP);
+}
+
 describe('images/Dockerfile', () => {
-  it('has a build stage and the two runtime targets', () => {
-    expect(all.map((candidate) => candidate.name)).toEqual(['build', 'operator', 'cni-installer']);
+  it('has the two build stages and the two runtime targets', () => {
+    expect(all.map((candidate) => candidate.name)).toEqual([...buildStages, 'operator', 'cni']);
   });
 
-  it('copies into the build stage only what its .dockerignore lets into the context', () => {
-    for (const { from, sources } of copies(stage('build'))) {
-      if (from === undefined) for (const source of sources) expect(inContext(source)).toBe(true);
-    }
+  it.each(buildStages)(
+    'copies into the %s stage only what its .dockerignore lets into the context',
+    (name) => {
+      for (const { from, sources } of copies(stage(name))) {
+        if (from === undefined) for (const source of sources) expect(inContext(source)).toBe(true);
+      }
+    },
+  );
+
+  it('lets sources into the context, and no tests, node_modules or binaries', () => {
     expect(inContext('operator/main.ts')).toBe(true);
+    expect(inContext('agent/protocol.ts')).toBe(true);
+    expect(inContext('cni/forwarder/go.mod')).toBe(true);
     expect(inContext('operator/operator.cluster.test.ts')).toBe(false);
     expect(inContext('node_modules/zod/package.json')).toBe(false);
     expect(inContext('.cache/bin/kube-apiserver')).toBe(false);
   });
 
-  it.each(['operator', 'cni-installer'])('%s runs as a non-root user, from files the build made', (name) => {
+  it.each(['operator', 'cni'])('%s runs as a non-root user, from files the build stages made', (name) => {
     const target = stage(name);
     expect(target.instructions.find((instruction) => instruction.keyword === 'USER')?.args).toBe(
       '65532:65532',
@@ -137,8 +184,8 @@ describe('images/Dockerfile', () => {
     const copied = copies(target);
     expect(copied.length).toBeGreaterThan(0);
     for (const { from, sources } of copied) {
-      expect(from).toBe('build');
-      for (const source of sources) expect(fs.existsSync(path.join(root, source))).toBe(true);
+      expect(buildStages).toContain(from);
+      for (const source of sources) expect(fs.existsSync(built(from ?? '', source)), source).toBe(true);
     }
     const cmd = JSON.parse(
       target.instructions.find((instruction) => instruction.keyword === 'CMD')?.args ?? '[]',
@@ -147,7 +194,7 @@ describe('images/Dockerfile', () => {
   });
 
   it('builds an operator bundle that starts and reports a bad setting in one line', async () => {
-    const failure = await run(process.execPath, [path.join(src, 'dist', 'operator', 'main.mjs')], {
+    const failure = await run(process.execPath, [built('build', '/src/dist/operator/main.mjs')], {
       env: { HEALTH_PORT: 'x' },
     }).then(
       () => undefined,
@@ -155,10 +202,10 @@ describe('images/Dockerfile', () => {
     );
     expect(failure?.code).toBe(1);
     expect(failure?.stderr).toMatch(/invalid operator settings/);
-  });
+  }, 60_000); // starting node takes seconds on a loaded machine
 
   it('builds an installer bundle that runs standalone', async () => {
-    const failure = await run(process.execPath, [path.join(src, 'dist', 'installer', 'installer.mjs')], {
+    const failure = await run(process.execPath, [built('build', '/src/dist/installer/installer.mjs')], {
       env: {},
     }).then(
       () => undefined,
@@ -166,17 +213,31 @@ describe('images/Dockerfile', () => {
     );
     expect(failure?.code).toBe(1);
     expect(failure?.stdout).toMatch(/NODE_NAME is required/);
-  });
+  }, 60_000); // starting node takes seconds on a loaded machine
 
-  it('builds the CNI launcher and bundle, which answer VERSION', async () => {
-    const launcher = path.join(src, 'dist', 'cni', 'topology-ipam');
-    const child = run(launcher, [], {
-      env: { CNI_COMMAND: 'VERSION', PATH: path.dirname(process.execPath) },
-    });
+  it('builds an agent bundle that runs standalone and names the setting it misses', async () => {
+    const failure = await run(process.execPath, [built('build', '/src/dist/agent/agent.mjs')], {
+      env: {},
+    }).then(
+      () => undefined,
+      (error: unknown) => error as { code: number; stdout: string; stderr: string },
+    );
+    expect(failure?.code).toBe(1);
+    expect(`${failure?.stdout ?? ''}${failure?.stderr ?? ''}`).toMatch(/NODE_NAME/);
+  }, 60_000); // starting node takes seconds on a loaded machine
+
+  it('builds a static forwarder, for any host, that answers VERSION with no PATH and no agent', async () => {
+    const forwarder = built('forwarder', '/src/dist/cni/topology-ipam');
+    expect(hasInterpreter(head(forwarder))).toBe(false);
+    const child = run(forwarder, [], { env: { CNI_COMMAND: 'VERSION' } });
     child.child.stdin?.end('{"cniVersion":"1.0.0"}');
     const { stdout } = await child;
     expect(JSON.parse(stdout)).toMatchObject({
       supportedVersions: expect.arrayContaining(['1.0.0']) as unknown,
     });
+  }, 60_000); // starting node takes seconds on a loaded machine
+
+  it('finds the dynamic loader of a dynamically linked executable (the check above can fail)', () => {
+    expect(hasInterpreter(head(process.execPath))).toBe(true);
   });
 });

@@ -82,27 +82,54 @@ export function kubectlRunner(
   };
 }
 
+interface PodTemplate {
+  metadata?: { labels?: Record<string, string> };
+  spec: {
+    volumes?: {
+      name: string;
+      projected?: { sources: { serviceAccountToken?: { expirationSeconds?: number } }[] };
+    }[];
+  } & Record<string, unknown>;
+}
+
 /**
- * The installer pod the CNI DaemonSet would run on `node`, as JSON for `kubectl create -f -`. No kubelet
- * runs it here: only a token bound to it matters, which carries the node's name.
+ * The pod the chart's CNI DaemonSet runs on `node`, made from its own pod template, as JSON for `kubectl
+ * create -f -`. No kubelet runs it here: only a token bound to it matters, which carries the node's name.
  */
-export function installerPodManifest(pod: {
-  readonly name: string;
-  readonly namespace: string;
-  readonly node: string;
-  readonly serviceAccount: string;
-}): string {
+export function cniPodManifest(
+  daemonSet: Manifest,
+  pod: { readonly name: string; readonly node: string },
+): string {
+  const template = (daemonSet.spec as { template: PodTemplate }).template;
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: pod.name, namespace: pod.namespace },
-    spec: {
-      nodeName: pod.node,
-      serviceAccountName: pod.serviceAccount,
-      automountServiceAccountToken: false,
-      containers: [{ name: 'install-cni', image: 'topology-ipam-cni-installer' }],
-    },
+    metadata: { name: pod.name, namespace: daemonSet.metadata.namespace, labels: template.metadata?.labels },
+    spec: { ...template.spec, nodeName: pod.node },
   });
+}
+
+/**
+ * `kubectl create token` arguments for the token the kubelet projects into that pod's agent: bound to the
+ * pod (so to its node) and as long-lived as the DaemonSet's projected volume asks.
+ */
+export function agentTokenArguments(daemonSet: Manifest, podName: string): string[] {
+  const template = (daemonSet.spec as { template: PodTemplate }).template;
+  const expiration = (template.spec.volumes ?? [])
+    .flatMap((volume) => volume.projected?.sources ?? [])
+    .find((source) => source.serviceAccountToken !== undefined)?.serviceAccountToken?.expirationSeconds;
+  if (expiration === undefined)
+    throw new Error(`${daemonSet.metadata.name} projects no service account token`);
+  return [
+    'create',
+    'token',
+    (template.spec.serviceAccountName as string | undefined) ?? 'default',
+    '-n',
+    daemonSet.metadata.namespace ?? 'default',
+    `--duration=${String(expiration)}s`,
+    '--bound-object-kind=Pod',
+    `--bound-object-name=${podName}`,
+  ];
 }
 
 /** Helm keeps its caches out of $HOME and never reads a user's repositories or plugins. */

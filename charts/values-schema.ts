@@ -147,34 +147,60 @@ const ipamSection = z.strictObject({
     .optional()
     .describe('Routes returned to the main plugin, e.g. [{dst: 0.0.0.0/0}].'),
   cooldown_seconds: z.int().min(0).optional().describe("Overrides IPAMConfig's releaseCooldownSeconds."),
-  timeout_seconds: z.number().positive().max(600).optional().describe('Most one plugin invocation may take.'),
-  state_dir: z.string().optional().describe('Node-local state directory of the plugin.'),
+  timeout_seconds: z
+    .number()
+    .positive()
+    .max(600)
+    .optional()
+    .describe('Most one CNI command may take in the agent; the forwarder waits 5 s longer for its answer.'),
+});
+
+const agent = z.strictObject({
+  socket: absolutePath.describe(
+    'Unix socket of the node agent on the host (mode 0600, in a folder of its own, 0700); the forwarder dials it. The chart writes `ipam.agent_socket` into the conflist only when this differs from the default.',
+  ),
+  stateDir: absolutePath.describe(
+    'Host directory where the agent keeps the records of addresses borrowed from other nodes’ blocks.',
+  ),
+  logLevel: z
+    .enum(['debug', 'info', 'warn', 'error'])
+    .describe('Log level of the agent (JSON logs on stdout).'),
+  apiTimeoutSeconds: seconds('Longest one API request of the agent may take.'),
+  healthPort: z
+    .int()
+    .min(1)
+    .max(65535)
+    .describe(
+      'Port of the agent’s /healthz, /readyz and /metrics on every node’s addresses (host network): the probes use it, Prometheus can scrape it.',
+    ),
+  resources,
+  securityContext: freeform.describe(
+    'Container securityContext of the agent: root (its socket folder is root’s, like the runtime calling the forwarder) with every capability dropped.',
+  ),
 });
 
 const cni = z.strictObject({
-  enabled: z.boolean().describe('Run the CNI installer DaemonSet.'),
-  image: image('CNI installer (it carries the node binary, the plugin bundle and its launcher)'),
+  enabled: z.boolean().describe('Run the CNI DaemonSet: the node agent and the installer of the forwarder.'),
+  image: image('CNI DaemonSet (node, the agent and installer bundles, the forwarder binary)'),
   binDir: absolutePath.describe('Host directory of CNI plugin binaries.'),
   confDir: absolutePath.describe('Host directory of CNI network configurations.'),
   apiServer: z
     .string()
     .regex(/^(https:\/\/[^/]+)?$/, 'empty, or an https:// URL with no path')
     .describe(
-      "API server URL the plugin uses from the host; empty means the kubernetes Service's address (KUBERNETES_SERVICE_HOST), which needs kube-proxy on the node.",
+      "API server URL of the node agent (it runs in the host network); empty means the kubernetes Service's address (KUBERNETES_SERVICE_HOST), which needs kube-proxy on the node.",
     ),
   tokenExpirationSeconds: z
     .int()
     .min(600)
     .describe(
-      "Lifetime of the plugin's projected service account token (bound to the installer pod and its node, which limits it to this node's blocks); the kubelet rotates it at 80% and the installer copies it to the host.",
+      "Lifetime of the agent's projected service account token (bound to the agent's pod and its node, which limits it to this node's blocks); the kubelet rotates it at 80%.",
     ),
-  syncSeconds: seconds('How often the installer re-checks the token, kubeconfig and conflist on the host.'),
+  syncSeconds: seconds('How often the installer re-checks the forwarder and the conflist on the host.'),
   conflist: z.strictObject({
     enabled: z
       .boolean()
-      .describe(
-        'Write a conflist; false installs only the plugin and its kubeconfig, for a network config of your own.',
-      ),
+      .describe('Write a conflist; false installs only the forwarder, for a network config of your own.'),
     fileName: z
       .string()
       .regex(/^[^/]+\.conflist$/, 'a file name ending in .conflist')
@@ -187,25 +213,30 @@ const cni = z.strictObject({
     plugin: z
       .looseObject({ type: z.string().min(1) })
       .describe(
-        'The main plugin; the chart adds `ipam` (type topology-ipam, the values of cni.ipam, the kubeconfig and the node name).',
+        'The main plugin; the chart adds `ipam` (type topology-ipam, the values of cni.ipam, and `agent_socket` if cni.agent.socket is not the default).',
       ),
     chained: z
       .array(z.looseObject({ type: z.string().min(1) }))
       .describe('Plugins chained after the main one.'),
   }),
   ipam: ipamSection,
-  resources,
-  priorityClassName: z.string().describe('PriorityClass of the installer pods; empty for none.'),
-  podSecurityContext: freeform.describe('Pod securityContext of the installer.'),
+  agent,
+  resources: resources.describe('Resources of the installer container.'),
+  priorityClassName: z.string().describe('PriorityClass of the CNI pods; empty for none.'),
+  podSecurityContext: freeform.describe('Pod securityContext of the CNI pods.'),
   securityContext: freeform.describe(
     'Container securityContext of the installer: root (to write root-owned host directories) with every capability dropped.',
   ),
-  nodeSelector: stringMap.describe('Nodes to install the plugin on.'),
-  tolerations: z
-    .array(freeform)
-    .describe('Tolerations of the installer pods; the default tolerates every taint.'),
-  updateStrategy: freeform.describe('DaemonSet update strategy.'),
-  podAnnotations: stringMap.describe('Extra annotations on the installer pods.'),
+  nodeSelector: stringMap.describe('Nodes to run the agent and install the forwarder on.'),
+  tolerations: z.array(freeform).describe('Tolerations of the CNI pods; the default tolerates every taint.'),
+  terminationGracePeriodSeconds: z
+    .int()
+    .min(1)
+    .describe('How long a stopping agent may take to finish the block writes in flight.'),
+  updateStrategy: freeform.describe(
+    'DaemonSet update strategy; a RollingUpdate must keep maxSurge 0 (two agents on one node would share its socket).',
+  ),
+  podAnnotations: stringMap.describe('Extra annotations on the CNI pods.'),
   serviceAccount,
 });
 

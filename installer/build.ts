@@ -1,5 +1,5 @@
 /**
- * Bundles the installer into one ESM file, `dist/installer/installer.mjs`, which the CNI installer image
+ * Bundles the installer into one ESM file, `dist/installer/installer.mjs`, which the CNI image
  * runs with its node binary. Run with `npx tsx installer/build.ts [outdir]`.
  */
 import path from 'node:path';

@@ -1,4 +1,4 @@
-/** The CNI installer: what the chart's DaemonSet runs on each node to put the plugin in place. */
+/** The CNI installer: what the chart's DaemonSet runs on each node to put the forwarder and conflist in place. */
 export {
   type FileOutcome,
   type InstallPaths,
@@ -6,25 +6,17 @@ export {
   type LogLevel,
   type StepReport,
   InstallerError,
-  binaries,
-  binariesPresent,
   copyIfChanged,
-  installBinaries,
+  forwarderPresent,
+  installForwarder,
   installOnce,
   installPaths,
   pluginName,
+  removeLegacyFiles,
   renderConflist,
-  renderKubeconfig,
   resync,
   runInstaller,
   syncConflist,
-  syncCredentials,
-  tokenNodeName,
   writeIfChanged,
 } from './install.js';
-export {
-  type InstallerSettings,
-  apiServerUrl,
-  installerSettings,
-  installerSettingsSchema,
-} from './settings.js';
+export { type InstallerSettings, installerSettings, installerSettingsSchema } from './settings.js';

@@ -3,14 +3,12 @@
  * beside its target, then renamed over it), so a runtime calling the plugin meanwhile sees the old file
  * or the new one, never half of one:
  *
- * 1. the node binary, the plugin bundle and its launcher into the CNI bin directory, in that order (the
- *    launcher last: it is what runtimes execute, and it needs the other two);
- * 2. the plugin's credentials into `<net dir>/topology-ipam/`: the cluster CA, the service account token
- *    (re-copied whenever the projected token rotates; only a token bound to this node, since the chart's
- *    admission policy lets each node's token write only that node's blocks) and a kubeconfig naming both
- *    files by host path;
- * 3. the conflist, last, with the plugin's `ipam` section completed with that kubeconfig and this node's
- *    name: a runtime treats the node's network as ready once a conflist exists, so it comes last.
+ * 1. the forwarder binary into the CNI bin directory, as `topology-ipam` (a static executable: it only
+ *    hands each CNI command to the node agent over its unix socket, so it needs no credentials, no
+ *    node binary and no configuration beyond the conflist);
+ * 2. the conflist, last: a runtime treats the node's network as ready once a conflist exists;
+ * 3. what earlier versions installed and nothing uses any more: the `node` binary and the plugin bundle
+ *    next to the launcher, and the copied credentials (`<net dir>/topology-ipam/`, which held a token).
  *
  * Files are compared before writing, so a re-sync that finds nothing changed writes nothing.
  */
@@ -19,14 +17,14 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { stringify as toYaml } from 'yaml';
 import { z } from 'zod';
-import { type InstallerSettings, apiServerUrl } from './settings.js';
+import type { InstallerSettings } from './settings.js';
 
-/** The plugin's name: the CNI `type`, the launcher's file name, the credentials folder. */
+/** The plugin's name: the CNI `type` and the forwarder's file name. */
 export const pluginName = 'topology-ipam';
 
-export type FileOutcome = 'written' | 'unchanged';
+/** `removed`: a file an earlier version installed, gone now. */
+export type FileOutcome = 'written' | 'unchanged' | 'removed';
 /** Each file the step considered, by its path as the installer sees it. */
 export type StepReport = Record<string, FileOutcome>;
 
@@ -37,20 +35,19 @@ export class InstallerError extends Error {
   override readonly name = 'InstallerError';
 }
 
-/** Where things go, as the installer and as the host see them. */
+/** Where things go, as the installer sees them. */
 export interface InstallPaths {
   readonly binDir: string;
-  readonly credentialsDir: string;
-  readonly hostCredentialsDir: string;
   readonly conflist: string;
+  /** Where versions before the node agent copied the plugin's CA, token and kubeconfig. */
+  readonly legacyCredentialsDir: string;
 }
 
 export function installPaths(settings: InstallerSettings): InstallPaths {
   return {
     binDir: settings.CNI_BIN_DIR,
-    credentialsDir: path.join(settings.CNI_NET_DIR, pluginName),
-    hostCredentialsDir: path.posix.join(settings.HOST_CNI_NET_DIR, pluginName),
     conflist: path.join(settings.CNI_NET_DIR, settings.CNI_CONF_NAME),
+    legacyCredentialsDir: path.join(settings.CNI_NET_DIR, pluginName),
   };
 }
 
@@ -65,10 +62,11 @@ const conflistSchema = z.looseObject({
 });
 
 /**
- * The conflist to write: `template` (JSON) with `kubeconfig` and `nodename` filled into the `ipam` section
- * of every plugin whose IPAM is this plugin, unless the template already sets them.
+ * The conflist to write: `template` (JSON) as it is, once it is known to be a conflist with a plugin whose
+ * IPAM is this plugin. Nothing node-specific is added: the forwarder needs only the agent's socket, whose
+ * default is the same on every node.
  */
-export function renderConflist(template: string, options: { nodeName: string; kubeconfig: string }): string {
+export function renderConflist(template: string): string {
   let json: unknown;
   try {
     json = JSON.parse(template);
@@ -79,59 +77,12 @@ export function renderConflist(template: string, options: { nodeName: string; ku
   if (!parsed.success) {
     throw new InstallerError(`CNI_NETWORK_CONFIG is not a conflist: ${z.prettifyError(parsed.error)}`);
   }
-  const conflist = parsed.data;
-  const ours = (plugin: (typeof conflist.plugins)[number]) => plugin.ipam?.type === pluginName;
-  const plugins = conflist.plugins.map((plugin) => {
-    if (!ours(plugin)) return plugin;
-    return {
-      ...plugin,
-      ipam: { kubeconfig: options.kubeconfig, nodename: options.nodeName, ...plugin.ipam },
-    };
-  });
-  if (!conflist.plugins.some(ours)) {
+  if (!parsed.data.plugins.some((plugin) => plugin.ipam?.type === pluginName)) {
     throw new InstallerError(
       `CNI_NETWORK_CONFIG has no plugin with "ipam": {"type": "${pluginName}"}: pods would get no address from topology-ipam`,
     );
   }
-  return `${JSON.stringify({ ...conflist, plugins }, null, 2)}\n`;
-}
-
-/** A kubeconfig for the plugin: the server, and the CA and token by file, re-read by the plugin per request. */
-export function renderKubeconfig(options: { server: string; caFile: string; tokenFile: string }): string {
-  return toYaml({
-    apiVersion: 'v1',
-    kind: 'Config',
-    'current-context': pluginName,
-    clusters: [
-      { name: 'cluster', cluster: { server: options.server, 'certificate-authority': options.caFile } },
-    ],
-    users: [{ name: pluginName, user: { tokenFile: options.tokenFile } }],
-    contexts: [{ name: pluginName, context: { cluster: 'cluster', user: pluginName } }],
-  });
-}
-
-const tokenClaimsSchema = z.looseObject({
-  'kubernetes.io': z.looseObject({ node: z.looseObject({ name: z.string() }).optional() }).optional(),
-});
-
-/**
- * The node a service-account token is bound to: its `kubernetes.io.node.name` claim, which the API server
- * sets for a token bound to a Pod (the pod's node) or to a Node, and hands to admission as
- * `authentication.kubernetes.io/node-name`. `undefined` for a token bound to no node or not a JWT. The
- * signature is not checked: the API server checks it on every request; this only spots a token that the
- * chart's node restriction would refuse.
- */
-export function tokenNodeName(token: string): string | undefined {
-  const [, payload] = token.trim().split('.');
-  if (payload === undefined) return undefined;
-  let claims: unknown;
-  try {
-    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const parsed = tokenClaimsSchema.safeParse(claims);
-  return parsed.success ? parsed.data['kubernetes.io']?.node?.name : undefined;
+  return `${JSON.stringify(parsed.data, null, 2)}\n`;
 }
 
 async function readOrUndefined(file: string): Promise<Buffer | undefined> {
@@ -202,121 +153,103 @@ export async function copyIfChanged(source: string, target: string, mode: number
   return 'written';
 }
 
-/** The files to install into the CNI bin directory, in installation order. */
-export function binaries(settings: InstallerSettings): { source: string; name: string }[] {
-  return [
-    // The launcher runs `node` from its own directory: runtimes call plugins with a minimal PATH.
-    { source: settings.NODE_BINARY ?? process.execPath, name: 'node' },
-    { source: path.join(settings.SOURCE_DIR, `${pluginName}.mjs`), name: `${pluginName}.mjs` },
-    { source: path.join(settings.SOURCE_DIR, pluginName), name: pluginName },
-  ];
-}
-
-export async function installBinaries(settings: InstallerSettings): Promise<StepReport> {
-  const { binDir } = installPaths(settings);
-  await fs.mkdir(binDir, { recursive: true, mode: 0o755 });
-  const report: StepReport = {};
-  for (const { source, name } of binaries(settings)) {
-    const target = path.join(binDir, name);
-    try {
-      report[target] = await copyIfChanged(source, target, name.endsWith('.mjs') ? 0o644 : 0o755);
-    } catch (error) {
-      throw new InstallerError(`cannot install ${source} as ${target}: ${(error as Error).message}`);
-    }
-  }
-  return report;
-}
-
-/** True when every binary is in place (a cheap check for the re-sync loop: no hashing). */
-export async function binariesPresent(settings: InstallerSettings): Promise<boolean> {
-  const { binDir } = installPaths(settings);
-  const present = await Promise.all(
-    binaries(settings).map(({ name }) =>
-      fs.access(path.join(binDir, name)).then(
-        () => true,
-        () => false,
-      ),
-    ),
+const exists = (file: string): Promise<boolean> =>
+  fs.access(file).then(
+    () => true,
+    () => false,
   );
-  return present.every(Boolean);
+
+/** The forwarder in the image, and where it goes on the host. */
+function forwarder(settings: InstallerSettings): { source: string; target: string } {
+  return {
+    source: path.join(settings.SOURCE_DIR, pluginName),
+    target: path.join(installPaths(settings).binDir, pluginName),
+  };
 }
 
-export async function syncCredentials(settings: InstallerSettings): Promise<StepReport> {
-  const { credentialsDir, hostCredentialsDir } = installPaths(settings);
-  const read = async (name: string): Promise<Buffer> => {
-    const file = path.join(settings.SERVICE_ACCOUNT_DIR, name);
-    try {
-      return await fs.readFile(file);
-    } catch (error) {
-      throw new InstallerError(
-        `cannot read the service account's ${name} (${file}): ${(error as Error).message}`,
-      );
-    }
-  };
-  const [ca, token] = await Promise.all([read('ca.crt'), read('token')]);
-  const tokenFile = path.join(settings.SERVICE_ACCOUNT_DIR, 'token');
-  if (token.toString('utf8').trim() === '') {
-    throw new InstallerError(`the service account token ${tokenFile} is empty`);
+export async function installForwarder(settings: InstallerSettings): Promise<StepReport> {
+  const { source, target } = forwarder(settings);
+  await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
+  try {
+    return { [target]: await copyIfChanged(source, target, 0o755) };
+  } catch (error) {
+    throw new InstallerError(`cannot install ${source} as ${target}: ${(error as Error).message}`);
   }
-  // Never the token itself in a message: only where it is and which node it names.
-  const boundTo = tokenNodeName(token.toString('utf8'));
-  if (boundTo !== settings.NODE_NAME) {
-    throw new InstallerError(
-      `the service account token ${tokenFile} is ${boundTo === undefined ? 'bound to no node' : `bound to node ${boundTo}`}, not to this node (${settings.NODE_NAME}): the API server would refuse the plugin's writes of this node's blocks. Mount a projected service account token (the chart's DaemonSet does), which the API server binds to the installer pod and its node`,
-    );
-  }
-  await fs.mkdir(credentialsDir, { recursive: true, mode: 0o700 });
-  await fs.chmod(credentialsDir, 0o700);
-  const kubeconfig = renderKubeconfig({
-    server: apiServerUrl(settings),
-    caFile: path.posix.join(hostCredentialsDir, 'ca.crt'),
-    tokenFile: path.posix.join(hostCredentialsDir, 'token'),
-  });
-  const report: StepReport = {};
-  // The kubeconfig last: it names the other two.
-  for (const [name, content] of [
-    ['ca.crt', ca],
-    ['token', token],
-    ['kubeconfig', kubeconfig],
-  ] as const) {
-    const file = path.join(credentialsDir, name);
-    report[file] = await writeIfChanged(file, content, 0o600);
-  }
-  return report;
+}
+
+/** True when the forwarder is in place (a cheap check for the re-sync loop: no hashing). */
+export function forwarderPresent(settings: InstallerSettings): Promise<boolean> {
+  return exists(forwarder(settings).target);
 }
 
 export async function syncConflist(settings: InstallerSettings): Promise<StepReport> {
   if (settings.CNI_NETWORK_CONFIG.trim() === '') return {};
-  const { conflist, hostCredentialsDir } = installPaths(settings);
-  const content = renderConflist(settings.CNI_NETWORK_CONFIG, {
-    nodeName: settings.NODE_NAME,
-    kubeconfig: path.posix.join(hostCredentialsDir, 'kubeconfig'),
-  });
+  const { conflist } = installPaths(settings);
+  const content = renderConflist(settings.CNI_NETWORK_CONFIG);
   await fs.mkdir(path.dirname(conflist), { recursive: true, mode: 0o755 });
   return { [conflist]: await writeIfChanged(conflist, content, 0o644) };
 }
 
-/** Binaries, credentials, conflist: everything, once. */
+async function removeIfPresent(file: string): Promise<FileOutcome | undefined> {
+  try {
+    await fs.rm(file);
+    return 'removed';
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Removes what versions before the node agent installed and nothing reads any more: the credentials
+ * (a copy of a service account token has no business on the host once no plugin uses it), then the
+ * `node` binary and the bundle the launcher ran. `node` goes only while the bundle is still there, as
+ * proof it is ours, and the bundle last, so an interrupted clean-up is finished by the next one.
+ */
+export async function removeLegacyFiles(settings: InstallerSettings): Promise<StepReport> {
+  const { binDir, legacyCredentialsDir } = installPaths(settings);
+  const report: StepReport = {};
+  const note = (file: string, outcome: FileOutcome | undefined) => {
+    if (outcome !== undefined) report[file] = outcome;
+  };
+  for (const name of ['kubeconfig', 'token', 'ca.crt']) {
+    const file = path.join(legacyCredentialsDir, name);
+    note(file, await removeIfPresent(file));
+  }
+  await fs.rmdir(legacyCredentialsDir).catch((error: unknown) => {
+    // Absent, or holding files we did not write: either way not ours to remove.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTEMPTY') throw error;
+  });
+  const bundle = path.join(binDir, `${pluginName}.mjs`);
+  if (await exists(bundle)) {
+    const node = path.join(binDir, 'node');
+    note(node, await removeIfPresent(node));
+    note(bundle, await removeIfPresent(bundle));
+  }
+  return report;
+}
+
+/** The forwarder, then the conflist, then the clean-up of an earlier version's files: everything, once. */
 export async function installOnce(settings: InstallerSettings): Promise<StepReport> {
   return {
-    ...(await installBinaries(settings)),
-    ...(await syncCredentials(settings)),
+    ...(await installForwarder(settings)),
     ...(await syncConflist(settings)),
+    ...(await removeLegacyFiles(settings)),
   };
 }
 
-/** One re-sync: the credentials (the token rotates), the conflist, and the binaries if any went missing. */
+/** One re-sync: the conflist, and the forwarder if it went missing. */
 export async function resync(settings: InstallerSettings): Promise<StepReport> {
   return {
-    ...((await binariesPresent(settings)) ? {} : await installBinaries(settings)),
-    ...(await syncCredentials(settings)),
+    ...((await forwarderPresent(settings)) ? {} : await installForwarder(settings)),
     ...(await syncConflist(settings)),
   };
 }
 
-const written = (report: StepReport): string[] =>
+const changed = (report: StepReport): string[] =>
   Object.entries(report)
-    .filter(([, outcome]) => outcome === 'written')
+    .filter(([, outcome]) => outcome !== 'unchanged')
     .map(([file]) => file);
 
 /**
@@ -331,7 +264,7 @@ export async function runInstaller(
   const first = await installOnce(settings);
   log('info', 'installed', {
     node: settings.NODE_NAME,
-    written: written(first),
+    changed: changed(first),
     checked: Object.keys(first).length,
   });
   if (!settings.WATCH) return;
@@ -343,8 +276,8 @@ export async function runInstaller(
     }
     try {
       const report = await resync(settings);
-      const changed = written(report);
-      if (changed.length > 0) log('info', 'updated', { written: changed });
+      const files = changed(report);
+      if (files.length > 0) log('info', 'updated', { changed: files });
     } catch (error) {
       log('error', 're-sync failed; retrying', { error: (error as Error).message });
     }

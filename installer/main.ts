@@ -1,6 +1,6 @@
 /**
- * The CNI installer the chart's DaemonSet runs on every node: installs the plugin into the host's CNI
- * directories, then (WATCH=true) keeps its credentials and conflist current until SIGTERM. Logs are
+ * The CNI installer the chart's DaemonSet runs on every node: installs the forwarder and the conflist into
+ * the host's CNI directories, then (WATCH=true) keeps them in place until SIGTERM. Logs are
  * JSON lines on stdout; a failed first install exits 1 with one readable line.
  */
 import { type InstallerLog, runInstaller } from './install.js';

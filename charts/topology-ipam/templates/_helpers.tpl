@@ -62,9 +62,19 @@ app.kubernetes.io/part-of: topology-ipam
 {{- printf "%s:%s" $image.repository (default $root.Chart.AppVersion $image.tag) }}
 {{- end }}
 
-{{/* The conflist the installer writes, as JSON: the main plugin with our ipam section, then the chained ones. */}}
+{{/* Where the agent listens and the forwarder dials unless the conflist says otherwise (agent/protocol.ts). */}}
+{{- define "topology-ipam.defaultAgentSocket" -}}/run/topology-ipam/agent.sock{{- end }}
+
+{{/*
+The conflist the installer writes, as JSON: the main plugin with our ipam section, then the chained ones.
+The ipam section names the agent's socket only when it is not the default, so a default install's
+conflist holds nothing but the values' own settings.
+*/}}
 {{- define "topology-ipam.conflist" -}}
 {{- $ipam := merge (dict "type" "topology-ipam") (deepCopy .Values.cni.ipam) }}
+{{- if ne .Values.cni.agent.socket (include "topology-ipam.defaultAgentSocket" .) }}
+{{- $_ := set $ipam "agent_socket" .Values.cni.agent.socket }}
+{{- end }}
 {{- $main := merge (dict "ipam" $ipam) (deepCopy .Values.cni.conflist.plugin) }}
 {{- $plugins := prepend (deepCopy .Values.cni.conflist.chained) $main }}
 {{- dict "cniVersion" .Values.cni.conflist.cniVersion "name" .Values.cni.conflist.name "plugins" $plugins | toJson }}
