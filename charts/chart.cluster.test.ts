@@ -60,7 +60,7 @@ const valuesV1 = {
     perLabelValue: { label: rackLabel, cidrs: { '0': cidr(0), '1': cidr(1) }, spec: { blockSize: 26 } },
   },
   // Not the default socket: the conflist must then name it for the forwarder.
-  cni: { agent: { socket: path.join(tmp, 'run', 'agent.sock'), stateDir: path.join(tmp, 'agent-state') } },
+  cni: { agent: { socket: path.join(tmp, 'run', 'agent.sock') } },
 };
 const valuesV2 = {
   ...valuesV1,
@@ -557,7 +557,6 @@ describe('one release through its life', () => {
     expect(env.AGENT_SOCKET).toBe(valuesV1.cni.agent.socket);
     // The folders the kubelet makes for the DaemonSet's hostPath volumes (DirectoryOrCreate: 0755).
     fs.mkdirSync(path.dirname(valuesV1.cni.agent.socket), { recursive: true, mode: 0o755 });
-    fs.mkdirSync(valuesV1.cni.agent.stateDir, { recursive: true, mode: 0o755 });
     const agentLog = path.join(tmp, 'agent.log');
     const fd = fs.openSync(agentLog, 'w');
     const agent = spawn(process.execPath, [path.join(repo, 'dist', 'agent', 'agent.mjs')], {

@@ -157,7 +157,7 @@ describe('values', () => {
     ],
     ['an unknown ipam field', { cni: { ipam: { kubeconfig: '/x' } } }, "additional properties 'kubeconfig'"],
     [
-      "a state_dir in cni.ipam (the agent's: cni.agent.stateDir)",
+      'a state_dir in cni.ipam (the agent keeps no node-local state)',
       { cni: { ipam: { state_dir: '/x' } } },
       "additional properties 'state_dir'",
     ],
@@ -515,7 +515,6 @@ describe('rendered with the defaults', () => {
       { name: 'cni-bin', hostPath: { path: '/opt/cni/bin', type: 'DirectoryOrCreate' } },
       { name: 'cni-net', hostPath: { path: '/etc/cni/net.d', type: 'DirectoryOrCreate' } },
       { name: 'agent-socket', hostPath: { path: '/run/topology-ipam', type: 'DirectoryOrCreate' } },
-      { name: 'agent-state', hostPath: { path: '/var/lib/cni/topology-ipam', type: 'DirectoryOrCreate' } },
       {
         name: 'kube-api-access',
         projected: {
@@ -544,7 +543,6 @@ describe('rendered with the defaults', () => {
     expect(envOf(agent)).toEqual({
       NODE_NAME: undefined,
       AGENT_SOCKET: '/run/topology-ipam/agent.sock',
-      STATE_DIR: '/var/lib/cni/topology-ipam',
       HEALTH_PORT: '9099',
       LOG_LEVEL: 'info',
       API_TIMEOUT_SECONDS: '30',
@@ -566,7 +564,6 @@ describe('rendered with the defaults', () => {
     });
     expect(agent.volumeMounts).toEqual([
       { name: 'agent-socket', mountPath: '/run/topology-ipam' },
-      { name: 'agent-state', mountPath: '/var/lib/cni/topology-ipam' },
       { name: 'kube-api-access', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true },
     ]);
   });

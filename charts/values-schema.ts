@@ -159,9 +159,6 @@ const agent = z.strictObject({
   socket: absolutePath.describe(
     'Unix socket of the node agent on the host (mode 0600, in a folder of its own, 0700); the forwarder dials it. The chart writes `ipam.agent_socket` into the conflist only when this differs from the default.',
   ),
-  stateDir: absolutePath.describe(
-    'Host directory where the agent keeps the records of addresses borrowed from other nodes’ blocks.',
-  ),
   logLevel: z
     .enum(['debug', 'info', 'warn', 'error'])
     .describe('Log level of the agent (JSON logs on stdout).'),
