@@ -13,6 +13,7 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IPAMBlock, type IpamResources, ipamResources } from '../allocator/index.js';
 import { labels } from '../api/index.js';
@@ -62,8 +63,8 @@ const ownPool: Partial<Record<NodeKey, string>> = {
   statedir: tiny.name,
   kill: killPool.name,
 };
-const handle = (containerId: string) => `${networkName}.${containerId}.eth0`;
 const networkName = `${prefix}-net`;
+const handle = (containerId: string) => `${networkName}.${containerId}.eth0`;
 const secretToken = `tok3n-${randomInt(1e9, 2e9)}-never-print-me`;
 
 let plugin: InstalledPlugin;
@@ -127,14 +128,6 @@ function expectCleanError(outcome: PluginOutcome, code: number, field: RegExp): 
   expect(outcome.json, outcome.stdout).toMatchObject({ code });
   expect(`${String(outcome.json?.msg)}: ${String(outcome.json?.details)}`).toMatch(field);
   expect(outcome.stdout).not.toMatch(/\n\s+at /);
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, ms = 60_000) {
-  const end = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** The node's agent as a process of its own (to kill it), stopped after the file. */
@@ -291,7 +284,7 @@ describe('kill -9 of a node agent mid-flight (issue 9, item 7; was: kill -9 of t
 
 /**
  * Runs the node agent (agent/main.ts, as the DaemonSet does) with `kubeconfig`, expecting it to fail to
- * start: exit code 1 and one JSON line saying why; resolves with what it printed.
+ * start: exit code 1 and one JSON line saying why, which it resolves with.
  */
 async function refusedStart(kubeconfig: string): Promise<string> {
   const agent = startComponentProcess('agent-refused', 'agent/main.ts', {
@@ -304,10 +297,11 @@ async function refusedStart(kubeconfig: string): Promise<string> {
   agentProcesses.push(agent);
   expect(await agent.exited).toBe(1);
   // 'exit' may come before the last of its stderr.
-  await until('the agent to say why it stopped', () => agent.logs.length > 0, 10_000);
-  const output = agent.logs.join('\n');
-  expect(output).toMatch(/"agent failed"/);
-  return output;
+  if (agent.process.stderr) await finished(agent.process.stderr);
+  expect(agent.logs).toHaveLength(1);
+  const [line] = agent.logs;
+  expect(line).toMatch(/"agent failed"/);
+  return line ?? '';
 }
 
 describe('credentials never reach an error (issue 9, item 8)', () => {
