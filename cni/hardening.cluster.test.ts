@@ -1,13 +1,19 @@
 /**
- * Issue 9, items 7 to 11, through the real bundled plugin on the real API server: the node lock cannot
- * be taken by an unprivileged process and is freed by kill -9, credentials never reach an error, GC
- * without its list releases nothing, handles do not collide, and bad input gets a clean error.
+ * Issue 9, items 7 to 11, through the real plugin (the forwarder) and node agents on the real API
+ * server: an unprivileged process can neither use nor block the node agent, a node agent killed with
+ * kill -9 loses and duplicates nothing, credentials never reach an error, GC without its list releases
+ * nothing, handles do not collide, and bad input gets a clean error.
+ *
+ * Before the node agent, item 7 was about the node lock (a file lock an unprivileged process could
+ * squat, freed by kill -9 of its holder); its equivalents now are the agent's socket and the agent's
+ * own death. Item 8's malformed kubeconfig is the agent's setting now (a conflist's is ignored).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IPAMBlock, type IpamResources, ipamResources } from '../allocator/index.js';
 import { labels } from '../api/index.js';
@@ -18,35 +24,61 @@ import {
   type InstalledPlugin,
   type Invocation,
   type PluginOutcome,
+  agentSocket,
   installPlugin,
   invokePlugin,
   removePlugin,
+  startAgentProcess,
+  startNodeAgent,
   startPlugin,
 } from './testing.js';
+import { type ComponentProcess, startComponentProcess } from '../test/cluster/operator-process.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
+import { assignedIp } from './plan.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
-const pool = { name: `${prefix}-pool`, cidr: `10.${randomInt(100, 250)}.${randomInt(0, 250)}.0/24` };
-const nodeKeys = ['lock', 'kill', 'gc', 'handles', 'legacy', 'input'] as const;
+const octet = randomInt(100, 250);
+const pool = { name: `${prefix}-pool`, cidr: `10.${octet}.${randomInt(0, 250)}.0/24` };
+/** One block: the second node it serves must borrow. */
+const tiny = { name: `${prefix}-tiny`, cidr: `10.${octet + 1}.0.0/28` };
+const killPool = { name: `${prefix}-kill`, cidr: `10.${octet + 2}.0.0/24` };
+/** The nodes a pool of their own selects, by this label. */
+const poolLabel = 'topology-ipam.test/pool';
+const nodeKeys = [
+  'socket',
+  'kill',
+  'absent',
+  'gc',
+  'handles',
+  'legacy',
+  'input',
+  'lender',
+  'statedir',
+] as const;
 type NodeKey = (typeof nodeKeys)[number];
 const nodeName = (key: NodeKey) => `${prefix}-${key}`;
+const ownPool: Partial<Record<NodeKey, string>> = {
+  lender: tiny.name,
+  statedir: tiny.name,
+  kill: killPool.name,
+};
 const networkName = `${prefix}-net`;
-/** Where the plugin keeps the node lock by default (ipam.lock_dir). */
-const lockDir = '/run/topology-ipam';
+const handle = (containerId: string) => `${networkName}.${containerId}.eth0`;
 const secretToken = `tok3n-${randomInt(1e9, 2e9)}-never-print-me`;
 
 let plugin: InstalledPlugin;
 let client: KubeClient | undefined;
 let resources: IpamResources;
 const children: ChildProcess[] = [];
+const agentProcesses: ComponentProcess[] = [];
 
 function network(ipam: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
   return {
     cniVersion: '1.1.0',
     name: networkName,
     type: 'bridge',
-    ipam: { type: 'topology-ipam', kubeconfig: cluster.kubeconfig, state_dir: plugin.stateDir, ...ipam },
+    ipam: { type: 'topology-ipam', ...ipam },
     ...extra,
   };
 }
@@ -75,6 +107,18 @@ async function blocksOf(node: NodeKey): Promise<IPAMBlock[]> {
   return (await resources.blocks.list({ labelSelector: `${labels.node}=${nodeName(node)}` })).items;
 }
 
+/** Every address recorded in the node's blocks, by handle; no handle twice. */
+async function recordedOn(node: NodeKey): Promise<Map<string, string>> {
+  const recorded = new Map<string, string>();
+  for (const block of await blocksOf(node)) {
+    for (const allocation of block.spec.allocations) {
+      expect(recorded.has(allocation.handle), `${allocation.handle} recorded twice`).toBe(false);
+      recorded.set(allocation.handle, assignedIp(block, allocation.ordinal).address);
+    }
+  }
+  return recorded;
+}
+
 const handlesOn = async (node: NodeKey) =>
   (await blocksOf(node)).flatMap((block) => block.spec.allocations.map((a) => a.handle)).sort();
 
@@ -86,111 +130,179 @@ function expectCleanError(outcome: PluginOutcome, code: number, field: RegExp): 
   expect(outcome.stdout).not.toMatch(/\n\s+at /);
 }
 
-/** Whether someone holds the node's lock file (as root, `flock -n` fails only then). */
-async function lockHeld(node: NodeKey): Promise<boolean> {
-  const file = path.join(lockDir, `${nodeName(node)}.lock`);
-  if (!fs.existsSync(file)) return false;
-  const probe = spawn('flock', ['-n', file, 'true'], { stdio: 'ignore' });
-  const code = await new Promise<number | null>((resolve) => probe.on('close', resolve));
-  return code !== 0;
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, ms = 60_000) {
-  const end = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** The node's agent as a process of its own (to kill it), stopped after the file. */
+async function agentProcess(node: NodeKey, settings: Record<string, string> = {}) {
+  const agent = await startAgentProcess(plugin, nodeName(node), settings);
+  agentProcesses.push(agent);
+  return agent;
 }
 
 beforeAll(async () => {
-  plugin = await installPlugin();
+  plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
   const kube = new KubeClient(loadConnection(cluster.kubeconfig));
   client = kube;
   resources = ipamResources(kube);
   const nodes = new ResourceClient<Node>(kube, coreResources.nodes);
-  for (const key of nodeKeys) await nodes.create({ metadata: { name: nodeName(key) } });
+  for (const key of nodeKeys) {
+    const own = ownPool[key];
+    await nodes.create({ metadata: { name: nodeName(key), labels: own ? { [poolLabel]: own } : {} } });
+  }
   await createAllocatablePool(resources, {
     metadata: { name: pool.name },
     spec: { cidr: pool.cidr, blockSize: 28 },
   });
+  for (const { name, cidr } of [tiny, killPool]) {
+    await createAllocatablePool(resources, {
+      metadata: { name },
+      spec: { cidr, blockSize: 28, nodeSelector: `${poolLabel} == "${name}"` },
+    });
+  }
 }, 120_000);
 
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
-  if ((plugin as InstalledPlugin | undefined) !== undefined) removePlugin(plugin);
+  for (const agent of agentProcesses) agent.process.kill('SIGKILL');
+  if ((plugin as InstalledPlugin | undefined) !== undefined) await removePlugin(plugin);
   const kube = client;
   if (kube === undefined) return;
   await removePoolAndBlocks(resources, pool.name);
+  await removePoolAndBlocks(resources, tiny.name);
+  await removePoolAndBlocks(resources, killPool.name);
   const nodes = new ResourceClient<Node>(kube, coreResources.nodes);
   for (const key of nodeKeys) await nodes.delete(nodeName(key)).catch(() => undefined);
   kube.close();
 });
 
-describe('the node lock (issue 9, item 7)', () => {
-  it('an unprivileged local process cannot block ADD or DEL on the node', async () => {
-    // As nobody: squat the abstract socket earlier versions locked with, and try to flock the lock file.
-    const squatter = spawn(
-      'setpriv',
-      [
-        '--reuid=nobody',
-        '--regid=nogroup',
-        '--clear-groups',
-        process.execPath,
-        '-e',
-        `const net = require('net');
-         const { spawnSync } = require('child_process');
-         net.createServer(() => undefined).listen(${JSON.stringify(`\0topology-ipam/${nodeName('lock')}`)}, () => {
-           const flock = spawnSync('flock', ['-n', ${JSON.stringify(path.join(lockDir, `${nodeName('lock')}.lock`))}, 'sleep', '600']);
-           console.log('squatting', flock.status);
-         });`,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    children.push(squatter);
-    await new Promise<void>((resolve) =>
-      squatter.stdout.once('data', () => {
-        resolve();
-      }),
-    );
-    const ipam = { timeout_seconds: 10 };
-    addressOf(await call('ADD', 'lock', 'l1', { ipam }));
-    expect((await call('DEL', 'lock', 'l1', { ipam })).exitCode).toBe(0);
-    squatter.kill('SIGKILL');
+/** Runs one invocation through the forwarder to whatever agent serves the node (none started here). */
+const send = (
+  command: Invocation['command'],
+  node: NodeKey,
+  containerId: string,
+  ipam: Record<string, unknown> = {},
+) =>
+  startPlugin(plugin, {
+    command,
+    containerId,
+    config: network({ nodename: nodeName(node), ...ipam }),
+  }).outcome;
+
+describe('the node agent’s socket (issue 9, item 7; was: the node lock)', () => {
+  it('an unprivileged local process can neither ask the agent for an address nor block ADD or DEL on the node', async () => {
+    await startNodeAgent(plugin, nodeName('socket'));
+    const socket = agentSocket(plugin, nodeName('socket'));
+    // The test's temporary folder is root's alone: open it, so that what keeps nobody out is the agent's.
+    fs.chmodSync(plugin.root, 0o711);
+    let answer = '';
+    try {
+      const stranger = spawn(
+        'setpriv',
+        [
+          '--reuid=nobody',
+          '--regid=nogroup',
+          '--clear-groups',
+          process.execPath,
+          '-e',
+          `require('net')
+             .connect(${JSON.stringify(socket)})
+             .on('connect', () => { console.log('connected'); process.exit(0); })
+             .on('error', (error) => { console.log(error.code); process.exit(0); });`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      children.push(stranger);
+      stranger.stdout.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+      await new Promise((resolve) => stranger.on('close', resolve));
+    } finally {
+      fs.chmodSync(plugin.root, 0o700);
+    }
+    expect(answer.trim()).toBe('EACCES');
+    // A local client that connects and never sends its request holds nobody up.
+    const idle = net.connect(socket);
+    await new Promise((resolve, reject) => idle.once('connect', resolve).once('error', reject));
+    try {
+      const ipam = { timeout_seconds: 10 };
+      addressOf(await call('ADD', 'socket', 's1', { ipam }));
+      expect((await call('DEL', 'socket', 's1', { ipam })).exitCode).toBe(0);
+    } finally {
+      idle.destroy();
+    }
   });
 
-  it('a plugin killed with SIGKILL while holding the lock releases it to the next ADD', async () => {
-    // An API server that accepts connections and never answers: the first ADD holds the lock, waiting.
-    const silent = net.createServer(() => undefined);
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const port = (silent.address() as net.AddressInfo).port;
-    const kubeconfig = path.join(plugin.root, 'silent.kubeconfig');
-    fs.writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        clusters: [
-          { name: 'c', cluster: { server: `https://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } },
-        ],
-        contexts: [{ name: 'x', context: { cluster: 'c' } }],
-        'current-context': 'x',
-      }),
-    );
-    const stuck = startPlugin(plugin, {
-      command: 'ADD',
-      containerId: 'stuck',
-      config: network({ nodename: nodeName('kill'), kubeconfig, timeout_seconds: 120 }),
-    });
-    children.push(stuck.child);
-    await until('the stuck ADD to hold the node lock', () => lockHeld('kill'));
-    const excluded = await call('ADD', 'kill', 'k1', { ipam: { timeout_seconds: 2 } });
-    expectCleanError(excluded, 11, /node lock/);
-    stuck.child.kill('SIGKILL');
-    await stuck.outcome;
-    expect(await lockHeld('kill')).toBe(false);
-    addressOf(await call('ADD', 'kill', 'k1', { ipam: { timeout_seconds: 60 } }));
-    silent.close();
+  it('with no agent on the node, the plugin fails with code 11 naming the socket', async () => {
+    const outcome = await send('ADD', 'absent', 'a1');
+    expectCleanError(outcome, 11, /agent unreachable/);
+    expect(String(outcome.json?.details)).toContain(agentSocket(plugin, nodeName('absent')));
   });
 });
+
+describe('kill -9 of a node agent mid-flight (issue 9, item 7; was: kill -9 of the node lock’s holder)', () => {
+  it('forwarders in flight get code 11; a new agent returns the addresses recorded, none twice; DEL empties every block', async () => {
+    // Blocks of 16 addresses: 60 ADDs claim blocks one after the other, so many are in flight at the kill.
+    const ipam = { pools: [killPool.name], timeout_seconds: 60 };
+    const ids = Array.from({ length: 60 }, (_, i) => `k${i}`);
+    const first = await agentProcess('kill', { LOG_LEVEL: 'debug' });
+    // Killed the moment it has answered a first request.
+    first.process.stderr?.on('data', (chunk: string) => {
+      if (chunk.includes('"msg":"served"')) first.process.kill('SIGKILL');
+    });
+    const outcomes = await Promise.all(ids.map((id) => send('ADD', 'kill', id, ipam)));
+    expect(first.process.killed).toBe(true);
+    expect(await first.exited).toBeNull();
+    const answered = new Map<string, string>();
+    outcomes.forEach((outcome, i) => {
+      if (outcome.exitCode === 0) answered.set(handle(ids[i] ?? ''), addressOf(outcome));
+      else expectCleanError(outcome, 11, /agent unreachable/);
+    });
+    expect(answered.size).toBeGreaterThan(0);
+    expect(answered.size).toBeLessThan(ids.length);
+    // With the agent gone (its socket file left behind), a runtime is told to try again.
+    const meanwhile = await send('ADD', 'kill', 'meanwhile', ipam);
+    expectCleanError(meanwhile, 11, /agent unreachable/);
+    expect(String(meanwhile.json?.details)).toContain(agentSocket(plugin, nodeName('kill')));
+
+    // What the API server holds: at most one address per handle, none twice, every answered one recorded.
+    const recorded = await recordedOn('kill');
+    expect(new Set(recorded.values()).size).toBe(recorded.size);
+    for (const id of recorded.keys()) expect(ids.map(handle)).toContain(id);
+    for (const [id, address] of answered) expect(recorded.get(id)).toBe(address);
+
+    // A new agent starts from the API server's state: a re-ADD returns the address recorded, if any.
+    await agentProcess('kill');
+    const again = await Promise.all(ids.map((id) => send('ADD', 'kill', id, ipam)));
+    const addresses = again.map((outcome) => addressOf(outcome));
+    expect(new Set(addresses).size).toBe(ids.length);
+    for (const [id, address] of recorded) expect(addresses[ids.map(handle).indexOf(id)]).toBe(address);
+    expect(await recordedOn('kill')).toEqual(new Map(ids.map((id, i) => [handle(id), addresses[i]])));
+
+    const deleted = await Promise.all(ids.map((id) => send('DEL', 'kill', id, ipam)));
+    for (const outcome of deleted) expect(outcome.exitCode, outcome.stdout).toBe(0);
+    const blocks = await blocksOf('kill');
+    expect(blocks.length).toBeGreaterThan(1);
+    for (const block of blocks) expect(block.spec.allocations).toEqual([]);
+  }, 300_000);
+});
+
+/**
+ * Runs the node agent (agent/main.ts, as the DaemonSet does) with `kubeconfig`, expecting it to fail to
+ * start: exit code 1 and one JSON line saying why, which it resolves with.
+ */
+async function refusedStart(kubeconfig: string): Promise<string> {
+  const agent = startComponentProcess('agent-refused', 'agent/main.ts', {
+    NODE_NAME: nodeName('input'),
+    KUBECONFIG: kubeconfig,
+    AGENT_SOCKET: path.join(plugin.root, 'refused', 'agent.sock'),
+    HEALTH_PORT: '0',
+    HEALTH_ADDRESS: '127.0.0.1',
+  });
+  agentProcesses.push(agent);
+  expect(await agent.exited).toBe(1);
+  // 'exit' may come before the last of its stderr.
+  if (agent.process.stderr) await finished(agent.process.stderr);
+  expect(agent.logs).toHaveLength(1);
+  const [line] = agent.logs;
+  expect(line).toMatch(/"agent failed"/);
+  return line ?? '';
+}
 
 describe('credentials never reach an error (issue 9, item 8)', () => {
   const malformed = () => {
@@ -201,12 +313,12 @@ describe('credentials never reach an error (issue 9, item 8)', () => {
     return file;
   };
 
-  it('the plugin refuses a malformed kubeconfig with code 7, naming the file and line, not the token', async () => {
+  it('the node agent fails to start on it with one line naming the file and line, not the token', async () => {
     const kubeconfig = malformed();
-    const outcome = await call('ADD', 'input', 'cred', { ipam: { kubeconfig } });
-    expectCleanError(outcome, 7, /ipam\.kubeconfig.*not valid YAML: \w+ at line \d+, column \d+/);
-    expect(outcome.stdout).toContain(kubeconfig);
-    expect(outcome.stdout + outcome.stderr).not.toContain(secretToken);
+    const output = await refusedStart(kubeconfig);
+    expect(output).toContain(kubeconfig);
+    expect(output).toMatch(/not valid YAML: \w+ at line \d+, column \d+/);
+    expect(output).not.toContain(secretToken);
   });
 
   it('the operator fails to start on it with one line naming the file and line, not the token', async () => {
@@ -281,7 +393,7 @@ describe('handles (issue 9, item 10)', () => {
 });
 
 describe('bad input gets a clean error (issue 9, item 11)', () => {
-  const stateFile = () => {
+  const fileNotDir = () => {
     const file = path.join(plugin.root, 'not-a-dir');
     fs.writeFileSync(file, '');
     return file;
@@ -308,26 +420,6 @@ describe('bad input gets a clean error (issue 9, item 11)', () => {
       /name.*at most 253/,
     ],
     [
-      'a state_dir that is a file',
-      () => ({
-        command: 'ADD',
-        containerId: 'i2',
-        config: network({ nodename: nodeName('input'), state_dir: stateFile() }),
-      }),
-      7,
-      /ipam\.state_dir/,
-    ],
-    [
-      'kubeconfig /dev/zero',
-      () => ({
-        command: 'ADD',
-        containerId: 'i3',
-        config: network({ nodename: nodeName('input'), kubeconfig: '/dev/zero' }),
-      }),
-      7,
-      /ipam\.kubeconfig.*\/dev\/zero is not a regular file/,
-    ],
-    [
       'CHECK with a malformed prevResult',
       () => ({
         command: 'CHECK',
@@ -348,6 +440,7 @@ describe('bad input gets a clean error (issue 9, item 11)', () => {
       /ipam\.type/,
     ],
   ])('%s is refused with a clean error naming the field', async (_, invocation, code, field) => {
+    await startNodeAgent(plugin, nodeName('input'));
     if (invocation().command === 'CHECK') addressOf(await call('ADD', 'input', 'i4'));
     const run = startPlugin(plugin, invocation());
     children.push(run.child);
@@ -356,5 +449,31 @@ describe('bad input gets a clean error (issue 9, item 11)', () => {
     clearTimeout(timer);
     expect(outcome.signal, 'the plugin hung').toBeNull();
     expectCleanError(outcome, code, field);
+  });
+  it('the node agent fails to start on kubeconfig /dev/zero, saying it is not a regular file', async () => {
+    expect(await refusedStart('/dev/zero')).toMatch(/\/dev\/zero is not a regular file/);
+  });
+
+  it('the settings a conflist of an earlier release holds (kubeconfig, state_dir, lock_dir, nodename_file) are accepted and ignored', async () => {
+    const file = fileNotDir();
+    const earlier = { kubeconfig: '/dev/zero', state_dir: file, lock_dir: file, nodename_file: file };
+    const added = await call('ADD', 'input', 'i6', { ipam: earlier });
+    addressOf(added);
+    expect(
+      (await call('CHECK', 'input', 'i6', { ipam: earlier, extra: { prevResult: added.json } })).exitCode,
+    ).toBe(0);
+    expect((await call('DEL', 'input', 'i6', { ipam: earlier })).exitCode).toBe(0);
+  });
+
+  it('a node agent whose STATE_DIR cannot hold its records refuses a borrowing ADD with code 7 naming STATE_DIR, recording nothing', async () => {
+    const ipam = { pools: [tiny.name] };
+    // The lender claims the pool's only block; the other node must borrow from it.
+    addressOf(await call('ADD', 'lender', 'lent', { ipam }));
+    const stateDir = fileNotDir();
+    await agentProcess('statedir', { STATE_DIR: stateDir });
+    const outcome = await send('ADD', 'statedir', 'borrower', ipam);
+    expectCleanError(outcome, 7, /STATE_DIR/);
+    expect(String(outcome.json?.details)).toContain(stateDir);
+    expect(await handlesOn('lender')).toEqual([handle('lent')]);
   });
 });
