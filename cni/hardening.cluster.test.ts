@@ -40,29 +40,13 @@ const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
 const octet = randomInt(100, 250);
 const pool = { name: `${prefix}-pool`, cidr: `10.${octet}.${randomInt(0, 250)}.0/24` };
-/** One block: the second node it serves must borrow. */
-const tiny = { name: `${prefix}-tiny`, cidr: `10.${octet + 1}.0.0/28` };
 const killPool = { name: `${prefix}-kill`, cidr: `10.${octet + 2}.0.0/24` };
 /** The nodes a pool of their own selects, by this label. */
 const poolLabel = 'topology-ipam.test/pool';
-const nodeKeys = [
-  'socket',
-  'kill',
-  'absent',
-  'gc',
-  'handles',
-  'legacy',
-  'input',
-  'lender',
-  'statedir',
-] as const;
+const nodeKeys = ['socket', 'kill', 'absent', 'gc', 'handles', 'legacy', 'input'] as const;
 type NodeKey = (typeof nodeKeys)[number];
 const nodeName = (key: NodeKey) => `${prefix}-${key}`;
-const ownPool: Partial<Record<NodeKey, string>> = {
-  lender: tiny.name,
-  statedir: tiny.name,
-  kill: killPool.name,
-};
+const ownPool: Partial<Record<NodeKey, string>> = { kill: killPool.name };
 const networkName = `${prefix}-net`;
 const handle = (containerId: string) => `${networkName}.${containerId}.eth0`;
 const secretToken = `tok3n-${randomInt(1e9, 2e9)}-never-print-me`;
@@ -151,12 +135,10 @@ beforeAll(async () => {
     metadata: { name: pool.name },
     spec: { cidr: pool.cidr, blockSize: 28 },
   });
-  for (const { name, cidr } of [tiny, killPool]) {
-    await createAllocatablePool(resources, {
-      metadata: { name },
-      spec: { cidr, blockSize: 28, nodeSelector: `${poolLabel} == "${name}"` },
-    });
-  }
+  await createAllocatablePool(resources, {
+    metadata: { name: killPool.name },
+    spec: { cidr: killPool.cidr, blockSize: 28, nodeSelector: `${poolLabel} == "${killPool.name}"` },
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -166,7 +148,6 @@ afterAll(async () => {
   const kube = client;
   if (kube === undefined) return;
   await removePoolAndBlocks(resources, pool.name);
-  await removePoolAndBlocks(resources, tiny.name);
   await removePoolAndBlocks(resources, killPool.name);
   const nodes = new ResourceClient<Node>(kube, coreResources.nodes);
   for (const key of nodeKeys) await nodes.delete(nodeName(key)).catch(() => undefined);
@@ -463,17 +444,5 @@ describe('bad input gets a clean error (issue 9, item 11)', () => {
       (await call('CHECK', 'input', 'i6', { ipam: earlier, extra: { prevResult: added.json } })).exitCode,
     ).toBe(0);
     expect((await call('DEL', 'input', 'i6', { ipam: earlier })).exitCode).toBe(0);
-  });
-
-  it('a node agent whose STATE_DIR cannot hold its records refuses a borrowing ADD with code 7 naming STATE_DIR, recording nothing', async () => {
-    const ipam = { pools: [tiny.name] };
-    // The lender claims the pool's only block; the other node must borrow from it.
-    addressOf(await call('ADD', 'lender', 'lent', { ipam }));
-    const stateDir = fileNotDir();
-    await agentProcess('statedir', { STATE_DIR: stateDir });
-    const outcome = await send('ADD', 'statedir', 'borrower', ipam);
-    expectCleanError(outcome, 7, /STATE_DIR/);
-    expect(String(outcome.json?.details)).toContain(stateDir);
-    expect(await handlesOn('lender')).toEqual([handle('lent')]);
   });
 });

@@ -24,6 +24,8 @@ export interface InstalledPlugin {
   readonly kubeconfig: string;
   /** The in-process node agents, by node. */
   readonly agents: Map<string, RunningAgent>;
+  /** Their start-ups, by node: concurrent invocations for one node share one agent. */
+  readonly startingAgents: Map<string, Promise<RunningAgent>>;
 }
 
 export async function installPlugin(options: { readonly kubeconfig: string }): Promise<InstalledPlugin> {
@@ -37,6 +39,7 @@ export async function installPlugin(options: { readonly kubeconfig: string }): P
     executable: path.join(binDir, pluginName),
     kubeconfig: options.kubeconfig,
     agents: new Map(),
+    startingAgents: new Map(),
   };
 }
 
@@ -44,6 +47,7 @@ export async function installPlugin(options: { readonly kubeconfig: string }): P
 export async function removePlugin(plugin: InstalledPlugin): Promise<void> {
   await Promise.all([...plugin.agents.values()].map((agent) => agent.stop(5_000)));
   plugin.agents.clear();
+  plugin.startingAgents.clear();
   fs.rmSync(plugin.root, { recursive: true, force: true });
 }
 
@@ -61,23 +65,30 @@ export async function startNodeAgent(
   node: string,
   options: { readonly kubeconfig?: string } = {},
 ): Promise<RunningAgent> {
-  const running = plugin.agents.get(node);
-  if (running) return running;
-  const agent = await startAgent({
-    node,
-    client: new KubeClient(loadConnection(options.kubeconfig ?? plugin.kubeconfig), {
-      userAgent: 'topology-ipam-agent',
-    }),
-    socketPath: agentSocket(plugin, node),
-  });
-  plugin.agents.set(node, agent);
-  await agent.cache.synced;
-  return agent;
+  let starting = plugin.startingAgents.get(node);
+  if (starting === undefined) {
+    starting = (async () => {
+      const agent = await startAgent({
+        node,
+        client: new KubeClient(loadConnection(options.kubeconfig ?? plugin.kubeconfig), {
+          userAgent: 'topology-ipam-agent',
+        }),
+        socketPath: agentSocket(plugin, node),
+      });
+      plugin.agents.set(node, agent);
+      await agent.cache.synced;
+      return agent;
+    })();
+    plugin.startingAgents.set(node, starting);
+    starting.catch(() => plugin.startingAgents.delete(node));
+  }
+  return starting;
 }
 
 export async function stopNodeAgent(plugin: InstalledPlugin, node: string): Promise<void> {
   const agent = plugin.agents.get(node);
   plugin.agents.delete(node);
+  plugin.startingAgents.delete(node);
   await agent?.stop(5_000);
 }
 
