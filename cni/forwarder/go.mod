@@ -1,0 +1,3 @@
+module topology-ipam/cni/forwarder
+
+go 1.21

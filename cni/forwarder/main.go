@@ -1,0 +1,154 @@
+// The topology-ipam CNI plugin as a runtime executes it (/opt/cni/bin/topology-ipam): a forwarder that
+// sends the CNI environment and the network configuration to the node agent over its unix socket, prints
+// the agent's reply and exits with its code, per agent/protocol.ts. Every CNI decision is the agent's;
+// this program only answers VERSION itself and says so readably (code 11, try again later) when the agent
+// cannot be reached. Go, so that the start-up every pod pays is a few milliseconds (docs/adr/0011).
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+// These mirror agent/protocol.ts and cni/versions.ts; cni/forwarder.test.ts checks each against them.
+const (
+	protocolVersion    = 1
+	defaultAgentSocket = "/run/topology-ipam/agent.sock"
+	maxRequestBytes    = 1024 * 1024
+	versionInfo        = `{"cniVersion":"1.1.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}`
+	latestVersion      = "1.1.0"
+	// The agent bounds an invocation by ipam.timeout_seconds; the margin lets its own answer arrive.
+	defaultTimeoutSeconds = 30
+	replyMarginSeconds    = 5
+)
+
+var forwardedVariables = []string{"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"}
+
+type request struct {
+	Version int               `json:"version"`
+	Env     map[string]string `json:"env"`
+	Stdin   string            `json:"stdin"`
+}
+
+type reply struct {
+	Version  *int    `json:"version"`
+	ExitCode *int    `json:"exitCode"`
+	Stdout   *string `json:"stdout"`
+}
+
+// network holds the few fields the forwarder reads; anything malformed is left to the agent to refuse.
+type network struct {
+	CNIVersion any `json:"cniVersion"`
+	IPAM       struct {
+		AgentSocket    any `json:"agent_socket"`
+		TimeoutSeconds any `json:"timeout_seconds"`
+	} `json:"ipam"`
+}
+
+type cniError struct {
+	CNIVersion string `json:"cniVersion"`
+	Code       int    `json:"code"`
+	Msg        string `json:"msg"`
+	Details    string `json:"details"`
+}
+
+func main() {
+	if os.Getenv("CNI_COMMAND") == "VERSION" {
+		fmt.Print(versionInfo)
+		return
+	}
+	stdin, err := io.ReadAll(io.LimitReader(os.Stdin, maxRequestBytes+1))
+	var config network
+	_ = json.Unmarshal(stdin, &config) // best effort: the agent reports a malformed configuration
+	cniVersion, ok := config.CNIVersion.(string)
+	if !ok {
+		cniVersion = latestVersion
+	}
+	if err != nil {
+		fail(cniVersion, 5, "cannot read the network configuration", err.Error())
+	}
+	if len(stdin) > maxRequestBytes {
+		fail(cniVersion, 7, "network configuration too large",
+			fmt.Sprintf("the network configuration on stdin exceeds %d bytes", maxRequestBytes))
+	}
+	socket, ok := config.IPAM.AgentSocket.(string)
+	if !ok {
+		socket = defaultAgentSocket
+	}
+	timeoutSeconds, ok := config.IPAM.TimeoutSeconds.(float64)
+	if !ok || timeoutSeconds <= 0 {
+		timeoutSeconds = defaultTimeoutSeconds
+	}
+	timeout := time.Duration((timeoutSeconds + replyMarginSeconds) * float64(time.Second))
+	env := map[string]string{}
+	for _, name := range forwardedVariables {
+		if value, set := os.LookupEnv(name); set {
+			env[name] = value
+		}
+	}
+	answer, problem := exchange(socket, timeout, request{protocolVersion, env, string(stdin)})
+	if problem != "" {
+		fail(cniVersion, 11, "topology-ipam node agent unreachable", fmt.Sprintf(
+			"%s (socket %s). Check that the topology-ipam agent pod runs on this node "+
+				"(kubectl get pods -n <namespace> -l app.kubernetes.io/component=cni -o wide "+
+				"--field-selector spec.nodeName=<node>) and that %s exists", problem, socket, socket))
+	}
+	os.Stdout.WriteString(*answer.Stdout)
+	os.Exit(*answer.ExitCode)
+}
+
+// exchange sends one request and reads its reply; on failure it returns what went wrong, in words.
+func exchange(socket string, timeout time.Duration, message request) (reply, string) {
+	var answer reply
+	conn, err := net.DialTimeout("unix", socket, timeout)
+	if err != nil {
+		return answer, fmt.Sprintf("cannot connect to the agent: %v", unwrap(err))
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	encoded, _ := json.Marshal(message) // a struct of strings always encodes
+	if _, err := conn.Write(encoded); err != nil {
+		return answer, fmt.Sprintf("cannot send the request to the agent: %v", unwrap(err))
+	}
+	_ = conn.(*net.UnixConn).CloseWrite()
+	received, err := io.ReadAll(conn)
+	var timedOut net.Error
+	switch {
+	case errors.As(err, &timedOut) && timedOut.Timeout():
+		return answer, fmt.Sprintf("the agent sent no reply within %s (ipam.timeout_seconds + %d s)", timeout, replyMarginSeconds)
+	case err != nil:
+		return answer, fmt.Sprintf("the connection to the agent failed before its reply: %v", unwrap(err))
+	case len(received) == 0:
+		return answer, "the agent closed the connection without a reply"
+	}
+	err = json.Unmarshal(received, &answer)
+	if err == nil && answer.Version != nil && *answer.Version != protocolVersion {
+		return answer, fmt.Sprintf("the agent speaks protocol version %d, this forwarder %d: "+
+			"install the forwarder and the agent of one release", *answer.Version, protocolVersion)
+	}
+	if err != nil || answer.Version == nil || answer.ExitCode == nil || answer.Stdout == nil {
+		return answer, fmt.Sprintf("the agent's reply is not a protocol reply: %.200q", received)
+	}
+	return answer, ""
+}
+
+// unwrap keeps the system's reason ("connection refused"): the details name the socket once.
+func unwrap(err error) error {
+	var syscallError *os.SyscallError
+	if errors.As(err, &syscallError) {
+		return syscallError.Err
+	}
+	return err
+}
+
+func fail(cniVersion string, code int, msg, details string) {
+	encoder := json.NewEncoder(os.Stdout)
+	encoder.SetEscapeHTML(false) // the details quote a kubectl command with <placeholders>
+	_ = encoder.Encode(cniError{cniVersion, code, msg, details})
+	os.Exit(1)
+}
