@@ -1,9 +1,10 @@
 /**
  * The CNI forwarder's cost per invocation, the floor of every pod start: CPU (user + sys) and wall time
  * of the real binary, for an ADD through a stand-in agent that answers at once (so only the forwarder's
- * own work is counted) and for VERSION, against a bare `node -e ''` (what any Node.js entry costs before
- * its first line). The three run in turn, invocation by invocation, in 3 rounds; each invocation's CPU is
- * the kernel's accounting of the finished process, read with bash's `time` (getrusage, in microseconds).
+ * own work is counted) and for VERSION; beside it a bare `node -e ''` (what any Node.js entry costs before
+ * its first line) and /bin/true (what starting any process costs on this machine). They run in turn,
+ * invocation by invocation, in 3 rounds; each invocation's CPU is the kernel's accounting of the finished
+ * process (getrusage), read with bash's `time` to the millisecond.
  * Run with `npm run bench -- forwarder` (needs Go and bash). See docs/adr/0011-cni-forwarder.md.
  */
 import { spawn } from 'node:child_process';
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
       { name: 'forwarder ADD (stand-in agent)', command: [executable], env: env('ADD') },
       { name: 'forwarder VERSION', command: [executable], env: env('VERSION') },
       { name: "node -e ''", command: [process.execPath, '-e', ''], env: env('ADD') },
+      { name: '/bin/true (any process)', command: ['/bin/true'], env: env('ADD') },
     ];
     const samples = candidates.map(() => [] as Sample[]);
     for (const candidate of candidates) await timeOnce(candidate, stdinFile); // warm the page cache

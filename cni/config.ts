@@ -92,6 +92,8 @@ const ipamSchema = z.strictObject({
   timeout_seconds: z.number().positive().max(600).default(30),
   state_dir: z.string().min(1).default('/var/lib/cni/topology-ipam'),
   lock_dir: z.string().min(1).default('/run/topology-ipam'),
+  // Read by the forwarder alone (cni/forwarder/main.go); accepted here so that naming it is no error.
+  agent_socket: z.string().min(1).optional(),
 });
 
 const attachmentSchema = z.object({ containerID: z.string(), ifname: z.string() });
