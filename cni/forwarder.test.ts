@@ -92,6 +92,19 @@ function cniError(outcome: Outcome): { cniVersion: string; code: number; msg: st
   return JSON.parse(outcome.stdout) as { cniVersion: string; code: number; msg: string; details: string };
 }
 
+describe('buildForwarder', () => {
+  it('builds a static executable once and reuses it while it is newer than its sources', async () => {
+    const built = fs.statSync(executable);
+    expect(built.mode & 0o111).toBe(0o111);
+    expect(fs.readFileSync(executable).includes('ld-linux')).toBe(false); // no dynamic loader: CGO_ENABLED=0
+    expect(await buildForwarder(buildDir)).toBe(executable);
+    expect(fs.statSync(executable).mtimeMs).toBe(built.mtimeMs);
+    fs.utimesSync(executable, new Date(0), new Date(0));
+    expect(await buildForwarder(buildDir)).toBe(executable);
+    expect(fs.statSync(executable).mtimeMs).toBeGreaterThan(0);
+  }, 300_000);
+});
+
 describe('the CNI forwarder', () => {
   it.each([
     ['all of them', Object.fromEntries(forwardedVariables.map((name) => [name, `value of ${name}`]))],
