@@ -211,6 +211,11 @@ describe('the CNI forwarder', () => {
       { reply: () => '{"version":1,"exitCode":"0","stdout":""}' },
       'not a protocol reply',
     ],
+    [
+      'replies with an exit code that would wrap to 0',
+      { reply: () => encodeReply(256, '{}') },
+      'not a protocol reply',
+    ],
   ])('fails with code 11 when the agent %s', async (_, answer, problem) => {
     const agent = await standInAgent(answer);
     const outcome = await forward(add, config({ agent_socket: agent.socket }, '0.3.1'));

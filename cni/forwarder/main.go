@@ -139,7 +139,9 @@ func exchange(socket string, timeout time.Duration, message request) (reply, str
 		return answer, fmt.Sprintf("the agent speaks protocol version %d, this forwarder %d: "+
 			"install the forwarder and the agent of one release", *answer.Version, protocolVersion)
 	}
-	if err != nil || answer.Version == nil || answer.ExitCode == nil || answer.Stdout == nil {
+	// An exit code beyond 0-255 would wrap (256 exits 0): a failure must never read as a success.
+	if err != nil || answer.Version == nil || answer.ExitCode == nil || answer.Stdout == nil ||
+		*answer.ExitCode < 0 || *answer.ExitCode > 255 {
 		return answer, fmt.Sprintf("the agent's reply is not a protocol reply: %.200q", received)
 	}
 	return answer, ""
