@@ -16,8 +16,14 @@ export const protocolVersion = 1;
 /** The socket the agent listens on and the forwarder dials, unless `ipam.agent_socket` names another. */
 export const defaultAgentSocket = '/run/topology-ipam/agent.sock';
 
-/** The most a request may carry: a network configuration with a long prevResult fits many times over. */
-export const maxRequestBytes = 1024 * 1024;
+/** The largest network configuration the forwarder sends: one with a long prevResult fits many times over. */
+export const maxStdinBytes = 1024 * 1024;
+
+/**
+ * The largest request the agent reads: the configuration as a JSON string (escaping grows it, up to six
+ * times for control characters) and the environment.
+ */
+export const maxRequestBytes = 8 * maxStdinBytes;
 
 /** The environment variables forwarded: the CNI spec's. */
 export const forwardedVariables = [

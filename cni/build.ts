@@ -37,9 +37,13 @@ export async function buildForwarder(outDir: string = defaultOutDir): Promise<st
       env: {
         ...process.env,
         CGO_ENABLED: '0',
-        // Never fetch a newer Go toolchain; CI may have neither HOME nor GOCACHE.
+        // Never fetch a newer Go toolchain. CI may have no HOME: without a GOPATH the go command
+        // compiled a stale import list of main.go (seen with go 1.26), so both get a folder of ours.
         GOTOOLCHAIN: 'local',
         GOCACHE: process.env.GOCACHE ?? path.join(repo, '.cache', 'go-build'),
+        ...(process.env.GOPATH === undefined && process.env.HOME === undefined
+          ? { GOPATH: path.join(repo, '.cache', 'go') }
+          : {}),
       },
     },
   );

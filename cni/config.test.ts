@@ -31,6 +31,7 @@ describe('parseNetworkConfig', () => {
         kubeconfig: '/etc/cni/net.d/topology-ipam.kubeconfig',
         nodename: 'node-a',
         cooldown_seconds: 0,
+        agent_socket: '/run/topology-ipam/agent.sock',
       }),
     );
     expect(config.cniVersion).toBe('1.0.0');
@@ -96,6 +97,7 @@ describe('parseNetworkConfig', () => {
     ['a bad gateway', network({ type: 't', routes: [{ dst: '0.0.0.0/0', gw: 'x' }] }), 7, /routes\[0\]\.gw/],
     ['a negative cool-down', network({ type: 't', cooldown_seconds: -1 }), 7, /cooldown_seconds/],
     ['a string flag', network({ type: 't', assign_ipv6: 'yes' }), 7, /assign_ipv6/],
+    ['an agent socket that is no path', network({ type: 't', agent_socket: 7 }), 7, /ipam\.agent_socket/],
     [
       'a 10 KB network name',
       network({ type: 't' }, { name: 'n'.repeat(10_240) }),

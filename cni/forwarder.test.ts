@@ -5,7 +5,6 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -13,23 +12,13 @@ import {
   defaultAgentSocket,
   encodeReply,
   forwardedVariables,
-  maxRequestBytes,
+  maxStdinBytes,
   parseRequest,
   protocolVersion,
 } from '../agent/protocol.js';
 import { buildForwarder } from './build.js';
+import { type StandInAgent, type StandInAnswer, startStandInAgent } from './stand-in-agent.js';
 import { versionInfo } from './versions.js';
-
-/** What the stand-in agent does once it has read a whole request. */
-type Answer = { readonly reply: string } | { readonly close: true } | { readonly silent: true };
-
-interface StandInAgent {
-  readonly socket: string;
-  /** The requests received, as sent. */
-  readonly requests: string[];
-  /** Connections accepted, complete requests or not. */
-  connections: number;
-}
 
 interface Outcome {
   readonly exitCode: number | null;
@@ -40,8 +29,7 @@ interface Outcome {
 let executable: string;
 let buildDir: string;
 let root: string;
-const servers: net.Server[] = [];
-const connections: net.Socket[] = [];
+const agents: StandInAgent[] = [];
 
 beforeAll(async () => {
   buildDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forwarder-build-'));
@@ -54,28 +42,13 @@ beforeEach(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'forwarder-test-'));
 });
 afterEach(async () => {
-  for (const connection of connections.splice(0)) connection.destroy();
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  await Promise.all(agents.splice(0).map((agent) => agent.stop()));
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-async function standInAgent(answer: Answer): Promise<StandInAgent> {
-  const agent: StandInAgent = { socket: path.join(root, 'agent.sock'), requests: [], connections: 0 };
-  // Half-open, as the agent must be: the forwarder shuts down its side once the request is sent.
-  const server = net.createServer({ allowHalfOpen: true }, (connection) => {
-    agent.connections++;
-    connections.push(connection);
-    const chunks: Buffer[] = [];
-    connection.on('data', (chunk: Buffer) => chunks.push(chunk));
-    connection.on('error', () => undefined);
-    connection.on('end', () => {
-      agent.requests.push(Buffer.concat(chunks).toString('utf8'));
-      if ('reply' in answer) connection.end(answer.reply);
-      else if ('close' in answer) connection.end();
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(agent.socket, resolve));
+async function standInAgent(answer: StandInAnswer): Promise<StandInAgent> {
+  const agent = await startStandInAgent(path.join(root, 'agent.sock'), answer);
+  agents.push(agent);
   return agent;
 }
 
@@ -119,13 +92,26 @@ function cniError(outcome: Outcome): { cniVersion: string; code: number; msg: st
   return JSON.parse(outcome.stdout) as { cniVersion: string; code: number; msg: string; details: string };
 }
 
+describe('buildForwarder', () => {
+  it('builds a static executable once and reuses it while it is newer than its sources', async () => {
+    const built = fs.statSync(executable);
+    expect(built.mode & 0o111).toBe(0o111);
+    expect(fs.readFileSync(executable).includes('ld-linux')).toBe(false); // no dynamic loader: CGO_ENABLED=0
+    expect(await buildForwarder(buildDir)).toBe(executable);
+    expect(fs.statSync(executable).mtimeMs).toBe(built.mtimeMs);
+    fs.utimesSync(executable, new Date(0), new Date(0));
+    expect(await buildForwarder(buildDir)).toBe(executable);
+    expect(fs.statSync(executable).mtimeMs).toBeGreaterThan(0);
+  }, 300_000);
+});
+
 describe('the CNI forwarder', () => {
   it.each([
     ['all of them', Object.fromEntries(forwardedVariables.map((name) => [name, `value of ${name}`]))],
     ['only those set', { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c2', CNI_ARGS: 'K8S_POD_NAME=a;X=b=c' }],
     ['an empty one as set', { CNI_COMMAND: 'CHECK', CNI_NETNS: '' }],
   ])('sends the CNI variables of the protocol (%s), no others, and stdin as is', async (_, cni) => {
-    const agent = await standInAgent({ reply: encodeReply(0, '{}') });
+    const agent = await standInAgent({ reply: () => encodeReply(0, '{}') });
     const stdin = config({ agent_socket: agent.socket, routes: [{ dst: '0.0.0.0/0' }] });
     const env = { ...cni, PATH: '/usr/bin', HOME: '/root', CNI_UNKNOWN: 'x', KUBECONFIG: '/k' };
     await forward(env, stdin);
@@ -137,7 +123,7 @@ describe('the CNI forwarder', () => {
     [1, '{"cniVersion":"1.0.0","code":7,"msg":"invalid","details":"é ✓ <&>"}\n'],
     [3, ''],
   ])('prints the reply stdout unchanged and exits with its code %i', async (exitCode, stdout) => {
-    const agent = await standInAgent({ reply: encodeReply(exitCode, stdout) });
+    const agent = await standInAgent({ reply: () => encodeReply(exitCode, stdout) });
     const outcome = await forward(add, config({ agent_socket: agent.socket }));
     expect(outcome).toEqual({ exitCode, stdout, stderr: '' });
   });
@@ -148,7 +134,7 @@ describe('the CNI forwarder', () => {
     ['an unknown field and no name', { cniVersion: '1.0.0', ipam: { assign_ipv7: true } }],
     ['a network that is a list', { cniVersion: '1.0.0', ipam: {}, name: [1, 2] }],
   ])('forwards a configuration with %s as is, for the agent to refuse', async (_, network) => {
-    const agent = await standInAgent({ reply: encodeReply(7, 'refused by the agent') });
+    const agent = await standInAgent({ reply: () => encodeReply(7, 'refused by the agent') });
     const stdin = JSON.stringify({ ...network, ipam: { ...network.ipam, agent_socket: agent.socket } });
     const outcome = await forward(add, stdin);
     expect(outcome).toEqual({ exitCode: 7, stdout: 'refused by the agent', stderr: '' });
@@ -168,11 +154,11 @@ describe('the CNI forwarder', () => {
   );
 
   it('answers VERSION itself, without reading stdin or dialing the agent', async () => {
-    const agent = await standInAgent({ reply: encodeReply(0, 'from the agent') });
+    const agent = await standInAgent({ reply: () => encodeReply(0, 'from the agent') });
     const stdin = config({ agent_socket: agent.socket });
     const outcome = await forward({ CNI_COMMAND: 'VERSION' }, stdin, { keepStdinOpen: true });
     expect(outcome).toEqual({ exitCode: 0, stdout: versionInfo(), stderr: '' });
-    expect(agent.connections).toBe(0);
+    expect(agent.connections()).toBe(0);
   });
 
   it.each([
@@ -207,22 +193,27 @@ describe('the CNI forwarder', () => {
     expect(cniError(outcome).details).toContain('connection refused');
   });
 
-  it.each<[string, Answer, string]>([
+  it.each<[string, StandInAnswer, string]>([
     ['closes the connection without a reply', { close: true }, 'closed the connection without a reply'],
     [
       'replies with another protocol version',
-      { reply: '{"version":2,"exitCode":0,"stdout":"{}"}' },
+      { reply: () => '{"version":2,"exitCode":0,"stdout":"{}"}' },
       'protocol version 2',
     ],
     [
       'replies with something that is not JSON',
-      { reply: 'Internal error' },
+      { reply: () => 'Internal error' },
       'not a protocol reply: "Internal error"',
     ],
-    ['replies without an exit code', { reply: '{"version":1,"stdout":"{}"}' }, 'not a protocol reply'],
+    ['replies without an exit code', { reply: () => '{"version":1,"stdout":"{}"}' }, 'not a protocol reply'],
     [
       'replies with a string exit code',
-      { reply: '{"version":1,"exitCode":"0","stdout":""}' },
+      { reply: () => '{"version":1,"exitCode":"0","stdout":""}' },
+      'not a protocol reply',
+    ],
+    [
+      'replies with an exit code that would wrap to 0',
+      { reply: () => encodeReply(256, '{}') },
       'not a protocol reply',
     ],
   ])('fails with code 11 when the agent %s', async (_, answer, problem) => {
@@ -243,10 +234,10 @@ describe('the CNI forwarder', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(5_000);
   }, 30_000);
 
-  it('forwards a configuration of maxRequestBytes and refuses a larger one (code 7) without dialing', async () => {
-    const agent = await standInAgent({ reply: encodeReply(0, 'ok') });
+  it('forwards a configuration of maxStdinBytes and refuses a larger one (code 7) without dialing', async () => {
+    const agent = await standInAgent({ reply: () => encodeReply(0, 'ok') });
     const head = `{"cniVersion":"1.0.0","ipam":{"agent_socket":${JSON.stringify(agent.socket)}},"pad":"`;
-    const fits = head + 'x'.repeat(maxRequestBytes - head.length - 2) + '"}';
+    const fits = head + 'x'.repeat(maxStdinBytes - head.length - 2) + '"}';
     expect(await forward(add, fits)).toEqual({ exitCode: 0, stdout: 'ok', stderr: '' });
     const tooLarge = await forward(add, fits + ' ');
     expect(cniError(tooLarge)).toMatchObject({ code: 7, msg: 'network configuration too large' });

@@ -124,7 +124,7 @@ describe('toCniError', () => {
     [new ApiError(429, 'TooManyRequests', 'slow down', 'GET', '/x'), errorCodes.tryAgainLater],
     [new ApiError(403, 'Forbidden', 'no', 'GET', '/x'), errorCodes.apiRefused],
     [new ApiError(422, 'Invalid', 'bad', 'PUT', '/x'), errorCodes.apiRefused],
-    [new KubeconfigError('cannot read kubeconfig /x'), errorCodes.invalidNetworkConfig],
+    [new KubeconfigError('cannot read kubeconfig /x'), errorCodes.apiUnreachable],
     [new Error('bug'), errorCodes.internal],
     ['a string', errorCodes.internal],
   ])('maps %s to code %i', (error, code) => {
