@@ -122,8 +122,9 @@ describe('the CNI plugin with the operator running', () => {
         randomInt(0, 200),
       );
     });
-    // The crashing node's agent dies as soon as it has answered one ADD, with the rest of its burst
-    // queued or in flight.
+    // The crashing node's agent dies as soon as this process sees its first answer: usually with most of
+    // its burst in flight, though on a busy machine it may have answered all of it by then (whether a
+    // kill lands on a write in flight is the chaos test's business; here what must hold either way).
     const agent = crashingAgent;
     if (agent === undefined) throw new Error('the crashing node has no agent process');
     let agentKilled = false;
@@ -137,18 +138,14 @@ describe('the CNI plugin with the operator running', () => {
     expect(agentKilled).toBe(true);
     expect(await agent.exited).toBeNull();
     expect(killed.size).toBeGreaterThan(0);
-    let interrupted = 0;
     outcomes.forEach((outcome, i) => {
       const { node, id } = ids[i] ?? { node: '', id: '' };
       if (killed.has(id)) return;
       // Answered before the crash, or told to try again (the agent went away): never another failure.
-      if (node === crashingNode && outcome.exitCode !== 0) {
+      if (node === crashingNode && outcome.exitCode !== 0)
         expect(outcome.json?.code, outcome.stdout).toBe(11);
-        interrupted++;
-      } else expect(outcome.exitCode, outcome.stdout).toBe(0);
+      else expect(outcome.exitCode, outcome.stdout).toBe(0);
     });
-    // The agent died with ADDs in flight.
-    expect(interrupted).toBeGreaterThan(0);
     // Started again, as the DaemonSet restarts it: it knows only what the API server holds.
     crashingAgent = await startAgentProcess(plugin, crashingNode);
 
