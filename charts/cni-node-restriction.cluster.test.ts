@@ -2,9 +2,10 @@
  * Each node's CNI credential writes only its own node's blocks and affinities (issue #9, item 6), on a
  * real API server with real tokens of the chart's CNI ServiceAccount: one bound to a pod made from the
  * chart's DaemonSet template on node A, minted as the kubelet mints the agent's projected token, one bound
- * to Node B, and one bound to nothing. The
- * real plugin runs with A's and B's tokens for the paths a node needs (claim, assign, release, borrow);
- * every write a node must not make is refused by the chart's ValidatingAdmissionPolicy, named in the error.
+ * to Node B, and one bound to nothing. The real plugin (the forwarder, asking its node's agent, which
+ * holds the node's token as the DaemonSet's agent does) serves node A with A's token and node B with B's
+ * for the paths a node needs (claim, assign, release, borrow); every write a node must not make is
+ * refused by the chart's ValidatingAdmissionPolicy, named in the error.
  */
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
@@ -13,7 +14,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BlockAffinity, type IPAMBlock, type IpamResources, ipamResources } from '../allocator/index.js';
 import { labels } from '../api/index.js';
-import { type InstalledPlugin, installPlugin, invokePlugin, removePlugin } from '../cni/testing.js';
+import {
+  type InstalledPlugin,
+  installPlugin,
+  removePlugin,
+  startNodeAgent,
+  startPlugin,
+  stopNodeAgent,
+} from '../cni/testing.js';
 import { cidrContainsAddress, cidrToResourceName, parseAddress, parseCidr } from '../ipam/index.js';
 import { ApiError, type Connection, KubeClient, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
@@ -122,28 +130,38 @@ async function refusal(write: () => Promise<unknown>): Promise<string> {
 
 const deniedBy = (policy: string) => `ValidatingAdmissionPolicy '${policy}' with binding '${policy}' denied`;
 
-function network(node: string, pool: string, stateDir: string, kubeconfig: string): Record<string, unknown> {
+function network(node: string, pool: string): Record<string, unknown> {
   return {
     cniVersion: '1.0.0',
     name: `${p}-net`,
     type: 'bridge',
-    ipam: { type: 'topology-ipam', kubeconfig, nodename: node, state_dir: stateDir, pools: [pool] },
+    ipam: { type: 'topology-ipam', nodename: node, pools: [pool] },
   };
 }
 
-/** Runs the real plugin as node `who` ('A' or 'B') with that node's token, as a runtime would. */
+/**
+ * The node's agent with `who`'s token, as the DaemonSet's agent holds its pod's projected token: only
+ * the agent talks to the API server, so whose token it holds is whose writes the policy sees.
+ */
+async function startAgentAs(node: string, who: string): Promise<void> {
+  await startNodeAgent(plugin, node, { kubeconfig: identity(who).kubeconfig });
+}
+
+/**
+ * Runs the real plugin on node `node` as a runtime would; its agent must have been started (with the
+ * token under test), never started here with the admin's credentials.
+ */
+const invoke = (command: 'ADD' | 'DEL', node: string, containerId: string, pool: string) =>
+  startPlugin(plugin, { command, containerId, config: network(node, pool) }).outcome;
+
+/** Runs the real plugin as node `who` ('A' or 'B'), whose agent holds that node's token. */
 async function runPlugin(
   command: 'ADD' | 'DEL',
   who: 'A' | 'B',
   containerId: string,
   pool: string,
 ): Promise<string | undefined> {
-  const node = who === 'A' ? nodeA : nodeB;
-  const outcome = await invokePlugin(plugin, {
-    command,
-    containerId,
-    config: network(node, pool, path.join(plugin.stateDir, who), identity(who).kubeconfig),
-  });
+  const outcome = await invoke(command, who === 'A' ? nodeA : nodeB, containerId, pool);
   expect(outcome.exitCode, outcome.stdout + outcome.stderr).toBe(0);
   const ips = outcome.json?.ips as { address: string }[] | undefined;
   return ips?.[0]?.address.replace(/\/\d+$/, '');
@@ -160,7 +178,7 @@ const sharedBlock = (resources: IpamResources = admin): Promise<IPAMBlock> =>
 /** Marks a pool allocatable, as the operator would (no operator runs here). */
 beforeAll(async () => {
   admin = ipamResources(new KubeClient(loadConnection(cluster.kubeconfig)));
-  plugin = await installPlugin();
+  plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
   await kubectl(['create', 'namespace', namespace]);
   const installed = await runAsync(
     path.join(cluster.binDir, 'helm'),
@@ -204,9 +222,12 @@ beforeAll(async () => {
       spec: { cidr: pool.cidr, blockSize: pool.blockSize, nodeSelector: pool.nodeSelector },
     });
   }
+  await startAgentAs(nodeA, 'A');
+  await startAgentAs(nodeB, 'B');
 }, 180_000);
 
 afterAll(async () => {
+  await removePlugin(plugin);
   for (const pool of Object.values(pools)) await removePoolAndBlocks(admin, pool.name);
   await runAsync(path.join(cluster.binDir, 'helm'), ['uninstall', release, '-n', namespace], {
     kubeconfig: cluster.kubeconfig,
@@ -217,7 +238,6 @@ afterAll(async () => {
   await runAsync(kubectlBin, ['delete', 'namespace', namespace, '--wait=false'], {
     kubeconfig: cluster.kubeconfig,
   });
-  removePlugin(plugin);
   fs.rmSync(tmp, { recursive: true, force: true });
 }, 120_000);
 
@@ -464,12 +484,10 @@ describe("what a node's plugin must not do, refused by the policy", () => {
     expect(String(refused)).toMatch(/Duplicate value/);
   });
 
-  it('the real plugin on node A with a token bound to no node fails ADD with code 103, naming the policy', async () => {
-    const outcome = await invokePlugin(plugin, {
-      command: 'ADD',
-      containerId: 'u1',
-      config: network(nodeA, pools.own.name, path.join(plugin.stateDir, 'A'), identity('unbound').kubeconfig),
-    });
+  it('the real plugin on node A, its agent holding a token bound to no node, fails ADD with code 103, naming the policy', async () => {
+    await stopNodeAgent(plugin, nodeA);
+    await startAgentAs(nodeA, 'unbound');
+    const outcome = await invoke('ADD', nodeA, 'u1', pools.own.name);
     expect(outcome.exitCode).toBe(1);
     const error = outcome.json as { code: number; details: string };
     expect(error.code).toBe(103);

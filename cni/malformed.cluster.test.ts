@@ -38,12 +38,12 @@ const call = (command: 'ADD' | 'DEL', containerId: string) => {
   return invokePlugin(plugin, {
     command,
     containerId,
-    config: bridgeNetwork(plugin, { name: `${prefix}-net`, kubeconfig: cluster.kubeconfig, node }),
+    config: bridgeNetwork(plugin, { name: `${prefix}-net`, node }),
   });
 };
 
 beforeAll(async () => {
-  plugin = await installPlugin();
+  plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
   await withLooseCrds(cluster, async () => {
     for (const block of [oversizedBlock, garbageBlock]) await resources.blocks.create(block);
   });
@@ -56,7 +56,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  if (plugin !== undefined) removePlugin(plugin);
+  if (plugin !== undefined) await removePlugin(plugin);
   await removePoolAndBlocks(resources, poolName);
   await nodes.delete(node).catch(() => undefined);
   client.close();

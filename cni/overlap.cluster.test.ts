@@ -11,6 +11,7 @@ import { cidrOverlaps, parseCidr } from '../ipam/index.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
+import { eventually } from '../test/cluster/eventually.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
 import {
   type InstalledPlugin,
@@ -20,6 +21,7 @@ import {
   installPlugin,
   invokePlugin,
   removePlugin,
+  startNodeAgent,
 } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
@@ -32,6 +34,8 @@ const pools = {
   small: { name: `${prefix}-by-28`, blockSize: 28 },
   large: { name: `${prefix}-by-26`, blockSize: 26 },
 };
+/** A pool the operator has not looked at (not marked Allocatable). */
+const unchecked = `${prefix}-unchecked`;
 
 let plugin: InstalledPlugin;
 let client: KubeClient;
@@ -41,7 +45,7 @@ const add = (node: string, containerId: string) =>
   invokePlugin(plugin, {
     command: 'ADD',
     containerId,
-    config: bridgeNetwork(plugin, { name: `${prefix}-net`, kubeconfig: cluster.kubeconfig, node }),
+    config: bridgeNetwork(plugin, { name: `${prefix}-net`, node }),
   });
 
 function addressOf(outcome: PluginOutcome): string {
@@ -61,7 +65,7 @@ const blocksOfPools = async (): Promise<IPAMBlock[]> =>
   ).flatMap((list) => list.items);
 
 beforeAll(async () => {
-  plugin = await installPlugin();
+  plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
   client = new KubeClient(loadConnection(cluster.kubeconfig));
   resources = ipamResources(client);
   const nodeClient = new ResourceClient<Node>(client, coreResources.nodes);
@@ -76,13 +80,16 @@ beforeAll(async () => {
       spec: { cidr: range, blockSize: pool.blockSize, nodeSelector: `${nodeLabel} == "${prefix}-${role}"` },
     });
   }
+  // Each node's agent, as the DaemonSet runs it, started once before any pod (not by the first of
+  // several concurrent ADDs).
+  for (const node of Object.values(nodes)) await startNodeAgent(plugin, node);
 }, 120_000);
 
 afterAll(async () => {
-  if ((plugin as InstalledPlugin | undefined) !== undefined) removePlugin(plugin);
+  if ((plugin as InstalledPlugin | undefined) !== undefined) await removePlugin(plugin);
   if ((client as KubeClient | undefined) === undefined) return;
   for (const pool of Object.values(pools)) await removePoolAndBlocks(resources, pool.name);
-  await resources.pools.delete(`${prefix}-unchecked`).catch(() => undefined);
+  await resources.pools.delete(unchecked).catch(() => undefined);
   const nodeClient = new ResourceClient<Node>(client, coreResources.nodes);
   for (const name of Object.values(nodes)) await nodeClient.delete(name).catch(() => undefined);
   client.close();
@@ -112,9 +119,14 @@ describe('overlapping pools', () => {
 
   it('claims nothing from a pool the operator has not marked Allocatable, and says so', async () => {
     await resources.pools.create({
-      metadata: { name: `${prefix}-unchecked` },
+      metadata: { name: unchecked },
       spec: { cidr: `10.${octet}.128.0/24`, nodeSelector: `${nodeLabel} == "${prefix}-fresh"` },
     });
+    // The agent knows pools from its watch: the ADD comes once it has seen this one.
+    const agent = await startNodeAgent(plugin, nodes.fresh);
+    await eventually(() =>
+      agent.cache.pools().some((pool) => pool.metadata.name === unchecked) ? true : undefined,
+    );
     const outcome = await add(nodes.fresh, `${prefix}-fresh-0`);
     expect(outcome.exitCode).toBe(1);
     expect(outcome.json?.code).toBe(101);

@@ -76,7 +76,18 @@ export async function startNodeAgent(
         socketPath: agentSocket(plugin, node),
       });
       plugin.agents.set(node, agent);
-      await agent.cache.synced;
+      // An agent whose credential may not list or watch never syncs: say why instead of hanging.
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          reject(
+            new Error(`the agent of ${node} did not sync in 60 s: ${agent.health().reasons.join('; ')}`),
+          );
+        }, 60_000);
+      });
+      await Promise.race([agent.cache.synced, timedOut]).finally(() => {
+        clearTimeout(timer);
+      });
       return agent;
     })();
     plugin.startingAgents.set(node, starting);

@@ -1,8 +1,10 @@
 /**
  * The CNI plugin and the operator at work together on one API server: the operator hands the nodes
- * their blocks ahead of time and tops them up, the plugin (the real binary, as a runtime calls it)
- * assigns from them and claims more itself under a burst, plugins are killed mid-ADD — and still no
- * address is given twice, every address lies in its own node's blocks, and DEL empties every block.
+ * their blocks ahead of time and tops them up, the plugin (the real forwarder, as a runtime calls it,
+ * and each node's agent) assigns from them and claims more itself under a burst, forwarders are killed
+ * mid-ADD and one node's agent is killed (SIGKILL) mid-burst and started again — and still no address is
+ * given twice, a retried ADD gets the address answered before, every address lies in its own node's
+ * blocks, and DEL empties every block.
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,9 +20,12 @@ import {
   type PluginOutcome,
   installPlugin,
   removePlugin,
+  startAgentProcess,
+  startNodeAgent,
   startPlugin,
 } from './testing.js';
 import { testOperator } from '../operator/testing.js';
+import type { ComponentProcess } from '../test/cluster/operator-process.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const p = cluster.prefix;
@@ -29,21 +34,18 @@ const resources = ipamResources(client);
 const nodes = new ResourceClient<Node>(client, coreResources.nodes);
 const poolName = `${p}-pool`;
 const nodeNames = [0, 1, 2].map((i) => `${p}-node-${i}`);
+/** The node whose agent runs as a process of its own, to be killed mid-burst. */
+const crashingNode = nodeNames[2] ?? '';
 const shutdown = new AbortController();
 let plugin: InstalledPlugin;
 let running: Promise<unknown>;
+let crashingAgent: ComponentProcess | undefined;
 
 const network = (node: string) => ({
   cniVersion: '1.0.0',
   name: `${p}-net`,
   type: 'bridge',
-  ipam: {
-    type: 'topology-ipam',
-    kubeconfig: cluster.kubeconfig,
-    state_dir: plugin.stateDir,
-    nodename: node,
-    timeout_seconds: 120,
-  },
+  ipam: { type: 'topology-ipam', nodename: node, timeout_seconds: 120 },
 });
 const add = (node: string, id: string) =>
   startPlugin(plugin, { command: 'ADD', containerId: id, config: network(node) });
@@ -60,7 +62,7 @@ const addressOf = (outcome: PluginOutcome): string => {
 
 beforeAll(async () => {
   cluster.kubectl(['create', 'namespace', p]);
-  plugin = await installPlugin();
+  plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
   for (const name of nodeNames) await nodes.create({ metadata: { name, labels: { [p]: 'yes' } } });
   // /28 blocks hold 14 addresses: a burst of 20 pods per node outgrows what the operator hands out first.
   await resources.pools.create({
@@ -79,6 +81,11 @@ beforeAll(async () => {
     staleClaimMs: 60_000,
   });
   running = operator.run(shutdown.signal);
+  // Every node's agent runs before its pods start, as the DaemonSet's does.
+  for (const node of nodeNames) {
+    if (node === crashingNode) crashingAgent = await startAgentProcess(plugin, node);
+    else await startNodeAgent(plugin, node);
+  }
 }, 120_000);
 
 afterAll(async () => {
@@ -86,7 +93,9 @@ afterAll(async () => {
   await running;
   await removePoolAndBlocks(resources, poolName);
   for (const name of nodeNames) await nodes.delete(name).catch(() => undefined);
-  removePlugin(plugin);
+  crashingAgent?.process.kill();
+  await crashingAgent?.exited;
+  await removePlugin(plugin);
   cluster.tryKubectl(['delete', 'namespace', p, '--wait=false']);
   client.close();
 });
@@ -110,20 +119,45 @@ describe('the CNI plugin with the operator running', () => {
         () => {
           if (run.child.exitCode === null && run.child.kill('SIGKILL')) killed.add(ids[i]?.id ?? '');
         },
-        randomInt(50, 1500),
+        randomInt(0, 200),
       );
     });
+    // The crashing node's agent dies as soon as this process sees its first answer: usually with most of
+    // its burst in flight, though on a busy machine it may have answered all of it by then (whether a
+    // kill lands on a write in flight is the chaos test's business; here what must hold either way).
+    const agent = crashingAgent;
+    if (agent === undefined) throw new Error('the crashing node has no agent process');
+    let agentKilled = false;
+    runs.forEach((run, i) => {
+      if (ids[i]?.node !== crashingNode) return;
+      void run.outcome.then((outcome) => {
+        if (outcome.exitCode === 0 && !agentKilled) agentKilled = agent.process.kill('SIGKILL');
+      });
+    });
     const outcomes = await Promise.all(runs.map((run) => run.outcome));
+    expect(agentKilled).toBe(true);
+    expect(await agent.exited).toBeNull();
     expect(killed.size).toBeGreaterThan(0);
     outcomes.forEach((outcome, i) => {
-      if (!killed.has(ids[i]?.id ?? '')) expect(outcome.exitCode, outcome.stdout).toBe(0);
+      const { node, id } = ids[i] ?? { node: '', id: '' };
+      if (killed.has(id)) return;
+      // Answered before the crash, or told to try again (the agent went away): never another failure.
+      if (node === crashingNode && outcome.exitCode !== 0)
+        expect(outcome.json?.code, outcome.stdout).toBe(11);
+      else expect(outcome.exitCode, outcome.stdout).toBe(0);
     });
+    // Started again, as the DaemonSet restarts it: it knows only what the API server holds.
+    crashingAgent = await startAgentProcess(plugin, crashingNode);
 
-    // Every pod ADDed again (a runtime retries the killed ones): one address each, all distinct, each in
-    // a block affine to the pod's own node, and each recorded exactly once.
+    // Every pod ADDed again (a runtime retries the killed and refused ones): one address each, all
+    // distinct, the one answered before where there was an answer, each in a block affine to the pod's
+    // own node, and each recorded exactly once.
     const rerun = await Promise.all(ids.map(({ node, id }) => add(node, id).outcome));
     const addresses = rerun.map(addressOf);
     expect(new Set(addresses).size).toBe(ids.length);
+    outcomes.forEach((outcome, i) => {
+      if (outcome.exitCode === 0) expect(addresses[i]).toBe(addressOf(outcome));
+    });
     for (const [i, { node }] of ids.entries()) {
       const own = (await blocksOf(node)).map((block) => parseCidr(block.spec.cidr));
       expect(own.some((cidr) => cidrContainsAddress(cidr, parseAddress(addresses[i] ?? '')))).toBe(true);
@@ -140,6 +174,6 @@ describe('the CNI plugin with the operator running', () => {
     for (const outcome of deleted) expect(outcome.exitCode, outcome.stdout).toBe(0);
     const left = (await resources.blocks.list({ labelSelector: `${labels.pool}=${poolName}` })).items;
     expect(left.flatMap((block) => block.spec.allocations)).toEqual([]);
-    // 180 plugin processes at ~0.3 s of CPU each on two cores: allow for a loaded CI machine.
+    // Two agent starts and 180 forwarders beside the operator on two cores: allow for a loaded CI machine.
   }, 300_000);
 });

@@ -18,7 +18,7 @@ import {
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { type CuttableProxy, cuttableProxy } from '../test/cluster/proxy.js';
-import { type InstalledPlugin, installPlugin, removePlugin, startPlugin } from '../cni/testing.js';
+import { type InstalledPlugin, installPlugin, invokePlugin, removePlugin } from '../cni/testing.js';
 import { ClusterState } from './cluster-state.js';
 import { eventRecorder } from './events.js';
 import { type Logger, jsonLogger } from './log.js';
@@ -157,7 +157,7 @@ const nodeEvents = () =>
 beforeAll(async () => {
   cluster.kubectl(['create', 'namespace', p]);
   cluster.kubectl(['apply', '-f', '-'], JSON.stringify(rbac()));
-  plugin = await installPlugin();
+  plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
   proxy = await cuttableProxy(admin.server);
   const operatorToken = token('operator');
   operatorClient = new KubeClient({ ...admin, server: proxy.url, token: () => operatorToken });
@@ -203,7 +203,7 @@ afterAll(async () => {
     cluster.tryKubectl(['delete', 'clusterrolebinding', `${p}-${name}`]);
   operatorClient.close();
   adminClient.close();
-  removePlugin(plugin);
+  await removePlugin(plugin);
 });
 
 describe('leak collection on a real API server', () => {
@@ -279,9 +279,10 @@ describe('leak collection on a real API server', () => {
 
   it('frees the address of a pod re-created under the same name, and keeps the new pod’s', async () => {
     await hold([]);
-    // The real plugin, called as containerd calls it for each sandbox: with the pod's UID.
+    // The real plugin (the forwarder and the node's agent), called as containerd calls it for each
+    // sandbox: with the pod's UID.
     const add = async (containerId: string, podUID: string) => {
-      const { outcome } = startPlugin(plugin, {
+      const result = await invokePlugin(plugin, {
         command: 'ADD',
         containerId,
         podNamespace: p,
@@ -291,15 +292,9 @@ describe('leak collection on a real API server', () => {
           cniVersion: '1.0.0',
           name: `${p}-net`,
           type: 'bridge',
-          ipam: {
-            type: 'topology-ipam',
-            kubeconfig: cluster.kubeconfig,
-            state_dir: plugin.stateDir,
-            nodename: nodeName,
-          },
+          ipam: { type: 'topology-ipam', nodename: nodeName },
         },
       });
-      const result = await outcome;
       expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     };
     // Re-created before either sandbox is set up, so that no pod of the name is ever missing while they

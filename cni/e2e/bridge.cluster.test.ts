@@ -1,8 +1,9 @@
 /**
- * End to end: Debian's `bridge` plugin (containernetworking-plugins) with this plugin as its `ipam`, in two
- * network namespaces created here. Each namespace gets its address on eth0 from the node's block, and the
- * two ping each other over the bridge. Needs root, iproute2, ping and /usr/lib/cni/bridge: without them
- * the test fails saying what to install, it is never skipped.
+ * End to end: Debian's `bridge` plugin (containernetworking-plugins) with this plugin as its `ipam` (the
+ * forwarder, asking the node's agent), in two network namespaces created here. Each namespace gets its
+ * address on eth0 from the node's block, and the two ping each other over the bridge. Needs root,
+ * iproute2, ping and /usr/lib/cni/bridge: without them the test fails saying what to install, it is never
+ * skipped.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -12,7 +13,15 @@ import { type IpamResources, ipamResources } from '../../allocator/index.js';
 import { labels } from '../../api/index.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../../kube/index.js';
 import { clusterTestContext } from '../../test/cluster/context.js';
-import { type InstalledPlugin, environmentFor, installPlugin, removePlugin } from '../testing.js';
+import {
+  type InstalledPlugin,
+  agentSocket,
+  environmentFor,
+  installPlugin,
+  removePlugin,
+  startAgentProcess,
+} from '../testing.js';
+import type { ComponentProcess } from '../../test/cluster/operator-process.js';
 import { removePoolAndBlocks } from '../../test/cluster/cleanup.js';
 import { createAllocatablePool } from '../../test/cluster/pools.js';
 
@@ -27,6 +36,7 @@ const pool = { name: `${prefix}-pool`, cidr: `10.${randomInt(100, 250)}.${random
 
 let installed: InstalledPlugin | undefined;
 let client: KubeClient | undefined;
+let agent: ComponentProcess | undefined;
 let resources: IpamResources;
 
 function plugin(): InstalledPlugin {
@@ -56,15 +66,14 @@ function networkConfig(): Record<string, unknown> {
     ipMasq: false,
     ipam: {
       type: 'topology-ipam',
-      kubeconfig: cluster.kubeconfig,
       nodename: node,
       pools: [pool.name],
-      state_dir: plugin().stateDir,
+      agent_socket: agentSocket(plugin(), node),
     },
   };
 }
 
-/** Runs Debian's bridge plugin as a runtime would, with our plugin on CNI_PATH. */
+/** Runs Debian's bridge plugin as a runtime would, with our plugin (the forwarder) on CNI_PATH. */
 function bridgePlugin(
   command: 'ADD' | 'DEL' | 'CHECK',
   containerId: string,
@@ -88,7 +97,7 @@ function bridgePlugin(
 beforeAll(async () => {
   const missing = missingPrerequisites();
   if (missing.length > 0) throw new Error(`the CNI end-to-end test needs: ${missing.join('; ')}`);
-  installed = await installPlugin();
+  installed = await installPlugin({ kubeconfig: cluster.kubeconfig });
   const kube = new KubeClient(loadConnection(cluster.kubeconfig));
   client = kube;
   resources = ipamResources(kube);
@@ -97,13 +106,20 @@ beforeAll(async () => {
     metadata: { name: pool.name },
     spec: { cidr: pool.cidr, blockSize: 26 },
   });
+  // The node's agent, which the forwarder that bridge runs asks for the addresses: a process of its own,
+  // as the DaemonSet runs it (bridge is run synchronously here, which would stall an in-process agent).
+  agent = await startAgentProcess(installed, node);
   for (const ns of namespaces) ip('netns', 'add', ns);
 }, 120_000);
 
 afterAll(async () => {
   if (installed) {
     for (const [i, ns] of namespaces.entries()) bridgePlugin('DEL', `c${i}`, ns);
-    removePlugin(installed);
+    if (agent) {
+      agent.process.kill();
+      await agent.exited;
+    }
+    await removePlugin(installed);
   }
   for (const ns of namespaces) spawnSync('ip', ['netns', 'del', ns]);
   spawnSync('ip', ['link', 'del', bridge]);
