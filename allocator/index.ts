@@ -21,3 +21,19 @@ export {
   ipamResourceTypes,
   ipamResources,
 } from './resources.js';
+export {
+  type BlockLimitVerdict,
+  type NodePools,
+  type ParsedPool,
+  type PassOver,
+  type PoolJudgement,
+  type PoolRequest,
+  type RequestedPool,
+  formatPassOver,
+  mayClaimAnotherBlock,
+  parsePool,
+  passOverReason,
+  poolsForNode,
+  unclearedReason,
+  unknownRequestedPools,
+} from './pool-policy.js';

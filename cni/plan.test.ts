@@ -1,27 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { IPAMBlock, IPPool } from '../allocator/index.js';
-import type { IPPoolSpecInput } from '../ipam/index.js';
+import type { IPAMBlock } from '../allocator/index.js';
+import { allocatableStatus, clearedPool as pool, ipPool } from '../operator/plan/fixtures.js';
 import { parseIpamConfig } from './config.js';
 import { CniError, toCniError } from './errors.js';
 import { assignedIp, candidatePools, findHandle, placeInBlocks } from './plan.js';
-
-const allocatable = (
-  status: 'True' | 'False' | 'Unknown',
-  reason: string,
-  observedGeneration = 1,
-): NonNullable<IPPool['status']> => ({
-  conditions: [
-    { type: 'Allocatable', status, reason, message: '', lastTransitionTime: '', observedGeneration },
-  ],
-});
-
-/** A pool as the operator leaves it: marked Allocatable for its current generation unless `extra` says otherwise. */
-const pool = (name: string, spec: IPPoolSpecInput, extra: Partial<IPPool> = {}): IPPool => ({
-  metadata: { name, generation: 1 },
-  spec,
-  status: allocatable('True', 'OK'),
-  ...extra,
-});
 
 const block = (
   cidr: string,
@@ -53,7 +35,7 @@ describe('candidatePools', () => {
     pool('manual', { cidr: '10.0.2.0/24', assignmentMode: 'Manual' }),
     pool('off', { cidr: '10.0.3.0/24', disabled: true }),
     pool('lb', { cidr: '10.0.4.0/24', allowedUses: ['LoadBalancer'] }),
-    pool('overlap', { cidr: '10.0.0.0/16' }, { status: allocatable('False', 'CIDROverlap') }),
+    pool('overlap', { cidr: '10.0.0.0/16' }, { status: allocatableStatus('False', 'CIDROverlap') }),
   ];
 
   it('selects the automatic, enabled, allocatable workload pools whose selector matches the node', () => {
@@ -89,26 +71,32 @@ describe('candidatePools', () => {
   });
 
   it.each([
-    ['no status yet', {}, /not yet marked Allocatable by the operator/],
+    [
+      'no status yet',
+      ipPool('fresh', { cidr: '10.9.0.0/24' }, { generation: 1 }),
+      /not yet marked Allocatable by the operator/,
+    ],
     [
       'a condition for an older generation',
-      { metadata: { name: 'fresh', generation: 2 }, status: allocatable('True', 'OK', 1) },
+      pool('fresh', { cidr: '10.9.0.0/24' }, { generation: 2 }),
       /changed \(generation 2\) since the operator last marked it Allocatable \(generation 1\)/,
     ],
     [
       'a condition whose status is Unknown',
-      { status: allocatable('Unknown', 'Reconciling') },
+      pool('fresh', { cidr: '10.9.0.0/24' }, { status: allocatableStatus('Unknown', 'Reconciling') }),
       /not allocatable: Reconciling/,
     ],
-  ])('gives no block from a pool the operator has not cleared: %s', (_, extra, why) => {
-    const fresh: IPPool = {
-      metadata: { name: 'fresh', generation: 1 },
-      spec: { cidr: '10.9.0.0/24' },
-      ...extra,
-    };
+  ])('gives no block from a pool the operator has not cleared: %s', (_, fresh, why) => {
     const error = refusal(() => candidatePools([fresh], [], 'node-a', rack0, 4));
     expect(error.code).toBe(101);
     expect(error.details).toMatch(why);
+  });
+
+  it('names a configured pool whose spec is invalid as passed over, not as missing', () => {
+    const broken = pool('broken', { cidr: '10.9.0.0/24', blockSize: 99 });
+    const error = refusal(() => candidatePools([broken], refs(['broken']), 'node-a', rack0, 4));
+    expect(error.code).toBe(101);
+    expect(error.details).toMatch(/broken: invalid spec: spec\.blockSize/);
   });
 });
 

@@ -2,7 +2,15 @@
  * The plugin's decisions, as pure functions over what it read: which of the node's blocks an address comes
  * from, which pools may give the node a new block. `allocate.ts` gathers the objects and writes the result.
  */
-import type { IPAMBlock, IPPool } from '../allocator/index.js';
+import {
+  type IPAMBlock,
+  type IPPool,
+  formatPassOver,
+  parsePool,
+  poolsForNode,
+  unclearedReason,
+  unknownRequestedPools,
+} from '../allocator/index.js';
 import {
   type AllocationOwner,
   type AssignOutcome,
@@ -12,18 +20,15 @@ import {
   allocationAddress,
   assignAddress,
   cidrContains,
-  cidrEquals,
   cidrToString,
   findAllocation,
-  normalizePoolSpec,
   reservedOrdinals,
   safeParseCidr,
 } from '../ipam/index.js';
-import { parseSelector } from '../selector/index.js';
 import type { PoolRef } from './config.js';
 import { CniError } from './errors.js';
 import type { AssignedIp } from './result.js';
-import { ipamBlockSpecSchema, poolConditionTypes } from '../api/index.js';
+import { ipamBlockSpecSchema } from '../api/index.js';
 
 /**
  * The blocks whose spec parses. One that does not (stored before the CRD checked it: a CIDR larger than a
@@ -126,27 +131,10 @@ export interface CandidatePool {
 const refText = (ref: PoolRef): string => (ref.kind === 'name' ? ref.name : cidrToString(ref.cidr));
 
 /**
- * Why the operator has not cleared the pool for new blocks, or undefined if it has. Only a pool the
- * operator marked Allocatable for its current generation gives blocks: a pool with no status yet may
- * overlap another one that the webhook did not get to refuse (see docs/adr/0005-no-overlapping-blocks.md).
- */
-function notAllocatableReason(pool: IPPool): string | undefined {
-  const condition = pool.status?.conditions?.find((c) => c.type === poolConditionTypes.allocatable);
-  if (condition === undefined)
-    return 'not yet marked Allocatable by the operator (is the topology-ipam operator running?)';
-  if (condition.status !== 'True')
-    return `not allocatable: ${condition.reason}${condition.message === '' ? '' : ` (${condition.message})`}`;
-  const generation = pool.metadata.generation;
-  if (generation !== undefined && condition.observedGeneration !== generation)
-    return `changed (generation ${generation}) since the operator last marked it Allocatable (generation ${condition.observedGeneration ?? 'unknown'})`;
-  return undefined;
-}
-
-/**
- * The pools that may give `node` a new block of `family`, in the order to try them: the configured pools
- * in configuration order, or every automatic pool selecting the node, by name. A configured pool that
- * does not exist is a configuration error (7); no pool at all is `no-pool-for-node` (101), with the reason
- * each pool was passed over.
+ * The pools that may give `node` a new block of `family`, in the order to try them (the pool policy:
+ * `poolsForNode`): the configured pools in configuration order, or every automatic pool serving the node,
+ * by name. A configured pool that does not exist is a configuration error (7); no pool at all is
+ * `no-pool-for-node` (101), with the reason each pool was passed over.
  */
 export function candidatePools(
   pools: readonly IPPool[],
@@ -155,62 +143,28 @@ export function candidatePools(
   nodeLabels: Readonly<Record<string, string>>,
   family: IpFamily,
 ): CandidatePool[] {
-  const parsed = pools.flatMap((pool) => {
-    const cidr = safeParseCidr(pool.spec.cidr);
-    return cidr.ok ? [{ pool, cidr: cidr.value }] : [];
-  });
-  for (const [index, ref] of refs.entries()) {
-    const found = parsed.some(({ pool, cidr }) =>
-      ref.kind === 'name' ? pool.metadata.name === ref.name : cidrEquals(cidr, ref.cidr),
-    );
-    if (!found) {
-      const names = parsed.map(({ pool, cidr }) => `${pool.metadata.name} (${cidrToString(cidr)})`);
-      throw new CniError({
-        kind: 'invalid-config',
-        path: `ipam.pools[${index}]`,
-        reason:
-          `the configuration names pool "${refText(ref)}", but no IPPool has that ${ref.kind === 'name' ? 'name' : 'CIDR'}; ` +
-          `existing pools: ${names.length === 0 ? 'none' : names.join(', ')}`,
-      });
-    }
+  const parsed = pools.map((object) => ({ ...parsePool(object), object }));
+  const [unknown] = unknownRequestedPools(parsed, refs);
+  if (unknown) {
+    const names = parsed.map((pool) => `${pool.name} (${pool.cidrText})`);
+    throw new CniError({
+      kind: 'invalid-config',
+      path: `ipam.pools[${unknown.index}]`,
+      reason:
+        `the configuration names pool "${refText(unknown.ref)}", but no IPPool has that ${unknown.ref.kind === 'name' ? 'name' : 'CIDR'}; ` +
+        `existing pools: ${names.length === 0 ? 'none' : names.join(', ')}`,
+    });
   }
-  const skipped: string[] = [];
-  const candidates: { order: number; pool: CandidatePool }[] = [];
-  for (const { pool, cidr } of parsed) {
-    if (cidr.family !== family) continue;
-    const name = pool.metadata.name;
-    const refIndex = refs.findIndex((ref) =>
-      ref.kind === 'name'
-        ? ref.name === name && (ref.family ?? family) === family
-        : cidrEquals(cidr, ref.cidr),
-    );
-    if (refs.length > 0 && refIndex < 0) continue;
-    const spec = normalizePoolSpec(pool.spec);
-    const skip = (why: string) => skipped.push(`${name}: ${why}`);
-    const unallocatable = notAllocatableReason(pool);
-    if (pool.metadata.deletionTimestamp !== undefined) skip('being deleted');
-    else if (spec.disabled) skip('disabled');
-    else if (unallocatable !== undefined) skip(unallocatable);
-    else if (!spec.allowedUses.includes('Workload')) skip('allowedUses excludes Workload');
-    else if (refs.length === 0 && spec.assignmentMode !== 'Automatic')
-      skip('assignmentMode Manual and not named in ipam.pools');
-    else {
-      let selected: boolean;
-      try {
-        selected = parseSelector(spec.nodeSelector).matches(nodeLabels);
-      } catch (error) {
-        skip(`nodeSelector does not parse: ${(error as Error).message}`);
-        continue;
-      }
-      if (!selected) skip(`nodeSelector ${spec.nodeSelector} does not match the node's labels`);
-      else
-        candidates.push({
-          order: refs.length > 0 ? refIndex : 0,
-          pool: { name, cidr, blockSize: spec.blockSize },
-        });
-    }
-  }
+  const { serving, passedOver } = poolsForNode(
+    parsed,
+    { labels: nodeLabels, family, requested: refs },
+    (pool) => unclearedReason(pool.object),
+  );
+  const candidates = serving.flatMap(({ name, valid }) =>
+    valid ? [{ name, cidr: valid.cidr, blockSize: valid.spec.blockSize }] : [],
+  );
   if (candidates.length === 0) {
+    const skipped = passedOver.map(({ pool, why }) => `${pool.name}: ${formatPassOver(why)}`);
     throw new CniError({
       kind: 'no-pool-for-node',
       node,
@@ -221,7 +175,5 @@ export function candidatePools(
           : `IPv${family} pools passed over: ${skipped.join('; ')}`,
     });
   }
-  return candidates
-    .sort((a, b) => a.order - b.order || a.pool.name.localeCompare(b.pool.name))
-    .map((candidate) => candidate.pool);
+  return candidates;
 }

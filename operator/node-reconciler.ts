@@ -153,7 +153,11 @@ export function nodeReconciler(
         node,
         'Warning',
         'NoPoolSelectsNode',
-        'no allocatable IPPool selects this node: pods here cannot get an address',
+        'no allocatable IPPool selects this node: pods here cannot get an address' +
+          (plan.passedOver.length === 0
+            ? ' (there is no IPPool)'
+            : `; pools passed over: ${plan.passedOver.slice(0, 10).join('; ')}` +
+              (plan.passedOver.length > 10 ? `; and ${plan.passedOver.length - 10} more` : '')),
       );
     }
     if (node && plan.unselected) unselected.add(nodeName);

@@ -1,5 +1,5 @@
 /** Test data for the planners: small factories for pools, blocks and allocations. Used by tests only. */
-import type { Allocation, CoolingAddress } from '../../api/index.js';
+import type { Allocation, CoolingAddress, IPPoolStatus } from '../../api/index.js';
 import type { IPAMBlock, IPPool } from '../../allocator/index.js';
 import type { IPPoolSpecInput } from '../../ipam/index.js';
 import { type PoolView, poolView } from './pools.js';
@@ -10,6 +10,8 @@ export const T0 = '2024-01-01T00:00:00Z';
 export interface PoolOptions {
   readonly createdAt?: string;
   readonly deleting?: boolean;
+  readonly generation?: number;
+  readonly status?: IPPoolStatus;
 }
 
 export function ipPool(name: string, spec: IPPoolSpecInput, options: PoolOptions = {}): IPPool {
@@ -20,10 +22,26 @@ export function ipPool(name: string, spec: IPPoolSpecInput, options: PoolOptions
       name,
       creationTimestamp: options.createdAt ?? T0,
       ...(options.deleting === true ? { deletionTimestamp: '2024-06-01T00:00:00Z' } : {}),
+      ...(options.generation === undefined ? {} : { generation: options.generation }),
     },
     spec,
+    ...(options.status === undefined ? {} : { status: options.status }),
   };
 }
+
+/** A status with only the Allocatable condition, as the operator writes it. */
+export const allocatableStatus = (
+  status: 'True' | 'False' | 'Unknown',
+  reason: string,
+  observedGeneration = 1,
+  message = '',
+): IPPoolStatus => ({
+  conditions: [{ type: 'Allocatable', status, reason, message, lastTransitionTime: T0, observedGeneration }],
+});
+
+/** A pool as the operator leaves it once in service: Allocatable for its current generation (1). */
+export const clearedPool = (name: string, spec: IPPoolSpecInput, options: PoolOptions = {}): IPPool =>
+  ipPool(name, spec, { generation: 1, status: allocatableStatus('True', 'OK'), ...options });
 
 export const view = (name: string, spec: IPPoolSpecInput, options: PoolOptions = {}): PoolView =>
   poolView(ipPool(name, spec, options));

@@ -198,9 +198,9 @@ describe('planNode: claiming', () => {
     expect(summary(result)).toEqual({ claim: claim ? ['rack-0'] : [], release: [], unselected: false });
   });
 
-  it('claims from every selecting pool that needs a block, each counted on its own', () => {
+  it('claims from every selecting pool that needs a block, each counted on its own, by pool name', () => {
     const blocks = [block('10.0.0.0/26', 'other', 'n', { allocations: allocations(62) })];
-    expect(summary(plan({ rack: '0' }, [rack0, other], blocks)).claim).toEqual(['rack-0', 'other']);
+    expect(summary(plan({ rack: '0' }, [rack0, other], blocks)).claim).toEqual(['other', 'rack-0']);
     const both = [...blocks, block('192.168.0.0/26', 'rack-0', 'n')];
     expect(summary(plan({ rack: '0' }, [rack0, other], both)).claim).toEqual(['other']);
   });
@@ -234,6 +234,15 @@ describe('planNode: claiming', () => {
     { name: 'a node that is gone is not "unselected"', pool: rack0, labels: undefined, unselected: false },
   ])('claims nothing from $name', ({ pool, labels, unselected }) => {
     expect(summary(plan(labels, [pool], []))).toEqual({ claim: [], release: [], unselected });
+  });
+
+  it('says why each pool gives the node no block', () => {
+    const pools = [rack0, view('manual', { cidr: '10.1.0.0/16', assignmentMode: 'Manual' })];
+    expect(plan({ rack: '1' }, pools, []).passedOver).toEqual([
+      'manual: assignmentMode Manual and not named in ipam.pools (a Manual pool serves only the networks that name it)',
+      'rack-0: nodeSelector rack == "0" does not match the node\'s labels',
+    ]);
+    expect(plan(undefined, pools, []).passedOver).toEqual([]);
   });
 
   it('claims nothing from the newer of two overlapping pools', () => {
@@ -439,6 +448,24 @@ describe('planNode: draining', () => {
       labels: { rack: '1' },
       pools: [rack0, rack1],
       block: used({ draining: true }),
+      drain: [],
+    },
+    {
+      name: 'a kept block of a pool whose allowedUses no longer include Workload drains',
+      labels: { rack: '0' },
+      pools: [
+        view('rack-0', { cidr: '192.168.0.0/24', nodeSelector: 'rack == "0"', allowedUses: ['Tunnel'] }),
+      ],
+      block: used(),
+      drain: [['192.168.0.64/26', true]],
+    },
+    {
+      name: 'a block of a Manual pool selecting the node serves the networks that name it: no drain',
+      labels: { rack: '0' },
+      pools: [
+        view('rack-0', { cidr: '192.168.0.0/24', nodeSelector: 'rack == "0"', assignmentMode: 'Manual' }),
+      ],
+      block: used(),
       drain: [],
     },
     {

@@ -1,7 +1,12 @@
 import type { IPAMConfigSpec } from '../../api/index.js';
-import type { IPAMBlock } from '../../allocator/index.js';
+import {
+  type IPAMBlock,
+  formatPassOver,
+  mayClaimAnotherBlock,
+  passOverReason,
+} from '../../allocator/index.js';
 import { blockUsage, parseCidr, reservedOrdinals } from '../../ipam/index.js';
-import { type PoolStanding, type PoolView, poolsSelecting } from './pools.js';
+import { type PoolStanding, type PoolView, poolsSelecting, standingReason } from './pools.js';
 
 export interface NodePlanInput {
   /** The node's labels, or undefined when the node no longer exists. */
@@ -26,6 +31,8 @@ export interface NodePlan {
   readonly drain: readonly { readonly block: IPAMBlock; readonly draining: boolean }[];
   /** The node exists but no allocatable pool selects it: a pod there could not get an address. */
   readonly unselected: boolean;
+  /** Each pool that gives the node no block ahead of time, as `name: why`. */
+  readonly passedOver: readonly string[];
 }
 
 /** Addresses of a block that the CNI plugin could assign now. */
@@ -35,21 +42,29 @@ export function freeAddresses(block: IPAMBlock, cooldownSeconds: number, now: Da
 }
 
 /**
- * What a node's blocks should become. Every pool that selects the node gives it at least one block,
- * and another whenever its free addresses in that pool fall below the target (up to maxBlocksPerHost).
+ * What a node's blocks should become. Every pool that serves the node (`poolsForNode`, with no pool named)
+ * gives it at least one block, and another whenever its free addresses in that pool fall below the target
+ * (while `mayClaimAnotherBlock` allows).
  * A block is released only when it is empty and its node is gone, its pool is gone or being deleted,
  * or the pool no longer selects the node; blocks holding addresses stay until their pods go, so running
  * workloads are never renumbered. A disabled or conflicting pool keeps the blocks it has. A kept block
- * whose pool no longer serves the node (not selected, disabled, in conflict, being deleted) drains: the
- * CNI plugin assigns no new address from it, so new pods get addresses from the pools that do.
+ * whose pool no longer serves the node (the pool policy passes it over even for a network naming it: not
+ * selected, disabled, in conflict, being deleted, no longer for workloads) drains: the CNI plugin assigns
+ * no new address from it, so new pods get addresses from the pools that do.
  */
 export function planNode(input: NodePlanInput): NodePlan {
   const { labels, pools, standings, blocks, config, now } = input;
-  const wanted = labels === undefined ? [] : poolsSelecting(labels, pools, standings);
-  const claim = wanted.filter((pool) => {
+  const wanted =
+    labels === undefined ? { serving: [], passedOver: [] } : poolsSelecting(labels, pools, standings);
+  const claim = wanted.serving.filter((pool) => {
     const held = blocks.filter((block) => block.spec.pool === pool.name);
     if (held.length === 0) return true;
-    if (config.maxBlocksPerHost > 0 && held.length >= config.maxBlocksPerHost) return false;
+    const limit = mayClaimAnotherBlock({
+      pool: pool.name,
+      nodeBlocks: blocks,
+      maxBlocksPerHost: config.maxBlocksPerHost,
+    });
+    if (!limit.allowed) return false;
     const free = held.reduce(
       (sum, block) => sum + freeAddresses(block, config.releaseCooldownSeconds, now),
       0,
@@ -65,16 +80,22 @@ export function planNode(input: NodePlanInput): NodePlan {
     return pool.valid !== undefined && !pool.valid.selector.matches(labels);
   });
   const releasing = new Set(release);
+  const uncleared = standingReason(standings);
   const drain = blocks.flatMap((block) => {
     if (releasing.has(block)) return [];
     const pool = poolsByName.get(block.spec.pool);
+    // A block the node holds serves any network that names its pool, so a Manual pool's block serves too.
     const serving =
       labels !== undefined &&
       pool !== undefined &&
-      !pool.deleting &&
-      standings.get(pool.name)?.allocatable === true &&
-      pool.valid?.selector.matches(labels) === true;
+      passOverReason(pool, { labels, named: true, uncleared: uncleared(pool) }) === undefined;
     return (block.spec.draining === true) === !serving ? [] : [{ block, draining: !serving }];
   });
-  return { claim, release, drain, unselected: labels !== undefined && wanted.length === 0 };
+  return {
+    claim,
+    release,
+    drain,
+    unselected: labels !== undefined && wanted.serving.length === 0,
+    passedOver: wanted.passedOver.map(({ pool, why }) => `${pool.name}: ${formatPassOver(why)}`),
+  };
 }

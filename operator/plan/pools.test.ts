@@ -275,7 +275,7 @@ describe('poolsSelecting', () => {
     { name: 'an invalid pool', pool: view('p', { cidr: 'nope' }), labels: rack0, selected: false },
   ])('$name: selected=$selected', ({ pool, labels, selected }) => {
     const chosen = poolsSelecting(labels, [pool], poolStandings([pool]));
-    expect(chosen.map((p) => p.name)).toEqual(selected ? ['p'] : []);
+    expect(chosen.serving.map((p) => p.name)).toEqual(selected ? ['p'] : []);
   });
 
   it('skips the newer pool of an overlapping pair', () => {
@@ -283,17 +283,37 @@ describe('poolsSelecting', () => {
       view('old', { cidr: '10.0.0.0/8' }, { createdAt: EARLY }),
       view('new', { cidr: '10.1.0.0/16' }, { createdAt: LATE }),
     ];
-    expect(poolsSelecting({}, pools, poolStandings(pools)).map((p) => p.name)).toEqual(['old']);
+    expect(poolsSelecting({}, pools, poolStandings(pools)).serving.map((p) => p.name)).toEqual(['old']);
   });
 
   it('skips a pool without a standing', () => {
     const pool = view('p', { cidr: '10.0.0.0/16' });
-    expect(poolsSelecting({}, [pool], new Map())).toEqual([]);
+    expect(poolsSelecting({}, [pool], new Map()).serving).toEqual([]);
   });
 
-  it('keeps the order of the pools it is given', () => {
+  it('orders the pools by name, whatever order the informer lists them in', () => {
     const pools = [view('z', { cidr: '10.0.0.0/16' }), view('a', { cidr: '10.1.0.0/16' })];
-    expect(poolsSelecting({}, pools, poolStandings(pools)).map((p) => p.name)).toEqual(['z', 'a']);
+    expect(poolsSelecting({}, pools, poolStandings(pools)).serving.map((p) => p.name)).toEqual(['a', 'z']);
+  });
+
+  it('says why each other pool gives the node no block, in the words of its standing', () => {
+    const pools = [
+      view('old', { cidr: '10.0.0.0/8' }, { createdAt: EARLY }),
+      view('new', { cidr: '10.1.0.0/16' }, { createdAt: LATE }),
+      view('rack-1', { cidr: '172.16.0.0/16', nodeSelector: 'rack == "1"' }),
+    ];
+    const { passedOver } = poolsSelecting({ rack: '0' }, pools, poolStandings(pools));
+    expect(passedOver.map(({ pool, why }) => [pool.name, why])).toEqual([
+      [
+        'new',
+        {
+          code: 'not-cleared',
+          reason:
+            'not allocatable: CIDROverlap (IPPool "new" 10.1.0.0/16 overlaps IPPool "old" 10.0.0.0/8 (contains it))',
+        },
+      ],
+      ['rack-1', { code: 'node-not-selected', selector: 'rack == "1"' }],
+    ]);
   });
 });
 

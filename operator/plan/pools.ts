@@ -1,26 +1,18 @@
 import { type AllocatableReason, poolConditionTypes } from '../../api/index.js';
-import type { IPPool } from '../../allocator/index.js';
 import {
-  type Cidr,
-  type NormalizedIPPoolSpec,
-  cidrOverlaps,
-  findOverlaps,
-  formatOverlap,
-  formatPoolValidationError,
-  parsePoolSpec,
-} from '../../ipam/index.js';
-import { type Selector, parseSelector } from '../../selector/index.js';
+  type IPPool,
+  type NodePools,
+  type ParsedPool,
+  parsePool,
+  poolsForNode,
+} from '../../allocator/index.js';
+import { cidrOverlaps, findOverlaps, formatOverlap } from '../../ipam/index.js';
 
 /** A pool as the planners see it: parsed once per resourceVersion. */
-export interface PoolView {
-  readonly name: string;
+export interface PoolView extends ParsedPool {
   readonly object: IPPool;
   /** Absent only for an object the API server never stored; such a pool counts as the newest. */
   readonly createdAt: Date | undefined;
-  readonly deleting: boolean;
-  /** Present when the spec is valid. */
-  readonly valid?: { readonly spec: NormalizedIPPoolSpec; readonly cidr: Cidr; readonly selector: Selector };
-  readonly problems: readonly string[];
 }
 
 export interface PoolStanding {
@@ -30,19 +22,14 @@ export interface PoolStanding {
 }
 
 export function poolView(object: IPPool): PoolView {
-  const base = {
-    name: object.metadata.name,
+  return {
+    ...parsePool(object),
     object,
     createdAt:
       object.metadata.creationTimestamp === undefined
         ? undefined
         : new Date(object.metadata.creationTimestamp),
-    deleting: object.metadata.deletionTimestamp !== undefined,
   };
-  const parsed = parsePoolSpec(object.spec);
-  if (!parsed.ok) return { ...base, problems: parsed.error.map(formatPoolValidationError) };
-  const { spec, cidr } = parsed.value;
-  return { ...base, valid: { spec, cidr, selector: parseSelector(spec.nodeSelector) }, problems: [] };
 }
 
 /** The pool's status already records it in service (allocatable, or only disabled or terminating). */
@@ -100,20 +87,31 @@ export function poolStandings(pools: readonly PoolView[]): Map<string, PoolStand
   return standings;
 }
 
-/** Pools the operator hands blocks from for a node with these labels. */
+/**
+ * The operator's own verdict on a pool (it decides Allocatable), as the pool policy's "not cleared" reason,
+ * worded as the node side words the published condition.
+ */
+export function standingReason(
+  standings: ReadonlyMap<string, PoolStanding>,
+): (pool: PoolView) => string | undefined {
+  return (pool) => {
+    const standing = standings.get(pool.name);
+    if (standing === undefined) return 'not yet judged by the operator';
+    if (standing.allocatable) return undefined;
+    return `not allocatable: ${standing.reason}${standing.message === '' ? '' : ` (${standing.message})`}`;
+  };
+}
+
+/**
+ * The pools the operator hands blocks from ahead of time for a node with these labels, and why each other
+ * pool does not: no network names a pool here, so Manual pools never do (the node side claims theirs).
+ */
 export function poolsSelecting(
   labels: Readonly<Record<string, string>>,
   pools: readonly PoolView[],
   standings: ReadonlyMap<string, PoolStanding>,
-): PoolView[] {
-  return pools.filter((pool) => {
-    const valid = pool.valid;
-    if (!valid || standings.get(pool.name)?.allocatable !== true) return false;
-    // Manual pools serve only workloads that ask for them, so no block is claimed ahead of time.
-    if (valid.spec.assignmentMode !== 'Automatic' || !valid.spec.allowedUses.includes('Workload'))
-      return false;
-    return valid.selector.matches(labels);
-  });
+): NodePools<PoolView> {
+  return poolsForNode(pools, { labels, requested: [] }, standingReason(standings));
 }
 
 /**

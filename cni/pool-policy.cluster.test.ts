@@ -1,0 +1,58 @@
+/**
+ * The node side applies the same pool policy as the operator (allocator/pool-policy.ts): a pool whose spec
+ * the operator's rules reject gives no block, even while its status still says Allocatable (written by an
+ * operator of an earlier version, or before the spec's generation was looked at). The CRD cannot check a
+ * selector; `global()` parses but the operator refuses it in a nodeSelector.
+ */
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IpamResources, ipamResources } from '../allocator/index.js';
+import { labels } from '../api/index.js';
+import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
+import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { clusterTestContext } from '../test/cluster/context.js';
+import { createAllocatablePool } from '../test/cluster/pools.js';
+import { type InstalledPlugin, bridgeNetwork, installPlugin, invokePlugin, removePlugin } from './testing.js';
+
+const cluster = clusterTestContext(import.meta.url);
+const { prefix } = cluster;
+const node = `${prefix}-node`;
+const poolName = `${prefix}-global`;
+
+let plugin: InstalledPlugin;
+let client: KubeClient;
+let resources: IpamResources;
+
+beforeAll(async () => {
+  plugin = await installPlugin();
+  client = new KubeClient(loadConnection(cluster.kubeconfig));
+  resources = ipamResources(client);
+  await new ResourceClient<Node>(client, coreResources.nodes).create({ metadata: { name: node } });
+}, 120_000);
+
+afterAll(async () => {
+  if ((plugin as InstalledPlugin | undefined) !== undefined) removePlugin(plugin);
+  if ((client as KubeClient | undefined) === undefined) return;
+  await removePoolAndBlocks(resources, poolName);
+  await new ResourceClient<Node>(client, coreResources.nodes).delete(node).catch(() => undefined);
+  client.close();
+});
+
+describe('the pool policy on the node side', () => {
+  it('claims no block from a pool whose spec is invalid, though its status still says Allocatable', async () => {
+    await createAllocatablePool(resources, {
+      metadata: { name: poolName },
+      spec: { cidr: `10.${randomInt(1, 99)}.${randomInt(0, 255)}.0/24`, nodeSelector: 'global()' },
+    });
+    const outcome = await invokePlugin(plugin, {
+      command: 'ADD',
+      containerId: `${prefix}-c0`,
+      config: bridgeNetwork(plugin, { name: `${prefix}-net`, kubeconfig: cluster.kubeconfig, node }),
+    });
+    expect(outcome.exitCode, outcome.stdout).toBe(1);
+    expect(outcome.json?.code).toBe(101);
+    expect(String(outcome.json?.details)).toContain(`${poolName}: invalid spec: spec.nodeSelector`);
+    const claimed = await resources.blocks.list({ labelSelector: `${labels.node}=${node}` });
+    expect(claimed.items).toEqual([]);
+  });
+});
