@@ -11,7 +11,13 @@
  * (`claimBlock`), or, unless strictAffinity, an address borrowed from another node's block.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type IPAMBlock, type IpamResources, claimBlock, isPendingBlock } from '../allocator/index.js';
+import {
+  type IPAMBlock,
+  type IpamResources,
+  claimBlock,
+  isPendingBlock,
+  mayClaimAnotherBlock,
+} from '../allocator/index.js';
 import { type Allocation, labels } from '../api/index.js';
 import {
   type AllocationOwner,
@@ -354,11 +360,16 @@ export class NodeAddresses implements CommandBackend {
     const notes: string[] = [];
     for (const pool of candidates) {
       if (!clusterSettings.autoAllocateBlocks) break;
-      const held = nodeBlocks.filter((b) => b.spec.pool === pool.name).flatMap((b) => blockCidr(b) ?? []);
-      if (clusterSettings.maxBlocksPerHost > 0 && held.length >= clusterSettings.maxBlocksPerHost) {
-        notes.push(`node holds ${held.length} block(s) of ${pool.name}, the maxBlocksPerHost`);
+      const limit = mayClaimAnotherBlock({
+        pool: pool.name,
+        nodeBlocks: cache.blocks(),
+        maxBlocksPerHost: clusterSettings.maxBlocksPerHost,
+      });
+      if (!limit.allowed) {
+        notes.push(limit.why);
         continue;
       }
+      const held = nodeBlocks.filter((b) => b.spec.pool === pool.name).flatMap((b) => blockCidr(b) ?? []);
       const taken = new Set((await blocksOfPool(pool.name)).map((b) => b.metadata.name));
       const { block: claimed, overlaps } = await claimBlock(resources, {
         node,
@@ -553,12 +564,14 @@ export class NodeAddresses implements CommandBackend {
         throw error;
       }
       if (!settings.strictAffinity || this.hasFreeAddress(request, family)) continue;
-      const held = (pool: string) =>
-        cache.blocks().filter((b) => b.spec.pool === pool && b.spec.node === this.node).length;
       const claimable = candidates.some(
         (pool) =>
           settings.autoAllocateBlocks &&
-          (settings.maxBlocksPerHost === 0 || held(pool.name) < settings.maxBlocksPerHost),
+          mayClaimAnotherBlock({
+            pool: pool.name,
+            nodeBlocks: cache.blocks(),
+            maxBlocksPerHost: settings.maxBlocksPerHost,
+          }).allowed,
       );
       if (!claimable) {
         throw unavailable(

@@ -24,14 +24,14 @@ let client: KubeClient;
 let resources: IpamResources;
 
 beforeAll(async () => {
-  plugin = await installPlugin();
+  plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
   client = new KubeClient(loadConnection(cluster.kubeconfig));
   resources = ipamResources(client);
   await new ResourceClient<Node>(client, coreResources.nodes).create({ metadata: { name: node } });
 }, 120_000);
 
 afterAll(async () => {
-  if ((plugin as InstalledPlugin | undefined) !== undefined) removePlugin(plugin);
+  if ((plugin as InstalledPlugin | undefined) !== undefined) await removePlugin(plugin);
   if ((client as KubeClient | undefined) === undefined) return;
   await removePoolAndBlocks(resources, poolName);
   await new ResourceClient<Node>(client, coreResources.nodes).delete(node).catch(() => undefined);
@@ -47,7 +47,7 @@ describe('the pool policy on the node side', () => {
     const outcome = await invokePlugin(plugin, {
       command: 'ADD',
       containerId: `${prefix}-c0`,
-      config: bridgeNetwork(plugin, { name: `${prefix}-net`, kubeconfig: cluster.kubeconfig, node }),
+      config: bridgeNetwork(plugin, { name: `${prefix}-net`, node }),
     });
     expect(outcome.exitCode, outcome.stdout).toBe(1);
     expect(outcome.json?.code).toBe(101);
