@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { runTool } from '../test/cluster/exec.js';
+import { agentNodeFlags } from '../agent/settings.js';
 import {
   type HelmResult,
   type Manifest,
@@ -559,16 +560,20 @@ describe('one release through its life', () => {
     fs.mkdirSync(path.dirname(valuesV1.cni.agent.socket), { recursive: true, mode: 0o755 });
     const agentLog = path.join(tmp, 'agent.log');
     const fd = fs.openSync(agentLog, 'w');
-    const agent = spawn(process.execPath, [path.join(repo, 'dist', 'agent', 'agent.mjs')], {
-      env: {
-        ...env,
-        NODE_NAME: nodeName(0),
-        KUBECONFIG: kubeconfig,
-        HEALTH_PORT: String(healthPort),
-        HEALTH_ADDRESS: '127.0.0.1',
+    const agent = spawn(
+      process.execPath,
+      [...agentNodeFlags, path.join(repo, 'dist', 'agent', 'agent.mjs')],
+      {
+        env: {
+          ...env,
+          NODE_NAME: nodeName(0),
+          KUBECONFIG: kubeconfig,
+          HEALTH_PORT: String(healthPort),
+          HEALTH_ADDRESS: '127.0.0.1',
+        },
+        stdio: ['ignore', fd, fd],
       },
-      stdio: ['ignore', fd, fd],
-    });
+    );
     fs.closeSync(fd);
     const agentExited = new Promise<number | null>((resolve) => agent.once('exit', resolve));
     try {

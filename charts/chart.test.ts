@@ -7,6 +7,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { defaultAgentSocket } from '../agent/protocol.js';
+import { agentNodeFlags } from '../agent/settings.js';
 import { ipamBlockSpecSchema } from '../api/index.js';
 import { parseNetworkConfig } from '../cni/config.js';
 import { findOverlaps, parseCidr, validatePoolSpec } from '../ipam/index.js';
@@ -536,7 +537,7 @@ describe('rendered with the defaults', () => {
   it("runs the node agent with the image's node, least privilege, probes on its health port and its pod's token where a pod's token goes", () => {
     const agent = agentOf(objects);
     expect(agent.image).toBe('ghcr.io/topology-ipam/topology-ipam-cni:0.1.0');
-    expect(agent.args).toEqual(['/opt/topology-ipam/agent.mjs']);
+    expect(agent.args).toEqual([...agentNodeFlags, '/opt/topology-ipam/agent.mjs']);
     expect(agent.env?.find((variable) => variable.name === 'NODE_NAME')?.valueFrom).toEqual({
       fieldRef: { fieldPath: 'spec.nodeName' },
     });

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type RunningAgent, startAgent } from '../agent/agent.js';
+import { agentNodeFlags } from '../agent/settings.js';
 import { KubeClient, type RequestCounts, loadConnection } from '../kube/index.js';
 import { type ComponentProcess, startComponentProcess } from '../test/cluster/operator-process.js';
 import { buildForwarder, pluginName } from './build.js';
@@ -258,14 +259,19 @@ export async function startAgentProcess(
   settings: Readonly<Record<string, string>> = {},
   entry = 'agent/main.ts',
 ): Promise<ComponentProcess> {
-  const agent = startComponentProcess(`agent-${node}`, entry, {
-    NODE_NAME: node,
-    KUBECONFIG: plugin.kubeconfig,
-    AGENT_SOCKET: agentSocket(plugin, node),
-    HEALTH_PORT: '0',
-    HEALTH_ADDRESS: '127.0.0.1',
-    ...settings,
-  });
+  const agent = startComponentProcess(
+    `agent-${node}`,
+    entry,
+    {
+      NODE_NAME: node,
+      KUBECONFIG: plugin.kubeconfig,
+      AGENT_SOCKET: agentSocket(plugin, node),
+      HEALTH_PORT: '0',
+      HEALTH_ADDRESS: '127.0.0.1',
+      ...settings,
+    },
+    agentNodeFlags,
+  );
   const deadline = Date.now() + 60_000;
   while (!agent.logs.some((line) => line.includes('"caches synced"'))) {
     if (agent.process.exitCode !== null || agent.process.signalCode !== null || Date.now() > deadline) {

@@ -23,9 +23,10 @@ export function startComponentProcess(
   name: string,
   entry: string,
   env: Readonly<Record<string, string>>,
+  nodeFlags: readonly string[] = [],
 ): ComponentProcess {
   const file = path.resolve(repo, entry);
-  const args = file.endsWith('.mjs') ? [file] : ['--import', 'tsx', file];
+  const args = [...nodeFlags, ...(file.endsWith('.mjs') ? [file] : ['--import', 'tsx', file])];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
