@@ -17,6 +17,7 @@ import {
   claimBlock,
   isPendingBlock,
   mayClaimAnotherBlock,
+  parsePool,
 } from '../allocator/index.js';
 import { type Allocation, labels } from '../api/index.js';
 import {
@@ -306,13 +307,25 @@ export class NodeAddresses implements CommandBackend {
     family: IpFamily,
     settings: AssignSettings,
   ): Promise<Placed | undefined> {
+    const requested = request.config.ipam.pools;
+    // A Manual pool serves only the networks that name it, even from a block the node already holds.
+    const manual =
+      requested.length > 0
+        ? new Set<string>()
+        : new Set(
+            this.options.cache
+              .pools()
+              .filter((pool) => parsePool(pool).valid?.spec.assignmentMode === 'Manual')
+              .map((pool) => pool.metadata.name),
+          );
     const eligible = sortBlocks(this.options.cache.blocks()).filter((block) => {
       const cidr = blockCidr(block);
       return (
         cidr?.family === family &&
         block.spec.node === this.node &&
         block.spec.draining !== true &&
-        blockMatchesRefs(block, cidr, request.config.ipam.pools)
+        !manual.has(block.spec.pool) &&
+        blockMatchesRefs(block, cidr, requested)
       );
     });
     for (const block of eligible) {

@@ -1,0 +1,90 @@
+/**
+ * A Manual pool serves only the networks that name it: once the node holds a block of it (for a network
+ * that named it), a network that names no pool must still get its addresses from the Automatic pools.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IpamResources, ipamResources } from '../allocator/index.js';
+import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
+import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { clusterTestContext } from '../test/cluster/context.js';
+import { createAllocatablePool } from '../test/cluster/pools.js';
+import { type RunningAgent, startAgent } from './agent.js';
+import { type AgentAnswer, askAgent } from './testing.js';
+
+const cluster = clusterTestContext(import.meta.url);
+const { prefix } = cluster;
+const node = `${prefix}-node`;
+const octet = randomInt(100, 250);
+const pools = {
+  manual: { name: `${prefix}-manual`, cidr: `10.${octet}.1.0/26`, assignmentMode: 'Manual' },
+  automatic: { name: `${prefix}-auto`, cidr: `10.${octet}.2.0/26`, assignmentMode: 'Automatic' },
+} as const;
+let dir: string;
+let admin: KubeClient;
+let resources: IpamResources;
+let agent: RunningAgent;
+
+const add = (containerId: string, ipam: Record<string, unknown>): Promise<AgentAnswer> =>
+  askAgent(
+    agent.socketPath,
+    {
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: containerId,
+      CNI_NETNS: '/var/run/netns/x',
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/opt/cni/bin',
+    },
+    { cniVersion: '1.0.0', name: `${prefix}-net`, type: 'bridge', ipam: { type: 'topology-ipam', ...ipam } },
+  );
+
+const addressOf = (answer: AgentAnswer): string => {
+  expect(answer.exitCode, answer.stdout).toBe(0);
+  return ((answer.json?.ips ?? []) as { address: string }[])[0]?.address ?? '';
+};
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-manual-'));
+  admin = new KubeClient(loadConnection(cluster.kubeconfig));
+  resources = ipamResources(admin);
+  await new ResourceClient<Node>(admin, coreResources.nodes).create({
+    metadata: { name: node, labels: { 'topology-ipam.test/manual': prefix } },
+  });
+  for (const pool of Object.values(pools)) {
+    await createAllocatablePool(resources, {
+      metadata: { name: pool.name },
+      spec: {
+        cidr: pool.cidr,
+        blockSize: 28,
+        assignmentMode: pool.assignmentMode,
+        nodeSelector: `topology-ipam.test/manual == "${prefix}"`,
+      },
+    });
+  }
+  agent = await startAgent({
+    node,
+    client: new KubeClient(loadConnection(cluster.kubeconfig)),
+    socketPath: path.join(dir, 'agent.sock'),
+  });
+  await agent.cache.synced;
+});
+
+afterAll(async () => {
+  await agent.stop(5_000);
+  for (const pool of Object.values(pools)) await removePoolAndBlocks(resources, pool.name);
+  await new ResourceClient<Node>(admin, coreResources.nodes).delete(node).catch(() => undefined);
+  admin.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('a Manual pool on the node agent', () => {
+  it('gives addresses only to the networks that name it, even from a block the node holds', async () => {
+    const named = addressOf(await add('named', { pools: [pools.manual.name] }));
+    expect(named.startsWith(`10.${octet}.1.`)).toBe(true);
+    const unnamed = addressOf(await add('unnamed', {}));
+    expect(unnamed.startsWith(`10.${octet}.2.`), unnamed).toBe(true);
+  });
+});
