@@ -15,8 +15,8 @@ import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
-import { type RunningAgent, startAgent } from './agent.js';
-import { type AgentAnswer, askAgent } from './testing.js';
+import type { RunningAgent } from './agent.js';
+import { type AgentAnswer, askAgent, startSyncedAgent } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -87,12 +87,7 @@ beforeAll(async () => {
       nodeSelector: `topology-ipam.test/agent == "${prefix}"`,
     },
   });
-  agent = await startAgent({
-    node,
-    client: new KubeClient(loadConnection(cluster.kubeconfig), { userAgent: 'topology-ipam-agent' }),
-    socketPath: path.join(dir, 'agent.sock'),
-  });
-  await agent.cache.synced;
+  agent = await startSyncedAgent(cluster.kubeconfig, node, path.join(dir, 'agent.sock'));
 });
 
 afterAll(async () => {

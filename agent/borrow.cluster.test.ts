@@ -14,8 +14,8 @@ import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } 
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
-import { type RunningAgent, startAgent } from './agent.js';
-import { type AgentAnswer, askAgent } from './testing.js';
+import type { RunningAgent } from './agent.js';
+import { type AgentAnswer, askAgent, startSyncedAgent } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -28,11 +28,8 @@ let resources: IpamResources;
 const agents = new Map<string, RunningAgent>();
 
 const start = async (node: string): Promise<RunningAgent> => {
-  const agent = await startAgent({
-    node,
-    client: new KubeClient(loadConnection(cluster.kubeconfig)),
-    socketPath: path.join(dir, `${node.endsWith('owner') ? 'owner' : 'borrower'}.sock`),
-  });
+  const socket = path.join(dir, `${node.endsWith('owner') ? 'owner' : 'borrower'}.sock`);
+  const agent = await startSyncedAgent(cluster.kubeconfig, node, socket);
   agents.set(node, agent);
   return agent;
 };
@@ -79,7 +76,6 @@ beforeAll(async () => {
   });
   await start(nodes.owner);
   await start(nodes.borrower);
-  await Promise.all([...agents.values()].map((agent) => agent.cache.synced));
 });
 
 afterAll(async () => {

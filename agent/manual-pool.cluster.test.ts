@@ -12,8 +12,8 @@ import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } 
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
-import { type RunningAgent, startAgent } from './agent.js';
-import { type AgentAnswer, askAgent } from './testing.js';
+import type { RunningAgent } from './agent.js';
+import { type AgentAnswer, askAgent, startSyncedAgent } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -64,12 +64,7 @@ beforeAll(async () => {
       },
     });
   }
-  agent = await startAgent({
-    node,
-    client: new KubeClient(loadConnection(cluster.kubeconfig)),
-    socketPath: path.join(dir, 'agent.sock'),
-  });
-  await agent.cache.synced;
+  agent = await startSyncedAgent(cluster.kubeconfig, node, path.join(dir, 'agent.sock'));
 });
 
 afterAll(async () => {

@@ -1,16 +1,7 @@
 import { z } from 'zod';
 import { defaultRequestTimeoutMs } from '../kube/index.js';
+import { port } from '../operator/settings.js';
 import { defaultAgentSocket } from './protocol.js';
-
-// An empty string would coerce to port 0 (a random port): refuse it rather than listen somewhere unexpected.
-const port = (fallback: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, 'must be a port number')
-    .default(String(fallback))
-    .transform(Number)
-    .pipe(z.number().int().min(0).max(65535));
 
 /**
  * The V8 flags the agent's node runs with (the chart's DaemonSet passes them; so do the benchmark and the

@@ -1,5 +1,7 @@
-/** Test support: one request to an agent over its socket, as the forwarder sends it. */
+/** Test support: agents in this process, and one request to an agent over its socket, as the forwarder sends it. */
 import net from 'node:net';
+import { KubeClient, loadConnection } from '../kube/index.js';
+import { type RunningAgent, startAgent } from './agent.js';
 import { type AgentReply, protocolVersion } from './protocol.js';
 
 export interface AgentAnswer extends AgentReply {
@@ -29,4 +31,19 @@ export function askAgent(
     });
     socket.end(JSON.stringify({ version: protocolVersion, env, stdin: JSON.stringify(config) }));
   });
+}
+
+/** An in-process agent for `node` on `socketPath`, with a client of its own, once its caches are synced. */
+export async function startSyncedAgent(
+  kubeconfig: string,
+  node: string,
+  socketPath: string,
+): Promise<RunningAgent> {
+  const agent = await startAgent({
+    node,
+    client: new KubeClient(loadConnection(kubeconfig), { userAgent: 'topology-ipam-agent' }),
+    socketPath,
+  });
+  await agent.cache.synced;
+  return agent;
 }

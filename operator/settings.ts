@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { defaultRequestTimeoutMs } from '../kube/index.js';
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
-// An empty string would coerce to port 0 (a random port): refuse it rather than listen somewhere unexpected.
-const port = (fallback: number) =>
+/** A port setting. An empty string would coerce to port 0 (a random port): refused rather than listen somewhere unexpected. */
+export const port = (fallback: number) =>
   z
     .string()
     .trim()
