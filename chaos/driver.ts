@@ -1,10 +1,12 @@
 /**
  * The chaos run: a control plane of its own (so that it can kill kube-apiserver), the CRDs, N nodes over
- * racks with one IPPool per rack, the operator as a real process, and the real CNI plugin binary spawned
- * the way a runtime does. A seeded generator decides every step: bursts of concurrent ADD/DEL over the
- * nodes with plugins killed mid-flight, the operator killed and restarted, kube-apiserver killed and
- * restarted; then a borrow phase, a repeated ADD of every pod that holds an address, the DEL of every
- * pod, and the verdict of `checkRun` over everything observed.
+ * racks with one IPPool per rack, the operator and one node agent per node as real processes (as their
+ * Deployment and DaemonSet run them), and the real CNI plugin (the forwarder) spawned the way a runtime
+ * does. A seeded generator decides every step: bursts of concurrent ADD/DEL over the nodes with
+ * forwarders killed mid-flight, agents killed while forwarders talk to them and started again after a
+ * pause, the operator killed and restarted, kube-apiserver killed and restarted; then a borrow phase,
+ * a repeated ADD of every pod that holds an address or whose ADD crashed, the DEL of every pod, and the
+ * verdict of `checkRun` over everything observed.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +17,8 @@ import { ipamConfigName } from '../api/index.js';
 import {
   type InstalledPlugin,
   type PluginOutcome,
+  agentSocket,
+  bridgeNetwork,
   inParallel,
   installPlugin,
   removePlugin,
@@ -43,7 +47,7 @@ import {
   checkRun,
   recordedBlocks,
 } from './invariants.js';
-import { OperatorProcess, buildOperatorBundle } from './operator-process.js';
+import { SupervisedProcess, agentBundle, buildBundles, operatorBundle } from './supervised-process.js';
 import type { ChaosOptions } from './options.js';
 
 const namespace = 'chaos';
@@ -60,6 +64,9 @@ export interface ChaosStats {
   readonly addErrors: Readonly<Record<number, number>>;
   readonly delErrors: Readonly<Record<number, number>>;
   readonly pluginsKilled: number;
+  readonly agentKills: number;
+  /** Agent exits the driver did not cause; each was restarted. */
+  readonly agentExits: number;
   readonly operatorKills: number;
   /** Operator exits the driver did not cause; each was restarted. */
   readonly operatorExits: number;
@@ -76,7 +83,7 @@ export interface ChaosStats {
 export interface ChaosResult {
   readonly stats: ChaosStats;
   readonly verdict: Verdict;
-  /** The operator's log and the plugin's request log; kept when the verdict is not clean. */
+  /** The operator's and the agents' logs; kept when the verdict is not clean. */
   readonly runDir: string;
 }
 
@@ -88,18 +95,32 @@ interface SimulatedPod {
   readonly containerId: string;
   readonly node: string;
   state: PodState;
+  /** The last command run for it: a runtime repeats a failed ADD, and a failed DEL with a DEL. */
+  lastCommand?: 'ADD' | 'DEL';
 }
 
 interface Step {
   readonly pod: SimulatedPod;
   readonly command: 'ADD' | 'DEL';
-  /** Milliseconds after its start at which the plugin is killed, if it is still running. */
-  readonly killAfterMs?: number;
+  /**
+   * When the forwarder is killed, if it still runs: this fraction of a typical invocation's time
+   * after its start (below 1 mostly mid-flight; the seed picks the fraction, the machine the time).
+   */
+  readonly killAt?: number;
 }
 
-type Fault =
-  | { readonly kind: 'operator'; readonly afterMs: number }
-  | { readonly kind: 'api'; readonly afterMs: number; readonly downMs: number };
+/**
+ * A fault, due `at` typical invocations after the forwarder of step `withStep` of a burst started (at
+ * once if the burst has no such step), so that it hits requests in flight on a loaded machine too.
+ */
+type Fault = { readonly withStep: number; readonly at: number } & (
+  | { readonly kind: 'operator' }
+  /** kill -9 of kube-apiserver, started again `downMs` later. */
+  | { readonly kind: 'api'; readonly downMs: number }
+  /** kill -9 of the node's agent (the node of step `withStep`), started again `downMs` later. */
+  | { readonly kind: 'agent'; readonly node: string; readonly downMs: number }
+);
+type FaultKind = Fault['kind'];
 
 const namespaces: ResourceType = {
   group: '',
@@ -126,6 +147,17 @@ function rackPoolCidr(rack: number, prefix: number): string {
   const base = (10 << 24) + (77 << 16) + rack * 2 ** (32 - prefix);
   return `${[24, 16, 8, 0].map((shift) => Math.floor(base / 2 ** shift) % 256).join('.')}/${prefix}`;
 }
+
+const faultName = (fault: Fault): string => {
+  switch (fault.kind) {
+    case 'operator':
+      return 'operator restarted';
+    case 'api':
+      return 'kube-apiserver restarted';
+    case 'agent':
+      return `agent of ${fault.node} restarted`;
+  }
+};
 
 function outcomeOf(outcome: PluginOutcome): InvocationOutcome {
   if (outcome.signal !== null) return { kind: 'killed' };
@@ -161,12 +193,15 @@ class ChaosRun {
   private readonly snapshots: Snapshot[] = [];
   private readonly startedAt = Date.now();
   private killsLeft: number;
+  /** How long the latest successful invocations took (ms): what "mid-flight" means on this machine now. */
+  private readonly recentDurations: number[] = [];
   private readonly stats = {
     adds: 0,
     dels: 0,
     addErrors: {} as Record<number, number>,
     delErrors: {} as Record<number, number>,
     pluginsKilled: 0,
+    agentKills: 0,
     operatorKills: 0,
     apiRestarts: 0,
     borrowed: 0,
@@ -179,7 +214,8 @@ class ChaosRun {
     private readonly plane: ControlPlane,
     private readonly resources: IpamResources,
     private readonly plugin: InstalledPlugin,
-    private readonly operator: OperatorProcess,
+    private readonly operator: SupervisedProcess,
+    private readonly agents: ReadonlyMap<string, SupervisedProcess>,
     private readonly progress: (line: string) => void,
   ) {
     this.random = seededRandom(options.seed);
@@ -222,6 +258,8 @@ class ChaosRun {
       );
     }
     this.operator.start();
+    for (const agent of this.agents.values()) agent.start();
+    await this.agentsReady();
     // The operator hands every node a block ahead of time; start once it has.
     const deadline = Date.now() + 120_000;
     for (;;) {
@@ -233,19 +271,21 @@ class ChaosRun {
     }
   }
 
-  private config(node: string): Record<string, unknown> {
-    return {
-      cniVersion: '1.0.0',
-      name: network,
-      type: 'bridge',
-      ipam: {
-        type: 'topology-ipam',
-        kubeconfig: this.plane.kubeconfigPath,
-        nodename: node,
-        // Node-local state (borrow records) lives on the node: one folder per simulated node.
-        state_dir: path.join(this.plugin.root, 'state', node),
-      },
-    };
+  /** Every node's agent synced and listening. */
+  private async agentsReady(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((agent) => agent.whenReady()));
+  }
+
+  private agentOf(node: string): SupervisedProcess {
+    const agent = this.agents.get(node);
+    if (!agent) throw new Error(`no agent for node ${node}`);
+    return agent;
+  }
+
+  /** The median time of the latest successful invocations, 20 ms before there is any. */
+  private typicalMs(): number {
+    const sorted = [...this.recentDurations].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] ?? 20;
   }
 
   /** A new pod on `node`, as the API server would hold it before the runtime calls ADD. */
@@ -291,13 +331,20 @@ class ChaosRun {
     return Math.min(0.5, this.options.pluginKills / (2 * this.options.adds));
   }
 
-  private killDelay(probability: number): number | undefined {
+  /** Whether to kill an invocation, and when (see Step.killAt). */
+  private killPoint(probability: number): number | undefined {
     const roll = this.random();
-    const delay = 30 + this.random() * 1500;
-    return roll < probability ? delay : undefined;
+    const at = this.random() * 1.2;
+    return roll < probability ? at : undefined;
   }
 
-  private async invoke(step: Step): Promise<void> {
+  private withKill(step: Omit<Step, 'killAt'>, probability: number): Step {
+    const killAt = this.killPoint(probability);
+    return killAt === undefined ? step : { ...step, killAt };
+  }
+
+  /** Runs one step's forwarder; `started` is told once it has been spawned. */
+  private async invoke(step: Step, started: () => void = () => undefined): Promise<void> {
     const { pod, command } = step;
     const startedAt = performance.now();
     const run = startPlugin(this.plugin, {
@@ -305,20 +352,27 @@ class ChaosRun {
       containerId: pod.containerId,
       podNamespace: namespace,
       podName: pod.name,
-      config: this.config(pod.node),
+      config: bridgeNetwork(this.plugin, { name: network, node: pod.node }),
     });
+    started();
     const timer =
-      step.killAfterMs === undefined
+      step.killAt === undefined
         ? undefined
         : setTimeout(() => {
             if (this.killsLeft > 0 && run.child.exitCode === null && run.child.kill('SIGKILL')) {
               this.killsLeft--;
               this.stats.pluginsKilled++;
             }
-          }, step.killAfterMs);
-    const outcome = outcomeOf(await run.outcome);
+          }, step.killAt * this.typicalMs());
+    const finished = await run.outcome;
+    const outcome = outcomeOf(finished);
     clearTimeout(timer);
+    if (outcome.kind === 'ok') {
+      this.recentDurations.push(finished.ms);
+      if (this.recentDurations.length > 64) this.recentDurations.shift();
+    }
     this.operations.push({ owner: pod.owner, command, startedAt, endedAt: performance.now(), outcome });
+    pod.lastCommand = command;
     if (command === 'ADD') this.stats.adds++;
     else this.stats.dels++;
     if (outcome.kind === 'error') {
@@ -334,26 +388,42 @@ class ChaosRun {
           : { kind: 'holds', address: outcome.address.replace(/\/\d+$/, '') };
   }
 
+  /** Runs the steps, `concurrency` at a time, with the faults; resolves once all are over. */
   private async runSteps(steps: readonly Step[], faults: readonly Fault[] = []): Promise<void> {
     await this.createPodObjects(
       steps
         .filter((step) => step.command === 'ADD' && step.pod.state.kind === 'none')
         .map((step) => step.pod),
     );
-    await Promise.all([
-      inParallel(
-        this.options.concurrency,
-        steps.map((step) => () => this.invoke(step)),
+    const injected: Promise<void>[] = [];
+    const inject = (fault: Fault, afterMs: number) =>
+      injected.push(sleep(afterMs).then(() => this.inject(fault)));
+    for (const fault of faults) if (fault.withStep >= steps.length) inject(fault, 0);
+    await inParallel(
+      this.options.concurrency,
+      steps.map(
+        (step, index) => () =>
+          this.invoke(step, () => {
+            for (const fault of faults)
+              if (fault.withStep === index) inject(fault, fault.at * this.typicalMs());
+          }),
       ),
-      ...faults.map(async (fault) => {
-        await sleep(fault.afterMs);
-        await this.inject(fault);
-      }),
-    ]);
+    );
+    await Promise.all(injected);
   }
 
   private async inject(fault: Fault): Promise<void> {
     switch (fault.kind) {
+      case 'agent': {
+        const agent = this.agentOf(fault.node);
+        await agent.kill();
+        this.stats.agentKills++;
+        // As between a crash and the DaemonSet's restart: the socket is there, nobody listens.
+        await sleep(fault.downMs);
+        agent.start();
+        await agent.whenReady();
+        return;
+      }
       case 'operator':
         await this.operator.killAndRestart();
         this.stats.operatorKills++;
@@ -391,24 +461,48 @@ class ChaosRun {
       const present = this.pods.filter(
         (pod) => pod.node === node && pod.state.kind !== 'none' && !chosen.has(pod),
       );
-      const holding = present.filter((pod) => pod.state.kind === 'holds');
+      // A runtime repeats an ADD that failed or whose plugin crashed; a repeated ADD of a pod that
+      // holds its address stands for a runtime that lost track of it.
+      const readdable = present.filter(
+        (pod) => pod.state.kind === 'holds' || (pod.state.kind === 'unknown' && pod.lastCommand === 'ADD'),
+      );
       const room = (occupied.get(node) ?? 0) < this.options.livePerNode && adds < addsLeft;
-      let step: Omit<Step, 'killAfterMs'> | undefined;
+      let step: Omit<Step, 'killAt'> | undefined;
       if (room && (roll < 0.55 || present.length === 0)) {
         step = { pod: this.newPod(node), command: 'ADD' };
         occupied.set(node, (occupied.get(node) ?? 0) + 1);
-      } else if (roll < 0.65 && holding.length > 0 && adds < addsLeft) {
-        step = { pod: this.pick(holding), command: 'ADD' };
+      } else if (roll < 0.65 && readdable.length > 0 && adds < addsLeft) {
+        step = { pod: this.pick(readdable), command: 'ADD' };
       } else if (present.length > 0) {
         step = { pod: this.pick(present), command: 'DEL' };
       }
       if (!step) continue;
       if (step.command === 'ADD') adds++;
       chosen.add(step.pod);
-      const killAfterMs = this.killDelay(this.killProbability);
-      steps.push(killAfterMs === undefined ? step : { ...step, killAfterMs });
+      steps.push(this.withKill(step, this.killProbability));
     }
     return steps;
+  }
+
+  /** A fault of `kind` in a burst of `steps`: one kill at most per agent and burst. */
+  private planFault(kind: FaultKind, steps: readonly Step[], planned: readonly Fault[]): Fault | undefined {
+    const at = this.random() * 1.5;
+    const downMs = 300 + this.random() * 2700;
+    if (kind !== 'agent') {
+      const withStep = Math.floor(this.random() * steps.length);
+      return kind === 'operator' ? { kind, withStep, at } : { kind, withStep, at, downMs };
+    }
+    const busy = new Set(planned.flatMap((fault) => (fault.kind === 'agent' ? [fault.node] : [])));
+    const candidates = steps.flatMap((step, index) => (busy.has(step.pod.node) ? [] : [index]));
+    if (candidates.length > 0) {
+      const withStep = this.pick(candidates);
+      const step = steps[withStep];
+      if (step) return { kind, withStep, at, downMs, node: step.pod.node };
+    }
+    const idle = this.nodes.filter((node) => !busy.has(node));
+    return idle.length === 0
+      ? undefined
+      : { kind, withStep: steps.length, at, downMs, node: this.pick(idle) };
   }
 
   /**
@@ -416,13 +510,14 @@ class ChaosRun {
    * due at a random point of the bursts' progress (the larger of ADDs spent and time spent), so that
    * all of them happen even when the time bound ends the bursts early.
    */
-  async bursts(addBudget: number): Promise<void> {
+  async bursts(addBudget: number, agentKills: number): Promise<void> {
     const size = Math.max(2 * this.options.concurrency, 8);
     const burstsShare = 0.6;
     const dueAt = (count: number) => Array.from({ length: count }, () => 0.05 + 0.75 * this.random());
     const pending = [
       ...dueAt(this.options.operatorKills).map((due) => ({ due, kind: 'operator' as const })),
       ...dueAt(this.options.apiRestarts).map((due) => ({ due, kind: 'api' as const })),
+      ...dueAt(agentKills).map((due) => ({ due, kind: 'agent' as const })),
     ];
     let addsUsed = 0;
     for (let burst = 0; ; burst++) {
@@ -431,15 +526,14 @@ class ChaosRun {
       const last = progress >= 1;
       if (last && pending.length === 0) break;
       const steps = this.planBurst(size, Math.max(0, addBudget - addsUsed));
-      const faults = pending
-        .filter((fault) => last || fault.due <= progress)
-        .map((fault): Fault => {
-          pending.splice(pending.indexOf(fault), 1);
-          const afterMs = 200 + this.random() * 2000;
-          return fault.kind === 'operator'
-            ? { kind: 'operator', afterMs }
-            : { kind: 'api', afterMs, downMs: 500 + this.random() * 2500 };
-        });
+      const faults: Fault[] = [];
+      for (const due of pending.filter((fault) => last || fault.due <= progress)) {
+        const fault = this.planFault(due.kind, steps, faults);
+        // No node left whose agent this burst does not kill already: the next burst takes it.
+        if (fault === undefined) continue;
+        faults.push(fault);
+        pending.splice(pending.indexOf(due), 1);
+      }
       const killedBefore = this.stats.pluginsKilled;
       await this.runSteps(steps, faults);
       addsUsed += steps.filter((step) => step.command === 'ADD').length;
@@ -448,7 +542,7 @@ class ChaosRun {
       const count = (kind: PodState['kind']) => this.pods.filter((pod) => pod.state.kind === kind).length;
       this.progress(
         `burst ${burst}: ${steps.filter((s) => s.command === 'ADD').length} ADD, ${steps.filter((s) => s.command === 'DEL').length} DEL, ` +
-          `${this.stats.pluginsKilled - killedBefore} killed${faults.map((f) => `, ${f.kind === 'api' ? 'kube-apiserver' : 'operator'} restarted`).join('')}; ` +
+          `${this.stats.pluginsKilled - killedBefore} forwarders killed${faults.map((f) => `, ${faultName(f)}`).join('')}; ` +
           `pods holding ${count('holds')}, unknown ${count('unknown')}; ADDs ${addsUsed}/${addBudget}`,
       );
       if (last) break;
@@ -461,7 +555,7 @@ class ChaosRun {
    * for it and its blocks are full: it must borrow from the other node of its rack. Ends once a few
    * addresses were borrowed, when ADDs find nothing at all, or when its ADDs or its time are spent.
    */
-  async borrowPhase(addBudget: number): Promise<void> {
+  async borrowPhase(addBudget: number, agentKills: number): Promise<void> {
     await answered(() =>
       this.resources.configs.mergePatch(ipamConfigName, { spec: { strictAffinity: false } }),
     );
@@ -472,13 +566,8 @@ class ChaosRun {
         this.stats.stoppedByTimeBound = true;
         break;
       }
-      const steps = Array.from(
-        { length: Math.min(this.options.concurrency, addBudget - addsUsed) },
-        (): Step => {
-          const killAfterMs = this.killDelay(this.killProbability);
-          const step = { pod: this.newPod(borrower), command: 'ADD' as const };
-          return killAfterMs === undefined ? step : { ...step, killAfterMs };
-        },
+      const steps = Array.from({ length: Math.min(this.options.concurrency, addBudget - addsUsed) }, () =>
+        this.withKill({ pod: this.newPod(borrower), command: 'ADD' }, this.killProbability),
       );
       await this.runSteps(steps);
       addsUsed += steps.length;
@@ -502,14 +591,34 @@ class ChaosRun {
         .every((op) => op.outcome.kind === 'error' && op.outcome.code === 100);
       if (exhausted) break;
     }
+    // The borrower's agent dies and a new one serves the repeated ADDs: it has to find the borrowed
+    // addresses from the node's records, not from a memory that died with the old one.
+    for (let kill = 0; kill < agentKills; kill++) {
+      await this.inject({
+        kind: 'agent',
+        node: borrower,
+        withStep: 0,
+        at: 0,
+        downMs: 300 + this.random() * 2700,
+      });
+      this.progress(`borrow phase: agent of ${borrower} killed and started again`);
+    }
   }
 
-  /** Every pod that holds an address is ADDed again: the same address must come back. */
+  /**
+   * Every pod that holds an address, or whose last ADD failed or crashed, is ADDed again, as a runtime
+   * repeats it: the address it holds, or the one recorded for it, must come back.
+   */
   async repeatAdds(): Promise<void> {
-    const holders = this.pods.filter((pod) => pod.state.kind === 'holds');
-    await this.runSteps(holders.map((pod) => ({ pod, command: 'ADD' })));
+    await this.agentsReady();
+    await this.snapshot('before the repeated ADDs');
+    const pods = this.pods.filter(
+      (pod) => pod.state.kind === 'holds' || (pod.state.kind === 'unknown' && pod.lastCommand === 'ADD'),
+    );
+    await this.runSteps(pods.map((pod) => ({ pod, command: 'ADD' })));
     await this.snapshot('after the repeated ADDs');
-    this.progress(`repeated the ADD of ${holders.length} pods holding an address`);
+    const failed = pods.filter((pod) => pod.state.kind !== 'holds').length;
+    this.progress(`repeated the ADD of ${pods.length} pods (${failed} did not succeed)`);
   }
 
   /** DEL of every pod not yet released, as a runtime retries until it succeeds; the first pass may be killed. */
@@ -517,13 +626,9 @@ class ChaosRun {
     for (let pass = 0; pass < 5; pass++) {
       const left = this.pods.filter((pod) => pod.state.kind !== 'none');
       if (left.length === 0) break;
+      await this.agentsReady();
       const killProbability = pass === 0 ? this.killProbability : 0;
-      await this.runSteps(
-        left.map((pod): Step => {
-          const killAfterMs = this.killDelay(killProbability);
-          return killAfterMs === undefined ? { pod, command: 'DEL' } : { pod, command: 'DEL', killAfterMs };
-        }),
-      );
+      await this.runSteps(left.map((pod) => this.withKill({ pod, command: 'DEL' }, killProbability)));
       this.progress(`clean-up pass ${pass}: DEL of ${left.length} pods`);
     }
     await this.snapshot('after the clean-up', true);
@@ -534,6 +639,7 @@ class ChaosRun {
       stats: {
         ...this.stats,
         operatorExits: this.operator.unexpectedExits,
+        agentExits: [...this.agents.values()].reduce((sum, agent) => sum + agent.unexpectedExits, 0),
         pods: this.pods.length,
         seconds: (Date.now() - this.startedAt) / 1000,
       },
@@ -548,44 +654,79 @@ export async function runChaos(
   progress: (line: string) => void,
 ): Promise<ChaosResult> {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-chaos-'));
-  progress(`seed ${options.seed}; operator log and request log in ${runDir}`);
-  buildOperatorBundle();
-  const plugin = await installPlugin();
+  progress(`seed ${options.seed}; the operator's and the agents' logs in ${runDir}`);
+  buildBundles();
   let plane: ControlPlane | undefined;
+  let plugin: InstalledPlugin | undefined;
   let client: KubeClient | undefined;
-  let operator: OperatorProcess | undefined;
+  const processes: SupervisedProcess[] = [];
   let clean = false;
   try {
     plane = await ControlPlane.start();
     installCrds(plane.binaries.kubectl, plane.kubeconfigPath);
     client = new KubeClient(loadConnection(plane.kubeconfigPath));
-    operator = new OperatorProcess({
-      kubeconfig: plane.kubeconfigPath,
-      namespace,
-      leakGraceSeconds: options.leakGraceSeconds,
+    const { kubeconfigPath } = plane;
+    const installed = await installPlugin({ kubeconfig: kubeconfigPath });
+    plugin = installed;
+    const operator = new SupervisedProcess({
+      bundle: operatorBundle,
       logFile: path.join(runDir, 'operator.log'),
+      env: (start) => ({
+        KUBECONFIG: kubeconfigPath,
+        POD_NAMESPACE: namespace,
+        // Each start is a new replica name, as a new pod would be.
+        POD_NAME: `chaos-operator-${start}`,
+        WEBHOOK_ENABLED: 'false',
+        HEALTH_PORT: '0',
+        LEASE_DURATION_SECONDS: '4',
+        RENEW_DEADLINE_SECONDS: '3',
+        RETRY_PERIOD_SECONDS: '0.5',
+        LEAK_GRACE_SECONDS: String(options.leakGraceSeconds),
+      }),
     });
-    const run = new ChaosRun(options, plane, ipamResources(client), plugin, operator, progress);
+    processes.push(operator);
+    const agents = new Map(
+      Array.from({ length: options.nodes }, (_, i) => {
+        const node = nodeName(i);
+        const agent = new SupervisedProcess({
+          bundle: agentBundle,
+          logFile: path.join(runDir, `agent-${node}.log`),
+          readyWhenLogged: '"caches synced"',
+          env: () => ({
+            NODE_NAME: node,
+            KUBECONFIG: kubeconfigPath,
+            AGENT_SOCKET: agentSocket(installed, node),
+            // Node-local records (borrowed addresses) outlive the agent, as the host's folder does.
+            STATE_DIR: path.join(installed.stateDir, node),
+            HEALTH_ADDRESS: '127.0.0.1',
+            HEALTH_PORT: '0',
+            SHUTDOWN_GRACE_SECONDS: '5',
+          }),
+        });
+        processes.push(agent);
+        return [node, agent] as const;
+      }),
+    );
+    const run = new ChaosRun(options, plane, ipamResources(client), installed, operator, agents, progress);
     await run.setUp();
     // Enough new pods on one node to fill what its rack's pool has left, and then some to borrow.
     const borrowBudget = Math.min(
       Math.floor(options.adds / 3),
       rackPoolCapacity(options.livePerNode) + 2 * options.concurrency,
     );
-    await run.bursts(options.adds - borrowBudget);
-    await run.borrowPhase(borrowBudget);
+    // One agent kill, if there are two or more, is kept for the borrower after the borrow phase.
+    const borrowAgentKills = options.agentKills >= 2 ? 1 : 0;
+    await run.bursts(options.adds - borrowBudget, options.agentKills - borrowAgentKills);
+    await run.borrowPhase(borrowBudget, borrowAgentKills);
     await run.repeatAdds();
     await run.cleanUp();
     const result = run.result();
     clean = result.verdict.violations.length === 0;
     return { ...result, runDir };
   } finally {
-    await operator?.stop();
+    await Promise.all(processes.map((process) => process.stop()));
     client?.close();
-    if (fs.existsSync(plugin.requestLog)) {
-      fs.copyFileSync(plugin.requestLog, path.join(runDir, 'requests.jsonl'));
-    }
-    removePlugin(plugin);
+    if (plugin) await removePlugin(plugin);
     await plane?.stop();
     if (clean) fs.rmSync(runDir, { recursive: true, force: true });
   }

@@ -115,6 +115,39 @@ describe('checkRun', () => {
       expected: [],
     },
     {
+      name: 'the ADD after a crashed one returns the address recorded in between',
+      operations: [killedAdd('ns/a', 0), added('ns/a', 10, '10.0.0.4')],
+      snapshots: [snap(5, [blockWith([['ns/a', 4]])]), snap(15, [blockWith([['ns/a', 4]])])],
+      expected: [],
+    },
+    {
+      name: 'the ADD after a failed one returns another address than the one recorded in between',
+      operations: [
+        op('ns/a', 'ADD', 0, { kind: 'error', code: 11 }),
+        added('ns/a', 10, '10.0.0.5'),
+        deleted('ns/a', 20),
+      ],
+      snapshots: [snap(5, [blockWith([['ns/a', 4]])]), snap(25, [blockWith([])])],
+      expected: ['readdressed-after-failure'],
+    },
+    {
+      name: 'the ADD after a crashed one, with nothing recorded in between, may take any address',
+      operations: [killedAdd('ns/a', 0), added('ns/a', 10, '10.0.0.5')],
+      snapshots: [snap(5, [blockWith([])]), snap(15, [blockWith([['ns/a', 5]])])],
+      expected: [],
+    },
+    {
+      name: 'a crashed DEL may still release the recorded address after the snapshot',
+      operations: [
+        added('ns/a', 0, '10.0.0.4'),
+        op('ns/a', 'DEL', 2, { kind: 'killed' }),
+        killedAdd('ns/a', 4),
+        added('ns/a', 10, '10.0.0.5'),
+      ],
+      snapshots: [snap(7, [blockWith([['ns/a', 4]])]), snap(15, [blockWith([['ns/a', 5]])])],
+      expected: [],
+    },
+    {
       name: 'a pod recorded at two addresses',
       operations: [killedAdd('ns/a', 0)],
       snapshots: [

@@ -81,6 +81,17 @@ export type Violation =
     }
   /** A repeated ADD, with no DEL since the first, returned another address. */
   | { readonly kind: 'readdressed'; readonly owner: string; readonly before: string; readonly after: string }
+  /**
+   * The ADD after one that failed or crashed returned another address than the one recorded for the pod
+   * in between (a crash must not cost a pod its address, nor give it a second one).
+   */
+  | {
+      readonly kind: 'readdressed-after-failure';
+      readonly snapshot: string;
+      readonly owner: string;
+      readonly recorded: readonly string[];
+      readonly returned: string;
+    }
   /** A record of a pod that was DELeted, never ADDed, or (at the end) anything left at all. */
   | {
       readonly kind: 'leaked';
@@ -245,10 +256,10 @@ function readSnapshot(snapshot: Snapshot, violations: Violation[]): ReadRecord[]
 
 function checkSnapshot(
   snapshot: Snapshot,
+  records: readonly ReadRecord[],
   operationsByOwner: ReadonlyMap<string, readonly Operation[]>,
   violations: Violation[],
-): number {
-  const records = readSnapshot(snapshot, violations);
+): void {
   const label = snapshot.label;
   const ownersByAddress = new Map<string, Set<string>>();
   const addressesByOwner = new Map<string, string[]>();
@@ -295,12 +306,57 @@ function checkSnapshot(
       }
     }
   }
-  return records.length;
+}
+
+/**
+ * A successful ADD whose previous operation was an ADD that failed or crashed, read against the last
+ * snapshot between the two: if that snapshot records addresses for the pod, the ADD must return one of
+ * them. Only when every earlier DEL of the pod succeeded: a DEL that crashed may still release the
+ * address after the snapshot (its agent goes on with a request whose forwarder died).
+ */
+function checkReAddsAfterFailure(
+  owner: string,
+  operations: readonly Operation[],
+  snapshots: readonly { readonly snapshot: Snapshot; readonly records: readonly ReadRecord[] }[],
+  violations: Violation[],
+): void {
+  let delsSucceeded = true;
+  operations.forEach((operation, index) => {
+    const previous = operations[index - 1];
+    if (operation.command === 'DEL') delsSucceeded &&= operation.outcome.kind === 'ok';
+    const { outcome } = operation;
+    if (
+      operation.command !== 'ADD' ||
+      outcome.kind !== 'ok' ||
+      outcome.address === undefined ||
+      previous?.command !== 'ADD' ||
+      previous.outcome.kind === 'ok' ||
+      !delsSucceeded
+    )
+      return;
+    const between = snapshots.findLast(
+      ({ snapshot }) => snapshot.at >= previous.endedAt && snapshot.at <= operation.startedAt,
+    );
+    const recorded = between?.records.filter((record) => record.owner === owner).map((r) => r.address);
+    const returned = canonical(outcome.address);
+    if (between === undefined || recorded === undefined || recorded.length === 0 || returned === undefined)
+      return;
+    if (!recorded.includes(returned)) {
+      violations.push({
+        kind: 'readdressed-after-failure',
+        snapshot: between.snapshot.label,
+        owner,
+        recorded,
+        returned,
+      });
+    }
+  });
 }
 
 /**
  * Checks a run: no address held or recorded twice, no overlapping blocks, every successful ADD recorded
- * with its pod, a repeated ADD returns the same address, nothing recorded for a pod with no address, and
+ * with its pod, a repeated ADD returns the same address (the one recorded, after an ADD that failed or
+ * crashed), nothing recorded for a pod with no address, and
  * after the final clean-up (every pod's last operation a successful DEL) nothing recorded at all.
  */
 export function checkRun(operations: readonly Operation[], snapshots: readonly Snapshot[]): Verdict {
@@ -311,8 +367,12 @@ export function checkRun(operations: readonly Operation[], snapshots: readonly S
   }
   const holds = [...operationsByOwner].flatMap(([owner, list]) => holdsOf(owner, list, violations));
   violations.push(...overlappingHolds(holds));
-  let recordsChecked = 0;
-  for (const snapshot of snapshots) recordsChecked += checkSnapshot(snapshot, operationsByOwner, violations);
+  const read = [...snapshots]
+    .sort((a, b) => a.at - b.at)
+    .map((snapshot) => ({ snapshot, records: readSnapshot(snapshot, violations) }));
+  for (const { snapshot, records } of read) checkSnapshot(snapshot, records, operationsByOwner, violations);
+  for (const [owner, list] of operationsByOwner) checkReAddsAfterFailure(owner, list, read, violations);
+  const recordsChecked = read.reduce((sum, { records }) => sum + records.length, 0);
   const final = snapshots.find((snapshot) => snapshot.final === true);
   if (final) {
     for (const [owner, list] of operationsByOwner) {

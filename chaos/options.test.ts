@@ -12,6 +12,7 @@ describe('parseChaosOptions', () => {
         '--concurrency=6',
         '--live-per-node=5',
         '--plugin-kills=20',
+        '--agent-kills=3',
         '--operator-kills=1',
         '--api-restarts=1',
         '--leak-grace-seconds=5',
@@ -24,6 +25,7 @@ describe('parseChaosOptions', () => {
       concurrency: 6,
       livePerNode: 5,
       pluginKills: 20,
+      agentKills: 3,
       operatorKills: 1,
       apiRestarts: 1,
       leakGraceSeconds: 5,
@@ -43,6 +45,7 @@ describe('parseChaosOptions', () => {
     [['--seed=-1'], /--seed: /],
     [['--max-seconds=0'], /--max-seconds: /],
     [['--plugin-kills=1.5'], /--plugin-kills: /],
+    [['--agent-kills=-2'], /--agent-kills: /],
     [['--kills=3'], /Unknown option '--kills'/],
     [['extra'], /positional/],
   ])('refuses %j', (argv, message) => {

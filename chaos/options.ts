@@ -25,9 +25,20 @@ export const chaosOptionsSchema = z
       .describe(
         'ADD invocations over the burst and borrow phases (the final re-ADD of live pods comes on top).',
       ),
-    concurrency: z.coerce.number().int().min(1).max(200).default(8).describe('Plugins running at once.'),
+    concurrency: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(200)
+      .default(8)
+      .describe('Forwarders running at once, over all nodes.'),
     livePerNode: count(6).describe('Pods a node holds at most during the bursts.'),
-    pluginKills: count(200).describe('Most plugins killed with SIGKILL mid-flight.'),
+    pluginKills: count(200).describe(
+      'Most CNI plugin invocations (the forwarder a runtime spawns) killed with SIGKILL mid-flight.',
+    ),
+    agentKills: count(8).describe(
+      "Times a node's agent is killed with SIGKILL while forwarders talk to it, and started again after a pause.",
+    ),
     operatorKills: count(3).describe('Times the operator is killed with SIGKILL and started again.'),
     apiRestarts: count(3).describe('Times kube-apiserver is killed with SIGKILL and started again.'),
     leakGraceSeconds: z.coerce
@@ -51,6 +62,7 @@ const flags = {
   concurrency: 'concurrency',
   'live-per-node': 'livePerNode',
   'plugin-kills': 'pluginKills',
+  'agent-kills': 'agentKills',
   'operator-kills': 'operatorKills',
   'api-restarts': 'apiRestarts',
   'leak-grace-seconds': 'leakGraceSeconds',

@@ -7,6 +7,7 @@ import type { ChaosOptions } from './options.js';
 const otherKinds: readonly ViolationKind[] = [
   'unrecorded',
   'readdressed',
+  'readdressed-after-failure',
   'owner-recorded-twice',
   'cleanup-failed',
   'block-not-empty',
@@ -24,6 +25,7 @@ export function replayCommand(options: ChaosOptions): string {
     flag('concurrency', options.concurrency),
     flag('live-per-node', options.livePerNode),
     flag('plugin-kills', options.pluginKills),
+    flag('agent-kills', options.agentKills),
     flag('operator-kills', options.operatorKills),
     flag('api-restarts', options.apiRestarts),
     flag('leak-grace-seconds', options.leakGraceSeconds),
@@ -45,6 +47,8 @@ export function describeViolation(violation: Violation): string {
       return `${violation.snapshot}: ${violation.owner} was given ${violation.address}, which is not recorded for it`;
     case 'readdressed':
       return `a repeated ADD of ${violation.owner} returned ${violation.after} instead of ${violation.before}`;
+    case 'readdressed-after-failure':
+      return `${violation.snapshot}: the ADD of ${violation.owner} after one that failed returned ${violation.returned}, but ${violation.recorded.join(', ')} was recorded for it`;
     case 'leaked':
       return `${violation.snapshot}: ${violation.address} (block ${violation.block}) still recorded for ${violation.owner}`;
     case 'cleanup-failed':
@@ -73,13 +77,16 @@ export function chaosSummary(options: ChaosOptions, result: ChaosResult, shown =
     `allocations checked: ${verdict.allocationsChecked}, duplicates: ${verdict.duplicates}, leaked records: ${verdict.leakedRecords}, ` +
       `${otherKinds.map((kind) => `${kind}: ${count(kind)}`).join(', ')}; records checked: ${verdict.recordsChecked}`,
     `ADDs: ${stats.adds} (failed: ${byCode(stats.addErrors)}), DELs: ${stats.dels} (failed: ${byCode(stats.delErrors)}), ` +
-      `pods: ${stats.pods}, plugins killed: ${stats.pluginsKilled}, operator kills: ${stats.operatorKills} ` +
+      `pods: ${stats.pods}, forwarders killed: ${stats.pluginsKilled}, agent kills: ${stats.agentKills} ` +
+      `(+ ${stats.agentExits} exits of their own), operator kills: ${stats.operatorKills} ` +
       `(+ ${stats.operatorExits} exits of its own), kube-apiserver restarts: ${stats.apiRestarts}, ` +
       `borrowed addresses: ${stats.borrowed}, bursts: ${stats.bursts}, ${stats.seconds.toFixed(0)} s` +
       (stats.stoppedByTimeBound ? ' (cut short by --max-seconds)' : ''),
     ...verdict.violations.slice(0, shown).map((violation) => `  ${describeViolation(violation)}`),
     ...(verdict.violations.length > shown ? [`  … and ${verdict.violations.length - shown} more`] : []),
-    ...(verdict.violations.length > 0 ? [`operator and plugin request logs kept in ${result.runDir}`] : []),
+    ...(verdict.violations.length > 0
+      ? [`the operator's and the agents' logs kept in ${result.runDir}`]
+      : []),
   ];
   return `${lines.join('\n')}\n`;
 }
