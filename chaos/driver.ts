@@ -65,6 +65,8 @@ export interface ChaosStats {
   readonly delErrors: Readonly<Record<number, number>>;
   readonly pluginsKilled: number;
   readonly agentKills: number;
+  /** Agent kills that found forwarders of their node waiting for an answer. */
+  readonly agentKillsInFlight: number;
   /** Agent exits the driver did not cause; each was restarted. */
   readonly agentExits: number;
   readonly operatorKills: number;
@@ -195,6 +197,8 @@ class ChaosRun {
   private killsLeft: number;
   /** How long the latest successful invocations took (ms): what "mid-flight" means on this machine now. */
   private readonly recentDurations: number[] = [];
+  /** Forwarders running, by node. */
+  private readonly running = new Map<string, number>();
   private readonly stats = {
     adds: 0,
     dels: 0,
@@ -202,6 +206,7 @@ class ChaosRun {
     delErrors: {} as Record<number, number>,
     pluginsKilled: 0,
     agentKills: 0,
+    agentKillsInFlight: 0,
     operatorKills: 0,
     apiRestarts: 0,
     borrowed: 0,
@@ -355,6 +360,7 @@ class ChaosRun {
       config: bridgeNetwork(this.plugin, { name: network, node: pod.node }),
     });
     started();
+    this.running.set(pod.node, (this.running.get(pod.node) ?? 0) + 1);
     const timer =
       step.killAt === undefined
         ? undefined
@@ -365,6 +371,7 @@ class ChaosRun {
             }
           }, step.killAt * this.typicalMs());
     const finished = await run.outcome;
+    this.running.set(pod.node, (this.running.get(pod.node) ?? 1) - 1);
     const outcome = outcomeOf(finished);
     clearTimeout(timer);
     if (outcome.kind === 'ok') {
@@ -416,8 +423,10 @@ class ChaosRun {
     switch (fault.kind) {
       case 'agent': {
         const agent = this.agentOf(fault.node);
+        const inFlight = (this.running.get(fault.node) ?? 0) > 0;
         await agent.kill();
         this.stats.agentKills++;
+        if (inFlight) this.stats.agentKillsInFlight++;
         // As between a crash and the DaemonSet's restart: the socket is there, nobody listens.
         await sleep(fault.downMs);
         agent.start();

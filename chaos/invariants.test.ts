@@ -176,6 +176,20 @@ describe('checkRun', () => {
     expect(kinds(operations, snapshots)).toEqual(expected);
   });
 
+  it('counts the ADDs after a failed one that had a record to match', () => {
+    const verdict = checkRun(
+      [
+        killedAdd('ns/a', 0),
+        added('ns/a', 10, '10.0.0.4'),
+        killedAdd('ns/b', 0),
+        added('ns/b', 10, '10.0.0.6'),
+      ],
+      [snap(5, [blockWith([['ns/a', 4]])])],
+    );
+    expect(verdict.reAddsAfterFailureChecked).toBe(1);
+    expect(verdict.violations).toEqual([]);
+  });
+
   it('counts successful ADDs as allocations checked, and duplicates and leaks apart from other faults', () => {
     const verdict = checkRun(
       [added('ns/a', 0, '10.0.0.1'), added('ns/b', 2, '10.0.0.1'), killedAdd('ns/c', 3)],

@@ -117,6 +117,8 @@ export interface Verdict {
   readonly allocationsChecked: number;
   /** Allocation records read over all snapshots. */
   readonly recordsChecked: number;
+  /** Successful ADDs after a failed or crashed one, checked against the address recorded in between. */
+  readonly reAddsAfterFailureChecked: number;
   readonly duplicates: number;
   readonly leakedRecords: number;
   readonly violations: readonly Violation[];
@@ -319,7 +321,8 @@ function checkReAddsAfterFailure(
   operations: readonly Operation[],
   snapshots: readonly { readonly snapshot: Snapshot; readonly records: readonly ReadRecord[] }[],
   violations: Violation[],
-): void {
+): number {
+  let checked = 0;
   let delsSucceeded = true;
   operations.forEach((operation, index) => {
     const previous = operations[index - 1];
@@ -341,6 +344,7 @@ function checkReAddsAfterFailure(
     const returned = canonical(outcome.address);
     if (between === undefined || recorded === undefined || recorded.length === 0 || returned === undefined)
       return;
+    checked++;
     if (!recorded.includes(returned)) {
       violations.push({
         kind: 'readdressed-after-failure',
@@ -351,6 +355,7 @@ function checkReAddsAfterFailure(
       });
     }
   });
+  return checked;
 }
 
 /**
@@ -371,7 +376,9 @@ export function checkRun(operations: readonly Operation[], snapshots: readonly S
     .sort((a, b) => a.at - b.at)
     .map((snapshot) => ({ snapshot, records: readSnapshot(snapshot, violations) }));
   for (const { snapshot, records } of read) checkSnapshot(snapshot, records, operationsByOwner, violations);
-  for (const [owner, list] of operationsByOwner) checkReAddsAfterFailure(owner, list, read, violations);
+  let reAddsAfterFailureChecked = 0;
+  for (const [owner, list] of operationsByOwner)
+    reAddsAfterFailureChecked += checkReAddsAfterFailure(owner, list, read, violations);
   const recordsChecked = read.reduce((sum, { records }) => sum + records.length, 0);
   const final = snapshots.find((snapshot) => snapshot.final === true);
   if (final) {
@@ -387,6 +394,7 @@ export function checkRun(operations: readonly Operation[], snapshots: readonly S
       (operation) => operation.command === 'ADD' && operation.outcome.kind === 'ok',
     ).length,
     recordsChecked,
+    reAddsAfterFailureChecked,
     duplicates: violations.filter((violation) => duplicateKinds.has(violation.kind)).length,
     leakedRecords: violations.filter((violation) => violation.kind === 'leaked').length,
     violations,

@@ -11,6 +11,7 @@ const stats: ChaosResult['stats'] = {
   delErrors: {},
   pluginsKilled: 1,
   agentKills: 2,
+  agentKillsInFlight: 1,
   agentExits: 0,
   operatorKills: 1,
   operatorExits: 0,
@@ -47,7 +48,9 @@ describe('chaosSummary', () => {
     expect(text).toContain('chaos run, seed 9: PASSED');
     expect(text).toContain('allocations checked: 1, duplicates: 0, leaked records: 0, unrecorded: 0');
     expect(text).toContain('ADDs: 3 (failed: code 11 x1), DELs: 2 (failed: none)');
-    expect(text).toContain('forwarders killed: 1, agent kills: 2 (+ 0 exits of their own)');
+    expect(text).toContain(
+      'forwarders killed: 1, agent kills: 2 (1 with forwarders in flight; + 0 exits of their own)',
+    );
     expect(text).not.toContain('/tmp/run');
   });
 

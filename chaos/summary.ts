@@ -75,10 +75,10 @@ export function chaosSummary(options: ChaosOptions, result: ChaosResult, shown =
     `chaos run, seed ${options.seed}: ${verdict.violations.length === 0 ? 'PASSED' : 'FAILED'}`,
     `replay: ${replayCommand(options)}`,
     `allocations checked: ${verdict.allocationsChecked}, duplicates: ${verdict.duplicates}, leaked records: ${verdict.leakedRecords}, ` +
-      `${otherKinds.map((kind) => `${kind}: ${count(kind)}`).join(', ')}; records checked: ${verdict.recordsChecked}`,
+      `${otherKinds.map((kind) => `${kind}: ${count(kind)}`).join(', ')}; records checked: ${verdict.recordsChecked}, ADDs after a failed one checked against their record: ${verdict.reAddsAfterFailureChecked}`,
     `ADDs: ${stats.adds} (failed: ${byCode(stats.addErrors)}), DELs: ${stats.dels} (failed: ${byCode(stats.delErrors)}), ` +
       `pods: ${stats.pods}, forwarders killed: ${stats.pluginsKilled}, agent kills: ${stats.agentKills} ` +
-      `(+ ${stats.agentExits} exits of their own), operator kills: ${stats.operatorKills} ` +
+      `(${stats.agentKillsInFlight} with forwarders in flight; + ${stats.agentExits} exits of their own), operator kills: ${stats.operatorKills} ` +
       `(+ ${stats.operatorExits} exits of its own), kube-apiserver restarts: ${stats.apiRestarts}, ` +
       `borrowed addresses: ${stats.borrowed}, bursts: ${stats.bursts}, ${stats.seconds.toFixed(0)} s` +
       (stats.stoppedByTimeBound ? ' (cut short by --max-seconds)' : ''),
