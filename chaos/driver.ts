@@ -495,12 +495,14 @@ class ChaosRun {
 
   /** A fault of `kind` in a burst of `steps`: one kill at most per agent and burst. */
   private planFault(kind: FaultKind, steps: readonly Step[], planned: readonly Fault[]): Fault | undefined {
-    const at = this.random() * 1.5;
     const downMs = 300 + this.random() * 2700;
     if (kind !== 'agent') {
       const withStep = Math.floor(this.random() * steps.length);
+      const at = this.random() * 1.5;
       return kind === 'operator' ? { kind, withStep, at } : { kind, withStep, at, downMs };
     }
+    // Within a typical invocation of the step's start: the step's forwarder is mostly still waiting.
+    const at = this.random() * 0.8;
     const busy = new Set(planned.flatMap((fault) => (fault.kind === 'agent' ? [fault.node] : [])));
     const candidates = steps.flatMap((step, index) => (busy.has(step.pod.node) ? [] : [index]));
     if (candidates.length > 0) {
