@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type IPAMBlock, type IpamResources, ipamResources } from '../allocator/index.js';
+import { agentNodeFlags } from '../agent/settings.js';
 import { ipamConfigName } from '../api/index.js';
 import {
   type InstalledPlugin,
@@ -603,7 +604,7 @@ class ChaosRun {
       if (exhausted) break;
     }
     // The borrower's agent dies and a new one serves the repeated ADDs: it has to find the borrowed
-    // addresses from the node's records, not from a memory that died with the old one.
+    // addresses again from the API server, not from a memory that died with the old one.
     for (let kill = 0; kill < agentKills; kill++) {
       await this.inject({
         kind: 'agent',
@@ -701,14 +702,13 @@ export async function runChaos(
         const node = nodeName(i);
         const agent = new SupervisedProcess({
           bundle: agentBundle,
+          nodeFlags: agentNodeFlags,
           logFile: path.join(runDir, `agent-${node}.log`),
           readyWhenLogged: '"caches synced"',
           env: () => ({
             NODE_NAME: node,
             KUBECONFIG: kubeconfigPath,
             AGENT_SOCKET: agentSocket(installed, node),
-            // Node-local records (borrowed addresses) outlive the agent, as the host's folder does.
-            STATE_DIR: path.join(installed.stateDir, node),
             HEALTH_ADDRESS: '127.0.0.1',
             HEALTH_PORT: '0',
             SHUTDOWN_GRACE_SECONDS: '5',

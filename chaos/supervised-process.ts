@@ -24,6 +24,8 @@ export function buildBundles(): void {
 
 export interface SupervisedProcessOptions {
   readonly bundle: string;
+  /** Node's own flags, before the bundle (the agent's V8 memory flags, as its DaemonSet passes them). */
+  readonly nodeFlags?: readonly string[];
   /** The environment of the `start`-th start (0 first), as a new pod would get it. */
   readonly env: (start: number) => Readonly<Record<string, string>>;
   /** Every start's stderr (its JSON log) is appended here. */
@@ -66,7 +68,7 @@ export class SupervisedProcess {
     // One container per pod: if the supervisor's own restart after a crash came first, that one runs.
     if (this.child !== undefined) return;
     const log = fs.createWriteStream(this.options.logFile, { flags: 'a' });
-    const child = spawn(process.execPath, [this.options.bundle], {
+    const child = spawn(process.execPath, [...(this.options.nodeFlags ?? []), this.options.bundle], {
       env: { PATH: process.env.PATH, ...this.options.env(this.starts++) },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
