@@ -48,6 +48,8 @@ export class NodeCache implements BlockStore {
   private readonly configInformer: Informer<IPAMConfig>;
   /** Blocks as this agent last wrote them, until the watch shows that version or a later one. */
   private readonly written = new Map<string, IPAMBlock>();
+  /** Whether each cached block's spec parses, by object. */
+  private readonly checked = new WeakMap<IPAMBlock, boolean>();
   /** When (Date.now()) any informer last delivered something: the cache's age on /metrics. */
   lastEventAt = 0;
 
@@ -126,7 +128,17 @@ export class NodeCache implements BlockStore {
   blocks(): IPAMBlock[] {
     const byName = new Map(this.blockInformer.list().map((block) => [block.metadata.name, block]));
     for (const [name, block] of this.written) byName.set(name, block);
-    return wellFormedBlocks([...byName.values()]);
+    return [...byName.values()].filter((block) => this.isWellFormed(block));
+  }
+
+  /** Cached objects are never changed in place, so each is checked once, not on every request. */
+  private isWellFormed(block: IPAMBlock): boolean {
+    let verdict = this.checked.get(block);
+    if (verdict === undefined) {
+      verdict = wellFormedBlocks([block]).length === 1;
+      this.checked.set(block, verdict);
+    }
+    return verdict;
   }
 
   cached(name: string): IPAMBlock | undefined {
