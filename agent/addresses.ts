@@ -260,28 +260,63 @@ export class NodeAddresses implements CommandBackend {
     const { config } = request;
     const handle = handleOfRequest(request);
     return this.serially(handle, async () => {
+      /** What this request assigned (not what an earlier ADD of the attachment did). */
+      const assignedHere: Placed[] = [];
       try {
         const ips = await withRetries(request.deadline, 'ADD', async () => {
           const known = [...this.options.cache.blocks(), ...(await this.lentBlocks(handle))];
           const result: AssignedIp[] = [];
           for (const family of config.ipam.families) {
-            const held = findHandle(known, handle, family);
-            const placed = held
-              ? { block: held.block, ordinal: held.outcome.allocation.ordinal }
-              : await this.assign(request, family);
+            let placed = await this.stillHeld(known, handle, family);
+            if (placed === undefined) {
+              placed = await this.assign(request, family);
+              assignedHere.push(placed);
+            }
             result.push(assignedIp(placed.block, placed.ordinal));
           }
           return result;
         });
         return { ips, routes: config.ipam.routes, ...(config.ipam.dns ? { dns: config.ipam.dns } : {}) };
       } catch (error) {
-        // Both families or neither: release whatever this handle holds before failing.
-        if (config.ipam.families.length > 1) {
-          await this.release(request).catch(() => undefined);
-        }
+        // Both families or neither: release what this request assigned before failing (an address an
+        // earlier ADD answered stays: the pod may be using it; the runtime's DEL releases it).
+        await Promise.all(
+          assignedHere.map(({ block, ordinal }) =>
+            this.options.writer
+              .submit(
+                block.metadata.name,
+                releaseIn((allocation) => allocation.handle === handle && allocation.ordinal === ordinal),
+                block,
+              )
+              .catch(() => undefined),
+          ),
+        );
         throw error;
       }
     });
+  }
+
+  /**
+   * The address of `family` the handle holds, as the API server holds it now. The cache may lag a release
+   * made elsewhere (the operator's leak collection, another agent during an upgrade): answering a
+   * repeated ADD from it could hand out an address that is free again. One read, for repeated ADDs only.
+   */
+  private async stillHeld(
+    known: readonly IPAMBlock[],
+    handle: string,
+    family: IpFamily,
+  ): Promise<Placed | undefined> {
+    const cached = findHandle(known, handle, family);
+    if (!cached) return undefined;
+    let fresh: IPAMBlock;
+    try {
+      fresh = await this.options.cache.read(cached.block.metadata.name);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return undefined;
+      throw error;
+    }
+    const held = findHandle(wellFormedBlocks([fresh]), handle, family);
+    return held ? { block: held.block, ordinal: held.outcome.allocation.ordinal } : undefined;
   }
 
   private async assign(request: CommandRequest, family: IpFamily): Promise<Placed> {
@@ -518,13 +553,17 @@ export class NodeAddresses implements CommandBackend {
         legacyHandleOf(config.name, a.containerID, a.ifname),
       ]),
     );
+    // An attachment being added or deleted right now may be missing from the runtime's list: its
+    // handle, with a request queued or running here, is left alone (the node lock used to order them).
+    const busy = (handle: string): boolean => this.handleTails.has(handle);
     const stale = this.options.borrowed
       .handles()
-      .filter((handle) => isHandleOfNetwork(handle, config.name) && !valid.has(handle));
+      .filter((handle) => isHandleOfNetwork(handle, config.name) && !valid.has(handle) && !busy(handle));
     const invalid = (allocation: Allocation): boolean =>
       allocation.node === node &&
       isHandleOfNetwork(allocation.handle, config.name) &&
-      !valid.has(allocation.handle);
+      !valid.has(allocation.handle) &&
+      !busy(allocation.handle);
     await withRetries(request.deadline, 'GC', async () => {
       for (const handle of stale) {
         for (const block of await this.lentBlocks(handle)) {
@@ -563,7 +602,12 @@ export class NodeAddresses implements CommandBackend {
         `the topology-ipam agent of node ${this.node} is not in sync with the API server: ${health.reasons.join('; ')}`,
       );
     }
-    const settings = cache.settings();
+    let settings;
+    try {
+      settings = cache.settings();
+    } catch (error) {
+      throw unavailable(error instanceof Error ? error.message : String(error));
+    }
     const labels = cache.nodeLabels();
     if (labels === undefined) throw unavailable(`there is no Node "${this.node}" in the API server`);
     for (const family of request.config.ipam.families) {

@@ -71,7 +71,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const writer = new BlockWriter(cache, { observer: metrics });
   const borrowed = new BorrowIndex();
   const addresses = new NodeAddresses({ node, resources, cache, writer, borrowed });
-  const syncWaitMs = options.syncWaitMs ?? 10_000;
+  // Short, so that the wait and the request's own timeout stay within what the forwarder waits.
+  const syncWaitMs = options.syncWaitMs ?? 3_000;
   let synced = false;
   const ready = cache.synced
     .then(() => findBorrowed(resources, cache, borrowed, log, watching.signal))

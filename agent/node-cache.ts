@@ -76,12 +76,12 @@ export class NodeCache implements BlockStore {
       resources.configs,
       options('ipamconfig', { fieldSelector: `metadata.name=${ipamConfigName}` }),
     );
-    this.blockInformer.onChange((event, block) => {
+    this.blockInformer.onChange((_event, block) => {
       this.lastEventAt = Date.now();
+      // Dropped once the watch shows that version or a later one (a deletion of an older incarnation
+      // of the name, before this agent claimed it again, leaves the newer one).
       const mine = this.written.get(block.metadata.name);
-      if (mine !== undefined && (event === 'deleted' || !newer(mine, block))) {
-        this.written.delete(block.metadata.name);
-      }
+      if (mine !== undefined && !newer(mine, block)) this.written.delete(block.metadata.name);
     });
     for (const informer of [this.poolInformer, this.nodeInformer, this.configInformer] as const) {
       informer.onChange(() => (this.lastEventAt = Date.now()));
@@ -157,9 +157,15 @@ export class NodeCache implements BlockStore {
   }
 
   async write(block: IPAMBlock): Promise<IPAMBlock> {
-    const written = await this.resources.blocks.replace(block);
-    if (written.metadata.labels?.[labels.node] === this.node) this.remember(written);
-    return written;
+    try {
+      const written = await this.resources.blocks.replace(block);
+      if (written.metadata.labels?.[labels.node] === this.node) this.remember(written);
+      return written;
+    } catch (error) {
+      // Gone: the watch may never say so (a re-list does not report what it never held).
+      if (isNotFound(error)) this.written.delete(block.metadata.name);
+      throw error;
+    }
   }
 
   /** A block of this node written or read here (a claim's, a write's): seen before the watch shows it. */

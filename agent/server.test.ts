@@ -74,6 +74,17 @@ describe('the agent socket', () => {
     expect(JSON.parse(reply.stdout)).toMatchObject({ code: 4 });
   });
 
+  it('keeps serving on the socket path when the agent it replaced closes after it started', async () => {
+    const older = await serve(() => Promise.resolve({ stdout: 'old', exitCode: 0 }));
+    const newer = await listen(older.path, () => Promise.resolve({ stdout: '{"new":true}', exitCode: 0 }));
+    try {
+      await older.close();
+      expect((await askAgent(newer.path, { CNI_COMMAND: 'ADD' }, {})).json).toEqual({ new: true });
+    } finally {
+      await newer.close();
+    }
+  });
+
   it('answers the requests it took before closing, and refuses new connections after', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));

@@ -3,6 +3,7 @@
  * 0700 and the socket 0600, so only root on the host (the runtime, the forwarder it runs) can ask for an
  * address. `close()` stops accepting and resolves once every request taken has been answered.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -26,8 +27,10 @@ function protocolFailure(message: string): Outcome {
 export async function listen(socketPath: string, handle: RequestHandler): Promise<SocketServer> {
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
   fs.chmodSync(path.dirname(socketPath), 0o700);
-  // A socket file left by an agent that died: nobody listens on it any more, so it can go.
-  fs.rmSync(socketPath, { force: true });
+  // Bound under a name of its own, then renamed over the socket path: a socket file left by an agent
+  // that died is replaced at once, and an older agent that is still stopping removes only its own name
+  // when it closes (Node unlinks the name it bound), never the path the new agent serves.
+  const boundPath = `${socketPath}.${process.pid}.${randomBytes(4).toString('hex')}`;
   /** Connections whose request has not been read whole: dropped on close (their forwarder says 11). */
   const unread = new Set<net.Socket>();
   let serving = 0;
@@ -75,12 +78,13 @@ export async function listen(socketPath: string, handle: RequestHandler): Promis
   };
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, () => {
+    server.listen(boundPath, () => {
       server.off('error', reject);
       resolve();
     });
   });
-  fs.chmodSync(socketPath, 0o600);
+  fs.chmodSync(boundPath, 0o600);
+  fs.renameSync(boundPath, socketPath);
   return {
     path: socketPath,
     close: async () => {

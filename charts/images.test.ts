@@ -230,6 +230,8 @@ describe('images/Dockerfile', () => {
     const forwarder = built('forwarder', '/src/dist/cni/topology-ipam');
     expect(hasInterpreter(head(forwarder))).toBe(false);
     const child = run(forwarder, [], { env: { CNI_COMMAND: 'VERSION' } });
+    // The forwarder answers VERSION without reading stdin: it may have exited before this write lands.
+    child.child.stdin?.on('error', () => undefined);
     child.child.stdin?.end('{"cniVersion":"1.0.0"}');
     const { stdout } = await child;
     expect(JSON.parse(stdout)).toMatchObject({
