@@ -221,12 +221,16 @@ describe('kill -9 of a node agent mid-flight (issue 9, item 7; was: kill -9 of t
     // Blocks of 16 addresses: 60 ADDs claim blocks one after the other, so many are in flight at the kill.
     const ipam = { pools: [killPool.name], timeout_seconds: 60 };
     const ids = Array.from({ length: 60 }, (_, i) => `k${i}`);
-    const first = await agentProcess('kill', { LOG_LEVEL: 'debug' });
-    // Killed the moment it has answered a first request.
-    first.process.stderr?.on('data', (chunk: string) => {
-      if (chunk.includes('"msg":"served"')) first.process.kill('SIGKILL');
-    });
-    const outcomes = await Promise.all(ids.map((id) => send('ADD', 'kill', id, ipam)));
+    const first = await agentProcess('kill');
+    // Killed the moment a first forwarder has its answer (the others still waiting for theirs).
+    const outcomes = await Promise.all(
+      ids.map((id) =>
+        send('ADD', 'kill', id, ipam).then((outcome) => {
+          if (outcome.exitCode === 0) first.process.kill('SIGKILL');
+          return outcome;
+        }),
+      ),
+    );
     expect(first.process.killed).toBe(true);
     expect(await first.exited).toBeNull();
     const answered = new Map<string, string>();
