@@ -22,6 +22,7 @@ import {
 import { type Allocation, labels } from '../api/index.js';
 import {
   type AllocationOwner,
+  type Cidr,
   type IpFamily,
   assignAddress,
   blockUsage,
@@ -33,6 +34,7 @@ import { ApiError, isConflict } from '../kube/index.js';
 import { type NetworkConfig, handleOf, isHandleOfNetwork, legacyHandleOf } from '../cni/config.js';
 import { CniError } from '../cni/errors.js';
 import {
+  type CandidatePool,
   assignedIp,
   blockCidr,
   blockMatchesRefs,
@@ -131,6 +133,9 @@ export async function withRetries<T>(deadline: number, what: string, attempt: ()
     }
   }
 }
+
+/** How many full blocks of its own a claim may resume before the slow path gives up on the pool. */
+const maxFullClaims = 8;
 
 /** The chosen block had no free address when the change applied: try another. */
 class BlockFullError extends Error {
@@ -419,29 +424,8 @@ export class NodeAddresses implements CommandBackend {
       }
       const held = nodeBlocks.filter((b) => b.spec.pool === pool.name).flatMap((b) => blockCidr(b) ?? []);
       const taken = new Set((await blocksOfPool(pool.name)).map((b) => b.metadata.name));
-      const { block: claimed, overlaps } = await claimBlock(resources, {
-        node,
-        poolName: pool.name,
-        poolCidr: pool.cidr,
-        blockSize: pool.blockSize,
-        held,
-        taken,
-      });
-      if (!claimed) {
-        notes.push(
-          overlaps.length > 0
-            ? `pool ${pool.name} has no unclaimed block that overlaps no other pool's block (${overlaps.slice(0, 3).join('; ')})`
-            : `pool ${pool.name} has no unclaimed block`,
-        );
-        continue;
-      }
-      cache.remember(claimed);
-      try {
-        const committed = await writer.submit(claimed.metadata.name, assignIn(node, settings));
-        return { block: committed.block, ordinal: committed.value };
-      } catch (error) {
-        if (!(error instanceof BlockFullError)) throw error;
-      }
+      const placed = await this.claimAndAssign(pool, { held, taken, settings, notes });
+      if (placed) return placed;
     }
     if (!clusterSettings.autoAllocateBlocks) notes.push('autoAllocateBlocks is off');
     if (!clusterSettings.strictAffinity) {
@@ -475,6 +459,55 @@ export class NodeAddresses implements CommandBackend {
       pools: candidates.map((pool) => pool.name),
       reason: `no IPv${family} address left for node ${node} in pools ${candidates.map((p) => p.name).join(', ')}: ${notes.join('; ')}`,
     });
+  }
+
+  /**
+   * Claims a further block of `pool` and assigns from it. A claim may resume a block the node already
+   * holds (one its cache and the pool's list have yet to show, or one a crashed claim left behind): when
+   * that block has no room, it is added to what is taken and the claim goes on to the next block.
+   */
+  private async claimAndAssign(
+    pool: CandidatePool,
+    attempt: {
+      readonly held: Cidr[];
+      readonly taken: Set<string>;
+      readonly settings: AssignSettings;
+      readonly notes: string[];
+    },
+  ): Promise<Placed | undefined> {
+    const { cache, resources, writer } = this.options;
+    for (let resumedFull = 0; resumedFull < maxFullClaims; resumedFull++) {
+      const { block: claimed, overlaps } = await claimBlock(resources, {
+        node: this.node,
+        poolName: pool.name,
+        poolCidr: pool.cidr,
+        blockSize: pool.blockSize,
+        held: attempt.held,
+        taken: attempt.taken,
+      });
+      if (!claimed) {
+        attempt.notes.push(
+          overlaps.length > 0
+            ? `pool ${pool.name} has no unclaimed block that overlaps no other pool's block (${overlaps.slice(0, 3).join('; ')})`
+            : `pool ${pool.name} has no unclaimed block`,
+        );
+        return undefined;
+      }
+      cache.remember(claimed);
+      try {
+        const committed = await writer.submit(claimed.metadata.name, assignIn(this.node, attempt.settings));
+        return { block: committed.block, ordinal: committed.value };
+      } catch (error) {
+        if (!(error instanceof BlockFullError)) throw error;
+        attempt.taken.add(claimed.metadata.name);
+        const cidr = blockCidr(claimed);
+        if (cidr) attempt.held.push(cidr);
+      }
+    }
+    attempt.notes.push(
+      `pool ${pool.name}: ${maxFullClaims} claims in a row resumed full blocks of this node`,
+    );
+    return undefined;
   }
 
   /** Releases the attachment's addresses wherever they are: the node's blocks and any it borrowed from. */
