@@ -90,13 +90,6 @@ export class BlockWriter {
     });
   }
 
-  /** Batches in flight or queued, over all blocks. */
-  get inFlight(): number {
-    let count = 0;
-    for (const lane of this.lanes.values()) count += lane.queue.length;
-    return count;
-  }
-
   /** Resolves once no batch is queued or in flight (graceful shutdown). */
   drained(): Promise<void> {
     if (this.lanes.size === 0) return Promise.resolve();
