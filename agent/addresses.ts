@@ -24,7 +24,6 @@ import {
   type AllocationOwner,
   type Cidr,
   type IpFamily,
-  assignAddress,
   blockUsage,
   releaseInvalidHandles,
   releaseWhere,
@@ -35,9 +34,10 @@ import { type NetworkConfig, handleOf, isHandleOfNetwork, legacyHandleOf } from 
 import { CniError } from '../cni/errors.js';
 import {
   type CandidatePool,
+  assignInBlock,
   assignedIp,
   blockCidr,
-  blockMatchesRefs,
+  blocksToAssignFrom,
   candidatePools,
   findHandle,
   sortBlocks,
@@ -154,19 +154,17 @@ interface AssignSettings {
  */
 function assignIn(servedNode: string, settings: AssignSettings): BlockChange<number> {
   return (block) => {
-    const cidr = blockCidr(block);
-    if (cidr === undefined || isPendingBlock(block) || block.spec.node !== servedNode) {
+    if (blockCidr(block) === undefined || isPendingBlock(block) || block.spec.node !== servedNode) {
       throw new BlockGoneError(`block ${block.metadata.name} no longer serves node ${servedNode}`);
     }
-    const existing = block.spec.allocations.find((a) => a.handle === settings.owner.handle);
-    if (existing) return { value: existing.ordinal };
-    if (block.spec.draining === true) throw new BlockFullError(`block ${block.metadata.name} is draining`);
-    const outcome = assignAddress(block.spec, settings.owner, {
+    const outcome = assignInBlock(block, settings.owner, {
       now: new Date(),
       cooldownSeconds: settings.cooldownSeconds,
-      reserved: reservedOrdinals(cidr),
     });
-    if (outcome.kind === 'full') throw new BlockFullError(`block ${block.metadata.name} is full`);
+    if (outcome.kind === 'full') {
+      const state = block.spec.draining === true ? 'draining' : 'full';
+      throw new BlockFullError(`block ${block.metadata.name} is ${state}`);
+    }
     return outcome.kind === 'assigned'
       ? { spec: outcome.spec, value: outcome.allocation.ordinal }
       : { value: outcome.allocation.ordinal };
@@ -358,15 +356,11 @@ export class NodeAddresses implements CommandBackend {
               .filter((pool) => parsePool(pool).valid?.spec.assignmentMode === 'Manual')
               .map((pool) => pool.metadata.name),
           );
-    const eligible = sortBlocks(this.options.cache.blocks()).filter((block) => {
-      const cidr = blockCidr(block);
-      return (
-        cidr?.family === family &&
-        block.spec.node === this.node &&
-        block.spec.draining !== true &&
-        !manual.has(block.spec.pool) &&
-        blockMatchesRefs(block, cidr, requested)
-      );
+    const eligible = blocksToAssignFrom(this.options.cache.blocks(), {
+      node: this.node,
+      family,
+      refs: requested,
+      excludedPools: manual,
     });
     for (const block of eligible) {
       try {

@@ -3,7 +3,7 @@ import type { IPAMBlock } from '../allocator/index.js';
 import { allocatableStatus, clearedPool as pool, ipPool } from '../operator/plan/fixtures.js';
 import { parseIpamConfig } from './config.js';
 import { CniError, toCniError } from './errors.js';
-import { assignedIp, candidatePools, findHandle, placeInBlocks } from './plan.js';
+import { assignInBlock, assignedIp, blocksToAssignFrom, candidatePools, findHandle } from './plan.js';
 
 const block = (
   cidr: string,
@@ -100,48 +100,77 @@ describe('candidatePools', () => {
   });
 });
 
-describe('placeInBlocks', () => {
+describe('blocksToAssignFrom and assignInBlock', () => {
   const owner = { handle: 'net.c.eth0', node: 'node-a' };
-  const base = { family: 4 as const, refs: [], owner, now: new Date(0), cooldownSeconds: 30 };
+  const filter = { node: 'node-a', family: 4 as const, refs: [], excludedPools: new Set<string>() };
+  const at = { now: new Date(0), cooldownSeconds: 30 };
+  const draining = (cidr: string, allocations: IPAMBlock['spec']['allocations'] = []): IPAMBlock => {
+    const open = block(cidr, 'p', allocations);
+    return { ...open, spec: { ...open.spec, draining: true } };
+  };
 
-  it('fills the lowest block first and reports the block prefix length', () => {
-    const placed = placeInBlocks([block('10.0.0.64/26', 'p'), block('10.0.0.0/26', 'p')], base);
-    expect(placed && assignedIp(placed.block, placed.outcome.allocation.ordinal)).toEqual({
+  it('offers the lowest block first, and its first address with the block prefix length', () => {
+    const [first] = blocksToAssignFrom([block('10.0.0.64/26', 'p'), block('10.0.0.0/26', 'p')], filter);
+    const outcome = first && assignInBlock(first, owner, at);
+    expect(outcome?.kind).toBe('assigned');
+    expect(first && outcome?.kind === 'assigned' && assignedIp(first, outcome.allocation.ordinal)).toEqual({
       family: 4,
       address: '10.0.0.1/26',
     });
   });
 
-  it('skips full blocks, other families and blocks of pools not configured', () => {
+  it('leaves out other families, pools not configured, excluded pools, draining blocks and other nodes', () => {
+    const elsewhere = {
+      ...block('10.0.5.0/26', 'p'),
+      spec: { ...block('10.0.5.0/26', 'p').spec, node: 'node-b' },
+    };
+    const blocks = [
+      block('fd00::/122', 'p'),
+      block('10.0.1.0/26', 'other'),
+      block('10.0.3.0/26', 'manual'),
+      draining('10.0.4.0/26'),
+      elsewhere,
+      block('10.0.2.0/26', 'p'),
+    ];
+    const names = (chosen: IPAMBlock[]) => chosen.map((b) => b.spec.cidr);
+    expect(names(blocksToAssignFrom(blocks, { ...filter, refs: refs(['p']) }))).toEqual(['10.0.2.0/26']);
+    expect(names(blocksToAssignFrom(blocks, { ...filter, excludedPools: new Set(['manual']) }))).toEqual([
+      '10.0.1.0/26',
+      '10.0.2.0/26',
+    ]);
+  });
+
+  it('reports a full block as full', () => {
     const full = block('10.0.0.0/31', 'p', [
       { ordinal: 0, handle: 'a', node: 'node-a', assignedAt: '' },
       { ordinal: 1, handle: 'b', node: 'node-a', assignedAt: '' },
     ]);
-    const blocks = [full, block('fd00::/122', 'p'), block('10.0.1.0/26', 'other'), block('10.0.2.0/26', 'p')];
-    const placed = placeInBlocks(blocks, { ...base, refs: refs(['p']) });
-    expect(placed?.block.spec.cidr).toBe('10.0.2.0/26');
-    expect(placeInBlocks([full], base)).toBeUndefined();
+    expect(assignInBlock(full, owner, at).kind).toBe('full');
   });
 
   it('assigns nothing new from a draining block, but still finds a handle already in it', () => {
-    const draining = {
-      ...block('10.0.0.0/26', 'p'),
-      spec: { ...block('10.0.0.0/26', 'p').spec, draining: true },
-    };
-    expect(placeInBlocks([draining], base)).toBeUndefined();
-    const placed = placeInBlocks([draining, block('10.0.1.0/26', 'p')], base);
-    expect(placed?.block.spec.cidr).toBe('10.0.1.0/26');
-    const holding = {
-      ...draining,
-      spec: {
-        ...draining.spec,
-        allocations: [{ ordinal: 9, handle: owner.handle, node: 'node-a', assignedAt: '' }],
-      },
-    };
-    const again = placeInBlocks([holding], base);
-    expect(again?.outcome.kind).toBe('existing');
+    expect(assignInBlock(draining('10.0.0.0/26'), owner, at).kind).toBe('full');
+    const holding = draining('10.0.0.0/26', [
+      { ordinal: 9, handle: owner.handle, node: 'node-a', assignedAt: '' },
+    ]);
+    const again = assignInBlock(holding, owner, at);
+    expect(again.kind === 'existing' && again.allocation.ordinal).toBe(9);
   });
 
+  it('never assigns a reserved ordinal: the network and broadcast addresses of an IPv4 block', () => {
+    const outcome = assignInBlock(block('10.0.0.0/29', 'p'), owner, at);
+    expect(outcome.kind === 'assigned' && outcome.allocation.ordinal).toBe(1);
+    const taken = [1, 2, 3, 4, 5, 6].map((ordinal) => ({
+      ordinal,
+      handle: `h${ordinal}`,
+      node: 'node-a',
+      assignedAt: '',
+    }));
+    expect(assignInBlock(block('10.0.0.0/29', 'p', taken), owner, at).kind).toBe('full');
+  });
+});
+
+describe('findHandle', () => {
   it('finds the handle already placed, per family', () => {
     const held = block('10.0.0.0/26', 'p', [
       { ordinal: 7, handle: 'net.c.eth0', node: 'node-a', assignedAt: '' },

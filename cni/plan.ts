@@ -77,14 +77,6 @@ export interface Placement {
   readonly outcome: Exclude<AssignOutcome, { kind: 'full' }>;
 }
 
-export interface PlacementOptions {
-  readonly family: IpFamily;
-  readonly refs: readonly PoolRef[];
-  readonly owner: AllocationOwner;
-  readonly now: Date;
-  readonly cooldownSeconds: number;
-}
-
 /** The block of `family` already holding the handle, if any. */
 export function findHandle(
   blocks: readonly IPAMBlock[],
@@ -99,27 +91,53 @@ export function findHandle(
   return undefined;
 }
 
+export interface NodeBlockFilter {
+  readonly node: string;
+  readonly family: IpFamily;
+  /** The network's pool references; none: any pool but `excludedPools`. */
+  readonly refs: readonly PoolRef[];
+  /** Pools whose blocks serve only networks naming them (Manual pools). */
+  readonly excludedPools: ReadonlySet<string>;
+}
+
 /**
- * Places the handle in the first block (address order) with room among `blocks` that match the family and
- * pool references. `undefined` when none has room.
+ * The node's blocks that may give `filter`'s network a new address, in the order to try them: address
+ * order, so a node fills its lowest block first and its last ones can be released. A draining block's
+ * pool no longer serves the node: it keeps its addresses but gives no new one.
  */
-export function placeInBlocks(
-  blocks: readonly IPAMBlock[],
-  options: PlacementOptions,
-): Placement | undefined {
-  for (const block of sortBlocks(blocks)) {
+export function blocksToAssignFrom(blocks: readonly IPAMBlock[], filter: NodeBlockFilter): IPAMBlock[] {
+  return sortBlocks(blocks).filter((block) => {
     const cidr = blockCidr(block);
-    if (cidr?.family !== options.family || !blockMatchesRefs(block, cidr, options.refs)) continue;
-    // A draining block's pool no longer serves this node: it keeps its addresses but gives no new one.
-    if (block.spec.draining === true && !findAllocation(block.spec, options.owner.handle)) continue;
-    const outcome = assignAddress(block.spec, options.owner, {
-      now: options.now,
-      cooldownSeconds: options.cooldownSeconds,
-      reserved: reservedOrdinals(cidr),
-    });
-    if (outcome.kind !== 'full') return { block, outcome };
-  }
-  return undefined;
+    return (
+      cidr?.family === filter.family &&
+      block.spec.node === filter.node &&
+      block.spec.draining !== true &&
+      !filter.excludedPools.has(block.spec.pool) &&
+      blockMatchesRefs(block, cidr, filter.refs)
+    );
+  });
+}
+
+export interface AssignInBlockOptions {
+  readonly now: Date;
+  readonly cooldownSeconds: number;
+}
+
+/**
+ * Assigns `owner` an address in one block: the one it already holds there, else the first free ordinal
+ * outside the block's reserved ones and out of cool-down. `full` too for a draining block (it gives no
+ * new address) and for a block whose CIDR does not parse.
+ */
+export function assignInBlock(
+  block: IPAMBlock,
+  owner: AllocationOwner,
+  options: AssignInBlockOptions,
+): AssignOutcome {
+  const existing = findAllocation(block.spec, owner.handle);
+  if (existing) return { kind: 'existing', spec: block.spec, allocation: existing };
+  const cidr = blockCidr(block);
+  if (cidr === undefined || block.spec.draining === true) return { kind: 'full' };
+  return assignAddress(block.spec, owner, { ...options, reserved: reservedOrdinals(cidr) });
 }
 
 export interface CandidatePool {
