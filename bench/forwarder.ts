@@ -4,18 +4,22 @@
  * own work is counted) and for VERSION; beside it a bare `node -e ''` (what any Node.js entry costs before
  * its first line) and /bin/true (what starting any process costs on this machine). They run in turn,
  * invocation by invocation, in 3 rounds; each invocation's CPU is the kernel's accounting of the finished
- * process (getrusage), read with bash's `time` to the millisecond.
- * Run with `npm run bench -- forwarder` (needs Go and bash). See docs/adr/0011-cni-forwarder.md.
+ * process (wait4's rusage), taken by bench/process-cpu, which starts it without a fork of its own (a
+ * shell's `time` charges each child the shell's fork, several ms here).
+ * Run with `npm run bench -- forwarder` (needs Go). See docs/adr/0011-cni-forwarder.md.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { encodeReply, parseRequest } from '../agent/protocol.js';
 import { buildForwarder } from '../cni/build.js';
 import { startStandInAgent } from '../cni/stand-in-agent.js';
 import { median } from './measure.js';
 
+const here = path.dirname(fileURLToPath(import.meta.url));
 const rounds = 3;
 const invocationsPerRound = 20;
 
@@ -30,10 +34,9 @@ interface Candidate {
   readonly env: NodeJS.ProcessEnv;
 }
 
-/** Runs `command` once with `stdinFile` on stdin under bash's `time`; rejects if it fails. */
-function timeOnce(candidate: Candidate, stdinFile: string): Promise<Sample> {
-  const script = `TIMEFORMAT='%3U %3S %3R'; f=$1; shift; { time "$@" <"$f" >/dev/null 2>&1; } 2>&1`;
-  const child = spawn('bash', ['-c', script, 'bash', stdinFile, ...candidate.command], {
+/** Runs `command` once with `stdinFile` on stdin under the process-cpu harness; rejects if it fails. */
+function timeOnce(harness: string, candidate: Candidate, stdinFile: string): Promise<Sample> {
+  const child = spawn(harness, [stdinFile, ...candidate.command], {
     env: candidate.env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -42,14 +45,24 @@ function timeOnce(candidate: Candidate, stdinFile: string): Promise<Sample> {
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
-      const [user, sys, wall] = output.trim().split(' ').map(Number);
-      if (code !== 0 || user === undefined || sys === undefined || wall === undefined) {
-        reject(new Error(`${candidate.name} exited with ${code}: ${output}`));
+      if (code !== 0) {
+        reject(new Error(`${candidate.name} failed (${code}): ${output}`));
         return;
       }
-      resolve({ cpuMs: (user + sys) * 1000, wallMs: wall * 1000 });
+      const { cpuMicros, wallMicros } = JSON.parse(output) as { cpuMicros: number; wallMicros: number };
+      resolve({ cpuMs: cpuMicros / 1000, wallMs: wallMicros / 1000 });
     });
   });
+}
+
+/** Builds bench/process-cpu (Go, standard library only) into `outDir`. */
+async function buildHarness(outDir: string): Promise<string> {
+  const executable = path.join(outDir, 'process-cpu');
+  await promisify(execFile)('go', ['build', '-trimpath', '-o', executable, '.'], {
+    cwd: path.join(here, 'process-cpu'),
+    env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local' },
+  });
+  return executable;
 }
 
 function summary(values: readonly number[]): string {
@@ -68,6 +81,7 @@ async function main(): Promise<void> {
   });
   try {
     const executable = await buildForwarder(path.join(root, 'bin'));
+    const harness = await buildHarness(path.join(root, 'bin'));
     const stdinFile = path.join(root, 'config.json');
     fs.writeFileSync(
       stdinFile,
@@ -93,12 +107,12 @@ async function main(): Promise<void> {
       { name: '/bin/true (any process)', command: ['/bin/true'], env: env('ADD') },
     ];
     const samples = candidates.map(() => [] as Sample[]);
-    for (const candidate of candidates) await timeOnce(candidate, stdinFile); // warm the page cache
+    for (const candidate of candidates) await timeOnce(harness, candidate, stdinFile); // warm the page cache
     const forwardedBefore = agent.requests.length;
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < invocationsPerRound; i++) {
         for (const [index, candidate] of candidates.entries()) {
-          samples[index]?.push(await timeOnce(candidate, stdinFile));
+          samples[index]?.push(await timeOnce(harness, candidate, stdinFile));
         }
       }
     }

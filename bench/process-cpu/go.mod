@@ -1,0 +1,3 @@
+module topology-ipam/bench/process-cpu
+
+go 1.22
