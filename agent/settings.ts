@@ -5,11 +5,16 @@ import { defaultAgentSocket } from './protocol.js';
 
 /**
  * The V8 flags the agent's node runs with (the chart's DaemonSet passes them; so do the benchmark and the
- * tests that run the built agent). A young generation of 1 MiB and a 64 MiB old-space ceiling keep the
- * resident memory of an agent holding 1,000 addresses near 80 MiB instead of ~110 MiB: the agent's heap
- * is small, and V8's defaults size the young generation for throughput (measured: README, Performance).
+ * tests that run the built agent). The agent's heap is small, and V8's defaults size it for throughput: a
+ * young generation of 1 MiB and a 64 MiB old-space ceiling took the resident memory of an agent holding
+ * 1,000 addresses from ~110 MiB to ~80 MiB, and one V8 worker thread instead of four (each with heap
+ * arenas of its own) to ~74 MiB (measured: README, Performance).
  */
-export const agentNodeFlags = ['--max-semi-space-size=1', '--max-old-space-size=64'] as const;
+export const agentNodeFlags = [
+  '--max-semi-space-size=1',
+  '--max-old-space-size=64',
+  '--v8-pool-size=1',
+] as const;
 
 /** The node agent's settings, from its environment (the Helm chart's DaemonSet sets these). */
 export const agentSettingsSchema = z.object({
