@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kubectl and helm from the pinned wrapper modules into .cache/bin.
+# Builds etcd, kube-apiserver, kubectl, kubelet and helm from the pinned wrapper modules into .cache/bin.
 # The cache is keyed on the wrapper go.mod/go.sum files: binaries rebuild only when a pin changes.
 # Prints the bin folder on stdout; progress goes to stderr.
 set -euo pipefail
@@ -23,6 +23,8 @@ echo "built etcd ($((SECONDS - start))s)" >&2
 echo "built kube-apiserver ($((SECONDS - start))s)" >&2
 (cd "$here/kube" && go build "${flags[@]}" -o "$bin/kubectl" k8s.io/kubernetes/cmd/kubectl) >&2
 echo "built kubectl ($((SECONDS - start))s)" >&2
+(cd "$here/kube" && go build "${flags[@]}" -o "$bin/kubelet" k8s.io/kubernetes/cmd/kubelet) >&2
+echo "built kubelet ($((SECONDS - start))s)" >&2
 (cd "$here/helm" && go build "${flags[@]}" -o "$bin/helm" helm.sh/helm/v3/cmd/helm) >&2
 echo "built helm ($((SECONDS - start))s)" >&2
 touch "$stamp"

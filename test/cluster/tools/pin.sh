@@ -19,7 +19,7 @@ sed -n '/^replace (/,/^)/p' "$kube_mod" \
 go mod edit -require "k8s.io/kubernetes@$KUBE_VERSION"
 # `go mod edit -tool` + tidy, not `go get -tool`: get would upgrade kubernetes past the pin.
 # etcd comes at the version kubernetes itself requires.
-for tool in k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl go.etcd.io/etcd/server/v3; do
+for tool in k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet go.etcd.io/etcd/server/v3; do
   go mod edit -tool "$tool"
 done
 go mod tidy
