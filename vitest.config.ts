@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Two suites: `unit` is pure and fast; `cluster` runs against a real kube-apiserver + etcd
-// started once per run by its global setup (or the cluster KUBECONFIG points at).
+// Three suites: `unit` is pure and fast; `cluster` runs against a real kube-apiserver + etcd
+// started once per run by its global setup (or the cluster KUBECONFIG points at); `node` runs real
+// pods on a real kubelet and containerd (test/node/).
 export default defineConfig({
   test: {
     projects: [
@@ -11,7 +12,7 @@ export default defineConfig({
           include: [
             '{allocator,api,kube,selector,ipam,operator,cni,agent,charts,installer,test,scripts,chaos}/**/*.test.ts',
           ],
-          exclude: ['**/*.cluster.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.cluster.test.ts', '**/*.node.test.ts', '**/node_modules/**'],
         },
       },
       {
@@ -24,6 +25,17 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
+          // Real nodes (containerd + kubelet, as root) against a control plane of their own.
+          name: 'node',
+          include: ['**/*.node.test.ts'],
+          exclude: ['**/node_modules/**'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 600_000,
         },
       },
     ],

@@ -1,0 +1,330 @@
+/**
+ * One real Kubernetes node on this machine: containerd (Debian's, with runc) and a kubelet built from
+ * the pinned Kubernetes module, registered against a test control plane, with this project's CNI
+ * plugin set up by the installer's own code and the node agent running for it. Everything lives under
+ * the node's state folder except what the README lists (cgroups, a bridge, kernel settings, a few
+ * sockets); `clean.sh` removes or restores all of it, on `stop()` or, through the reaper, once the process that started the
+ * node is gone however it went.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { type InstalledPlugin, agentSocket, startAgentProcess } from '../../cni/testing.js';
+import { buildForwarder } from '../../cni/build.js';
+import { installOnce, installerSettings } from '../../installer/index.js';
+import { freePort } from '../cluster/ports.js';
+import { testImage, writeTestImage } from './image.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cleanScript = path.join(here, 'clean.sh');
+const reaperScript = path.join(here, 'reaper.sh');
+/** Debian's containernetworking-plugins: the main plugin and the loopback every sandbox gets. */
+const debianCniDir = '/usr/lib/cni';
+const cgroupMount = '/sys/fs/cgroup';
+/**
+ * The kernel settings a kubelet sets on start when protectKernelDefaults is off (on, it refuses to start
+ * unless they are set already); saved first so that clean.sh puts them back.
+ */
+const kubeletSysctls = [
+  'vm/overcommit_memory',
+  'vm/panic_on_oom',
+  'kernel/panic',
+  'kernel/panic_on_oops',
+  'kernel/keys/root_maxkeys',
+  'kernel/keys/root_maxbytes',
+];
+/** The network name: the first part of every allocation's handle. */
+export const networkName = 'k8s-pod-network';
+
+export interface NodeOptions {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The node's own folder; created, and removed on stop. */
+  readonly stateDir: string;
+  /** The kubelet binary (test/cluster/tools/build.sh builds it). */
+  readonly kubelet: string;
+  /** The credentials the kubelet and the node agent use. */
+  readonly kubeconfig: string;
+  readonly readyTimeoutMs?: number;
+}
+
+export interface NodePaths {
+  readonly containerdSocket: string;
+  readonly cniBinDir: string;
+  readonly cniNetDir: string;
+  readonly agentSocket: string;
+}
+
+/** A name unique to this node on the host, for what lives outside its folder (≤ 15 characters: a link name). */
+const hostName = (): string => `tipam${randomBytes(4).toString('hex')}`;
+
+export class RealNode {
+  private readonly children: ChildProcess[] = [];
+
+  private constructor(
+    readonly options: NodeOptions,
+    readonly paths: NodePaths,
+    /** The node's cgroup root and bridge name. */
+    readonly hostId: string,
+  ) {}
+
+  static async start(options: NodeOptions): Promise<RealNode> {
+    const dir = options.stateDir;
+    fs.mkdirSync(dir, { recursive: true });
+    const hostId = hostName();
+    fs.writeFileSync(path.join(dir, 'host-id'), hostId);
+    const plugin: InstalledPlugin = {
+      root: dir,
+      binDir: path.join(dir, 'cni', 'bin'),
+      executable: path.join(dir, 'cni', 'bin', 'topology-ipam'),
+      kubeconfig: options.kubeconfig,
+      agents: new Map(),
+      startingAgents: new Map(),
+    };
+    const paths: NodePaths = {
+      containerdSocket: path.join(dir, 'containerd.sock'),
+      cniBinDir: plugin.binDir,
+      cniNetDir: path.join(dir, 'cni', 'net.d'),
+      agentSocket: agentSocket(plugin, options.name),
+    };
+    const node = new RealNode(options, paths, hostId);
+    try {
+      node.startReaper();
+      createCgroupRoot(hostId);
+      await node.installCni();
+      const agent = await startAgentProcess(plugin, options.name);
+      node.track('agent', agent.process);
+      await node.startContainerd();
+      await node.startKubelet();
+    } catch (error) {
+      node.stop();
+      throw error;
+    }
+    return node;
+  }
+
+  /** Runs `ctr` in containerd's Kubernetes namespace; returns stdout. */
+  ctr(args: readonly string[]): string {
+    return execFileSync('ctr', ['--address', this.paths.containerdSocket, '--namespace', 'k8s.io', ...args], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  }
+
+  logPath(component: string): string {
+    return path.join(this.options.stateDir, `${component}.log`);
+  }
+
+  /** Kills everything the node started (pods included) and removes what it wrote. */
+  stop(): void {
+    execFileSync('bash', [cleanScript, this.options.stateDir], { stdio: 'ignore' });
+    for (const child of this.children) child.kill('SIGKILL');
+  }
+
+  /** The forwarder and the conflist as the chart's installer writes them, with Debian's plugins beside. */
+  private async installCni(): Promise<void> {
+    const forwarderDir = path.dirname(await buildForwarder());
+    const conflist = {
+      cniVersion: '1.0.0',
+      name: networkName,
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: this.hostId,
+          isGateway: false,
+          hairpinMode: true,
+          ipMasq: false,
+          ipam: { type: 'topology-ipam', agent_socket: this.paths.agentSocket },
+        },
+      ],
+    };
+    // Before containerd starts: containerd 1.6 misses a conflist renamed into its folder later.
+    await installOnce(
+      installerSettings({
+        NODE_NAME: this.options.name,
+        CNI_BIN_DIR: this.paths.cniBinDir,
+        CNI_NET_DIR: this.paths.cniNetDir,
+        CNI_NETWORK_CONFIG: JSON.stringify(conflist),
+        SOURCE_DIR: forwarderDir,
+      }),
+    );
+    for (const plugin of ['bridge', 'loopback'])
+      fs.copyFileSync(path.join(debianCniDir, plugin), path.join(this.paths.cniBinDir, plugin));
+  }
+
+  private async startContainerd(): Promise<void> {
+    const dir = this.options.stateDir;
+    const config = path.join(dir, 'containerd.toml');
+    fs.writeFileSync(config, containerdConfig(dir, this.paths));
+    const containerd = this.spawn('containerd', 'containerd', ['--config', config]);
+    const deadline = Date.now() + 30_000;
+    while (!fs.existsSync(this.paths.containerdSocket)) {
+      if (containerd.exitCode !== null || Date.now() > deadline)
+        throw new Error(`containerd did not start; see ${this.logPath('containerd')}`);
+      await sleep(100);
+    }
+    const image = path.join(dir, 'image.tar');
+    writeTestImage(image, path.join(dir, 'image'));
+    this.ctr(['images', 'import', image]);
+  }
+
+  private async startKubelet(): Promise<void> {
+    const dir = path.join(this.options.stateDir, 'kubelet');
+    fs.mkdirSync(dir, { recursive: true });
+    const config = path.join(dir, 'config.json');
+    fs.writeFileSync(config, JSON.stringify(kubeletConfig(dir, this.hostId, await freePort()), null, 2));
+    const saved = kubeletSysctls.map(
+      (key) => `${key} ${fs.readFileSync(path.join('/proc/sys', key), 'utf8').trim()}`,
+    );
+    fs.writeFileSync(path.join(this.options.stateDir, 'sysctls'), `${saved.join('\n')}\n`);
+    const labels = Object.entries(this.options.labels).map(([key, value]) => `${key}=${value}`);
+    const kubelet = this.spawn(
+      'kubelet',
+      this.options.kubelet,
+      [
+        `--config=${config}`,
+        `--kubeconfig=${this.options.kubeconfig}`,
+        `--root-dir=${path.join(dir, 'root')}`,
+        `--cert-dir=${path.join(dir, 'pki')}`,
+        `--hostname-override=${this.options.name}`,
+        '--node-ip=127.0.0.1',
+        `--node-labels=${labels.join(',')}`,
+        `--container-runtime-endpoint=unix://${this.paths.containerdSocket}`,
+        '--v=1',
+      ],
+      {
+        // No sbin folders, so no iptables: with it the kubelet adds chains to the host's tables (for a
+        // kube-proxy that does not run here) that would outlive the node.
+        PATH: '/usr/local/bin:/usr/bin:/bin',
+      },
+    );
+    await this.waitReady(kubelet, this.options.readyTimeoutMs ?? 120_000);
+  }
+
+  private async waitReady(kubelet: ChildProcess, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'not registered yet';
+    while (Date.now() < deadline) {
+      if (kubelet.exitCode !== null)
+        throw new Error(`kubelet exited with code ${kubelet.exitCode}; see ${this.logPath('kubelet')}`);
+      try {
+        const ready = execFileSync(
+          path.join(path.dirname(this.options.kubelet), 'kubectl'),
+          [
+            'get',
+            'node',
+            this.options.name,
+            '-o',
+            'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].message}',
+          ],
+          { env: { ...process.env, KUBECONFIG: this.options.kubeconfig }, encoding: 'utf8', stdio: 'pipe' },
+        );
+        if (ready.startsWith('True')) return;
+        last = ready;
+      } catch (error) {
+        last = (error as { stderr?: string }).stderr ?? String(error);
+      }
+      await sleep(500);
+    }
+    throw new Error(
+      `node ${this.options.name} not Ready after ${timeoutMs} ms (${last}); see ${this.logPath('kubelet')}`,
+    );
+  }
+
+  private spawn(
+    component: string,
+    binary: string,
+    args: readonly string[],
+    env: Readonly<Record<string, string>> = {},
+  ): ChildProcess {
+    const log = fs.openSync(this.logPath(component), 'a');
+    const child = spawn(binary, args, { stdio: ['ignore', log, log], env: { ...process.env, ...env } });
+    fs.closeSync(log);
+    this.track(component, child);
+    return child;
+  }
+
+  /** Kept, and its pid written where the clean-up finds it. */
+  private track(component: string, child: ChildProcess): void {
+    this.children.push(child);
+    if (child.pid !== undefined)
+      fs.writeFileSync(path.join(this.options.stateDir, `${component}.pid`), String(child.pid));
+  }
+
+  private startReaper(): void {
+    spawn('bash', [reaperScript, String(process.pid), this.options.stateDir], {
+      stdio: 'ignore',
+      detached: true,
+    }).unref();
+  }
+}
+
+/**
+ * The kubelet's cgroup root in every v1 hierarchy (the kubelet creates only its own children and checks
+ * that the root exists in all of them); a new cpuset cgroup starts with no CPUs or memory nodes.
+ */
+function createCgroupRoot(name: string): void {
+  for (const hierarchy of fs.readdirSync(cgroupMount)) {
+    const parent = path.join(cgroupMount, hierarchy);
+    if (!fs.existsSync(path.join(parent, 'cgroup.procs')) || hierarchy === 'unified') continue;
+    const root = path.join(parent, name);
+    fs.mkdirSync(root, { recursive: true });
+    if (hierarchy === 'cpuset')
+      for (const file of ['cpuset.cpus', 'cpuset.mems'])
+        fs.writeFileSync(path.join(root, file), fs.readFileSync(path.join(parent, file)));
+  }
+}
+
+function containerdConfig(dir: string, paths: NodePaths): string {
+  const cri = 'plugins."io.containerd.grpc.v1.cri"';
+  return `version = 2
+root = "${path.join(dir, 'containerd', 'root')}"
+state = "${path.join(dir, 'containerd', 'state')}"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "${paths.containerdSocket}"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${path.join(dir, 'containerd', 'opt')}"
+[${cri}]
+  sandbox_image = "${testImage}"
+  # Without CAP_SYS_RESOURCE (as here) every sandbox fails with "can't get final child's PID from pipe".
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [${cri}.cni]
+    bin_dir = "${paths.cniBinDir}"
+    conf_dir = "${paths.cniNetDir}"
+  [${cri}.containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [${cri}.containerd.runtimes.runc.options]
+      Root = "${path.join(dir, 'runc')}"
+`;
+}
+
+function kubeletConfig(dir: string, cgroupRoot: string, port: number): Record<string, unknown> {
+  return {
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
+    address: '127.0.0.1',
+    port,
+    readOnlyPort: 0,
+    healthzPort: 0,
+    authentication: { anonymous: { enabled: false }, webhook: { enabled: false } },
+    authorization: { mode: 'AlwaysAllow' },
+    // This machine has cgroup v1 only; the kubelet refuses it unless told.
+    failCgroupV1: false,
+    cgroupDriver: 'cgroupfs',
+    cgroupRoot: `/${cgroupRoot}`,
+    failSwapOn: false,
+    // The images were imported, not pulled: collected, they could not come back.
+    imageGCHighThresholdPercent: 100,
+    imageGCLowThresholdPercent: 99,
+    evictionHard: { 'memory.available': '1Mi', 'nodefs.available': '1%', 'imagefs.available': '1%' },
+    podLogsDir: path.join(dir, 'pod-logs'),
+    resolvConf: '/etc/resolv.conf',
+  };
+}
