@@ -1,8 +1,9 @@
 /**
  * Real pods on a real node: a kubelet and containerd registered against a real control plane, the pod
  * network set up by this project's installer code, forwarder and node agent. No scheduler runs: pods
- * name their node. Proves that a pod's address comes from its rack's pool and is recorded on a block
- * under the pod's handle, that pods on the node reach each other, and that deleting them releases it.
+ * name their node. Proves that a pod waits, with the reason in its events, until a pool selects its node;
+ * that its address then comes from its rack's pool and is recorded on a block under the pod's handle;
+ * that pods on the node reach each other; and that deleting them releases their addresses.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -96,10 +97,6 @@ beforeAll(async () => {
   plane = await ControlPlane.start();
   installCrds(plane.binaries.kubectl, plane.kubeconfigPath);
   resources = ipamResources(new KubeClient(loadConnection(plane.kubeconfigPath)));
-  await createAllocatablePool(resources, {
-    metadata: { name: pool.name },
-    spec: { cidr: pool.cidr, blockSize: 28, nodeSelector: 'rack == "0"' },
-  });
   node = await RealNode.start({
     name: nodeName,
     labels: { rack: '0' },
@@ -123,7 +120,19 @@ describe('a real node', () => {
   });
 
   it("runs pods with addresses from the rack's pool, reachable from each other, released on delete", async () => {
+    // Before any pool selects the node, the reason is in the pod's events, where `kubectl describe` shows it.
     createPod('server', ['sleep', '3600'], 'Always');
+    await eventually(
+      () =>
+        kubectl(['get', 'events', '--field-selector', 'involvedObject.name=server', '-o', 'json']).includes(
+          `no IPv4 pool selects node ${nodeName}`,
+        ) || undefined,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    await createAllocatablePool(resources, {
+      metadata: { name: pool.name },
+      spec: { cidr: pool.cidr, blockSize: 28, nodeSelector: 'rack == "0"' },
+    });
     const server = await podInPhase('server', 'Running');
     const ip = server.status?.podIP ?? '';
     expect(cidrContainsAddress(parseCidr(pool.cidr), parseAddress(ip))).toBe(true);
