@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{allocator,api,kube,selector,ipam,operator,cni,agent,charts,installer,test,scripts,chaos}/**/*.test.ts',
+            '{allocator,api,common,runtime,kube,selector,ipam,operator,cni,agent,charts,installer,test,scripts,chaos}/**/*.test.ts',
           ],
           exclude: ['**/*.cluster.test.ts', '**/*.node.test.ts', '**/node_modules/**'],
         },

@@ -19,6 +19,7 @@ import {
   mayClaimAnotherBlock,
   parsePool,
 } from '../allocator/index.js';
+import { errorMessage } from '../common/index.js';
 import { type Allocation, labels } from '../api/index.js';
 import {
   type AllocationOwner,
@@ -124,7 +125,7 @@ export async function withRetries<T>(deadline: number, what: string, attempt: ()
             reason:
               `${what}: gave up after ${failures} failed attempts, the node's blocks changing or the API server asking to wait (${counts}; ` +
               `${outOfTime ? 'out of time (ipam.timeout_seconds)' : `at most ${maxRetries} attempts`}); ` +
-              `the last: ${error instanceof Error ? error.message : String(error)}`,
+              `the last: ${errorMessage(error)}`,
           },
           { cause: error },
         );
@@ -633,7 +634,7 @@ export class NodeAddresses implements CommandBackend {
     try {
       settings = cache.settings();
     } catch (error) {
-      throw unavailable(error instanceof Error ? error.message : String(error));
+      throw unavailable(errorMessage(error));
     }
     const labels = cache.nodeLabels();
     if (labels === undefined) throw unavailable(`there is no Node "${this.node}" in the API server`);

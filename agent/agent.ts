@@ -2,6 +2,7 @@
  * The node agent put together: the node's caches, the block writer, the addresses, the socket. Used by
  * `main.ts` (the process the chart runs) and in-process by tests and benchmarks.
  */
+import { errorMessage } from '../common/index.js';
 import { ipamResources } from '../allocator/index.js';
 import { CniError } from '../cni/errors.js';
 import { type CommandBackend, type Outcome, run } from '../cni/run.js';
@@ -11,7 +12,7 @@ import { parseSelector } from '../selector/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type IpamResources } from '../allocator/index.js';
 import { labels } from '../api/index.js';
-import type { Logger } from '../operator/log.js';
+import type { Logger } from '../common/index.js';
 import { NodeAddresses } from './addresses.js';
 import { BlockWriter } from './block-writer.js';
 import { BorrowIndex, borrowedAddresses } from './borrowed.js';
@@ -56,7 +57,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const cache = new NodeCache(resources, node, (what, error) => {
     log.warn('watch failed; listing again after a pause', {
       cache: what,
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
   });
   const watching = new AbortController();
@@ -189,7 +190,7 @@ async function findBorrowed(
       return;
     } catch (error) {
       log.warn('cannot list the blocks this node may have borrowed from; trying again', {
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
       await sleep(Math.min(5_000, 250 * 2 ** failures), undefined, { signal }).catch(() => undefined);
     }

@@ -4,9 +4,9 @@
  * finishes what it took and exits 0. It keeps no state of its own that correctness needs: a new agent
  * starts from the API server's.
  */
+import { errorMessage } from '../common/index.js';
 import { KubeClient, loadConnection } from '../kube/index.js';
-import { startHealthServer } from '../operator/health.js';
-import { jsonLogger } from '../operator/log.js';
+import { jsonLogger, startHealthServer } from '../runtime/index.js';
 import { startAgent } from './agent.js';
 import { agentSettings } from './settings.js';
 
@@ -55,9 +55,7 @@ export async function main(): Promise<number> {
 }
 
 const exitCode = await main().catch((error: unknown) => {
-  process.stderr.write(
-    `${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'agent failed', component: 'agent', error: error instanceof Error ? error.message : String(error) })}\n`,
-  );
+  jsonLogger({ base: { component: 'agent' } }).error('agent failed', { error: errorMessage(error) });
   return 1;
 });
 // Exit now: a keep-alive socket or a timer left by a request in flight must not hold a stopped agent up.

@@ -8,6 +8,7 @@
  * shown so far. Correctness does not rest on this cache: every write is a compare-and-swap at the
  * version read, so a stale copy costs a conflict and one read of that block, never a lost update.
  */
+import { errorMessage } from '../common/index.js';
 import { type IPAMBlock, type IPAMConfig, type IPPool, type IpamResources } from '../allocator/index.js';
 import {
   type IPAMConfigSpec,
@@ -113,7 +114,7 @@ export class NodeCache implements BlockStore {
     const describe = (what: string, health: InformerHealth) => {
       if (health.state === 'unsynced') reasons.push(`${what}: not listed yet`);
       if (health.state === 'failing') {
-        const message = health.error instanceof Error ? health.error.message : String(health.error);
+        const message = errorMessage(health.error);
         reasons.push(`${what}: failing since ${health.since.toISOString()}: ${message}`);
       }
     };

@@ -11,6 +11,8 @@
  * parse, is answered with a CNI error (code 4, invalid environment) naming what the agent speaks, so an
  * old forwarder against a new agent fails readably. The forwarder answers VERSION itself.
  */
+import { errorMessage } from '../common/index.js';
+
 export const protocolVersion = 1;
 
 /** The socket the agent listens on and the forwarder dials, unless `ipam.agent_socket` names another. */
@@ -57,7 +59,7 @@ export function parseRequest(text: string): AgentRequest {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new ProtocolError(`the request is not JSON: ${(error as Error).message}`);
+    throw new ProtocolError(`the request is not JSON: ${errorMessage(error)}`);
   }
   if (typeof value !== 'object' || value === null) throw new ProtocolError('the request is not an object');
   const { version, env, stdin } = value as Record<string, unknown>;

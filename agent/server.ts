@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { errorMessage } from '../common/index.js';
 import { CniError, toCniError } from '../cni/errors.js';
 import type { Outcome } from '../cni/run.js';
 import { encodeReply, maxRequestBytes, parseRequest } from './protocol.js';
@@ -72,7 +73,7 @@ export async function listen(socketPath: string, handle: RequestHandler): Promis
     try {
       request = parseRequest(text);
     } catch (error) {
-      return protocolFailure((error as Error).message);
+      return protocolFailure(errorMessage(error));
     }
     return handle(request.env, request.stdin);
   };

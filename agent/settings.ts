@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defaultRequestTimeoutMs } from '../kube/index.js';
-import { port } from '../operator/settings.js';
+import { logLevel, port, positiveSeconds } from '../runtime/index.js';
 import { defaultAgentSocket } from './protocol.js';
 
 /**
@@ -32,17 +32,13 @@ export const agentSettingsSchema = z.object({
     .describe('The unix socket the forwarder dials.'),
   HEALTH_ADDRESS: z.string().min(1).default('0.0.0.0'),
   HEALTH_PORT: port(9099).describe('Port of /healthz, /readyz and /metrics.'),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-  API_TIMEOUT_SECONDS: z.coerce
-    .number()
-    .positive()
-    .default(defaultRequestTimeoutMs / 1000)
-    .describe('Longest one API request may take.'),
-  SHUTDOWN_GRACE_SECONDS: z.coerce
-    .number()
-    .positive()
-    .default(25)
-    .describe('On SIGTERM, how long requests in flight may take to finish before the agent exits anyway.'),
+  LOG_LEVEL: logLevel(),
+  API_TIMEOUT_SECONDS: positiveSeconds(defaultRequestTimeoutMs / 1000).describe(
+    'Longest one API request may take.',
+  ),
+  SHUTDOWN_GRACE_SECONDS: positiveSeconds(25).describe(
+    'On SIGTERM, how long requests in flight may take to finish before the agent exits anyway.',
+  ),
 });
 export type AgentSettings = z.infer<typeof agentSettingsSchema>;
 

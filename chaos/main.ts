@@ -3,6 +3,7 @@
  * violation found, and exits 1 if there was any (2 on bad flags, or when the run itself could not complete). The seed is printed first, so a failing
  * run can be replayed with the same choices (process timing still varies from run to run).
  */
+import { errorMessage, errorStack } from '../common/index.js';
 import { runChaos } from './driver.js';
 import { chaosSummary } from './summary.js';
 import { parseChaosOptions } from './options.js';
@@ -12,7 +13,7 @@ async function main(): Promise<number> {
   try {
     options = parseChaosOptions(process.argv.slice(2));
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`${errorMessage(error)}\n`);
     return 2;
   }
   try {
@@ -21,9 +22,7 @@ async function main(): Promise<number> {
     return result.verdict.violations.length === 0 ? 0 : 1;
   } catch (error) {
     // The run itself broke down (a control plane that would not start, say): no verdict either way.
-    process.stderr.write(
-      `chaos run, seed ${options.seed}: could not complete: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
+    process.stderr.write(`chaos run, seed ${options.seed}: could not complete: ${errorStack(error)}\n`);
     return 2;
   }
 }

@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorMessage } from '../common/index.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { runTool } from '../test/cluster/exec.js';
@@ -390,7 +391,7 @@ describe('one release through its life', () => {
       if (!operator) throw error;
       const lines = logLines(operator.logFile);
       throw new Error(
-        `${(error as Error).message}\noperator refusals: ${JSON.stringify(refusals(operator.logFile), null, 1)}\nlast log lines: ${JSON.stringify(lines.slice(-15), null, 1)}`,
+        `${errorMessage(error)}\noperator refusals: ${JSON.stringify(refusals(operator.logFile), null, 1)}\nlast log lines: ${JSON.stringify(lines.slice(-15), null, 1)}`,
         { cause: error },
       );
     }

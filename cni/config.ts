@@ -4,6 +4,7 @@
  * version → 1, an unknown `ipam` field → 2, anything else invalid → 7.
  */
 import { z } from 'zod';
+import { errorMessage } from '../common/index.js';
 import { type Cidr, type IpFamily, cidrToString, safeParseAddress, safeParseCidr } from '../ipam/index.js';
 import { CniError } from './errors.js';
 import type { DnsConfig, RouteConfig } from './result.js';
@@ -229,7 +230,7 @@ export function parseNetworkConfig(stdin: string): NetworkConfig {
   try {
     json = JSON.parse(stdin);
   } catch (error) {
-    const reason = stdin.trim() === '' ? 'stdin is empty' : (error as Error).message;
+    const reason = stdin.trim() === '' ? 'stdin is empty' : errorMessage(error);
     throw new CniError({
       kind: 'decode',
       reason: `the network configuration on stdin is not JSON: ${reason}`,

@@ -3,6 +3,7 @@
  * object printed on stdout (`{cniVersion, code, msg, details}`). The codes below 100 are the spec's;
  * 100 and up are this plugin's own (documented in cni/README.md).
  */
+import { errorStack } from '../common/index.js';
 import { ApiError, ApiUnreachableError, KubeconfigError } from '../kube/index.js';
 import { latestVersion } from './versions.js';
 
@@ -170,7 +171,7 @@ export function toCniError(error: unknown, cniVersion: string = latestVersion): 
       details: `${error.message}. Check the agent's KUBECONFIG, or in a pod its projected service account token.`,
     };
   } else {
-    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    const text = errorStack(error);
     mapped = { code: errorCodes.internal, msg: 'internal error in topology-ipam', details: text };
   }
   return { cniVersion, ...mapped };

@@ -2,8 +2,6 @@
 export {
   type FileOutcome,
   type InstallPaths,
-  type InstallerLog,
-  type LogLevel,
   type StepReport,
   InstallerError,
   copyIfChanged,

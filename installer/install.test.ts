@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { callbackLogger } from '../common/index.js';
 import {
   type InstallerSettings,
   type StepReport,
@@ -221,9 +222,9 @@ describe('installing into host directories', () => {
       { ...settings, WATCH: true, SYNC_SECONDS: 0.02 },
       {
         signal: stop.signal,
-        log: (level, message) => {
+        log: callbackLogger((level, message) => {
           logs.push({ level, message });
-        },
+        }),
       },
     );
     const installed = host('opt', 'cni', 'bin', 'topology-ipam');

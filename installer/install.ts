@@ -18,6 +18,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { type Logger, errorMessage } from '../common/index.js';
 import type { InstallerSettings } from './settings.js';
 
 /** The plugin's name: the CNI `type` and the forwarder's file name. */
@@ -27,9 +28,6 @@ export const pluginName = 'topology-ipam';
 export type FileOutcome = 'written' | 'unchanged' | 'removed';
 /** Each file the step considered, by its path as the installer sees it. */
 export type StepReport = Record<string, FileOutcome>;
-
-export type LogLevel = 'info' | 'warn' | 'error';
-export type InstallerLog = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
 
 export class InstallerError extends Error {
   override readonly name = 'InstallerError';
@@ -71,7 +69,7 @@ export function renderConflist(template: string): string {
   try {
     json = JSON.parse(template);
   } catch (error) {
-    throw new InstallerError(`CNI_NETWORK_CONFIG is not JSON: ${(error as Error).message}`);
+    throw new InstallerError(`CNI_NETWORK_CONFIG is not JSON: ${errorMessage(error)}`);
   }
   const parsed = conflistSchema.safeParse(json);
   if (!parsed.success) {
@@ -173,7 +171,7 @@ export async function installForwarder(settings: InstallerSettings): Promise<Ste
   try {
     return { [target]: await copyIfChanged(source, target, 0o755) };
   } catch (error) {
-    throw new InstallerError(`cannot install ${source} as ${target}: ${(error as Error).message}`);
+    throw new InstallerError(`cannot install ${source} as ${target}: ${errorMessage(error)}`);
   }
 }
 
@@ -258,11 +256,11 @@ const changed = (report: StepReport): string[] =>
  */
 export async function runInstaller(
   settings: InstallerSettings,
-  options: { signal: AbortSignal; log: InstallerLog },
+  options: { signal: AbortSignal; log: Logger },
 ): Promise<void> {
   const { log, signal } = options;
   const first = await installOnce(settings);
-  log('info', 'installed', {
+  log.info('installed', {
     node: settings.NODE_NAME,
     changed: changed(first),
     checked: Object.keys(first).length,
@@ -277,9 +275,9 @@ export async function runInstaller(
     try {
       const report = await resync(settings);
       const files = changed(report);
-      if (files.length > 0) log('info', 'updated', { changed: files });
+      if (files.length > 0) log.info('updated', { changed: files });
     } catch (error) {
-      log('error', 're-sync failed; retrying', { error: (error as Error).message });
+      log.error('re-sync failed; retrying', { error: errorMessage(error) });
     }
   }
 }

@@ -3,21 +3,22 @@
  * the host's CNI directories, then (WATCH=true) keeps them in place until SIGTERM. Logs are
  * JSON lines on stdout; a failed first install exits 1 with one readable line.
  */
-import { type InstallerLog, runInstaller } from './install.js';
+import { errorMessage } from '../common/index.js';
+import { jsonLogger } from '../runtime/index.js';
+import { runInstaller } from './install.js';
 import { installerSettings } from './settings.js';
 
-const log: InstallerLog = (level, message, fields = {}) => {
-  process.stdout.write(
-    `${JSON.stringify({ time: new Date().toISOString(), level, msg: message, component: 'cni-installer', ...fields })}\n`,
-  );
-};
+const log = jsonLogger({
+  write: (line) => process.stdout.write(line),
+  base: { component: 'cni-installer' },
+});
 
 export async function main(): Promise<number> {
   const settings = installerSettings();
   const shutdown = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      log('info', 'stopping', { signal });
+      log.info('stopping', { signal });
       shutdown.abort();
     });
   }
@@ -26,6 +27,6 @@ export async function main(): Promise<number> {
 }
 
 process.exitCode = await main().catch((error: unknown) => {
-  log('error', 'install failed', { error: error instanceof Error ? error.message : String(error) });
+  log.error('install failed', { error: errorMessage(error) });
   return 1;
 });

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-
-const positiveSeconds = (fallback: number) => z.coerce.number().positive().default(fallback);
+import { flag, parseSettings, positiveSeconds } from '../runtime/index.js';
 
 /**
  * The installer's settings, from the environment the chart's DaemonSet sets. Paths are as the installer
@@ -34,17 +33,11 @@ export const installerSettingsSchema = z.object({
     .min(1)
     .default('/opt/topology-ipam')
     .describe('Where the image holds the forwarder binary, `topology-ipam`.'),
-  WATCH: z
-    .enum(['true', 'false'])
-    .default('false')
-    .transform((text) => text === 'true')
-    .describe('Keep running and re-sync the forwarder and the conflist every SYNC_SECONDS.'),
+  WATCH: flag(false).describe('Keep running and re-sync the forwarder and the conflist every SYNC_SECONDS.'),
   SYNC_SECONDS: positiveSeconds(10),
 });
 export type InstallerSettings = z.infer<typeof installerSettingsSchema>;
 
 export function installerSettings(env: NodeJS.ProcessEnv = process.env): InstallerSettings {
-  const parsed = installerSettingsSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid installer settings:\n${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+  return parseSettings(installerSettingsSchema, env, 'installer');
 }

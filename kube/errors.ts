@@ -1,3 +1,5 @@
+import { errorMessage } from '../common/index.js';
+
 /** A Kubernetes API answer other than success: branch on `status` (404, 409, 410, 422...), never on text. */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -22,7 +24,7 @@ export class ApiUnreachableError extends Error {
     readonly path: string,
     options: { cause: unknown },
   ) {
-    const cause = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    const cause = errorMessage(options.cause);
     super(`cannot reach the Kubernetes API server at ${server} (${method} ${path}): ${cause}`, options);
   }
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { errorMessage } from '../common/index.js';
 import { KubeconfigError } from './errors.js';
 import { loadConnection, maxCredentialFileBytes } from './kubeconfig.js';
 
@@ -33,7 +34,7 @@ function refusal(kubeconfig: string): string {
     loadConnection(kubeconfig).token?.();
   } catch (error) {
     expect(error).toBeInstanceOf(KubeconfigError);
-    return (error as Error).message;
+    return errorMessage(error);
   }
   throw new Error('expected the kubeconfig to be refused');
 }

@@ -24,7 +24,7 @@ import {
   ResourceClient,
   coreResources,
 } from '../kube/index.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../common/index.js';
 import { type PoolStanding, type PoolView, poolStandings, poolView } from './plan/pools.js';
 
 /** An object the operator skips because its spec does not parse (stored before the CRD was as strict). */

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../kube/index.js';
 import { Controller, type ReconcileResult, TerminalError, done, requeueAfter } from './controller.js';
 import { FakeClock } from './fake-clock.js';
-import { jsonLogger } from './log.js';
+import { jsonLogger } from '../runtime/index.js';
 import { WorkQueue } from './queue.js';
 
 /** Lets pending promise callbacks run. */

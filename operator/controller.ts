@@ -1,6 +1,7 @@
+import { errorMessage } from '../common/index.js';
 import { isConflict } from '../kube/index.js';
 import type { ControllerProgress } from './health.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
 import { type Clock, WorkQueue, systemClock } from './queue.js';
 
@@ -94,7 +95,7 @@ export class Controller {
             controller: name,
             key,
             attempt: this.queue.failureCount(key) + 1,
-            error: error instanceof Error ? error.message : String(error),
+            error: errorMessage(error),
           });
           this.queue.addRateLimited(key);
         }

@@ -1,5 +1,5 @@
 import { type KubeClient, type KubeObject, ResourceClient, coreResources } from '../kube/index.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../common/index.js';
 
 interface CoreEvent extends KubeObject {
   involvedObject: { apiVersion?: string; kind?: string; name: string; uid?: string };

@@ -1,5 +1,4 @@
-import http from 'node:http';
-import type { OperatorMetrics } from './metrics.js';
+import type { Verdict } from '../runtime/index.js';
 
 /** Where a controller's work stands, as plain times (ms since the epoch). */
 export interface ControllerProgress {
@@ -28,12 +27,6 @@ export interface HealthBounds {
   readonly unhealthyAfterApiSilenceMs: number;
   /** A controller is stuck when a reconcile has run, or a ready key has waited for a worker, this long. */
   readonly controllerStuckMs: number;
-}
-
-export interface Verdict {
-  readonly ok: boolean;
-  /** Why not, one line each, for the probe's body and the logs. */
-  readonly reasons: readonly string[];
 }
 
 const seconds = (ms: number): string => `${String(Math.round(ms / 100) / 10)} s`;
@@ -74,39 +67,4 @@ export function readiness(observed: HealthObservations, now: number, bounds: Hea
     ...apiSilence(observed, now, bounds.notReadyAfterApiSilenceMs),
   ];
   return { ok: reasons.length === 0, reasons };
-}
-
-/** /healthz, /readyz (200 "ok", or 503 with the reasons) and /metrics on one plain HTTP port. */
-export function startHealthServer(options: {
-  port: number;
-  host?: string;
-  metrics: Pick<OperatorMetrics, 'registry'>;
-  /** Judges the replica now; called on every probe. */
-  check: () => { live: Verdict; ready: Verdict };
-}): Promise<http.Server> {
-  const answer = (response: http.ServerResponse, verdict: Verdict) =>
-    response
-      .writeHead(verdict.ok ? 200 : 503, { 'Content-Type': 'text/plain; charset=utf-8' })
-      .end(verdict.ok ? 'ok' : `${verdict.reasons.join('\n')}\n`);
-  const server = http.createServer((request, response) => {
-    const url = request.url ?? '/';
-    if (url === '/healthz') {
-      answer(response, options.check().live);
-    } else if (url === '/readyz') {
-      answer(response, options.check().ready);
-    } else if (url === '/metrics') {
-      options.metrics.registry.metrics().then(
-        (text) => response.writeHead(200, { 'Content-Type': options.metrics.registry.contentType }).end(text),
-        (error: unknown) => response.writeHead(500).end(String(error)),
-      );
-    } else {
-      response.writeHead(404).end('not found');
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => {
-      resolve(server);
-    });
-  });
 }

@@ -8,7 +8,7 @@ import {
   isConflict,
   isNotFound,
 } from '../kube/index.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../common/index.js';
 
 export interface LeaderElectionOptions {
   readonly client: KubeClient;

@@ -4,9 +4,10 @@
  * still runs, so that its Deployment restarts it with a clean slate and it campaigns again (as
  * controller-runtime managers do).
  */
+import { errorMessage } from '../common/index.js';
 import { KubeClient, loadConnection } from '../kube/index.js';
-import { type HealthBounds, liveness, readiness, startHealthServer } from './health.js';
-import { jsonLogger } from './log.js';
+import { jsonLogger, startHealthServer } from '../runtime/index.js';
+import { type HealthBounds, liveness, readiness } from './health.js';
 import { createMetrics } from './metrics.js';
 import { Operator } from './operator.js';
 import { operatorSettings } from './settings.js';
@@ -79,9 +80,7 @@ export async function main(): Promise<number> {
           port: settings.WEBHOOK_PORT,
           pools: () => operator.state.pools.list(),
           registry: metrics.registry,
-          log: (level, message, fields) => {
-            log[level](message, { ...fields, component: 'webhook' });
-          },
+          log: log.with({ component: 'webhook' }),
         })
       : undefined;
   await running;
@@ -93,8 +92,6 @@ export async function main(): Promise<number> {
 
 process.exitCode = await main().catch((error: unknown) => {
   // One readable line for the user (a bad setting, an unreadable kubeconfig), not a stack trace.
-  process.stderr.write(
-    `${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'operator failed', error: error instanceof Error ? error.message : String(error) })}\n`,
-  );
+  jsonLogger().error('operator failed', { error: errorMessage(error) });
   return 1;
 });

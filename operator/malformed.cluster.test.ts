@@ -11,7 +11,7 @@ import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { withLooseCrds } from '../test/cluster/loose-crds.js';
-import { jsonLogger } from './log.js';
+import { jsonLogger } from '../runtime/index.js';
 import { createMetrics } from './metrics.js';
 import { testOperator } from './testing.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../kube/index.js';
 import type { MalformedObject } from './cluster-state.js';
 import type { EventRecorder } from './events.js';
-import { jsonLogger } from './log.js';
+import { jsonLogger } from '../runtime/index.js';
 import { malformedReporter } from './malformed.js';
 import { createMetrics } from './metrics.js';
 

@@ -1,7 +1,7 @@
 import { apiVersion } from '../api/index.js';
 import type { MalformedObject } from './cluster-state.js';
 import type { EventRecorder } from './events.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
 
 export const malformedReason = 'Malformed';

@@ -5,7 +5,7 @@ import { type InformerHealth, type Node, type Pod, isConflict, isNotFound } from
 import type { ClusterState, MalformedObject } from './cluster-state.js';
 import { type ReconcileResult, done, requeueAfter } from './controller.js';
 import type { EventRecorder } from './events.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
 import { type Leak, leakReason, leakedAllocations } from './plan/leaks.js';
 import { planNode } from './plan/node.js';

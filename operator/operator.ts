@@ -8,7 +8,7 @@ import { eventRecorder } from './events.js';
 import type { HealthObservations } from './health.js';
 import { LeaderElector } from './leader.js';
 import { malformedReporter } from './malformed.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
 import { nodeReconciler } from './node-reconciler.js';
 import { poolsAffectedBy, poolView } from './plan/pools.js';

@@ -6,7 +6,7 @@ import type { ClusterState, MalformedObject } from './cluster-state.js';
 import { semanticallyEqual } from './equality.js';
 import { type ReconcileResult, done, requeueAfter } from './controller.js';
 import type { EventRecorder } from './events.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
 import { type PoolStanding, type PoolView } from './plan/pools.js';
 

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { errorMessage } from '../common/index.js';
 import { operatorSettings } from './settings.js';
 
 describe('operatorSettings', () => {
@@ -186,7 +187,7 @@ describe('operatorSettings', () => {
     try {
       operatorSettings({ LOG_LEVEL: 'loud', HEALTH_PORT: '-1', WEBHOOK_ENABLED: '1' });
     } catch (error) {
-      message = error instanceof Error ? error.message : String(error);
+      message = errorMessage(error);
     }
     expect(message).toContain('→ at LOG_LEVEL');
     expect(message).toContain('→ at HEALTH_PORT');

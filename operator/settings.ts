@@ -1,22 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { defaultRequestTimeoutMs } from '../kube/index.js';
-
-const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
-/** A port setting. An empty string would coerce to port 0 (a random port): refused rather than listen somewhere unexpected. */
-export const port = (fallback: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, 'must be a port number')
-    .default(String(fallback))
-    .transform(Number)
-    .pipe(z.number().int().min(0).max(65535));
-const flag = (fallback: boolean) =>
-  z
-    .enum(['true', 'false'])
-    .default(fallback ? 'true' : 'false')
-    .transform((value) => value === 'true');
+import { flag, logLevel, parseSettings, port, positiveSeconds } from '../runtime/index.js';
 
 /** The operator's settings, from its environment (the Helm chart sets these). */
 export const operatorSettingsSchema = z
@@ -35,28 +20,28 @@ export const operatorSettingsSchema = z
       .min(1)
       .default(`${os.hostname()}-${process.pid}`)
       .describe('Identity in leader election.'),
-    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    LOG_LEVEL: logLevel(),
     HEALTH_PORT: port(8080).describe('Port of /healthz, /readyz and /metrics.'),
     WEBHOOK_ENABLED: flag(true),
     WEBHOOK_PORT: port(9443),
     WEBHOOK_SERVICE: z.string().default('topology-ipam-webhook'),
     WEBHOOK_CONFIGURATION: z.string().default('topology-ipam'),
     LEASE_NAME: z.string().default('topology-ipam-operator'),
-    LEASE_DURATION_SECONDS: seconds(15),
-    RENEW_DEADLINE_SECONDS: seconds(10),
-    RETRY_PERIOD_SECONDS: seconds(2),
-    RESYNC_SECONDS: seconds(300),
-    LEAK_GRACE_SECONDS: seconds(60),
-    API_TIMEOUT_SECONDS: seconds(defaultRequestTimeoutMs / 1000).describe(
+    LEASE_DURATION_SECONDS: positiveSeconds(15),
+    RENEW_DEADLINE_SECONDS: positiveSeconds(10),
+    RETRY_PERIOD_SECONDS: positiveSeconds(2),
+    RESYNC_SECONDS: positiveSeconds(300),
+    LEAK_GRACE_SECONDS: positiveSeconds(60),
+    API_TIMEOUT_SECONDS: positiveSeconds(defaultRequestTimeoutMs / 1000).describe(
       'Longest one API request may take; a watch must start within it and end within its own timeout plus this.',
     ),
-    API_UNREACHABLE_NOT_READY_SECONDS: seconds(10).describe(
+    API_UNREACHABLE_NOT_READY_SECONDS: positiveSeconds(10).describe(
       '/readyz fails once the API server has not answered for this long.',
     ),
-    API_UNREACHABLE_UNHEALTHY_SECONDS: seconds(60).describe(
+    API_UNREACHABLE_UNHEALTHY_SECONDS: positiveSeconds(60).describe(
       '/healthz fails once the API server has not answered for this long.',
     ),
-    CONTROLLER_STUCK_SECONDS: seconds(300).describe(
+    CONTROLLER_STUCK_SECONDS: positiveSeconds(300).describe(
       '/healthz fails once a reconcile has run, or a queued key has waited for a worker, this long.',
     ),
   })
@@ -93,7 +78,5 @@ export const operatorSettingsSchema = z
 export type OperatorSettings = z.infer<typeof operatorSettingsSchema>;
 
 export function operatorSettings(env: NodeJS.ProcessEnv = process.env): OperatorSettings {
-  const parsed = operatorSettingsSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid operator settings:\n${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+  return parseSettings(operatorSettingsSchema, env, 'operator');
 }

@@ -1,5 +1,5 @@
 import type { KubeClient } from '../kube/index.js';
-import { jsonLogger } from './log.js';
+import { jsonLogger } from '../runtime/index.js';
 import { createMetrics } from './metrics.js';
 import { Operator, type OperatorOptions } from './operator.js';
 

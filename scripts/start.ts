@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { labels as apiLabels } from '../api/index.js';
 import { KubeClient, loadConnection } from '../kube/index.js';
-import { jsonLogger } from '../operator/log.js';
+import { jsonLogger } from '../runtime/index.js';
 import { createMetrics } from '../operator/metrics.js';
 import { Operator } from '../operator/operator.js';
 import { installCrds } from '../test/cluster/crds.js';

@@ -5,6 +5,7 @@
  * when a bundle differs, with its resourceVersion (compare-and-swap): every replica may run it at once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Logger, silentLogger } from '../../common/index.js';
 import {
   Informer,
   type KubeObject,
@@ -14,7 +15,6 @@ import {
   isConflict,
   isNotFound,
 } from '../../kube/index.js';
-import type { WebhookLog } from './server.js';
 
 export interface WebhookClientConfig {
   url?: string;
@@ -89,7 +89,7 @@ export interface CaBundleKeeperOptions {
   readonly client: KubeClient;
   readonly name: string;
   readonly caPem: string;
-  readonly log?: WebhookLog;
+  readonly log?: Logger;
   /** Re-check this often even without a change (default 5 minutes). */
   readonly resyncMs?: number;
   readonly maxBackoffMs?: number;
@@ -104,13 +104,13 @@ export async function keepCaBundle(options: CaBundleKeeperOptions, signal: Abort
     options.client,
     validatingWebhookConfigurationType,
   );
-  const log: WebhookLog = options.log ?? (() => undefined);
+  const log = options.log ?? silentLogger;
   const where = { validatingWebhookConfiguration: options.name };
   const informer = new Informer(configs, {
     fieldSelector: `metadata.name=${options.name}`,
     maxBackoffMs: options.maxBackoffMs ?? 30_000,
     onError: (error) => {
-      log('warn', 'watching the ValidatingWebhookConfiguration failed', { ...where, error: String(error) });
+      log.warn('watching the ValidatingWebhookConfiguration failed', { ...where, error: String(error) });
     },
   });
   // A change wakes the loop below; `pending` remembers one that came while it was busy.
@@ -134,9 +134,9 @@ export async function keepCaBundle(options: CaBundleKeeperOptions, signal: Abort
       try {
         const outcome = await patchCaBundle(configs, options.name, options.caPem);
         failures = 0;
-        if (outcome === 'patched') log('info', 'patched the webhook caBundle', where);
+        if (outcome === 'patched') log.info('patched the webhook caBundle', where);
         else if (outcome === 'absent' && lastOutcome !== 'absent') {
-          log('info', 'waiting for the ValidatingWebhookConfiguration to be created', where);
+          log.info('waiting for the ValidatingWebhookConfiguration to be created', where);
         }
         lastOutcome = outcome;
       } catch (error) {
@@ -144,7 +144,7 @@ export async function keepCaBundle(options: CaBundleKeeperOptions, signal: Abort
         failures++;
         delay = Math.min(options.maxBackoffMs ?? 30_000, 500 * 2 ** Math.min(failures, 10));
         pending = true;
-        log('warn', 'patching the webhook caBundle failed; retrying', {
+        log.warn('patching the webhook caBundle failed; retrying', {
           ...where,
           error: String(error),
           retryInMs: delay,

@@ -7,6 +7,7 @@ import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { IPPool } from '../../allocator/index.js';
+import { type Logger, silentLogger } from '../../common/index.js';
 import { type KubeClient, ResourceClient } from '../../kube/index.js';
 import { keepCaBundle } from './ca-bundle.js';
 import {
@@ -17,7 +18,7 @@ import {
   secretResourceType,
   serviceDnsNames,
 } from './certificates.js';
-import { type WebhookLog, createWebhookServer } from './server.js';
+import { createWebhookServer } from './server.js';
 
 export {
   type CaBundleOutcome,
@@ -53,8 +54,6 @@ export {
 } from './review.js';
 export {
   type Decision,
-  type LogLevel,
-  type WebhookLog,
   DECISIONS_METRIC,
   VALIDATE_POOL_PATH,
   createWebhookServer,
@@ -79,7 +78,7 @@ export interface AdmissionWebhookOptions {
   /** The pools that exist now: pass a synced IPPool informer's `list`. */
   readonly pools: () => readonly IPPool[];
   readonly registry?: Registry;
-  readonly log?: WebhookLog;
+  readonly log?: Logger;
   readonly now?: () => Date;
   /** Life of each serving certificate; a new one is issued at 2/3 of it. Default 30 days. */
   readonly certificateLifetimeMs?: number;
@@ -123,7 +122,7 @@ function closeServer(server: https.Server): Promise<void> {
  */
 export async function startAdmissionWebhook(options: AdmissionWebhookOptions): Promise<AdmissionWebhook> {
   const now = options.now ?? (() => new Date());
-  const log: WebhookLog = options.log ?? (() => undefined);
+  const log = options.log ?? silentLogger;
   const secretName = options.caSecretName ?? `${options.serviceName}-ca`;
   const secrets = new ResourceClient<Secret>(options.client, secretResourceType);
   const { ca, created } = await ensureCertificateAuthority(secrets, {
@@ -131,7 +130,7 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
     secretName,
     now: now(),
   });
-  log('info', created ? 'created the webhook CA' : 'loaded the webhook CA', {
+  log.info(created ? 'created the webhook CA' : 'loaded the webhook CA', {
     secret: `${options.namespace}/${secretName}`,
   });
 
@@ -155,13 +154,13 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
     now,
     onRotated: (certificate) => {
       server.setSecureContext({ key: certificate.keyPem, cert: certificate.certPem });
-      log('info', 'rotated the webhook serving certificate', {
+      log.info('rotated the webhook serving certificate', {
         notAfter: certificate.notAfter.toISOString(),
         renewAt: certificate.renewAt.toISOString(),
       });
     },
     onError: (error) => {
-      log('error', 'issuing the webhook serving certificate failed; retrying', { error: String(error) });
+      log.error('issuing the webhook serving certificate failed; retrying', { error: String(error) });
     },
   });
   let port: number;
@@ -171,7 +170,7 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
     rotation.stop();
     throw error;
   }
-  log('info', 'webhook serving', {
+  log.info('webhook serving', {
     address: `${options.host}:${port}`,
     notAfter: rotation.current.notAfter.toISOString(),
   });

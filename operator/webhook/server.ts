@@ -8,6 +8,7 @@ import https from 'node:https';
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import type { IPPool } from '../../allocator/index.js';
+import { type Logger, errorMessage, silentLogger } from '../../common/index.js';
 import type { KeyAndCertificate } from './certificates.js';
 import {
   type AdmissionOperation,
@@ -22,9 +23,6 @@ export const VALIDATE_POOL_PATH = '/validate-ippool';
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 export const DECISIONS_METRIC = 'topology_ipam_webhook_decisions_total';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type WebhookLog = (level: LogLevel, message: string, fields: Record<string, unknown>) => void;
-
 export interface Decision {
   readonly operation: AdmissionOperation;
   readonly allowed: boolean;
@@ -38,7 +36,7 @@ export interface WebhookServerOptions {
   readonly registry?: Registry;
   /** Called after each decision, besides the counter. */
   readonly onDecision?: (decision: Decision) => void;
-  readonly log?: WebhookLog;
+  readonly log?: Logger;
   readonly maxBodyBytes?: number;
 }
 
@@ -103,7 +101,7 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<string>
 export function createWebhookServer(options: WebhookServerOptions): https.Server {
   const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const counter = options.registry === undefined ? undefined : decisionsCounter(options.registry);
-  const log: WebhookLog = options.log ?? (() => undefined);
+  const log = options.log ?? silentLogger;
 
   const review = async (request: http.IncomingMessage): Promise<AdmissionResponse> => {
     const contentType = request.headers['content-type'] ?? '';
@@ -115,7 +113,7 @@ export function createWebhookServer(options: WebhookServerOptions): https.Server
     try {
       body = JSON.parse(text);
     } catch (error) {
-      throw new HttpError(400, `the request body is not JSON: ${(error as Error).message}`);
+      throw new HttpError(400, `the request body is not JSON: ${errorMessage(error)}`);
     }
     const parsed = AdmissionReviewSchema.safeParse(body);
     if (!parsed.success) {
@@ -132,7 +130,7 @@ export function createWebhookServer(options: WebhookServerOptions): https.Server
       admission.name ??
       (admission.object as { metadata?: { name?: unknown } } | undefined)?.metadata?.name ??
       '';
-    log(response.allowed ? 'debug' : 'info', response.allowed ? 'admitted IPPool' : 'refused IPPool', {
+    log[response.allowed ? 'debug' : 'info'](response.allowed ? 'admitted IPPool' : 'refused IPPool', {
       uid: admission.uid,
       operation: admission.operation,
       name,
@@ -160,9 +158,9 @@ export function createWebhookServer(options: WebhookServerOptions): https.Server
       });
     } catch (error) {
       const status = error instanceof HttpError ? error.status : 500;
-      const message = error instanceof Error ? error.message : String(error);
-      if (status === 500) log('error', 'webhook request failed', { error: message });
-      else log('warn', 'bad webhook request', { status, error: message, url: request.url ?? '' });
+      const message = errorMessage(error);
+      if (status === 500) log.error('webhook request failed', { error: message });
+      else log.warn('bad webhook request', { status, error: message, url: request.url ?? '' });
       const headers = error instanceof HttpError ? error.headers : {};
       // The body may not have been read; close the connection rather than read on.
       send(response, status, { error: { code: status, message } }, { ...headers, Connection: 'close' });

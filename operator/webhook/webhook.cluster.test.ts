@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipamResources } from '../../allocator/index.js';
+import { callbackLogger } from '../../common/index.js';
 import { Informer, KubeClient, ResourceClient, loadConnection } from '../../kube/index.js';
 import { clusterTestContext } from '../../test/cluster/context.js';
 import { type ToolResult, runTool } from '../../test/cluster/exec.js';
@@ -97,7 +98,9 @@ function start(
       : { certificateLifetimeMs: options.certificateLifetimeMs }),
     pools: () => informer.list(),
     registry,
-    log: (level, message, fields) => logs.push({ level, message, fields }),
+    log: callbackLogger((level, message, fields) => {
+      logs.push({ level, message, fields });
+    }),
   }).then((instance) => {
     started.push(instance);
     return instance;

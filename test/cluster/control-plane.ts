@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../../common/index.js';
 import { type ControlPlaneBinaries, ensureBinaries } from './binaries.js';
 import { freePort } from './ports.js';
 
@@ -151,7 +152,7 @@ export class ControlPlane {
         if (status === 200) return;
         lastProblem = `HTTP ${status}`;
       } catch (error) {
-        lastProblem = error instanceof Error ? error.message : String(error);
+        lastProblem = errorMessage(error);
       }
       await sleep(250);
     }
