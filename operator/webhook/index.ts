@@ -10,15 +10,10 @@ import type { IPPool } from '../../allocator/index.js';
 import { type Logger, silentLogger } from '../../common/index.js';
 import { type KubeClient, ResourceClient } from '../../kube/index.js';
 import { keepCaBundle } from './ca-bundle.js';
-import {
-  type Secret,
-  ServingCertificateRotation,
-  ensureCertificateAuthority,
-  issueServingCertificate,
-  secretResourceType,
-  serviceDnsNames,
-} from './certificates.js';
+import { type Secret, ensureCertificateAuthority, secretResourceType } from './ca-store.js';
+import { ServingCertificateRotation } from './rotation.js';
 import { createWebhookServer } from './server.js';
+import { issueServingCertificate, serviceDnsNames } from './x509.js';
 
 export {
   type CaBundleOutcome,
@@ -29,21 +24,23 @@ export {
   validatingWebhookConfigurationType,
   withCaBundle,
 } from './ca-bundle.js';
+export { ensureCertificateAuthority } from './ca-store.js';
+export {
+  type ServingCertificateRotationOptions,
+  ServingCertificateRotation,
+  renewalTime,
+} from './rotation.js';
 export {
   type CertificateAuthority,
   type KeyAndCertificate,
   type ServingCertificate,
-  type ServingCertificateRotationOptions,
   CA_LIFETIME_MS,
   CertificateAuthorityError,
   SERVING_LIFETIME_MS,
-  ServingCertificateRotation,
-  ensureCertificateAuthority,
   generateCertificateAuthority,
   issueServingCertificate,
-  renewalTime,
   serviceDnsNames,
-} from './certificates.js';
+} from './x509.js';
 export {
   type AdmissionRequest,
   type AdmissionResponse,

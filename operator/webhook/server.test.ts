@@ -11,7 +11,7 @@ import {
   type ServingCertificate,
   generateCertificateAuthority,
   issueServingCertificate,
-} from './certificates.js';
+} from './x509.js';
 import { type Decision, createWebhookServer } from './server.js';
 
 let ca: CertificateAuthority;

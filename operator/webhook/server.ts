@@ -9,7 +9,7 @@ import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import type { IPPool } from '../../allocator/index.js';
 import { type Logger, errorMessage, silentLogger } from '../../common/index.js';
-import type { KeyAndCertificate } from './certificates.js';
+import type { KeyAndCertificate } from './x509.js';
 import {
   type AdmissionOperation,
   type AdmissionResponse,

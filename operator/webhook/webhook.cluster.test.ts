@@ -15,7 +15,7 @@ import { callbackLogger } from '../../common/index.js';
 import { Informer, KubeClient, ResourceClient, loadConnection } from '../../kube/index.js';
 import { clusterTestContext } from '../../test/cluster/context.js';
 import { type ToolResult, runTool } from '../../test/cluster/exec.js';
-import { type Secret, secretResourceType } from './certificates.js';
+import { type Secret, secretResourceType } from './ca-store.js';
 import {
   type AdmissionWebhook,
   type ValidatingWebhookConfiguration,

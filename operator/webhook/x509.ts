@@ -1,23 +1,14 @@
 /**
- * Serving certificates for the admission webhook (see docs/adr/0004-webhook-certificates.md).
- *
- * A long-lived CA is kept in a Secret in the operator's namespace, created create-if-absent so that
- * replicas starting together agree on one CA (the loser of the create reads the winner's). Each replica
- * issues its own short-lived serving certificate from that CA for the Service's DNS names, and issues a
- * new one at 2/3 of its life. Keys come from node:crypto (fast, native); node-forge only builds and signs
- * the certificates. Forge signs with RSA only, so every key is RSA.
+ * The webhook's X.509 work, pure of I/O (see docs/adr/0004-webhook-certificates.md): a long-lived CA, the
+ * short-lived serving certificates it signs for the Service's DNS names, and the check that a CA read back
+ * is usable. Keys come from node:crypto (fast, native); node-forge only builds and signs the
+ * certificates. Forge signs with RSA only, so every key is RSA.
  */
 import { X509Certificate, createPrivateKey, generateKeyPair, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
-import {
-  type KubeObject,
-  type ResourceClient,
-  type ResourceType,
-  isAlreadyExists,
-  isNotFound,
-} from '../../kube/index.js';
+import { renewalTime } from './rotation.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const CA_LIFETIME_MS = 10 * 365 * DAY_MS;
@@ -53,15 +44,6 @@ export function serviceDnsNames(serviceName: string, namespace: string): string[
     `${serviceName}.${namespace}.svc`,
     `${serviceName}.${namespace}.svc.cluster.local`,
   ];
-}
-
-/**
- * 2/3 of the way from `issuedAt` to `notAfter`. Measured from the issue, not from the backdated
- * `notBefore`, so that even a very short life renews in the future.
- */
-export function renewalTime(issuedAt: Date, notAfter: Date): Date {
-  const life = notAfter.getTime() - issuedAt.getTime();
-  return new Date(issuedAt.getTime() + Math.floor((life * 2) / 3));
 }
 
 const generateRsaKeyPair = promisify(generateKeyPair);
@@ -190,145 +172,5 @@ export function checkCertificateAuthority(ca: CertificateAuthority, now: Date, w
       `${where}: the CA expires ${validTo.toISOString()}, too soon to issue serving certificates; ` +
         `delete the Secret and restart the operator to generate a new CA`,
     );
-  }
-}
-
-/** The core/v1 Secret, as far as the CA needs it. */
-export interface Secret extends KubeObject {
-  type?: string;
-  data?: Record<string, string>;
-}
-
-export const secretResourceType = {
-  group: '',
-  version: 'v1',
-  plural: 'secrets',
-  kind: 'Secret',
-  namespaced: true,
-} as const satisfies ResourceType;
-
-const fromBase64 = (value: string | undefined): string =>
-  value === undefined ? '' : Buffer.from(value, 'base64').toString('utf8');
-const toBase64 = (value: string): string => Buffer.from(value, 'utf8').toString('base64');
-
-export interface EnsureCertificateAuthorityOptions {
-  readonly namespace: string;
-  readonly secretName: string;
-  readonly now: Date;
-  readonly commonName?: string;
-}
-
-/**
- * The CA kept in Secret `namespace/secretName` (type kubernetes.io/tls: `tls.crt`, `tls.key`), creating
- * it if absent. Two callers racing both end up with the CA of whichever create won. An existing Secret
- * that does not hold a usable CA is an error, never overwritten: another replica may be serving with it.
- */
-export async function ensureCertificateAuthority(
-  secrets: ResourceClient<Secret>,
-  options: EnsureCertificateAuthorityOptions,
-): Promise<{ readonly ca: CertificateAuthority; readonly created: boolean }> {
-  const { namespace, secretName, now } = options;
-  const where = `Secret ${namespace}/${secretName}`;
-  const load = (secret: Secret): CertificateAuthority => {
-    const ca = {
-      certPem: fromBase64(secret.data?.['tls.crt']),
-      keyPem: fromBase64(secret.data?.['tls.key']),
-    };
-    checkCertificateAuthority(ca, now, where);
-    return ca;
-  };
-  try {
-    return { ca: load(await secrets.get(secretName, namespace)), created: false };
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  const ca = await generateCertificateAuthority({
-    commonName: options.commonName ?? `topology-ipam webhook CA (${namespace})`,
-    now,
-  });
-  try {
-    await secrets.create({
-      metadata: {
-        name: secretName,
-        namespace,
-        labels: { 'app.kubernetes.io/managed-by': 'topology-ipam' },
-        annotations: {
-          'ipam.topology-ipam.dev/description':
-            'CA of the IPPool admission webhook; each operator replica issues its serving certificate from it',
-        },
-      },
-      type: 'kubernetes.io/tls',
-      data: { 'tls.crt': toBase64(ca.certPem), 'tls.key': toBase64(ca.keyPem) },
-    });
-    return { ca, created: true };
-  } catch (error) {
-    if (!isAlreadyExists(error)) throw error;
-  }
-  return { ca: load(await secrets.get(secretName, namespace)), created: false };
-}
-
-/** setTimeout's limit (2^31 - 1 ms, about 24.8 days); longer waits are taken in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-export const ROTATION_RETRY_MS = 60_000;
-
-export interface ServingCertificateRotationOptions {
-  /** The certificate in use now. */
-  readonly initial: ServingCertificate;
-  /** Issues the next certificate (e.g. `issueServingCertificate` with the CA and names, at `now()`). */
-  readonly issue: () => Promise<ServingCertificate>;
-  readonly now: () => Date;
-  /** Called with each new certificate; swap it into the server here. */
-  readonly onRotated: (certificate: ServingCertificate) => void;
-  /** Issuing failed; it is retried in a minute (the current certificate still has 1/3 of its life). */
-  readonly onError: (error: unknown) => void;
-}
-
-/** Holds the current serving certificate and issues the next one at its renewal time, until stopped. */
-export class ServingCertificateRotation {
-  private certificate: ServingCertificate;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-
-  constructor(private readonly options: ServingCertificateRotationOptions) {
-    this.certificate = options.initial;
-    this.scheduleRenewal();
-  }
-
-  get current(): ServingCertificate {
-    return this.certificate;
-  }
-
-  stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
-  }
-
-  private scheduleRenewal(): void {
-    this.schedule(this.certificate.renewAt.getTime() - this.options.now().getTime());
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    const delay = Math.min(Math.max(delayMs, 0), MAX_TIMER_MS);
-    this.timer = setTimeout(() => void this.tick(), delay);
-    this.timer.unref();
-  }
-
-  private async tick(): Promise<void> {
-    // A wait longer than a timer allows, or a clock that moved: not due yet.
-    if (this.certificate.renewAt.getTime() > this.options.now().getTime()) {
-      this.scheduleRenewal();
-      return;
-    }
-    try {
-      const next = await this.options.issue();
-      if (this.stopped) return;
-      this.certificate = next;
-      this.options.onRotated(next);
-      this.scheduleRenewal();
-    } catch (error) {
-      this.options.onError(error);
-      this.schedule(ROTATION_RETRY_MS);
-    }
   }
 }
