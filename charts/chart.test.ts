@@ -12,7 +12,7 @@ import { ipamBlockSpecSchema } from '../api/index.js';
 import { parseNetworkConfig } from '../cni/config.js';
 import { findOverlaps, parseCidr, validatePoolSpec } from '../ipam/index.js';
 import { installerSettingsSchema, renderConflist } from '../installer/index.js';
-import { operatorSettingsSchema } from '../operator/settings.js';
+import { operatorSettingsSchema } from '../operator/index.js';
 import { ensureBinaries } from '../test/cluster/binaries.js';
 import { generatedFiles, staleCrdCopies } from './generate.js';
 import {
