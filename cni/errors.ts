@@ -8,7 +8,7 @@ import { ApiError, ApiUnreachableError, KubeconfigError } from '../kube/index.js
 import { latestVersion } from './versions.js';
 
 /** CNI error codes: the spec's well-known ones and this plugin's range. */
-export const errorCodes = {
+export const cniErrorCodes = {
   incompatibleVersion: 1,
   unsupportedField: 2,
   invalidEnvironment: 4,
@@ -24,7 +24,7 @@ export const errorCodes = {
   notRecorded: 104,
   internal: 199,
 } as const;
-export type ErrorCode = (typeof errorCodes)[keyof typeof errorCodes];
+export type CniErrorCode = (typeof cniErrorCodes)[keyof typeof cniErrorCodes];
 
 export type CniFailure =
   | { readonly kind: 'incompatible-version'; readonly version: string; readonly reason: string }
@@ -71,75 +71,75 @@ export interface CniErrorObject {
   readonly details: string;
 }
 
-function fromFailure(failure: CniFailure): { code: ErrorCode; msg: string; details: string } {
+function fromFailure(failure: CniFailure): { code: CniErrorCode; msg: string; details: string } {
   switch (failure.kind) {
     case 'incompatible-version':
       return {
-        code: errorCodes.incompatibleVersion,
+        code: cniErrorCodes.incompatibleVersion,
         msg: `incompatible CNI version ${failure.version}`,
         details: failure.reason,
       };
     case 'unsupported-field':
       return {
-        code: errorCodes.unsupportedField,
+        code: cniErrorCodes.unsupportedField,
         msg: `unsupported field ${failure.path}`,
         details: failure.reason,
       };
     case 'invalid-env':
       return {
-        code: errorCodes.invalidEnvironment,
+        code: cniErrorCodes.invalidEnvironment,
         msg: `invalid ${failure.variable}`,
         details: failure.reason,
       };
     case 'decode':
       return {
-        code: errorCodes.decodingFailure,
+        code: cniErrorCodes.decodingFailure,
         msg: 'cannot decode the network configuration',
         details: failure.reason,
       };
     case 'invalid-config':
       return {
-        code: errorCodes.invalidNetworkConfig,
+        code: cniErrorCodes.invalidNetworkConfig,
         msg: `invalid network configuration: ${failure.path}`,
         details: failure.reason,
       };
     case 'try-again':
-      return { code: errorCodes.tryAgainLater, msg: 'try again later', details: failure.reason };
+      return { code: cniErrorCodes.tryAgainLater, msg: 'try again later', details: failure.reason };
     case 'not-available':
-      return { code: errorCodes.pluginNotAvailable, msg: 'plugin not available', details: failure.reason };
+      return { code: cniErrorCodes.pluginNotAvailable, msg: 'plugin not available', details: failure.reason };
     case 'pool-exhausted':
       return {
-        code: errorCodes.poolExhausted,
+        code: cniErrorCodes.poolExhausted,
         msg: `no free IPv${failure.family} address for node ${failure.node}`,
         details: failure.reason,
       };
     case 'no-pool-for-node':
       return {
-        code: errorCodes.noPoolForNode,
+        code: cniErrorCodes.noPoolForNode,
         msg: `no IPv${failure.family} pool selects node ${failure.node}`,
         details: failure.reason,
       };
     case 'not-recorded':
       return {
-        code: errorCodes.notRecorded,
+        code: cniErrorCodes.notRecorded,
         msg: `no address recorded for ${failure.handle}`,
         details: failure.reason,
       };
   }
 }
 
-function fromApiError(error: ApiError): { code: ErrorCode; msg: string; details: string } {
+function fromApiError(error: ApiError): { code: CniErrorCode; msg: string; details: string } {
   const { status } = error;
   if (status === 409 || status === 429 || status >= 500) {
     return {
-      code: errorCodes.tryAgainLater,
+      code: cniErrorCodes.tryAgainLater,
       msg: `the API server answered ${status}`,
       details: error.message,
     };
   }
   if (status === 401 || status === 403) {
     return {
-      code: errorCodes.apiRefused,
+      code: cniErrorCodes.apiRefused,
       msg: `the API server refused the plugin's credentials (${status})`,
       details:
         `${error.message}. The kubeconfig's user needs get/list/create/update on ipamblocks, blockaffinities, ` +
@@ -147,7 +147,7 @@ function fromApiError(error: ApiError): { code: ErrorCode; msg: string; details:
     };
   }
   return {
-    code: errorCodes.apiRefused,
+    code: cniErrorCodes.apiRefused,
     msg: `the API server answered ${status} ${error.reason}`,
     details: error.message,
   };
@@ -155,24 +155,24 @@ function fromApiError(error: ApiError): { code: ErrorCode; msg: string; details:
 
 /** The CNI error object for anything thrown or returned as a failure. */
 export function toCniError(error: unknown, cniVersion: string = latestVersion): CniErrorObject {
-  let mapped: { code: ErrorCode; msg: string; details: string };
+  let mapped: { code: CniErrorCode; msg: string; details: string };
   if (error instanceof CniError) mapped = fromFailure(error.failure);
   else if (error instanceof ApiUnreachableError) {
     mapped = {
-      code: errorCodes.apiUnreachable,
+      code: cniErrorCodes.apiUnreachable,
       msg: 'cannot reach the Kubernetes API server',
       details: `${error.message}. Check that the API server is up and that the node agent can reach it (its KUBECONFIG, or in a pod its service account and KUBERNETES_SERVICE_HOST).`,
     };
   } else if (error instanceof ApiError) mapped = fromApiError(error);
   else if (error instanceof KubeconfigError) {
     mapped = {
-      code: errorCodes.apiUnreachable,
+      code: cniErrorCodes.apiUnreachable,
       msg: 'the node agent cannot read its API server credentials',
       details: `${error.message}. Check the agent's KUBECONFIG, or in a pod its projected service account token.`,
     };
   } else {
     const text = errorStack(error);
-    mapped = { code: errorCodes.internal, msg: 'internal error in topology-ipam', details: text };
+    mapped = { code: cniErrorCodes.internal, msg: 'internal error in topology-ipam', details: text };
   }
   return { cniVersion, ...mapped };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError, ApiUnreachableError, KubeconfigError } from '../kube/index.js';
-import { CniError, type CniFailure, errorCodes, toCniError } from './errors.js';
+import { CniError, type CniFailure, cniErrorCodes, toCniError } from './errors.js';
 import { type IpamResult, addressesOfResult, formatResult } from './result.js';
 import { supportedVersions, versionInfo } from './versions.js';
 
@@ -117,16 +117,16 @@ describe('toCniError', () => {
   it.each([
     [
       new ApiUnreachableError('https://10.0.0.1:6443', 'GET', '/x', { cause: new Error('ECONNREFUSED') }),
-      errorCodes.apiUnreachable,
+      cniErrorCodes.apiUnreachable,
     ],
-    [new ApiError(409, 'Conflict', 'changed', 'PUT', '/x'), errorCodes.tryAgainLater],
-    [new ApiError(503, 'ServiceUnavailable', 'down', 'GET', '/x'), errorCodes.tryAgainLater],
-    [new ApiError(429, 'TooManyRequests', 'slow down', 'GET', '/x'), errorCodes.tryAgainLater],
-    [new ApiError(403, 'Forbidden', 'no', 'GET', '/x'), errorCodes.apiRefused],
-    [new ApiError(422, 'Invalid', 'bad', 'PUT', '/x'), errorCodes.apiRefused],
-    [new KubeconfigError('cannot read kubeconfig /x'), errorCodes.apiUnreachable],
-    [new Error('bug'), errorCodes.internal],
-    ['a string', errorCodes.internal],
+    [new ApiError(409, 'Conflict', 'changed', 'PUT', '/x'), cniErrorCodes.tryAgainLater],
+    [new ApiError(503, 'ServiceUnavailable', 'down', 'GET', '/x'), cniErrorCodes.tryAgainLater],
+    [new ApiError(429, 'TooManyRequests', 'slow down', 'GET', '/x'), cniErrorCodes.tryAgainLater],
+    [new ApiError(403, 'Forbidden', 'no', 'GET', '/x'), cniErrorCodes.apiRefused],
+    [new ApiError(422, 'Invalid', 'bad', 'PUT', '/x'), cniErrorCodes.apiRefused],
+    [new KubeconfigError('cannot read kubeconfig /x'), cniErrorCodes.apiUnreachable],
+    [new Error('bug'), cniErrorCodes.internal],
+    ['a string', cniErrorCodes.internal],
   ])('maps %s to code %i', (error, code) => {
     expect(toCniError(error).code).toBe(code);
   });

@@ -1,17 +1,21 @@
-/**
- * The one shape of an error as data: a `code` to branch on, and a `message` for humans only. A parse error
- * also says where: `offset` and `length` locate the offending part of `input` (0-based, in UTF-16 code
- * units, as `String.prototype.slice` counts).
- */
+/** The one shape of an error as data: a `code` to branch on, and a `message` for humans only. */
 export interface CodedError<Code extends string = string> {
   readonly code: Code;
   readonly message: string;
 }
 
-export interface ParseError<Code extends string = string> extends CodedError<Code> {
-  readonly input: string;
+/**
+ * Where in a text a problem lies: 0-based, in UTF-16 code units as `String.prototype.slice` counts. A
+ * length of 0 marks a point, such as where a parser stopped for want of something else.
+ */
+export interface TextSpan {
   readonly offset: number;
   readonly length: number;
+}
+
+/** A text that does not parse, and where. */
+export interface ParseError<Code extends string = string> extends CodedError<Code>, TextSpan {
+  readonly input: string;
 }
 
 /** The message of something thrown, which need not be an Error. */

@@ -1,5 +1,5 @@
 /** Cross-cutting vocabulary: pure, no I/O, imports nothing outside this folder. */
-export { type CodedError, type ParseError, errorMessage, errorStack } from './errors.js';
+export { type CodedError, type ParseError, type TextSpan, errorMessage, errorStack } from './errors.js';
 export {
   type LogFields,
   type LogLevel,

@@ -114,3 +114,9 @@ describe('parseAddress / addressToString', () => {
     expect(makeAddress(6, 2n ** 128n - 1n).value).toBe(2n ** 128n - 1n);
   });
 });
+
+describe('AddressParseError', () => {
+  it('carries the issue’s code', () => {
+    expect(() => parseAddress('10.0.0')).toThrow(expect.objectContaining({ code: 'address-unparseable' }));
+  });
+});

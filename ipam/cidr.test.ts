@@ -206,3 +206,12 @@ describe('cidrToResourceName', () => {
     );
   });
 });
+
+describe('CidrParseError', () => {
+  it.each([
+    ['10.0.0/8', 'cidr-unparseable'],
+    ['10.0.0.1/24', 'cidr-host-bits-set'],
+  ])('thrown for %j, carries the issue’s code %s', (text, code) => {
+    expect(() => parseCidr(text)).toThrow(expect.objectContaining({ code }));
+  });
+});

@@ -68,7 +68,7 @@ export {
   type PoolValidationError,
   type ReservedRange,
   type ValidatePoolSpecOptions,
-  POOL_VALIDATION_CODES,
+  poolValidationCodes,
   RESERVED_RANGES,
   formatPoolValidationError,
   parsePoolSpec,

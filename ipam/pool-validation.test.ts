@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cidrToString } from './cidr.js';
 import {
-  POOL_VALIDATION_CODES,
+  poolValidationCodes,
   type PoolValidationCode,
   formatPoolValidationError,
   parsePoolSpec,
@@ -327,7 +327,7 @@ describe('validatePoolSpec', () => {
 
   it('has a table row for every code', () => {
     const covered = new Set(cases.flatMap((c) => c.expected.map((e) => e.slice(0, e.indexOf('@')))));
-    expect([...POOL_VALIDATION_CODES].filter((code) => !covered.has(code))).toEqual([]);
+    expect([...poolValidationCodes].filter((code) => !covered.has(code))).toEqual([]);
   });
 
   it('reports every broken rule at once', () => {
@@ -399,6 +399,10 @@ describe('validation messages and data', () => {
     const error = only({ ...v4, nodeSelector: 'rack ==' });
     expect(error).toMatchObject({ code: 'node-selector-invalid', position: 7, expected: 'string' });
     expect(error.message).toBe('cannot parse selector "rack ==": expected string at position 7');
+  });
+
+  it('bad selector: locates the problem as a span, as a CIDR that does not parse does', () => {
+    expect(only({ ...v4, nodeSelector: 'rack ==' })).toMatchObject({ offset: 7, length: 0 });
   });
 
   it('reserved ranges: say which range and which way round', () => {

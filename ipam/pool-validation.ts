@@ -3,6 +3,7 @@
  * The admission webhook renders these; the controller records them in status.
  */
 import { z } from 'zod';
+import type { CodedError, TextSpan } from '../common/index.js';
 import {
   parseSelector,
   type Selector,
@@ -25,7 +26,7 @@ import {
 } from './pool-spec.js';
 import type { Result } from './errors.js';
 
-export const POOL_VALIDATION_CODES = [
+export const poolValidationCodes = [
   /** The spec does not have the right shape: a field of the wrong type or an unknown enum value. */
   'schema-invalid',
   'cidr-unparseable',
@@ -52,19 +53,22 @@ export const POOL_VALIDATION_CODES = [
   'block-size-immutable',
 ] as const;
 
-export type PoolValidationCode = (typeof POOL_VALIDATION_CODES)[number];
+export type PoolValidationCode = (typeof poolValidationCodes)[number];
 
 /** Extra data carried by some codes, so that callers need not parse messages. */
 interface PoolValidationDetails {
   'schema-invalid': object;
   /** Location of the problem within the CIDR text. */
-  'cidr-unparseable': { readonly offset: number; readonly length: number };
+  'cidr-unparseable': TextSpan;
   'cidr-host-bits-set': { readonly suggestedCidr: string };
   'block-size-out-of-range': { readonly min: number; readonly max: number };
   'pool-smaller-than-block': { readonly blockSize: number };
   'cidr-overlaps-reserved': { readonly reserved: string };
-  /** From the selector parser: 0-based offset into the selector and what it expected there. */
-  'node-selector-invalid': { readonly position: number; readonly expected: SelectorExpectation };
+  /**
+   * From the selector parser: where in the selector it stopped (`position`, and the same point as a span)
+   * and what it expected there.
+   */
+  'node-selector-invalid': TextSpan & { readonly position: number; readonly expected: SelectorExpectation };
   'node-selector-uses-global': object;
   'encapsulation-conflict': object;
   'ipip-on-ipv6': object;
@@ -82,11 +86,7 @@ interface PoolValidationDetails {
  * `message` says what is wrong and, where there is one, the fix, without repeating the field.
  */
 export type PoolValidationError = {
-  [C in PoolValidationCode]: {
-    readonly code: C;
-    readonly field: string;
-    readonly message: string;
-  } & Readonly<PoolValidationDetails[C]>;
+  [C in PoolValidationCode]: CodedError<C> & { readonly field: string } & Readonly<PoolValidationDetails[C]>;
 }[PoolValidationCode];
 
 /** `spec.cidr: "10.0.0.1/24" has host bits set; did you mean 10.0.0.0/24?` */
@@ -295,6 +295,8 @@ function checkNodeSelector(pool: LenientSpec, errors: PoolValidationError[]): Se
       field: 'spec.nodeSelector',
       message: `cannot parse selector ${JSON.stringify(text)}: expected ${error.expected} at position ${error.position}`,
       position: error.position,
+      offset: error.offset,
+      length: error.length,
       expected: error.expected,
     });
     return undefined;

@@ -1,3 +1,5 @@
+import type { ParseError } from '../common/index.js';
+
 /**
  * What the parser was looking for where it stopped. A closed set, so callers can branch on it and tests
  * can pin it; the message is built from it and is for humans only.
@@ -37,13 +39,17 @@ export interface SelectorParseErrorDetail {
   readonly note?: string;
 }
 
-/** A selector that is not valid Calico syntax. `position` is a 0-based offset into `input`. */
-export class SelectorParseError extends Error {
+/**
+ * A selector that is not valid Calico syntax. `position` is a 0-based offset into `input`: where the parser
+ * stopped, so the error's span is that point (`offset`, `length` 0).
+ */
+export class SelectorParseError extends Error implements ParseError<typeof SELECTOR_PARSE_ERROR> {
   override readonly name = 'SelectorParseError';
   readonly code = SELECTOR_PARSE_ERROR;
   readonly input: string;
   readonly position: number;
   readonly expected: SelectorExpectation;
+  readonly length = 0;
 
   constructor(
     input: string,
@@ -57,5 +63,9 @@ export class SelectorParseError extends Error {
     this.input = input;
     this.position = position;
     this.expected = expected;
+  }
+
+  get offset(): number {
+    return this.position;
   }
 }

@@ -54,3 +54,15 @@ describe('public API', () => {
     expect(selectorUsesGlobal(parseSelector(text))).toBe(expected);
   });
 });
+
+describe('SelectorParseError as a parse error', () => {
+  it.each([
+    ['rack =~ "x"', 5],
+    ['rack == "x', 10],
+    ['has(', 4],
+  ])('%j: the span is the point where the parser stopped, %i', (input, offset) => {
+    expect(() => parseSelector(input)).toThrow(
+      expect.objectContaining({ code: 'SELECTOR_PARSE', input, offset, position: offset, length: 0 }),
+    );
+  });
+});
