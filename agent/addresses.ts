@@ -12,7 +12,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  type IPAMBlock,
   type IpamResources,
   claimBlock,
   isPendingBlock,
@@ -20,16 +19,17 @@ import {
   parsePool,
 } from '../allocator/index.js';
 import { errorMessage } from '../common/index.js';
-import { type Allocation, labels } from '../api/index.js';
 import {
+  type Allocation,
+  labels,
   type AllocationOwner,
-  type Cidr,
-  type IpFamily,
   blockUsage,
   releaseInvalidHandles,
   releaseWhere,
   reservedOrdinals,
-} from '../ipam/index.js';
+  type IPAMBlock,
+} from '../api/index.js';
+import { type Cidr, type IpFamily } from '../ipam/index.js';
 import { ApiError, isConflict } from '../kube/index.js';
 import { type NetworkConfig, handleOf, isHandleOfNetwork, legacyHandleOf } from '../cni/config.js';
 import { CniError } from '../cni/errors.js';

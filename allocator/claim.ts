@@ -1,4 +1,4 @@
-import { labels } from '../api/index.js';
+import { type BlockAffinity, type IPAMBlock, labels } from '../api/index.js';
 import {
   type Cidr,
   blockRegion,
@@ -9,7 +9,7 @@ import {
 } from '../ipam/index.js';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/index.js';
 import { candidateBlocks } from './candidates.js';
-import type { BlockAffinity, IPAMBlock, IpamResources } from './resources.js';
+import type { IpamResources } from './resources.js';
 
 export interface ClaimRequest {
   readonly node: string;

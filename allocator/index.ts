@@ -12,15 +12,7 @@ export {
   regionSelector,
   releaseBlockIfEmpty,
 } from './claim.js';
-export {
-  type BlockAffinity,
-  type IPAMBlock,
-  type IPAMConfig,
-  type IPPool,
-  type IpamResources,
-  ipamResourceTypes,
-  ipamResources,
-} from './resources.js';
+export { type IpamResources, ipamResources } from './resources.js';
 export {
   type BlockLimitVerdict,
   type NodePools,

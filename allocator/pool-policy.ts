@@ -7,20 +7,18 @@
  * decides that itself from every pool (overlaps, see `poolStandings`), the node side reads the verdict the
  * operator published in the pool's Allocatable condition (`unclearedReason`).
  */
-import { poolConditionTypes } from '../api/index.js';
 import {
-  type Cidr,
-  type IpFamily,
+  poolConditionTypes,
   type NormalizedIPPoolSpec,
-  cidrEquals,
   cidrTextFamily,
   formatPoolValidationError,
   parsePoolSpec,
-  safeParseCidr,
-} from '../ipam/index.js';
+  type IPAMBlock,
+  type IPPool,
+} from '../api/index.js';
+import { type Cidr, type IpFamily, cidrEquals, safeParseCidr } from '../ipam/index.js';
 import { type Selector, parseSelector } from '../selector/index.js';
 import { isPendingBlock } from './claim.js';
-import type { IPAMBlock, IPPool } from './resources.js';
 
 /** A pool parsed once (per resourceVersion): all the policy reads of it. */
 export interface ParsedPool {

@@ -1,36 +1,12 @@
-import type { BlockAffinitySpec, IPAMBlockSpec, IPAMConfigSpec, IPPoolStatus } from '../api/index.js';
-import { apiGroup, apiVersionName } from '../api/index.js';
-import type { IPPoolSpecInput } from '../ipam/index.js';
-import { type KubeClient, type KubeObject, ResourceClient, type ResourceType } from '../kube/index.js';
-
-export interface IPPool extends KubeObject {
-  spec: IPPoolSpecInput;
-  status?: IPPoolStatus;
-}
-export interface IPAMBlock extends KubeObject {
-  spec: IPAMBlockSpec;
-}
-export interface BlockAffinity extends KubeObject {
-  spec: BlockAffinitySpec;
-}
-export interface IPAMConfig extends KubeObject {
-  spec: Partial<IPAMConfigSpec>;
-}
-
-const custom = (plural: string, kind: string): ResourceType => ({
-  group: apiGroup,
-  version: apiVersionName,
-  plural,
-  kind,
-  namespaced: false,
-});
-
-export const ipamResourceTypes = {
-  pools: custom('ippools', 'IPPool'),
-  blocks: custom('ipamblocks', 'IPAMBlock'),
-  affinities: custom('blockaffinities', 'BlockAffinity'),
-  configs: custom('ipamconfigs', 'IPAMConfig'),
-} as const;
+import {
+  type BlockAffinity,
+  type IPAMBlock,
+  type IPAMConfig,
+  type IPPool,
+  type ResourceDefinition,
+  customResources,
+} from '../api/index.js';
+import { type KubeClient, type KubeObject, ResourceClient } from '../kube/index.js';
 
 /** Typed access to the IPAM custom resources through one client. */
 export interface IpamResources {
@@ -41,12 +17,20 @@ export interface IpamResources {
   readonly configs: ResourceClient<IPAMConfig>;
 }
 
+/** A client of one resource, addressed as the model's table names it. */
+function resourceClient<T extends KubeObject>(
+  client: KubeClient,
+  { group, version, plural, kind, scope }: ResourceDefinition,
+): ResourceClient<T> {
+  return new ResourceClient<T>(client, { group, version, plural, kind, namespaced: scope === 'Namespaced' });
+}
+
 export function ipamResources(client: KubeClient): IpamResources {
   return {
     client,
-    pools: new ResourceClient<IPPool>(client, ipamResourceTypes.pools),
-    blocks: new ResourceClient<IPAMBlock>(client, ipamResourceTypes.blocks),
-    affinities: new ResourceClient<BlockAffinity>(client, ipamResourceTypes.affinities),
-    configs: new ResourceClient<IPAMConfig>(client, ipamResourceTypes.configs),
+    pools: resourceClient(client, customResources.pools),
+    blocks: resourceClient(client, customResources.blocks),
+    affinities: resourceClient(client, customResources.affinities),
+    configs: resourceClient(client, customResources.configs),
   };
 }

@@ -56,7 +56,7 @@ export type CoolingAddress = z.infer<typeof coolingAddressSchema>;
 /**
  * Why `text` cannot be a block's CIDR, or undefined: it must be a CIDR written as this project writes it
  * (network address, canonical text: block names derive from it) with a block-sized prefix. The CRDs'
- * CEL rules (api/crds.ts) say the same to the API server.
+ * CEL rules (api/resources.ts) say the same to the API server.
  */
 export function blockCidrProblem(text: string): string | undefined {
   const parsed = safeParseCidr(text);

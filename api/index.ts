@@ -1,4 +1,8 @@
-/** The custom resources: their shapes (zod), names and CRDs. Pure data, no I/O. */
+/**
+ * The resource model: what each custom resource is (its table entry in resources.ts, its spec and status
+ * schemas, its object type), the rules over its data (pool validation, address assignment in a block), and
+ * the CRDs generated from the table. Pure: no I/O.
+ */
 export {
   type AffinityState,
   type BlockAffinitySpec,
@@ -14,9 +18,24 @@ export {
   coolingAddressSchema,
   ipamBlockSpecSchema,
 } from './block.js';
+export {
+  type AddressReleaseOutcome,
+  type AllocationOwner,
+  type AssignOptions,
+  type AssignOutcome,
+  type BlockUsage,
+  allocationAddress,
+  assignAddress,
+  blockAddressCount,
+  blockUsage,
+  findAllocation,
+  releaseHandle,
+  releaseInvalidHandles,
+  releaseWhere,
+  reservedOrdinals,
+} from './block-allocation.js';
 export { type IPAMConfigSpec, ipamConfigName, ipamConfigSpecSchema } from './config.js';
-export { specProblems } from './problems.js';
-export { customResourceDefinition, resourceDefinitions } from './crds.js';
+export { customResourceDefinition } from './crds.js';
 export { apiGroup, apiVersion, apiVersionName, labels, poolFinalizer } from './group.js';
 export {
   type AllocatableReason,
@@ -27,3 +46,42 @@ export {
   ipPoolStatusSchema,
   poolConditionTypes,
 } from './pool.js';
+export {
+  type AllowedUse,
+  type AssignmentMode,
+  type EncapsulationMode,
+  type IPPoolSpec,
+  type IPPoolSpecInput,
+  type NormalizedIPPoolSpec,
+  ALL_NODES_SELECTOR,
+  ALLOWED_USES,
+  ASSIGNMENT_MODES,
+  DEFAULT_ALLOWED_USES,
+  ENCAPSULATION_MODES,
+  cidrTextFamily,
+  defaultBlockSize,
+  ipPoolSpecSchema,
+  normalizePoolSpec,
+} from './pool-spec.js';
+export {
+  type PoolValidationCode,
+  type PoolValidationError,
+  type ReservedRange,
+  type ValidatePoolSpecOptions,
+  poolValidationCodes,
+  RESERVED_RANGES,
+  formatPoolValidationError,
+  parsePoolSpec,
+  validatePoolSpec,
+} from './pool-validation.js';
+export { specProblems } from './problems.js';
+export {
+  type BlockAffinity,
+  type IPAMBlock,
+  type IPAMConfig,
+  type IPPool,
+  type PrinterColumn,
+  type ResourceDefinition,
+  customResources,
+  resourceDefinitions,
+} from './resources.js';

@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
-import { customResourceDefinition, resourceDefinitions } from './crds.js';
+import { customResourceDefinition } from './crds.js';
 import { apiGroup } from './group.js';
+import { resourceDefinitions } from './resources.js';
 
 const header = '# Generated from api/ by `npm run generate`. Do not edit by hand.\n';
 

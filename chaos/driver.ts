@@ -12,9 +12,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type IPAMBlock, type IpamResources, ipamResources } from '../allocator/index.js';
+import { type IpamResources, ipamResources } from '../allocator/index.js';
 import { agentNodeFlags } from '../agent/settings.js';
-import { ipamConfigName } from '../api/index.js';
+import { ipamConfigName, type IPAMBlock } from '../api/index.js';
 import {
   type InstalledPlugin,
   type PluginOutcome,

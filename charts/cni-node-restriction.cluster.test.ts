@@ -12,8 +12,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BlockAffinity, type IPAMBlock, type IpamResources, ipamResources } from '../allocator/index.js';
-import { labels } from '../api/index.js';
+import { type IpamResources, ipamResources } from '../allocator/index.js';
+import { labels, type BlockAffinity, type IPAMBlock } from '../api/index.js';
 import {
   type InstalledPlugin,
   installPlugin,

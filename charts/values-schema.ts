@@ -8,8 +8,7 @@
  * (resources, affinity, tolerations, security contexts) are left open.
  */
 import { z } from 'zod';
-import { ipamConfigSpecSchema } from '../api/index.js';
-import { IPPoolSpecSchema } from '../ipam/index.js';
+import { ipamConfigSpecSchema, ipPoolSpecSchema } from '../api/index.js';
 
 const dnsLabel = z
   .string()
@@ -55,7 +54,7 @@ const serviceAccount = z.strictObject({
 });
 const seconds = (description: string) => z.int().positive().describe(description);
 
-const poolSpec = z.strictObject({ ...IPPoolSpecSchema.shape, cidr });
+const poolSpec = z.strictObject({ ...ipPoolSpecSchema.shape, cidr });
 const poolSpecWithoutTarget = poolSpec.omit({ cidr: true, nodeSelector: true });
 
 const operator = z.strictObject({

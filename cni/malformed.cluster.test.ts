@@ -3,8 +3,8 @@
  * neither crash on them nor hand out or release an address from them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IPAMBlock, ipamResources } from '../allocator/index.js';
-import { labels } from '../api/index.js';
+import { ipamResources } from '../allocator/index.js';
+import { labels, type IPAMBlock } from '../api/index.js';
 import { cidrContainsAddress, cidrToResourceName, parseAddress, parseCidr } from '../ipam/index.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';

@@ -3,8 +3,6 @@
  * from, which pools may give the node a new block. `allocate.ts` gathers the objects and writes the result.
  */
 import {
-  type IPAMBlock,
-  type IPPool,
   formatPassOver,
   parsePool,
   poolsForNode,
@@ -12,23 +10,27 @@ import {
   unknownRequestedPools,
 } from '../allocator/index.js';
 import {
-  type AllocationOwner,
-  type AssignOutcome,
   type Cidr,
   type IpFamily,
   addressToString,
-  allocationAddress,
-  assignAddress,
   cidrContains,
   cidrToString,
-  findAllocation,
-  reservedOrdinals,
   safeParseCidr,
 } from '../ipam/index.js';
 import type { PoolRef } from './config.js';
 import { CniError } from './errors.js';
 import type { AssignedIp } from './result.js';
-import { ipamBlockSpecSchema } from '../api/index.js';
+import {
+  ipamBlockSpecSchema,
+  type AllocationOwner,
+  type AssignOutcome,
+  allocationAddress,
+  assignAddress,
+  findAllocation,
+  reservedOrdinals,
+  type IPAMBlock,
+  type IPPool,
+} from '../api/index.js';
 
 /**
  * The blocks whose spec parses. One that does not (stored before the CRD checked it: a CIDR larger than a

@@ -7,9 +7,18 @@
  * Preconditions (a block size that does not fit the pool, an index out of range) are programming errors and
  * throw `RangeError`; user input is checked earlier by `validatePoolSpec`.
  */
-import { type Address, familyBits } from './address.js';
+import { type Address, type IpFamily, familyBits } from './address.js';
 import { type Cidr, cidrContains, cidrContainsAddress, cidrOf, cidrSize } from './cidr.js';
-import { BLOCK_SIZE_LIMITS } from './pool-spec.js';
+
+/** Allowed block sizes (prefix lengths) and the default, per family. */
+export const BLOCK_SIZE_LIMITS = {
+  4: { min: 20, max: 32, default: 26 },
+  6: { min: 116, max: 128, default: 122 },
+} as const satisfies Record<IpFamily, { min: number; max: number; default: number }>;
+
+/** The most addresses one block holds (4096: an IPv4 /20 or an IPv6 /116), so the most ordinals it lists. */
+export const MAX_BLOCK_ADDRESSES =
+  2 ** Math.max(32 - BLOCK_SIZE_LIMITS[4].min, 128 - BLOCK_SIZE_LIMITS[6].min);
 
 function checkBlockSize(pool: Cidr, blockSize: number): void {
   if (!Number.isInteger(blockSize) || blockSize < pool.prefixLength || blockSize > familyBits(pool.family)) {

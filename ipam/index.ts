@@ -1,6 +1,6 @@
 /**
- * The pure IPAM core: addresses and CIDRs, the IPPool spec and its validation, overlap detection between
- * pools, and block arithmetic. No I/O and no Kubernetes code.
+ * The pure IPAM core: addresses and CIDRs, overlap detection between pools, and block arithmetic. No I/O,
+ * no Kubernetes code and no resource shapes (those are the model's, in api/).
  */
 export {
   type Address,
@@ -45,36 +45,6 @@ export {
   CidrParseError,
 } from './errors.js';
 export {
-  type AllowedUse,
-  type AssignmentMode,
-  type EncapsulationMode,
-  type IPPoolSpec,
-  type IPPoolSpecInput,
-  type NormalizedIPPoolSpec,
-  ALL_NODES_SELECTOR,
-  ALLOWED_USES,
-  ASSIGNMENT_MODES,
-  BLOCK_SIZE_LIMITS,
-  DEFAULT_ALLOWED_USES,
-  ENCAPSULATION_MODES,
-  IPPoolSpecSchema,
-  MAX_BLOCK_ADDRESSES,
-  cidrTextFamily,
-  defaultBlockSize,
-  normalizePoolSpec,
-} from './pool-spec.js';
-export {
-  type PoolValidationCode,
-  type PoolValidationError,
-  type ReservedRange,
-  type ValidatePoolSpecOptions,
-  poolValidationCodes,
-  RESERVED_RANGES,
-  formatPoolValidationError,
-  parsePoolSpec,
-  validatePoolSpec,
-} from './pool-validation.js';
-export {
   type Overlap,
   type OverlapRelation,
   type PoolRef,
@@ -83,6 +53,8 @@ export {
   formatOverlap,
 } from './overlap.js';
 export {
+  BLOCK_SIZE_LIMITS,
+  MAX_BLOCK_ADDRESSES,
   addressAtOrdinal,
   addressOrdinal,
   blockAt,
@@ -92,4 +64,3 @@ export {
   blockRegion,
   iterateBlocks,
 } from './blocks.js';
-export * from './block-allocation.js';

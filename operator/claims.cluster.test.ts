@@ -4,8 +4,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IPAMBlock, ipamResources, isPendingBlock } from '../allocator/index.js';
-import { labels as apiLabels } from '../api/index.js';
+import { ipamResources, isPendingBlock } from '../allocator/index.js';
+import { labels as apiLabels, type IPAMBlock } from '../api/index.js';
 import {
   KubeClient,
   type Node,

@@ -7,14 +7,12 @@ import {
   ipamConfigSpecSchema,
   type IPAMConfigSpec,
   specProblems,
-} from '../api/index.js';
-import {
   type BlockAffinity,
   type IPAMBlock,
   type IPAMConfig,
   type IPPool,
-  type IpamResources,
-} from '../allocator/index.js';
+} from '../api/index.js';
+import { type IpamResources } from '../allocator/index.js';
 import {
   ApiError,
   Informer,

@@ -5,8 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import type { Allocation } from '../api/index.js';
-import { type IPAMBlock, type IPPool, ipamResources } from '../allocator/index.js';
+import { type Allocation, type IPAMBlock, type IPPool } from '../api/index.js';
+import { ipamResources } from '../allocator/index.js';
 import {
   KubeClient,
   type Node,

@@ -1,6 +1,6 @@
-import { claimBlock, isPendingBlock, releaseBlockIfEmpty, type IPAMBlock } from '../allocator/index.js';
-import { labels as apiLabels } from '../api/index.js';
-import { blockRegion, cidrToResourceName, parseCidr, releaseWhere, safeParseCidr } from '../ipam/index.js';
+import { claimBlock, isPendingBlock, releaseBlockIfEmpty } from '../allocator/index.js';
+import { labels as apiLabels, releaseWhere, type IPAMBlock } from '../api/index.js';
+import { blockRegion, cidrToResourceName, parseCidr, safeParseCidr } from '../ipam/index.js';
 import { type InformerHealth, type Node, type Pod, isConflict, isNotFound } from '../kube/index.js';
 import type { ClusterState, MalformedObject } from './cluster-state.js';
 import { type ReconcileResult, done, requeueAfter } from './controller.js';

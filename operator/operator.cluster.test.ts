@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labels as apiLabels, poolFinalizer } from '../api/index.js';
-import { type IPAMBlock, type IPPool, ipamResources, isPendingBlock } from '../allocator/index.js';
+import { labels as apiLabels, poolFinalizer, type IPAMBlock, type IPPool } from '../api/index.js';
+import { ipamResources, isPendingBlock } from '../allocator/index.js';
 import { cidrContains, parseCidr } from '../ipam/index.js';
 import {
   KubeClient,

@@ -1,5 +1,12 @@
-import { type Condition, type IPPoolStatus, poolConditionTypes, poolFinalizer } from '../api/index.js';
-import { releaseBlockIfEmpty, type IPAMBlock, type IPPool } from '../allocator/index.js';
+import {
+  type Condition,
+  type IPPoolStatus,
+  poolConditionTypes,
+  poolFinalizer,
+  type IPAMBlock,
+  type IPPool,
+} from '../api/index.js';
+import { releaseBlockIfEmpty } from '../allocator/index.js';
 import { cidrSize } from '../ipam/index.js';
 import { isNotFound } from '../kube/index.js';
 import type { ClusterState, MalformedObject } from './cluster-state.js';

@@ -1,7 +1,12 @@
 /** Test data for the planners: small factories for pools, blocks and allocations. Used by tests only. */
-import type { Allocation, CoolingAddress, IPPoolStatus } from '../../api/index.js';
-import type { IPAMBlock, IPPool } from '../../allocator/index.js';
-import type { IPPoolSpecInput } from '../../ipam/index.js';
+import {
+  type Allocation,
+  type CoolingAddress,
+  type IPPoolStatus,
+  type IPPoolSpecInput,
+  type IPAMBlock,
+  type IPPool,
+} from '../../api/index.js';
 import { type PoolView, poolView } from './pools.js';
 
 /** The creation time of pools that do not say otherwise. */

@@ -1,5 +1,4 @@
-import type { Allocation } from '../../api/index.js';
-import type { IPAMBlock } from '../../allocator/index.js';
+import { type Allocation, type IPAMBlock } from '../../api/index.js';
 import { type Cidr, addressAtOrdinal, addressToString, parseCidr } from '../../ipam/index.js';
 import type { Pod } from '../../kube/index.js';
 

@@ -1,11 +1,6 @@
-import type { IPAMConfigSpec } from '../../api/index.js';
-import {
-  type IPAMBlock,
-  formatPassOver,
-  mayClaimAnotherBlock,
-  passOverReason,
-} from '../../allocator/index.js';
-import { blockUsage, parseCidr, reservedOrdinals } from '../../ipam/index.js';
+import { type IPAMConfigSpec, blockUsage, reservedOrdinals, type IPAMBlock } from '../../api/index.js';
+import { formatPassOver, mayClaimAnotherBlock, passOverReason } from '../../allocator/index.js';
+import { parseCidr } from '../../ipam/index.js';
 import { type PoolStanding, type PoolView, poolsSelecting, standingReason } from './pools.js';
 
 export interface NodePlanInput {

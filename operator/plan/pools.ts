@@ -1,11 +1,5 @@
-import { type AllocatableReason, poolConditionTypes } from '../../api/index.js';
-import {
-  type IPPool,
-  type NodePools,
-  type ParsedPool,
-  parsePool,
-  poolsForNode,
-} from '../../allocator/index.js';
+import { type AllocatableReason, poolConditionTypes, type IPPool } from '../../api/index.js';
+import { type NodePools, type ParsedPool, parsePool, poolsForNode } from '../../allocator/index.js';
 import { cidrOverlaps, findOverlaps, formatOverlap } from '../../ipam/index.js';
 
 /** A pool as the planners see it: parsed once per resourceVersion. */

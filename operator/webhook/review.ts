@@ -14,18 +14,20 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import type { IPPool } from '../../allocator/index.js';
-import { apiGroup } from '../../api/index.js';
+import {
+  apiGroup,
+  type PoolValidationError,
+  formatPoolValidationError,
+  validatePoolSpec,
+  type IPPool,
+} from '../../api/index.js';
 import {
   type Cidr,
   type PoolRef,
-  type PoolValidationError,
   cidrEquals,
   findOverlapsWith,
   formatOverlap,
-  formatPoolValidationError,
   safeParseCidr,
-  validatePoolSpec,
 } from '../../ipam/index.js';
 
 const groupVersionKind = z.object({ group: z.string(), version: z.string(), kind: z.string() });

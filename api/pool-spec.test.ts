@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { IPPoolSpecSchema, type IPPoolSpecInput, normalizePoolSpec } from './pool-spec.js';
+import { ipPoolSpecSchema, type IPPoolSpecInput, normalizePoolSpec } from './pool-spec.js';
 
 describe('normalizePoolSpec', () => {
   it('fills every Calico default, with the block size for the family', () => {
@@ -53,8 +53,8 @@ describe('normalizePoolSpec', () => {
   });
 });
 
-describe('IPPoolSpecSchema as JSON Schema (for the CRD)', () => {
-  const schema = z.toJSONSchema(IPPoolSpecSchema, { io: 'input' }) as {
+describe('ipPoolSpecSchema as JSON Schema (for the CRD)', () => {
+  const schema = z.toJSONSchema(ipPoolSpecSchema, { io: 'input' }) as {
     type: string;
     required?: string[];
     properties: Record<string, { description?: string; default?: unknown; type?: string; enum?: string[] }>;

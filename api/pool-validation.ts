@@ -11,20 +11,27 @@ import {
   SelectorParseError,
   selectorUsesGlobal,
 } from '../selector/index.js';
-import { type Cidr, cidrEquals, cidrRelation, cidrToString, parseCidr, safeParseCidr } from './cidr.js';
+import {
+  BLOCK_SIZE_LIMITS,
+  type Cidr,
+  type Result,
+  cidrEquals,
+  cidrRelation,
+  cidrToString,
+  parseCidr,
+  safeParseCidr,
+} from '../ipam/index.js';
 import {
   ALL_NODES_SELECTOR,
   ALLOWED_USES,
-  BLOCK_SIZE_LIMITS,
   type EncapsulationMode,
-  IPPoolSpecSchema,
+  ipPoolSpecSchema,
   type NormalizedIPPoolSpec,
   normalizePoolSpec,
   resolveAllowedUses,
   resolveBlockSize,
   resolveNodeSelector,
 } from './pool-spec.js';
-import type { Result } from './errors.js';
 
 export const poolValidationCodes = [
   /** The spec does not have the right shape: a field of the wrong type or an unknown enum value. */
@@ -134,11 +141,11 @@ const reservedCidrs = RESERVED_RANGES.map((range) => ({ ...range, parsed: parseC
  * The schema with `blockSize` (any number) and `allowedUses` (any strings) loosened, so that an out-of-range
  * block size or an unknown use reaches the rules below, whose messages say more than the schema's would.
  */
-const LenientSpecSchema = IPPoolSpecSchema.extend({
+const lenientSpecSchema = ipPoolSpecSchema.extend({
   blockSize: z.number().optional(),
   allowedUses: z.array(z.string()).default(() => []),
 });
-type LenientSpec = z.output<typeof LenientSpecSchema>;
+type LenientSpec = z.output<typeof lenientSpecSchema>;
 
 function fieldPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>(
@@ -165,7 +172,7 @@ export function validatePoolSpec(
   spec: unknown,
   options: ValidatePoolSpecOptions = {},
 ): PoolValidationError[] {
-  const parsed = LenientSpecSchema.safeParse(spec);
+  const parsed = lenientSpecSchema.safeParse(spec);
   if (!parsed.success) return schemaErrors(parsed.error);
   const errors: PoolValidationError[] = [];
   const pool = parsed.data;
@@ -187,7 +194,7 @@ export function parsePoolSpec(
   const errors = validatePoolSpec(spec, options);
   if (errors.length > 0) return { ok: false, error: errors };
   // The rules above are stricter than the schema, so this parse succeeds; keep the check anyway.
-  const strict = IPPoolSpecSchema.safeParse(spec);
+  const strict = ipPoolSpecSchema.safeParse(spec);
   if (!strict.success) return { ok: false, error: schemaErrors(strict.error) };
   const normalized = normalizePoolSpec(strict.data);
   return { ok: true, value: { spec: normalized, cidr: parseCidr(normalized.cidr) } };
@@ -377,7 +384,7 @@ function checkImmutable(
   errors: PoolValidationError[],
 ): void {
   // The stored spec was validated when written; if it no longer parses there is nothing sound to compare.
-  const old = LenientSpecSchema.safeParse(oldSpec);
+  const old = lenientSpecSchema.safeParse(oldSpec);
   if (!old.success) return;
   const oldCidr = safeParseCidr(old.data.cidr);
   if (!oldCidr.ok || cidr === undefined) return;

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { IPAMBlockSpec } from '../api/index.js';
-import { addressToString } from './address.js';
+import { addressToString, parseCidr } from '../ipam/index.js';
 import {
   type AssignOptions,
   allocationAddress,
@@ -12,7 +11,7 @@ import {
   releaseInvalidHandles,
   reservedOrdinals,
 } from './block-allocation.js';
-import { parseCidr } from './cidr.js';
+import type { IPAMBlockSpec } from './block.js';
 
 const emptyBlock = (cidr = '10.0.0.0/29'): IPAMBlockSpec => ({
   cidr,

@@ -6,7 +6,7 @@
  * (the block size depends on the CIDR's family) are filled in by `normalizePoolSpec`.
  */
 import { z } from 'zod';
-import type { IpFamily } from './address.js';
+import { BLOCK_SIZE_LIMITS, type IpFamily } from '../ipam/index.js';
 
 export const ENCAPSULATION_MODES = ['Never', 'Always', 'CrossSubnet'] as const;
 export type EncapsulationMode = (typeof ENCAPSULATION_MODES)[number];
@@ -22,17 +22,7 @@ export const ALL_NODES_SELECTOR = 'all()';
 
 export const DEFAULT_ALLOWED_USES: readonly AllowedUse[] = Object.freeze(['Workload', 'Tunnel']);
 
-/** Allowed block sizes (prefix lengths) and the default, per family. */
-export const BLOCK_SIZE_LIMITS = {
-  4: { min: 20, max: 32, default: 26 },
-  6: { min: 116, max: 128, default: 122 },
-} as const satisfies Record<IpFamily, { min: number; max: number; default: number }>;
-
-/** The most addresses one block holds (4096: an IPv4 /20 or an IPv6 /116), so the most ordinals it lists. */
-export const MAX_BLOCK_ADDRESSES =
-  2 ** Math.max(32 - BLOCK_SIZE_LIMITS[4].min, 128 - BLOCK_SIZE_LIMITS[6].min);
-
-export const IPPoolSpecSchema = z.object({
+export const ipPoolSpecSchema = z.object({
   cidr: z
     .string()
     .describe(
@@ -101,10 +91,10 @@ export const IPPoolSpecSchema = z.object({
 });
 
 /** A spec as written by a user: every field but `cidr` optional. */
-export type IPPoolSpecInput = z.input<typeof IPPoolSpecSchema>;
+export type IPPoolSpecInput = z.input<typeof ipPoolSpecSchema>;
 
 /** A spec after schema parsing: defaults filled in, except `blockSize`, whose default depends on the family. */
-export type IPPoolSpec = z.output<typeof IPPoolSpecSchema>;
+export type IPPoolSpec = z.output<typeof ipPoolSpecSchema>;
 
 /** A spec with every default resolved, including `blockSize` for the CIDR's family. */
 export type NormalizedIPPoolSpec = Omit<IPPoolSpec, 'blockSize'> & { blockSize: number };
@@ -139,7 +129,7 @@ export function resolveAllowedUses<T extends string>(allowedUses: readonly T[]):
  * match its static type (e.g. an unchecked cast from JSON).
  */
 export function normalizePoolSpec(spec: IPPoolSpecInput): NormalizedIPPoolSpec {
-  const parsed = IPPoolSpecSchema.parse(spec);
+  const parsed = ipPoolSpecSchema.parse(spec);
   return {
     ...parsed,
     blockSize: resolveBlockSize(parsed.blockSize, cidrTextFamily(parsed.cidr)),

@@ -13,10 +13,8 @@
  * first; only when there is none, the expired cooling entry released longest ago. So an address goes back
  * into use as late as possible, and a block fills from the bottom, which keeps assignment predictable.
  */
-import type { Allocation, CoolingAddress, IPAMBlockSpec } from '../api/index.js';
-import type { Address } from './address.js';
-import { addressAtOrdinal } from './blocks.js';
-import { type Cidr, cidrSize, parseCidr } from './cidr.js';
+import { type Address, type Cidr, addressAtOrdinal, cidrSize, parseCidr } from '../ipam/index.js';
+import type { Allocation, CoolingAddress, IPAMBlockSpec } from './block.js';
 
 /** Who an address is assigned to: recorded on the allocation. */
 export interface AllocationOwner {

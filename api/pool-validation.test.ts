@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cidrToString } from './cidr.js';
+import { cidrToString } from '../ipam/index.js';
 import {
   poolValidationCodes,
   type PoolValidationCode,
