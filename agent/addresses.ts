@@ -21,15 +21,15 @@ import {
 import { errorMessage } from '../common/index.js';
 import {
   type Allocation,
-  labels,
   type AllocationOwner,
+  type IPAMBlock,
   blockUsage,
+  labels,
   releaseInvalidHandles,
   releaseWhere,
   reservedOrdinals,
-  type IPAMBlock,
 } from '../api/index.js';
-import { type Cidr, type IpFamily } from '../ipam/index.js';
+import type { Cidr, IpFamily } from '../ipam/index.js';
 import { ApiError, isConflict } from '../kube/index.js';
 import { type NetworkConfig, handleOf, isHandleOfNetwork, legacyHandleOf } from '../cni/config.js';
 import { CniError } from '../cni/errors.js';

@@ -9,7 +9,7 @@ import { type CommandBackend, type Outcome, run } from '../cni/run.js';
 import type { KubeClient } from '../kube/index.js';
 import { parseSelector } from '../selector/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type IpamResources } from '../allocator/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import { labels, normalizePoolSpec } from '../api/index.js';
 import type { Logger } from '../common/index.js';
 import { NodeAddresses } from './addresses.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type IPAMBlock } from '../api/index.js';
+import type { IPAMBlock } from '../api/index.js';
 import { ApiError } from '../kube/index.js';
 import {
   BlockContendedError,

@@ -10,7 +10,7 @@
  * full, or no longer the block the caller chose it as) throws: that caller alone is rejected with what it
  * threw, and the rest of the batch goes on.
  */
-import { type IPAMBlockSpec, type IPAMBlock } from '../api/index.js';
+import type { IPAMBlock, IPAMBlockSpec } from '../api/index.js';
 import { isConflict, isNotFound } from '../kube/index.js';
 
 /** What a change does to a block: a new spec, or none (nothing to write), and the caller's answer. */

@@ -9,7 +9,7 @@
  * read) and removed after the release. Nothing is kept on the node's disk, so a new agent, a wiped disk
  * or a reinstalled node lose nothing.
  */
-import { type IPAMBlock } from '../api/index.js';
+import type { IPAMBlock } from '../api/index.js';
 
 export class BorrowIndex {
   private readonly blocksByHandle = new Map<string, Set<string>>();

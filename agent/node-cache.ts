@@ -9,16 +9,16 @@
  * version read, so a stale copy costs a conflict and one read of that block, never a lost update.
  */
 import { errorMessage } from '../common/index.js';
-import { type IpamResources } from '../allocator/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import {
+  type IPAMBlock,
+  type IPAMConfig,
   type IPAMConfigSpec,
+  type IPPool,
   ipamConfigName,
   ipamConfigSpecSchema,
   labels,
   specProblems,
-  type IPAMBlock,
-  type IPAMConfig,
-  type IPPool,
 } from '../api/index.js';
 import { CniError } from '../cni/errors.js';
 import { wellFormedBlocks } from '../cni/plan.js';

@@ -8,13 +8,13 @@
  * operator published in the pool's Allocatable condition (`unclearedReason`).
  */
 import {
-  poolConditionTypes,
+  type IPAMBlock,
+  type IPPool,
   type NormalizedIPPoolSpec,
   cidrTextFamily,
   formatPoolValidationError,
   parsePoolSpec,
-  type IPAMBlock,
-  type IPPool,
+  poolConditionTypes,
 } from '../api/index.js';
 import { type Cidr, type IpFamily, cidrEquals, safeParseCidr } from '../ipam/index.js';
 import { type Selector, parseSelector } from '../selector/index.js';

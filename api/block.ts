@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import {
-  BLOCK_SIZE_LIMITS,
   type Cidr,
+  BLOCK_SIZE_LIMITS,
   MAX_BLOCK_ADDRESSES,
   cidrSize,
   cidrToString,

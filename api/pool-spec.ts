@@ -6,7 +6,7 @@
  * (the block size depends on the CIDR's family) are filled in by `normalizePoolSpec`.
  */
 import { z } from 'zod';
-import { BLOCK_SIZE_LIMITS, type IpFamily } from '../ipam/index.js';
+import { type IpFamily, BLOCK_SIZE_LIMITS } from '../ipam/index.js';
 
 export const ENCAPSULATION_MODES = ['Never', 'Always', 'CrossSubnet'] as const;
 export type EncapsulationMode = (typeof ENCAPSULATION_MODES)[number];

@@ -12,9 +12,9 @@ import {
   selectorUsesGlobal,
 } from '../selector/index.js';
 import {
-  BLOCK_SIZE_LIMITS,
   type Cidr,
   type Result,
+  BLOCK_SIZE_LIMITS,
   cidrEquals,
   cidrRelation,
   cidrToString,

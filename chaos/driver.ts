@@ -14,7 +14,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type IpamResources, ipamResources } from '../allocator/index.js';
 import { agentNodeFlags } from '../agent/settings.js';
-import { ipamConfigName, type IPAMBlock } from '../api/index.js';
+import { type IPAMBlock, ipamConfigName } from '../api/index.js';
 import {
   type InstalledPlugin,
   type PluginOutcome,

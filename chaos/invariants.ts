@@ -6,7 +6,7 @@
  * Records are matched to the driver's pods by the pod namespace and name the plugin writes on each
  * allocation (from CNI_ARGS), not by the handle's spelling, which is the plugin's own business.
  */
-import { type IPAMBlock } from '../api/index.js';
+import type { IPAMBlock } from '../api/index.js';
 import {
   addressAtOrdinal,
   addressToString,

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IpamResources, ipamResources } from '../allocator/index.js';
-import { labels, type BlockAffinity, type IPAMBlock } from '../api/index.js';
+import { type BlockAffinity, type IPAMBlock, labels } from '../api/index.js';
 import {
   type InstalledPlugin,
   installPlugin,

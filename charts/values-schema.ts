@@ -8,7 +8,7 @@
  * (resources, affinity, tolerations, security contexts) are left open.
  */
 import { z } from 'zod';
-import { ipamConfigSpecSchema, ipPoolSpecSchema } from '../api/index.js';
+import { ipPoolSpecSchema, ipamConfigSpecSchema } from '../api/index.js';
 
 const dnsLabel = z
   .string()

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IpamResources, ipamResources } from '../allocator/index.js';
-import { labels, type IPAMBlock } from '../api/index.js';
+import { type IPAMBlock, labels } from '../api/index.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
 import { clusterTestContext } from '../test/cluster/context.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type IPAMBlock } from '../api/index.js';
+import type { IPAMBlock } from '../api/index.js';
 import { allocatableStatus, clearedPool as pool, ipPool } from '../operator/plan/fixtures.js';
 import { parseIpamConfig } from './config.js';
 import { CniError, toCniError } from './errors.js';

@@ -21,15 +21,15 @@ import type { PoolRef } from './config.js';
 import { CniError } from './errors.js';
 import type { AssignedIp } from './result.js';
 import {
-  ipamBlockSpecSchema,
   type AllocationOwner,
   type AssignOutcome,
+  type IPAMBlock,
+  type IPPool,
   allocationAddress,
   assignAddress,
   findAllocation,
+  ipamBlockSpecSchema,
   reservedOrdinals,
-  type IPAMBlock,
-  type IPPool,
 } from '../api/index.js';
 
 /**

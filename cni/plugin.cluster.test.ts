@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IpamResources, ipamResources } from '../allocator/index.js';
-import { labels, type IPAMBlock } from '../api/index.js';
+import { type IPAMBlock, labels } from '../api/index.js';
 import { cidrContainsAddress, parseAddress, parseCidr } from '../ipam/index.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { clusterTestContext } from '../test/cluster/context.js';

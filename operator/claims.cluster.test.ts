@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipamResources, isPendingBlock } from '../allocator/index.js';
-import { labels as apiLabels, type IPAMBlock } from '../api/index.js';
+import { type IPAMBlock, labels as apiLabels } from '../api/index.js';
 import {
   KubeClient,
   type Node,

@@ -1,18 +1,18 @@
 import type { z } from 'zod';
 import {
-  labels as apiLabels,
+  type BlockAffinity,
+  type IPAMBlock,
+  type IPAMConfig,
+  type IPAMConfigSpec,
+  type IPPool,
   blockAffinitySpecSchema,
   ipamBlockSpecSchema,
   ipamConfigName,
   ipamConfigSpecSchema,
-  type IPAMConfigSpec,
+  labels as apiLabels,
   specProblems,
-  type BlockAffinity,
-  type IPAMBlock,
-  type IPAMConfig,
-  type IPPool,
 } from '../api/index.js';
-import { type IpamResources } from '../allocator/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import {
   ApiError,
   Informer,

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type Allocation, type IPAMBlock, type IPPool } from '../api/index.js';
+import type { Allocation, IPAMBlock, IPPool } from '../api/index.js';
 import { ipamResources } from '../allocator/index.js';
 import {
   KubeClient,

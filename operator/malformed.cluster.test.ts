@@ -3,7 +3,7 @@
  * wrote): the operator must skip and report each one, and keep converging everything else.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labels as apiLabels, type BlockAffinity, type IPAMBlock } from '../api/index.js';
+import { type BlockAffinity, type IPAMBlock, labels as apiLabels } from '../api/index.js';
 import { ipamResources } from '../allocator/index.js';
 import { cidrToResourceName, parseCidr } from '../ipam/index.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';

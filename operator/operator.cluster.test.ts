@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labels as apiLabels, poolFinalizer, type IPAMBlock, type IPPool } from '../api/index.js';
+import { type IPAMBlock, type IPPool, labels as apiLabels, poolFinalizer } from '../api/index.js';
 import { ipamResources, isPendingBlock } from '../allocator/index.js';
 import { cidrContains, parseCidr } from '../ipam/index.js';
 import {

@@ -1,10 +1,10 @@
 import {
   type Condition,
+  type IPAMBlock,
+  type IPPool,
   type IPPoolStatus,
   poolConditionTypes,
   poolFinalizer,
-  type IPAMBlock,
-  type IPPool,
 } from '../api/index.js';
 import { releaseBlockIfEmpty } from '../allocator/index.js';
 import { cidrSize } from '../ipam/index.js';

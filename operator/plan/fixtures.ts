@@ -1,11 +1,11 @@
 /** Test data for the planners: small factories for pools, blocks and allocations. Used by tests only. */
-import {
-  type Allocation,
-  type CoolingAddress,
-  type IPPoolStatus,
-  type IPPoolSpecInput,
-  type IPAMBlock,
-  type IPPool,
+import type {
+  Allocation,
+  CoolingAddress,
+  IPAMBlock,
+  IPPool,
+  IPPoolSpecInput,
+  IPPoolStatus,
 } from '../../api/index.js';
 import { type PoolView, poolView } from './pools.js';
 

@@ -1,4 +1,4 @@
-import { type Allocation, type IPAMBlock } from '../../api/index.js';
+import type { Allocation, IPAMBlock } from '../../api/index.js';
 import { type Cidr, addressAtOrdinal, addressToString, parseCidr } from '../../ipam/index.js';
 import type { Pod } from '../../kube/index.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CoolingAddress, type IPAMBlock } from '../../api/index.js';
+import type { CoolingAddress, IPAMBlock } from '../../api/index.js';
 import { allocation, allocations, block, view } from './fixtures.js';
 import { type NodePlanInput, freeAddresses, planNode } from './node.js';
 import { type PoolView, poolStandings } from './pools.js';

@@ -1,4 +1,4 @@
-import { type IPAMConfigSpec, blockUsage, reservedOrdinals, type IPAMBlock } from '../../api/index.js';
+import { type IPAMBlock, type IPAMConfigSpec, blockUsage, reservedOrdinals } from '../../api/index.js';
 import { formatPassOver, mayClaimAnotherBlock, passOverReason } from '../../allocator/index.js';
 import { parseCidr } from '../../ipam/index.js';
 import { type PoolStanding, type PoolView, poolsSelecting, standingReason } from './pools.js';

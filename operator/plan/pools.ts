@@ -1,4 +1,4 @@
-import { type AllocatableReason, poolConditionTypes, type IPPool } from '../../api/index.js';
+import { type AllocatableReason, type IPPool, poolConditionTypes } from '../../api/index.js';
 import { type NodePools, type ParsedPool, parsePool, poolsForNode } from '../../allocator/index.js';
 import { cidrOverlaps, findOverlaps, formatOverlap } from '../../ipam/index.js';
 

@@ -6,7 +6,7 @@
 import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { type IPPool } from '../../api/index.js';
+import type { IPPool } from '../../api/index.js';
 import { type Logger, silentLogger } from '../../common/index.js';
 import { type KubeClient, ResourceClient } from '../../kube/index.js';
 import { keepCaBundle } from './ca-bundle.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type IPPool } from '../../api/index.js';
+import type { IPPool } from '../../api/index.js';
 import { type AdmissionRequest, type AdmissionResponse, reviewPool } from './review.js';
 
 const ipPoolKind = { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', kind: 'IPPool' };

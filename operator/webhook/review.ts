@@ -15,11 +15,11 @@
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import {
-  apiGroup,
+  type IPPool,
   type PoolValidationError,
+  apiGroup,
   formatPoolValidationError,
   validatePoolSpec,
-  type IPPool,
 } from '../../api/index.js';
 import {
   type Cidr,

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IPPool } from '../../api/index.js';
+import type { IPPool } from '../../api/index.js';
 import {
   type CertificateAuthority,
   type ServingCertificate,

@@ -7,7 +7,7 @@ import type http from 'node:http';
 import https from 'node:https';
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
-import { type IPPool } from '../../api/index.js';
+import type { IPPool } from '../../api/index.js';
 import { type Logger, errorMessage, silentLogger } from '../../common/index.js';
 import type { KeyAndCertificate } from './x509.js';
 import {
