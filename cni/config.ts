@@ -15,7 +15,11 @@ export type PoolRef =
   | { readonly kind: 'name'; readonly name: string; readonly family?: IpFamily }
   | { readonly kind: 'cidr'; readonly cidr: Cidr };
 
-export interface IpamConfig {
+/**
+ * The `ipam` section of a network configuration: what one CNI network asks of this plugin. Not to be
+ * confused with the cluster-wide IPAMConfig resource (api/config.ts), whose cooldown it may override.
+ */
+export interface NetworkIpamSection {
   readonly type: string;
   /** Empty: every pool that selects the node. */
   readonly pools: readonly PoolRef[];
@@ -38,7 +42,7 @@ export interface Attachment {
 export interface NetworkConfig {
   readonly cniVersion: CniVersion;
   readonly name: string;
-  readonly ipam: IpamConfig;
+  readonly ipam: NetworkIpamSection;
   readonly prevResult?: unknown;
   /** GC: the attachments still in use. */
   readonly validAttachments?: readonly Attachment[];
@@ -174,7 +178,7 @@ function checkRoute(route: RouteConfig, path: string): void {
 }
 
 /** Parses the `ipam` section (already JSON). */
-export function parseIpamConfig(value: unknown): IpamConfig {
+export function parseNetworkIpamSection(value: unknown): NetworkIpamSection {
   if (value === undefined || value === null) {
     throw invalid(
       'ipam',
@@ -253,7 +257,7 @@ export function parseNetworkConfig(stdin: string): NetworkConfig {
   return {
     cniVersion: network.cniVersion,
     name: network.name,
-    ipam: parseIpamConfig(network.ipam),
+    ipam: parseNetworkIpamSection(network.ipam),
     ...(network.prevResult === undefined ? {} : { prevResult: network.prevResult }),
     ...(validAttachments === undefined ? {} : { validAttachments }),
   };

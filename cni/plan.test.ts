@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IPAMBlock } from '../api/index.js';
 import { allocatableStatus, clearedPool as pool, ipPool } from '../operator/plan/fixtures.js';
-import { parseIpamConfig } from './config.js';
+import { parseNetworkIpamSection } from './config.js';
 import { CniError, toCniError } from './errors.js';
 import { assignInBlock, assignedIp, blocksToAssignFrom, candidatePools, findHandle } from './plan.js';
 
@@ -14,7 +14,7 @@ const block = (
   spec: { cidr, pool: poolName, node: 'node-a', allocations, cooling: [] },
 });
 
-const refs = (pools: string[]) => parseIpamConfig({ type: 't', pools }).pools;
+const refs = (pools: string[]) => parseNetworkIpamSection({ type: 't', pools }).pools;
 const rack0 = { rack: '0' };
 
 function refusal(run: () => unknown): { code: number; details: string } {
