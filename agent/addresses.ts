@@ -11,20 +11,17 @@
  * (`claimBlock`), or, unless strictAffinity, an address borrowed from another node's block.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type IpamResources,
-  claimBlock,
-  isPendingBlock,
-  mayClaimAnotherBlock,
-  parsePool,
-} from '../allocator/index.js';
+import { type IpamResources, claimBlock } from '../allocator/index.js';
 import { errorMessage } from '../common/index.js';
 import {
   type Allocation,
   type AllocationOwner,
   type IPAMBlock,
   blockUsage,
+  isPendingBlock,
   labels,
+  mayClaimAnotherBlock,
+  parsePool,
   releaseInvalidHandles,
   releaseWhere,
   reservedOrdinals,

@@ -4,11 +4,11 @@
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IPAMBlock, labels } from '../api/index.js';
+import { type IPAMBlock, isPendingBlock, labels } from '../api/index.js';
 import { cidrOverlaps, parseCidr } from '../ipam/index.js';
 import { KubeClient, loadConnection } from '../kube/index.js';
 import { clusterTestContext } from '../test/cluster/context.js';
-import { type IpamResources, claimBlock, ipamResources, isPendingBlock } from './index.js';
+import { type IpamResources, claimBlock, ipamResources } from './index.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;

@@ -1,4 +1,4 @@
-import { type BlockAffinity, type IPAMBlock, labels } from '../api/index.js';
+import { type BlockAffinity, type IPAMBlock, isPendingBlock, labels } from '../api/index.js';
 import {
   type Cidr,
   blockRegion,
@@ -29,14 +29,6 @@ export interface ClaimResult {
   readonly block: IPAMBlock | undefined;
   /** Candidates given up because an existing block overlaps them (pools that overlap), as `new overlaps old`. */
   readonly overlaps: readonly string[];
-}
-
-/**
- * A block whose claim is not confirmed yet: created with its node's label but no `spec.node`, so no
- * address is assigned from it (nor borrowed) until its claimer has checked that it overlaps no other block.
- */
-export function isPendingBlock(block: IPAMBlock): boolean {
-  return block.spec.node === '';
 }
 
 /** The label selector of every block that could overlap `cidr` (see `blockRegion`). */

@@ -1,6 +1,7 @@
 /**
  * Block claims and releases against the API server, shared by the operator (which hands nodes their
- * blocks ahead of time) and the CNI plugin (which claims one more when a node runs out).
+ * blocks ahead of time) and the node agent (which claims one more when a node runs out), and the typed
+ * client of the custom resources. Which pools serve a node is the model's pure pool policy (api/).
  */
 export { candidateBlocks } from './candidates.js';
 export {
@@ -8,24 +9,7 @@ export {
   type ClaimResult,
   type ReleaseOutcome,
   claimBlock,
-  isPendingBlock,
   regionSelector,
   releaseBlockIfEmpty,
 } from './claim.js';
 export { type IpamResources, ipamResources } from './resources.js';
-export {
-  type BlockLimitVerdict,
-  type NodePools,
-  type ParsedPool,
-  type PassOver,
-  type PoolJudgement,
-  type PoolRequest,
-  type RequestedPool,
-  formatPassOver,
-  mayClaimAnotherBlock,
-  parsePool,
-  passOverReason,
-  poolsForNode,
-  unclearedReason,
-  unknownRequestedPools,
-} from './pool-policy.js';

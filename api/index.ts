@@ -1,7 +1,7 @@
 /**
  * The resource model: what each custom resource is (its table entry in resources.ts, its spec and status
- * schemas, its object type), the rules over its data (pool validation, address assignment in a block), and
- * the CRDs generated from the table. Pure: no I/O.
+ * schemas, its object type), the rules over its data (pool validation, which pools serve a node, address
+ * assignment in a block), and the CRDs generated from the table. Pure: no I/O.
  */
 export {
   type AffinityState,
@@ -74,6 +74,22 @@ export {
   parsePoolSpec,
   validatePoolSpec,
 } from './pool-validation.js';
+export {
+  type BlockLimitVerdict,
+  type NodePools,
+  type ParsedPool,
+  type PassOver,
+  type PoolJudgement,
+  type PoolRequest,
+  type RequestedPool,
+  formatPassOver,
+  mayClaimAnotherBlock,
+  parsePool,
+  passOverReason,
+  poolsForNode,
+  unclearedReason,
+  unknownRequestedPools,
+} from './pool-policy.js';
 export { specProblems } from './problems.js';
 export {
   type BlockAffinity,
@@ -83,5 +99,6 @@ export {
   type PrinterColumn,
   type ResourceDefinition,
   customResources,
+  isPendingBlock,
   resourceDefinitions,
 } from './resources.js';

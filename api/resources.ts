@@ -272,6 +272,15 @@ export interface IPPool extends KubeObject {
 export interface IPAMBlock extends KubeObject {
   spec: IPAMBlockSpec;
 }
+
+/**
+ * A block whose claim is not confirmed yet: created with its node's label but no `spec.node`, so no
+ * address is assigned from it (nor borrowed) until its claimer has checked that it overlaps no other block.
+ */
+export function isPendingBlock(block: IPAMBlock): boolean {
+  return block.spec.node === '';
+}
+
 export interface BlockAffinity extends KubeObject {
   spec: BlockAffinitySpec;
 }

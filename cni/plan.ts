@@ -3,13 +3,6 @@
  * from, which pools may give the node a new block. `allocate.ts` gathers the objects and writes the result.
  */
 import {
-  formatPassOver,
-  parsePool,
-  poolsForNode,
-  unclearedReason,
-  unknownRequestedPools,
-} from '../allocator/index.js';
-import {
   type Cidr,
   type IpFamily,
   addressToString,
@@ -28,8 +21,13 @@ import {
   allocationAddress,
   assignAddress,
   findAllocation,
+  formatPassOver,
   ipamBlockSpecSchema,
+  parsePool,
+  poolsForNode,
   reservedOrdinals,
+  unclearedReason,
+  unknownRequestedPools,
 } from '../api/index.js';
 
 /**

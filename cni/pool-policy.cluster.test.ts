@@ -1,5 +1,5 @@
 /**
- * The node side applies the same pool policy as the operator (allocator/pool-policy.ts): a pool whose spec
+ * The node side applies the same pool policy as the operator (api/pool-policy.ts): a pool whose spec
  * the operator's rules reject gives no block, even while its status still says Allocatable (written by an
  * operator of an earlier version, or before the spec's generation was looked at). The CRD cannot check a
  * selector; `global()` parses but the operator refuses it in a nodeSelector.

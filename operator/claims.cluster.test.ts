@@ -4,8 +4,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ipamResources, isPendingBlock } from '../allocator/index.js';
-import { type IPAMBlock, labels as apiLabels } from '../api/index.js';
+import { ipamResources } from '../allocator/index.js';
+import { type IPAMBlock, isPendingBlock, labels as apiLabels } from '../api/index.js';
 import {
   KubeClient,
   type Node,

@@ -1,5 +1,5 @@
-import { claimBlock, isPendingBlock, releaseBlockIfEmpty } from '../allocator/index.js';
-import { type IPAMBlock, labels as apiLabels, releaseWhere } from '../api/index.js';
+import { claimBlock, releaseBlockIfEmpty } from '../allocator/index.js';
+import { type IPAMBlock, isPendingBlock, labels as apiLabels, releaseWhere } from '../api/index.js';
 import { blockRegion, cidrToResourceName, parseCidr, safeParseCidr } from '../ipam/index.js';
 import { type InformerHealth, type Node, type Pod, isConflict, isNotFound } from '../kube/index.js';
 import type { ClusterState, MalformedObject } from './cluster-state.js';

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IPAMBlock, type IPPool, labels as apiLabels, poolFinalizer } from '../api/index.js';
-import { ipamResources, isPendingBlock } from '../allocator/index.js';
+import {
+  type IPAMBlock,
+  type IPPool,
+  isPendingBlock,
+  labels as apiLabels,
+  poolFinalizer,
+} from '../api/index.js';
+import { ipamResources } from '../allocator/index.js';
 import { cidrContains, parseCidr } from '../ipam/index.js';
 import {
   KubeClient,

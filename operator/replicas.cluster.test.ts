@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labels as apiLabels } from '../api/index.js';
-import { ipamResources, isPendingBlock } from '../allocator/index.js';
+import { isPendingBlock, labels as apiLabels } from '../api/index.js';
+import { ipamResources } from '../allocator/index.js';
 import {
   KubeClient,
   type Lease,

@@ -1,5 +1,12 @@
-import { type IPAMBlock, type IPAMConfigSpec, blockUsage, reservedOrdinals } from '../../api/index.js';
-import { formatPassOver, mayClaimAnotherBlock, passOverReason } from '../../allocator/index.js';
+import {
+  type IPAMBlock,
+  type IPAMConfigSpec,
+  blockUsage,
+  formatPassOver,
+  mayClaimAnotherBlock,
+  passOverReason,
+  reservedOrdinals,
+} from '../../api/index.js';
 import { parseCidr } from '../../ipam/index.js';
 import { type PoolStanding, type PoolView, poolsSelecting, standingReason } from './pools.js';
 

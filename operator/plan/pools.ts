@@ -1,5 +1,12 @@
-import { type AllocatableReason, type IPPool, poolConditionTypes } from '../../api/index.js';
-import { type NodePools, type ParsedPool, parsePool, poolsForNode } from '../../allocator/index.js';
+import {
+  type AllocatableReason,
+  type IPPool,
+  type NodePools,
+  type ParsedPool,
+  parsePool,
+  poolConditionTypes,
+  poolsForNode,
+} from '../../api/index.js';
 import { cidrOverlaps, findOverlaps, formatOverlap } from '../../ipam/index.js';
 
 /** A pool as the planners see it: parsed once per resourceVersion. */

@@ -7,18 +7,12 @@
  * decides that itself from every pool (overlaps, see `poolStandings`), the node side reads the verdict the
  * operator published in the pool's Allocatable condition (`unclearedReason`).
  */
-import {
-  type IPAMBlock,
-  type IPPool,
-  type NormalizedIPPoolSpec,
-  cidrTextFamily,
-  formatPoolValidationError,
-  parsePoolSpec,
-  poolConditionTypes,
-} from '../api/index.js';
 import { type Cidr, type IpFamily, cidrEquals, safeParseCidr } from '../ipam/index.js';
 import { type Selector, parseSelector } from '../selector/index.js';
-import { isPendingBlock } from './claim.js';
+import { poolConditionTypes } from './pool.js';
+import { type NormalizedIPPoolSpec, cidrTextFamily } from './pool-spec.js';
+import { formatPoolValidationError, parsePoolSpec } from './pool-validation.js';
+import { type IPAMBlock, type IPPool, isPendingBlock } from './resources.js';
 
 /** A pool parsed once (per resourceVersion): all the policy reads of it. */
 export interface ParsedPool {

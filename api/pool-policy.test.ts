@@ -13,7 +13,7 @@ import {
   unclearedReason,
   unknownRequestedPools,
 } from './pool-policy.js';
-import type { IPPool } from '../api/index.js';
+import type { IPPool } from './resources.js';
 
 const rack0 = { rack: '0' };
 const byName = (name: string): RequestedPool => ({ kind: 'name', name });
