@@ -96,7 +96,6 @@ export {
   type IPAMBlock,
   type IPAMConfig,
   type IPPool,
-  type PrinterColumn,
   type ResourceDefinition,
   customResources,
   isPendingBlock,
