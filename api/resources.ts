@@ -47,14 +47,15 @@ export interface ResourceDefinition {
   }[];
 }
 
-const immutable = (field: string): CelRule => ({ rule: 'self == oldSelf', message: `${field} is immutable` });
 /** Every resource of this project: one group and version, cluster-scoped. */
 const clusterScoped = { group: apiGroup, version: apiVersionName, scope: 'Cluster' } as const;
+
+const immutable = (field: string): CelRule => ({ rule: 'self == oldSelf', message: `${field} is immutable` });
 
 const age: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
 
 /**
- * A pool's CIDR overlaps a reserved range (ipam's RESERVED_RANGES, which the webhook checks too). The API
+ * A pool's CIDR overlaps a reserved range (RESERVED_RANGES of pool-validation.ts, which the webhook checks too). The API
  * server's cidr() refuses IPv4-mapped addresses, so ::ffff:0:0/96 cannot be written in CEL, and a pool
  * inside it already fails isCIDR; a pool containing it contains the /95 around it, which can be written.
  */
@@ -257,13 +258,8 @@ export const customResources = {
   configs: ipamConfig,
 } as const satisfies Record<string, ResourceDefinition>;
 
-/** Every custom resource, in the order their CRDs are written. */
-export const resourceDefinitions: readonly ResourceDefinition[] = [
-  ipPool,
-  blockAffinity,
-  ipamBlock,
-  ipamConfig,
-];
+/** Every custom resource: one CRD each. */
+export const resourceDefinitions: readonly ResourceDefinition[] = Object.values(customResources);
 
 export interface IPPool extends KubeObject {
   spec: IPPoolSpecInput;
