@@ -50,18 +50,6 @@ const folders: Readonly<Record<string, Folder>> = {
  */
 const testHelperNames = new Set(['testing.ts', 'fixtures.ts', 'fake-clock.ts', 'stand-in-agent.ts']);
 
-/**
- * Wrong-way imports that exist today and are on their way out: the agent borrows the operator's logger,
- * health server and port setting until runtime/ holds them (issue 15). The test fails once one of these
- * is gone, so the list only shrinks.
- */
-const knownViolations = new Set([
-  'agent/agent.ts -> operator/log.ts',
-  'agent/main.ts -> operator/health.ts',
-  'agent/main.ts -> operator/log.ts',
-  'agent/settings.ts -> operator/settings.ts',
-]);
-
 /** Pure planners inside a program: outside themselves they import only the core, and kube/ for types. */
 const purePlanners = ['operator/plan/'];
 
@@ -160,15 +148,8 @@ describe('the layers of docs/architecture.md', () => {
   const imports = repositoryImports();
 
   it('hold for every import between folders', () => {
-    const problems = imports
-      .filter(({ from, to }) => !knownViolations.has(`${from} -> ${to}`))
-      .flatMap(({ from, to, typeOnly }) => layerProblem(from, to, typeOnly) ?? []);
+    const problems = imports.flatMap(({ from, to, typeOnly }) => layerProblem(from, to, typeOnly) ?? []);
     expect(problems).toEqual([]);
-  });
-
-  it('list only wrong-way imports that still exist', () => {
-    const present = new Set(imports.map(({ from, to }) => `${from} -> ${to}`));
-    expect([...knownViolations].filter((edge) => !present.has(edge))).toEqual([]);
   });
 
   it('keep the pure core free of Node built-ins (no I/O)', () => {
