@@ -1,8 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Three suites: `unit` is pure and fast; `cluster` runs against a real kube-apiserver + etcd
-// started once per run by its global setup (or the cluster KUBECONFIG points at); `node` runs real
-// pods on a real kubelet and containerd (test/node/).
+// Four suites, named by what a test needs: `unit` needs Node.js only and runs in seconds on a fresh
+// clone; `tools` (`*.tools.test.ts`) builds or runs Go programs (the CNI forwarder, helm, the images'
+// build stages) but needs no API server; `cluster` (`*.cluster.test.ts`) runs against a real
+// kube-apiserver + etcd started once per run by its global setup (or the cluster KUBECONFIG points at);
+// `node` (`*.node.test.ts`) runs real pods on a real kubelet and containerd (test/node/).
 export default defineConfig({
   test: {
     projects: [
@@ -12,7 +14,14 @@ export default defineConfig({
           include: [
             '{allocator,api,common,runtime,kube,selector,ipam,operator,cni,agent,charts,installer,test,scripts,chaos}/**/*.test.ts',
           ],
-          exclude: ['**/*.cluster.test.ts', '**/*.node.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.cluster.test.ts', '**/*.tools.test.ts', '**/*.node.test.ts', '**/node_modules/**'],
+        },
+      },
+      {
+        test: {
+          name: 'tools',
+          include: ['**/*.tools.test.ts'],
+          exclude: ['**/node_modules/**'],
         },
       },
       {

@@ -1,7 +1,7 @@
 /**
  * Writes the chart's generated files: values.schema.json (from values-schema.ts), crds/ (copies of the
  * repository's crds/, themselves generated from api/), and the README's values table. Run with
- * `npx tsx charts/generate.ts`; charts/chart.test.ts fails when any of them is stale.
+ * `npx tsx charts/generate.ts`; charts/generated.test.ts fails when any of them is stale.
  */
 import fs from 'node:fs';
 import path from 'node:path';

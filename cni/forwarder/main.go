@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// These mirror agent/protocol.ts and cni/versions.ts; cni/forwarder.test.ts checks each against them.
+// These mirror agent/protocol.ts and cni/versions.ts; cni/forwarder.tools.test.ts checks each against them.
 const (
 	protocolVersion    = 1
 	defaultAgentSocket = "/run/topology-ipam/agent.sock"
