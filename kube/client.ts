@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { ApiError, ApiTimeoutError, ApiUnreachableError } from './errors.js';
 import type { Connection } from './kubeconfig.js';
+import { LineSplitter } from './lines.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -140,15 +141,10 @@ export class KubeClient {
         throw apiErrorOf(status, text, 'GET', path);
       }
       deadline.extend(watchSeconds * 1000 + graceMs);
-      let buffered = '';
+      const lines = new LineSplitter();
       for await (const chunk of textOf(response, deadline.signal)) {
         this.answeredAt = Date.now();
-        buffered += chunk;
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline).trim();
-          buffered = buffered.slice(newline + 1);
-          if (line === '') continue;
+        for (const line of lines.push(chunk)) {
           const event = JSON.parse(line) as WatchEvent<T>;
           if (event.type === 'ERROR') {
             const statusObject = event.object as { code?: number; reason?: string; message?: string };
