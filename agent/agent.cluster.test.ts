@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IpamResources, ipamResources } from '../allocator/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import { type IPAMBlock, labels } from '../api/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
@@ -25,7 +25,7 @@ const pool = `${prefix}-pool`;
 const octet = randomInt(100, 250);
 const network = `${prefix}-net`;
 let dir: string;
-let admin: KubeClient;
+let admin: AdminClients;
 let resources: IpamResources;
 let agent: RunningAgent;
 
@@ -74,11 +74,9 @@ const delta = (before: ReturnType<typeof counts>) => {
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-agent-'));
-  admin = new KubeClient(loadConnection(cluster.kubeconfig));
-  resources = ipamResources(admin);
-  await new ResourceClient<Node>(admin, coreResources.nodes).create({
-    metadata: { name: node, labels: { 'topology-ipam.test/agent': prefix } },
-  });
+  admin = adminClients(cluster.kubeconfig);
+  resources = admin.resources;
+  await createNodes(admin.nodes, [node], { 'topology-ipam.test/agent': prefix });
   await createAllocatablePool(resources, {
     metadata: { name: pool },
     spec: {
@@ -93,8 +91,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent.stop(5_000);
   await removePoolAndBlocks(resources, pool);
-  await new ResourceClient<Node>(admin, coreResources.nodes).delete(node).catch(() => undefined);
-  admin.close();
+  await removeNodes(admin.nodes, [node]);
+  admin.client.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

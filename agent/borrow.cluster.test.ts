@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IpamResources, ipamResources } from '../allocator/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import { labels } from '../api/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
 import type { RunningAgent } from './agent.js';
@@ -23,7 +23,7 @@ const nodes = { owner: `${prefix}-owner`, borrower: `${prefix}-borrower` };
 const pool = `${prefix}-pool`;
 const network = `${prefix}-net`;
 let dir: string;
-let admin: KubeClient;
+let admin: AdminClients;
 let resources: IpamResources;
 const agents = new Map<string, RunningAgent>();
 
@@ -57,13 +57,9 @@ const addressOf = (answer: AgentAnswer): string => {
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-borrow-'));
-  admin = new KubeClient(loadConnection(cluster.kubeconfig));
-  resources = ipamResources(admin);
-  for (const node of Object.values(nodes)) {
-    await new ResourceClient<Node>(admin, coreResources.nodes).create({
-      metadata: { name: node, labels: { 'topology-ipam.test/borrow': prefix } },
-    });
-  }
+  admin = adminClients(cluster.kubeconfig);
+  resources = admin.resources;
+  await createNodes(admin.nodes, Object.values(nodes), { 'topology-ipam.test/borrow': prefix });
   // One block in the whole pool: whoever claims it first, the other node can only borrow.
   const octet = randomInt(100, 250);
   await createAllocatablePool(resources, {
@@ -81,9 +77,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([...agents.values()].map((agent) => agent.stop(5_000)));
   await removePoolAndBlocks(resources, pool);
-  for (const node of Object.values(nodes))
-    await new ResourceClient<Node>(admin, coreResources.nodes).delete(node).catch(() => undefined);
-  admin.close();
+  await removeNodes(admin.nodes, Object.values(nodes));
+  admin.client.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IpamResources, ipamResources } from '../allocator/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
 import type { RunningAgent } from './agent.js';
@@ -24,7 +24,7 @@ const pools = {
   automatic: { name: `${prefix}-auto`, cidr: `10.${octet}.2.0/26`, assignmentMode: 'Automatic' },
 } as const;
 let dir: string;
-let admin: KubeClient;
+let admin: AdminClients;
 let resources: IpamResources;
 let agent: RunningAgent;
 
@@ -48,11 +48,9 @@ const addressOf = (answer: AgentAnswer): string => {
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-manual-'));
-  admin = new KubeClient(loadConnection(cluster.kubeconfig));
-  resources = ipamResources(admin);
-  await new ResourceClient<Node>(admin, coreResources.nodes).create({
-    metadata: { name: node, labels: { 'topology-ipam.test/manual': prefix } },
-  });
+  admin = adminClients(cluster.kubeconfig);
+  resources = admin.resources;
+  await createNodes(admin.nodes, [node], { 'topology-ipam.test/manual': prefix });
   for (const pool of Object.values(pools)) {
     await createAllocatablePool(resources, {
       metadata: { name: pool.name },
@@ -70,8 +68,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent.stop(5_000);
   for (const pool of Object.values(pools)) await removePoolAndBlocks(resources, pool.name);
-  await new ResourceClient<Node>(admin, coreResources.nodes).delete(node).catch(() => undefined);
-  admin.close();
+  await removeNodes(admin.nodes, [node]);
+  admin.client.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

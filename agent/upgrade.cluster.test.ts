@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IpamResources, ipamResources } from '../allocator/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import { labels } from '../api/index.js';
 import {
   type InstalledPlugin,
@@ -15,8 +15,8 @@ import {
   startAgentProcess,
   startPlugin,
 } from '../cni/testing.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
 import type { ComponentProcess } from '../test/cluster/operator-process.js';
@@ -26,7 +26,7 @@ const { prefix } = cluster;
 const node = `${prefix}-node`;
 const pool = `${prefix}-pool`;
 let plugin: InstalledPlugin;
-let admin: KubeClient;
+let admin: AdminClients;
 let resources: IpamResources;
 const running: ComponentProcess[] = [];
 
@@ -55,11 +55,9 @@ async function addLikeTheKubelet(containerId: string): Promise<{ address: string
 
 beforeAll(async () => {
   plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
-  admin = new KubeClient(loadConnection(cluster.kubeconfig));
-  resources = ipamResources(admin);
-  await new ResourceClient<Node>(admin, coreResources.nodes).create({
-    metadata: { name: node, labels: { 'topology-ipam.test/upgrade': prefix } },
-  });
+  admin = adminClients(cluster.kubeconfig);
+  resources = admin.resources;
+  await createNodes(admin.nodes, [node], { 'topology-ipam.test/upgrade': prefix });
   await createAllocatablePool(resources, {
     metadata: { name: pool },
     spec: {
@@ -74,8 +72,8 @@ afterAll(async () => {
   for (const agent of running) agent.process.kill('SIGKILL');
   await removePlugin(plugin);
   await removePoolAndBlocks(resources, pool);
-  await new ResourceClient<Node>(admin, coreResources.nodes).delete(node).catch(() => undefined);
-  admin.close();
+  await removeNodes(admin.nodes, [node]);
+  admin.client.close();
 });
 
 describe('replacing the node agent while pods start', () => {

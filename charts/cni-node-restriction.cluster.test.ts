@@ -25,6 +25,7 @@ import {
 import { cidrContainsAddress, cidrToResourceName, parseAddress, parseCidr } from '../ipam/index.js';
 import { ApiError, type Connection, KubeClient, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { adminClients } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import {
   type Manifest,
@@ -177,7 +178,7 @@ const sharedBlock = (resources: IpamResources = admin): Promise<IPAMBlock> =>
 
 /** Marks a pool allocatable, as the operator would (no operator runs here). */
 beforeAll(async () => {
-  admin = ipamResources(new KubeClient(loadConnection(cluster.kubeconfig)));
+  admin = adminClients(cluster.kubeconfig).resources;
   plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
   await kubectl(['create', 'namespace', namespace]);
   const installed = await runAsync(

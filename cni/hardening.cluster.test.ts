@@ -15,10 +15,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IpamResources, ipamResources } from '../allocator/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import { type IPAMBlock, labels } from '../api/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import {
   type InstalledPlugin,
@@ -52,7 +52,7 @@ const handle = (containerId: string) => `${networkName}.${containerId}.eth0`;
 const secretToken = `tok3n-${randomInt(1e9, 2e9)}-never-print-me`;
 
 let plugin: InstalledPlugin;
-let client: KubeClient | undefined;
+let admin: AdminClients | undefined;
 let resources: IpamResources;
 const children: ChildProcess[] = [];
 const agentProcesses: ComponentProcess[] = [];
@@ -123,13 +123,11 @@ async function agentProcess(node: NodeKey, settings: Record<string, string> = {}
 
 beforeAll(async () => {
   plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
-  const kube = new KubeClient(loadConnection(cluster.kubeconfig));
-  client = kube;
-  resources = ipamResources(kube);
-  const nodes = new ResourceClient<Node>(kube, coreResources.nodes);
+  admin = adminClients(cluster.kubeconfig);
+  resources = admin.resources;
   for (const key of nodeKeys) {
     const own = ownPool[key];
-    await nodes.create({ metadata: { name: nodeName(key), labels: own ? { [poolLabel]: own } : {} } });
+    await createNodes(admin.nodes, [nodeName(key)], own ? { [poolLabel]: own } : {});
   }
   await createAllocatablePool(resources, {
     metadata: { name: pool.name },
@@ -145,13 +143,11 @@ afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
   for (const agent of agentProcesses) agent.process.kill('SIGKILL');
   if ((plugin as InstalledPlugin | undefined) !== undefined) await removePlugin(plugin);
-  const kube = client;
-  if (kube === undefined) return;
+  if (admin === undefined) return;
   await removePoolAndBlocks(resources, pool.name);
   await removePoolAndBlocks(resources, killPool.name);
-  const nodes = new ResourceClient<Node>(kube, coreResources.nodes);
-  for (const key of nodeKeys) await nodes.delete(nodeName(key)).catch(() => undefined);
-  kube.close();
+  await removeNodes(admin.nodes, nodeKeys.map(nodeName));
+  admin.client.close();
 });
 
 /** Runs one invocation through the forwarder to whatever agent serves the node (none started here). */

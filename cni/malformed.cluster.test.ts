@@ -3,11 +3,10 @@
  * neither crash on them nor hand out or release an address from them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ipamResources } from '../allocator/index.js';
 import { type IPAMBlock, labels } from '../api/index.js';
 import { cidrContainsAddress, cidrToResourceName, parseAddress, parseCidr } from '../ipam/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { withLooseCrds } from '../test/cluster/loose-crds.js';
 import { type InstalledPlugin, bridgeNetwork, installPlugin, invokePlugin, removePlugin } from './testing.js';
@@ -15,9 +14,7 @@ import { createAllocatablePool } from '../test/cluster/pools.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
-const client = new KubeClient(loadConnection(cluster.kubeconfig));
-const resources = ipamResources(client);
-const nodes = new ResourceClient<Node>(client, coreResources.nodes);
+const { client, resources, nodes } = adminClients(cluster.kubeconfig);
 const node = `${prefix}-node`;
 const poolName = `${prefix}-pool`;
 const blockLabels = { [labels.node]: node, [labels.pool]: poolName };
@@ -47,7 +44,7 @@ beforeAll(async () => {
   await withLooseCrds(cluster, async () => {
     for (const block of [oversizedBlock, garbageBlock]) await resources.blocks.create(block);
   });
-  await nodes.create({ metadata: { name: node, labels: { [prefix]: 'yes' } } });
+  await createNodes(nodes, [node], { [prefix]: 'yes' });
   // No operator runs here: the pool is marked allocatable as it would.
   await createAllocatablePool(resources, {
     metadata: { name: poolName },
@@ -58,7 +55,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (plugin !== undefined) await removePlugin(plugin);
   await removePoolAndBlocks(resources, poolName);
-  await nodes.delete(node).catch(() => undefined);
+  await removeNodes(nodes, [node]);
   client.close();
 });
 

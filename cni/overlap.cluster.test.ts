@@ -5,11 +5,11 @@
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IpamResources, ipamResources } from '../allocator/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import { type IPAMBlock, labels } from '../api/index.js';
 import { cidrOverlaps, parseCidr } from '../ipam/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
@@ -38,7 +38,7 @@ const pools = {
 const unchecked = `${prefix}-unchecked`;
 
 let plugin: InstalledPlugin;
-let client: KubeClient;
+let admin: AdminClients | undefined;
 let resources: IpamResources;
 
 const add = (node: string, containerId: string) =>
@@ -66,11 +66,10 @@ const blocksOfPools = async (): Promise<IPAMBlock[]> =>
 
 beforeAll(async () => {
   plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
-  client = new KubeClient(loadConnection(cluster.kubeconfig));
-  resources = ipamResources(client);
-  const nodeClient = new ResourceClient<Node>(client, coreResources.nodes);
+  admin = adminClients(cluster.kubeconfig);
+  resources = admin.resources;
   for (const [role, name] of Object.entries(nodes)) {
-    await nodeClient.create({ metadata: { name, labels: { [nodeLabel]: `${prefix}-${role}` } } });
+    await createNodes(admin.nodes, [name], { [nodeLabel]: `${prefix}-${role}` });
   }
   // Both pools marked Allocatable, as if the webhook had been down and each had been checked alone:
   // only the claim itself stands between them.
@@ -87,12 +86,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if ((plugin as InstalledPlugin | undefined) !== undefined) await removePlugin(plugin);
-  if ((client as KubeClient | undefined) === undefined) return;
+  if (admin === undefined) return;
   for (const pool of Object.values(pools)) await removePoolAndBlocks(resources, pool.name);
   await resources.pools.delete(unchecked).catch(() => undefined);
-  const nodeClient = new ResourceClient<Node>(client, coreResources.nodes);
-  for (const name of Object.values(nodes)) await nodeClient.delete(name).catch(() => undefined);
-  client.close();
+  await removeNodes(admin.nodes, Object.values(nodes));
+  admin.client.close();
 });
 
 describe('overlapping pools', () => {

@@ -5,10 +5,10 @@
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IpamResources, ipamResources } from '../allocator/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import { type IPAMBlock, labels } from '../api/index.js';
 import { cidrContainsAddress, parseAddress, parseCidr } from '../ipam/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import {
   type InstalledPlugin,
@@ -51,7 +51,7 @@ type NodeKey = keyof typeof nodeNames;
 const nodeName = (key: NodeKey) => `${prefix}-${key}`;
 
 let plugin: InstalledPlugin;
-let client: KubeClient | undefined;
+let admin: AdminClients | undefined;
 let resources: IpamResources;
 
 function network(
@@ -122,12 +122,10 @@ async function allocationsOf(handleText: string): Promise<{ block: IPAMBlock; or
 
 beforeAll(async () => {
   plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
-  const kube = new KubeClient(loadConnection(cluster.kubeconfig));
-  client = kube;
-  resources = ipamResources(kube);
-  const nodes = new ResourceClient<Node>(kube, coreResources.nodes);
+  admin = adminClients(cluster.kubeconfig);
+  resources = admin.resources;
   for (const [key, rack] of Object.entries(nodeNames)) {
-    await nodes.create({ metadata: { name: nodeName(key as NodeKey), labels: { [rackLabel]: rack } } });
+    await createNodes(admin.nodes, [nodeName(key as NodeKey)], { [rackLabel]: rack });
   }
   const selector = (rack: string) => `${rackLabel} == "${rack}"`;
   await createAllocatablePool(resources, {
@@ -150,13 +148,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if ((plugin as InstalledPlugin | undefined) !== undefined) await removePlugin(plugin);
-  const kube = client;
-  if (kube === undefined) return;
+  if (admin === undefined) return;
   for (const pool of Object.values(pools)) await removePoolAndBlocks(resources, pool.name);
-  const nodes = new ResourceClient<Node>(kube, coreResources.nodes);
-  for (const key of Object.keys(nodeNames))
-    await nodes.delete(nodeName(key as NodeKey)).catch(() => undefined);
-  kube.close();
+  await removeNodes(
+    admin.nodes,
+    Object.keys(nodeNames).map((key) => nodeName(key as NodeKey)),
+  );
+  admin.client.close();
 });
 
 describe('the plugin binary on a real API server', () => {

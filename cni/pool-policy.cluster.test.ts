@@ -6,10 +6,10 @@
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IpamResources, ipamResources } from '../allocator/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import { labels } from '../api/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
 import { type InstalledPlugin, bridgeNetwork, installPlugin, invokePlugin, removePlugin } from './testing.js';
@@ -20,22 +20,22 @@ const node = `${prefix}-node`;
 const poolName = `${prefix}-global`;
 
 let plugin: InstalledPlugin;
-let client: KubeClient;
+let admin: AdminClients | undefined;
 let resources: IpamResources;
 
 beforeAll(async () => {
   plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
-  client = new KubeClient(loadConnection(cluster.kubeconfig));
-  resources = ipamResources(client);
-  await new ResourceClient<Node>(client, coreResources.nodes).create({ metadata: { name: node } });
+  admin = adminClients(cluster.kubeconfig);
+  resources = admin.resources;
+  await createNodes(admin.nodes, [node]);
 }, 120_000);
 
 afterAll(async () => {
   if ((plugin as InstalledPlugin | undefined) !== undefined) await removePlugin(plugin);
-  if ((client as KubeClient | undefined) === undefined) return;
+  if (admin === undefined) return;
   await removePoolAndBlocks(resources, poolName);
-  await new ResourceClient<Node>(client, coreResources.nodes).delete(node).catch(() => undefined);
-  client.close();
+  await removeNodes(admin.nodes, [node]);
+  admin.client.close();
 });
 
 describe('the pool policy on the node side', () => {

@@ -9,8 +9,7 @@
  * times, with a fresh node (no block yet) each time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ipamResources } from '../allocator/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
+import { adminClients, createNodes } from '../test/cluster/clients.js';
 import { ControlPlane } from '../test/cluster/control-plane.js';
 import { installCrds } from '../test/cluster/crds.js';
 import { eventually } from '../test/cluster/eventually.js';
@@ -32,10 +31,9 @@ beforeAll(async () => {
   plane = await ControlPlane.start();
   installCrds(plane.binaries.kubectl, plane.kubeconfigPath);
   plugin = await installPlugin({ kubeconfig: plane.kubeconfigPath });
-  const client = new KubeClient(loadConnection(plane.kubeconfigPath));
-  const nodes = new ResourceClient<Node>(client, coreResources.nodes);
-  for (const name of nodeNames) await nodes.create({ metadata: { name } });
-  await createAllocatablePool(ipamResources(client), {
+  const { client, nodes, resources } = adminClients(plane.kubeconfigPath);
+  await createNodes(nodes, nodeNames);
+  await createAllocatablePool(resources, {
     metadata: { name: 'pool-a' },
     spec: { cidr: '10.77.0.0/24', blockSize: 28 },
   });

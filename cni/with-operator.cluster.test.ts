@@ -9,10 +9,9 @@
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IPAMBlock, labels } from '../api/index.js';
-import { ipamResources } from '../allocator/index.js';
 import { cidrContainsAddress, parseAddress, parseCidr } from '../ipam/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import {
@@ -29,9 +28,7 @@ import type { ComponentProcess } from '../test/cluster/operator-process.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const p = cluster.prefix;
-const client = new KubeClient(loadConnection(cluster.kubeconfig));
-const resources = ipamResources(client);
-const nodes = new ResourceClient<Node>(client, coreResources.nodes);
+const { client, resources, nodes } = adminClients(cluster.kubeconfig);
 const poolName = `${p}-pool`;
 const nodeNames = [0, 1, 2].map((i) => `${p}-node-${i}`);
 /** The node whose agent runs as a process of its own, to be killed mid-burst. */
@@ -63,7 +60,7 @@ const addressOf = (outcome: PluginOutcome): string => {
 beforeAll(async () => {
   cluster.kubectl(['create', 'namespace', p]);
   plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
-  for (const name of nodeNames) await nodes.create({ metadata: { name, labels: { [p]: 'yes' } } });
+  await createNodes(nodes, nodeNames, { [p]: 'yes' });
   // /28 blocks hold 14 addresses: a burst of 20 pods per node outgrows what the operator hands out first.
   await resources.pools.create({
     metadata: { name: poolName },
@@ -92,7 +89,7 @@ afterAll(async () => {
   shutdown.abort();
   await running;
   await removePoolAndBlocks(resources, poolName);
-  for (const name of nodeNames) await nodes.delete(name).catch(() => undefined);
+  await removeNodes(nodes, nodeNames);
   crashingAgent?.process.kill();
   await crashingAgent?.exited;
   await removePlugin(plugin);

@@ -4,25 +4,16 @@
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ipamResources } from '../allocator/index.js';
 import { type IPAMBlock, isPendingBlock, labels as apiLabels } from '../api/index.js';
-import {
-  KubeClient,
-  type Node,
-  ResourceClient,
-  coreResources,
-  isNotFound,
-  loadConnection,
-} from '../kube/index.js';
+import { isNotFound } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { testOperator } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
-const client = new KubeClient(loadConnection(cluster.kubeconfig));
-const resources = ipamResources(client);
-const nodes = new ResourceClient<Node>(client, coreResources.nodes);
+const { client, resources, nodes } = adminClients(cluster.kubeconfig);
 const shutdown = new AbortController();
 const p = cluster.prefix;
 const octet = randomInt(100, 250);
@@ -47,7 +38,7 @@ beforeAll(async () => {
   cluster.kubectl(['create', 'namespace', p]);
   const operator = testOperator({ client, namespace: p });
   running = operator.run(shutdown.signal);
-  await nodes.create({ metadata: { name: node, labels: { [p]: 'yes' } } });
+  await createNodes(nodes, [node], { [p]: 'yes' });
   await resources.pools.create({
     metadata: { name: poolName },
     spec: { cidr: `10.${octet}.0.0/24`, blockSize: 26, nodeSelector: `has(${p})` },
@@ -55,7 +46,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await nodes.delete(node).catch(() => undefined);
+  await removeNodes(nodes, [node]);
   shutdown.abort();
   await running;
   await removePoolAndBlocks(resources, poolName);

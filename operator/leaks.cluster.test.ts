@@ -15,6 +15,7 @@ import {
   coreResources,
   loadConnection,
 } from '../kube/index.js';
+import { createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { type CuttableProxy, cuttableProxy } from '../test/cluster/proxy.js';
@@ -171,7 +172,7 @@ beforeAll(async () => {
     leakGraceMs,
   });
   running = operator.run(shutdown.signal);
-  await nodes.create({ metadata: { name: nodeName, labels: { [p]: 'yes' } } });
+  await createNodes(nodes, [nodeName], { [p]: 'yes' });
   const pool: IPPool = {
     metadata: { name: poolName },
     spec: { cidr: '10.91.0.0/24', blockSize: 26, nodeSelector: `has(${p})` },
@@ -188,7 +189,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await hold([]).catch(() => undefined);
   await resources.pools.delete(poolName).catch(() => undefined);
-  await nodes.delete(nodeName).catch(() => undefined);
+  await removeNodes(nodes, [nodeName]);
   await eventually(
     async () =>
       (await resources.pools.list()).items.some((item) => item.metadata.name === poolName) ? undefined : true,

@@ -7,25 +7,25 @@ import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labels as apiLabels } from '../api/index.js';
-import { ipamResources } from '../allocator/index.js';
 import {
   ApiTimeoutError,
   KubeClient,
   type Lease,
   type Node,
   ResourceClient,
-  coreResources,
   loadConnection,
 } from '../kube/index.js';
+import { adminClients } from '../test/cluster/clients.js';
 import { ControlPlane } from '../test/cluster/control-plane.js';
 import { installCrds } from '../test/cluster/crds.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { type OperatorProcess, startOperatorProcess } from '../test/cluster/operator-process.js';
 import { freePort } from '../test/cluster/ports.js';
+import type { IpamResources } from '../allocator/index.js';
 
 let plane: ControlPlane;
 let client: KubeClient;
-let resources: ReturnType<typeof ipamResources>;
+let resources: IpamResources;
 let nodes: ResourceClient<Node>;
 let leases: ResourceClient<Lease>;
 const namespace = 'liveness';
@@ -95,10 +95,7 @@ function probe(port: number, path: '/healthz' | '/readyz'): Promise<{ status: nu
 beforeAll(async () => {
   plane = await ControlPlane.start();
   installCrds(plane.binaries.kubectl, plane.kubeconfigPath);
-  client = new KubeClient(loadConnection(plane.kubeconfigPath), { requestTimeoutMs: 5_000 });
-  resources = ipamResources(client);
-  nodes = new ResourceClient<Node>(client, coreResources.nodes);
-  leases = new ResourceClient<Lease>(client, coreResources.leases);
+  ({ client, resources, nodes, leases } = adminClients(plane.kubeconfigPath, { requestTimeoutMs: 5_000 }));
   await client.request('POST', '/api/v1/namespaces', { body: { metadata: { name: namespace } } });
   await resources.pools.create({
     metadata: { name: 'liveness' },

@@ -4,10 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BlockAffinity, type IPAMBlock, labels as apiLabels } from '../api/index.js';
-import { ipamResources } from '../allocator/index.js';
 import { cidrToResourceName, parseCidr } from '../ipam/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { withLooseCrds } from '../test/cluster/loose-crds.js';
@@ -16,9 +15,7 @@ import { createMetrics } from './metrics.js';
 import { testOperator } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
-const client = new KubeClient(loadConnection(cluster.kubeconfig));
-const resources = ipamResources(client);
-const nodes = new ResourceClient<Node>(client, coreResources.nodes);
+const { client, resources, nodes } = adminClients(cluster.kubeconfig);
 const shutdown = new AbortController();
 const metrics = createMetrics();
 const p = cluster.prefix;
@@ -87,7 +84,7 @@ beforeAll(async () => {
     await resources.affinities.create(garbageAffinity);
   });
 
-  for (const name of [nodeA, nodeB]) await nodes.create({ metadata: { name, labels: { [p]: 'yes' } } });
+  await createNodes(nodes, [nodeA, nodeB], { [p]: 'yes' });
   await resources.pools.create({
     metadata: { name: poolName },
     spec: { cidr: '10.93.0.0/24', blockSize: 26, nodeSelector: `has(${p})` },
@@ -107,7 +104,7 @@ afterAll(async () => {
   await running;
   await resources.affinities.delete(garbageAffinity.metadata.name).catch(() => undefined);
   await removePoolAndBlocks(resources, poolName);
-  for (const name of [nodeA, nodeB]) await nodes.delete(name).catch(() => undefined);
+  await removeNodes(nodes, [nodeA, nodeB]);
   cluster.tryKubectl(['delete', 'namespace', p, '--wait=false']);
   client.close();
 });

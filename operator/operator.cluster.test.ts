@@ -6,25 +6,16 @@ import {
   labels as apiLabels,
   poolFinalizer,
 } from '../api/index.js';
-import { ipamResources } from '../allocator/index.js';
 import { cidrContains, parseCidr } from '../ipam/index.js';
-import {
-  KubeClient,
-  type Node,
-  ResourceClient,
-  coreResources,
-  isNotFound,
-  loadConnection,
-} from '../kube/index.js';
+import { isNotFound } from '../kube/index.js';
+import { adminClients, removeNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { Operator } from './operator.js';
 import { testOperator } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
-const client = new KubeClient(loadConnection(cluster.kubeconfig));
-const resources = ipamResources(client);
-const nodes = new ResourceClient<Node>(client, coreResources.nodes);
+const { client, resources, nodes } = adminClients(cluster.kubeconfig);
 const shutdown = new AbortController();
 const p = cluster.prefix;
 let operator: Operator;
@@ -57,7 +48,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (let i = 0; i < 4; i++) await nodes.delete(nodeName(i)).catch(() => undefined);
+  await removeNodes(nodes, [0, 1, 2, 3].map(nodeName));
   for (const name of ['rack-0', 'rack-1', 'overlap', 'doomed'])
     await resources.pools.delete(`${p}-${name}`).catch(() => undefined);
   // The operator releases the blocks and lifts its finalizers before it stops.

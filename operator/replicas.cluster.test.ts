@@ -1,24 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPendingBlock, labels as apiLabels } from '../api/index.js';
-import { ipamResources } from '../allocator/index.js';
-import {
-  KubeClient,
-  type Lease,
-  type Node,
-  ResourceClient,
-  coreResources,
-  loadConnection,
-} from '../kube/index.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { eventually } from '../test/cluster/eventually.js';
 import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
+import { adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
 import { type OperatorProcess, startOperatorProcess } from '../test/cluster/operator-process.js';
 
 const cluster = clusterTestContext(import.meta.url);
-const client = new KubeClient(loadConnection(cluster.kubeconfig));
-const resources = ipamResources(client);
-const nodes = new ResourceClient<Node>(client, coreResources.nodes);
-const leases = new ResourceClient<Lease>(client, coreResources.leases);
+const { client, resources, nodes, leases } = adminClients(cluster.kubeconfig);
 const p = cluster.prefix;
 const leaseName = `${p}-lease`;
 
@@ -57,11 +46,11 @@ beforeAll(async () => {
     metadata: { name: `${p}-pool` },
     spec: { cidr: '10.123.0.0/16', nodeSelector: `has(${p})` },
   });
-  for (const name of nodeNames(0, 10)) await nodes.create({ metadata: { name, labels: { [p]: 'yes' } } });
+  await createNodes(nodes, nodeNames(0, 10), { [p]: 'yes' });
 });
 
 afterAll(async () => {
-  for (const name of nodeNames(0, 15)) await nodes.delete(name).catch(() => undefined);
+  await removeNodes(nodes, nodeNames(0, 15));
   for (const replica of replicas) replica.process.kill('SIGKILL');
   await removePoolAndBlocks(resources, `${p}-pool`);
   client.close();

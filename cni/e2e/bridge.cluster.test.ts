@@ -9,9 +9,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IpamResources, ipamResources } from '../../allocator/index.js';
+import type { IpamResources } from '../../allocator/index.js';
 import { labels } from '../../api/index.js';
-import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../../kube/index.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../../test/cluster/clients.js';
 import { clusterTestContext } from '../../test/cluster/context.js';
 import {
   type InstalledPlugin,
@@ -35,7 +35,7 @@ const node = `${prefix}-node`;
 const pool = { name: `${prefix}-pool`, cidr: `10.${randomInt(100, 250)}.${randomInt(0, 255)}.0/24` };
 
 let installed: InstalledPlugin | undefined;
-let client: KubeClient | undefined;
+let admin: AdminClients | undefined;
 let agent: ComponentProcess | undefined;
 let resources: IpamResources;
 
@@ -98,10 +98,9 @@ beforeAll(async () => {
   const missing = missingPrerequisites();
   if (missing.length > 0) throw new Error(`the CNI end-to-end test needs: ${missing.join('; ')}`);
   installed = await installPlugin({ kubeconfig: cluster.kubeconfig });
-  const kube = new KubeClient(loadConnection(cluster.kubeconfig));
-  client = kube;
-  resources = ipamResources(kube);
-  await new ResourceClient<Node>(kube, coreResources.nodes).create({ metadata: { name: node } });
+  admin = adminClients(cluster.kubeconfig);
+  resources = admin.resources;
+  await createNodes(admin.nodes, [node]);
   await createAllocatablePool(resources, {
     metadata: { name: pool.name },
     spec: { cidr: pool.cidr, blockSize: 26 },
@@ -123,11 +122,10 @@ afterAll(async () => {
   }
   for (const ns of namespaces) spawnSync('ip', ['netns', 'del', ns]);
   spawnSync('ip', ['link', 'del', bridge]);
-  const kube = client;
-  if (kube === undefined) return;
+  if (admin === undefined) return;
   await removePoolAndBlocks(resources, pool.name);
-  await new ResourceClient<Node>(kube, coreResources.nodes).delete(node).catch(() => undefined);
-  kube.close();
+  await removeNodes(admin.nodes, [node]);
+  admin.client.close();
 });
 
 describe("Debian's bridge plugin with topology-ipam as its ipam", () => {

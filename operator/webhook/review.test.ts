@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IPPool } from '../../api/index.js';
 import { type AdmissionRequest, type AdmissionResponse, reviewPool } from './review.js';
-
-const ipPoolKind = { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', kind: 'IPPool' };
-const ipPoolResource = { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', resource: 'ippools' };
+import { ipPoolKind, ipPoolResource } from './testing.js';
 
 function pool(
   name: string,

@@ -13,6 +13,7 @@ import {
   issueServingCertificate,
 } from './x509.js';
 import { type Decision, createWebhookServer } from './server.js';
+import { ipPoolReview } from './testing.js';
 
 let ca: CertificateAuthority;
 let serving: ServingCertificate;
@@ -82,20 +83,9 @@ function post(
 }
 
 const review = (operation: string, object: unknown, uid = 'abc-123') =>
-  JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', kind: 'IPPool' },
-      resource: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', resource: 'ippools' },
-      name: 'rack-1',
-      operation,
-      userInfo: { username: 'admin' },
-      object,
-      dryRun: false,
-    },
-  });
+  JSON.stringify(
+    ipPoolReview({ uid, name: 'rack-1', operation, userInfo: { username: 'admin' }, object, dryRun: false }),
+  );
 
 describe('the webhook server', () => {
   it('answers an AdmissionReview with one, echoing the uid, over TLS with a certificate from the CA', async () => {

@@ -10,12 +10,13 @@ import { connect as tlsConnect } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ipamResources } from '../../allocator/index.js';
 import { callbackLogger } from '../../common/index.js';
-import { Informer, KubeClient, ResourceClient, loadConnection } from '../../kube/index.js';
+import { Informer, ResourceClient } from '../../kube/index.js';
+import { adminClients } from '../../test/cluster/clients.js';
 import { clusterTestContext } from '../../test/cluster/context.js';
 import { type ToolResult, runTool } from '../../test/cluster/exec.js';
 import { type Secret, secretResourceType } from './ca-store.js';
+import { ipPoolReview } from './testing.js';
 import {
   type AdmissionWebhook,
   type ValidatingWebhookConfiguration,
@@ -31,14 +32,14 @@ const serviceName = 'topology-ipam-webhook';
 const vwcName = `${prefix}-ippools`;
 const testLabel = 'webhook-test.topology-ipam.dev/file';
 
-const client = new KubeClient(loadConnection(cluster.kubeconfig));
+const { client, resources } = adminClients(cluster.kubeconfig);
 const configs = new ResourceClient<ValidatingWebhookConfiguration>(
   client,
   validatingWebhookConfigurationType,
 );
 const secrets = new ResourceClient<Secret>(client, secretResourceType);
 const stop = new AbortController();
-const informer = new Informer(ipamResources(client).pools, { labelSelector: `${testLabel}=${prefix}` });
+const informer = new Informer(resources.pools, { labelSelector: `${testLabel}=${prefix}` });
 const registry = new Registry();
 const logs: { level: string; message: string; fields: Record<string, unknown> }[] = [];
 const started: AdmissionWebhook[] = [];
@@ -259,19 +260,17 @@ describe('the admission webhook on a real API server', () => {
 
     const stored = informer.get(`${prefix}-default`);
     if (stored === undefined) throw new Error('the informer lost the pool');
-    const answer = await postReview(webhook.port, webhook.caPem, {
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
+    const answer = await postReview(
+      webhook.port,
+      webhook.caPem,
+      ipPoolReview({
         uid: 'direct-1',
-        kind: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', kind: 'IPPool' },
-        resource: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', resource: 'ippools' },
         name: stored.metadata.name,
         operation: 'UPDATE',
         object: { ...stored, spec: { ...stored.spec, blockSize: 28 } },
         oldObject: stored,
-      },
-    });
+      }),
+    );
     expect(answer.response?.allowed).toBe(false);
     expect(answer.response?.status?.message).toBe(
       'spec.blockSize: blockSize cannot be changed (was 26); create a new pool instead',
@@ -289,20 +288,18 @@ describe('the admission webhook on a real API server', () => {
   ])('refuses in its own review a pool over %s, naming the field and the range', async (cidr, range) => {
     // The CRD's CEL refuses these before the API server calls the webhook; the webhook must too, for a
     // cluster whose CRDs are older than the webhook.
-    const answer = await postReview(webhook.port, webhook.caPem, {
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
+    const answer = await postReview(
+      webhook.port,
+      webhook.caPem,
+      ipPoolReview({
         uid: `reserved-${cidr}`,
-        kind: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', kind: 'IPPool' },
-        resource: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', resource: 'ippools' },
         operation: 'CREATE',
         object: {
           metadata: { name: `${prefix}-reserved` },
           spec: { cidr, blockSize: cidr.includes(':') ? 128 : 32 },
         },
-      },
-    });
+      }),
+    );
     expect(answer.response?.allowed).toBe(false);
     const lines = answer.response?.status?.message.split('\n') ?? [];
     const naming = lines.filter(
@@ -354,17 +351,15 @@ describe('the admission webhook on a real API server', () => {
     const secret = await secrets.get(`${serviceName}-ca`, namespace);
     expect(secret.type).toBe('kubernetes.io/tls');
     expect(Buffer.from(secret.data?.['tls.crt'] ?? '', 'base64').toString('utf8')).toBe(webhook.caPem);
-    const answer = await postReview(second.port, webhook.caPem, {
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
+    const answer = await postReview(
+      second.port,
+      webhook.caPem,
+      ipPoolReview({
         uid: 'direct-2',
-        kind: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', kind: 'IPPool' },
-        resource: { group: 'ipam.topology-ipam.dev', version: 'v1alpha1', resource: 'ippools' },
         operation: 'CREATE',
         object: { metadata: { name: 'x' }, spec: { cidr: '192.168.3.0/24' } },
-      },
-    });
+      }),
+    );
     expect(answer.response?.allowed).toBe(false);
   });
 
