@@ -88,12 +88,16 @@ describe('the agent socket', () => {
   it('answers the requests it took before closing, and refuses new connections after', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
+    let taken!: () => void;
+    const handlerCalled = new Promise<void>((resolve) => (taken = resolve));
     const served = await serve(async () => {
+      taken();
       await gate;
       return { stdout: '', exitCode: 0 };
     });
     const pending = askAgent(served.path, { CNI_COMMAND: 'DEL' }, {});
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Closing only once the request is taken: on a loaded machine a fixed wait could close first.
+    await handlerCalled;
     const closing = served.close();
     await new Promise((resolve) => setTimeout(resolve, 50));
     await expect(askAgent(served.path, { CNI_COMMAND: 'DEL' }, {})).rejects.toThrow();
