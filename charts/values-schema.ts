@@ -1,6 +1,6 @@
 /**
- * The chart's values, as one zod schema: `values.schema.json` is generated from it (`npx tsx
- * charts/generate.ts`), so `helm install` refuses bad values with the field's path before anything is
+ * The chart's values, as one zod schema: `values.schema.json` is generated from it (`npm run
+ * generate`), so `helm install` refuses bad values with the field's path before anything is
  * created, and the README's values table is generated from its descriptions. The defaults live in
  * values.yaml; a unit test checks that values.yaml satisfies this schema and that the files are fresh.
  *

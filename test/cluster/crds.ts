@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { crdDir } from '../../charts/generate.js';
 
-export const crdDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'crds');
+export { crdDir };
 
-/** Applies every CRD in crds/ with kubectl and waits until the API server serves them. */
+/** Applies every CRD in the chart's crds/ with kubectl and waits until the API server serves them. */
 export function installCrds(kubectl: string, kubeconfig: string): void {
   const env = { ...process.env, KUBECONFIG: kubeconfig };
   execFileSync(kubectl, ['apply', '--server-side', '--force-conflicts', '-f', crdDir], {
