@@ -48,9 +48,6 @@ export interface NetworkConfig {
   readonly validAttachments?: readonly Attachment[];
 }
 
-/** The `ipam.type` this binary answers to: runtimes run the binary named by it. */
-export const pluginType = 'topology-ipam';
-
 /** Network names go into every handle, like container IDs: bounded for the same reason (see env.ts). */
 export const maxNetworkNameLength = 253;
 

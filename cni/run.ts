@@ -4,7 +4,8 @@
  * turn the outcome into the plugin's stdout and exit code. Never throws: every failure becomes the
  * CNI error object of `errors.ts`.
  */
-import { handleOf, type NetworkConfig, parseNetworkConfig, pluginType, versionOf } from './config.js';
+import { handleOf, type NetworkConfig, parseNetworkConfig, versionOf } from './config.js';
+import { pluginName } from './plugin-name.js';
 import { type Command, type CniEnv, parseEnv } from './env.js';
 import { CniError, toCniError } from './errors.js';
 import { type IpamResult, formatResult } from './result.js';
@@ -57,11 +58,11 @@ function validate(env: CniEnv, config: NetworkConfig): void {
       reason: `${env.command} needs cniVersion ${minimum} or later; the configuration says ${config.cniVersion}`,
     });
   }
-  if (config.ipam.type !== pluginType) {
+  if (config.ipam.type !== pluginName) {
     throw new CniError({
       kind: 'invalid-config',
       path: 'ipam.type',
-      reason: `ipam.type is ${JSON.stringify(config.ipam.type.slice(0, 64))}, but this is the ${pluginType} plugin: the runtime ran the wrong binary`,
+      reason: `ipam.type is ${JSON.stringify(config.ipam.type.slice(0, 64))}, but this is the ${pluginName} plugin: the runtime ran the wrong binary`,
     });
   }
   // GC releases whatever is not listed: without the list (missing, or its key misspelt) it would release all.

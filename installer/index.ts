@@ -9,7 +9,6 @@ export {
   installForwarder,
   installOnce,
   installPaths,
-  pluginName,
   removeLegacyFiles,
   renderConflist,
   resync,

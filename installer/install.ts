@@ -18,11 +18,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { pluginName } from '../cni/plugin-name.js';
 import { type Logger, errorMessage } from '../common/index.js';
 import type { InstallerSettings } from './settings.js';
-
-/** The plugin's name: the CNI `type` and the forwarder's file name. */
-export const pluginName = 'topology-ipam';
 
 /** `removed`: a file an earlier version installed, gone now. */
 export type FileOutcome = 'written' | 'unchanged' | 'removed';
