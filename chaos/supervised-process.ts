@@ -15,11 +15,15 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const operatorBundle = path.join(repo, 'dist', 'operator', 'main.mjs');
 export const agentBundle = path.join(repo, 'dist', 'agent', 'agent.mjs');
 
-/** Builds dist/operator/main.mjs and dist/agent/agent.mjs from the working tree (`npm run build`'s first step). */
+/** Builds dist/operator/main.mjs and dist/agent/agent.mjs from the working tree (`npm run build -- operator agent`). */
 export function buildBundles(): void {
-  execFileSync(process.execPath, ['--import', 'tsx', path.join(repo, 'scripts', 'build.ts')], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  execFileSync(
+    process.execPath,
+    ['--import', 'tsx', path.join(repo, 'scripts', 'build.ts'), 'operator', 'agent'],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
 }
 
 export interface SupervisedProcessOptions {

@@ -504,11 +504,17 @@ describe('one release through its life', () => {
     });
 
   it("the installer, run as the DaemonSet runs it, puts only the forwarder and a conflist naming the agent's socket on the host", async () => {
-    // The forwarder and the installer bundle the CNI image carries, built as the Dockerfile builds them.
-    for (const script of ['cni/build.ts', 'installer/build.ts']) {
-      const built = await runAsync(process.execPath, ['--import', 'tsx', path.join(repo, script), image]);
-      expect(built.stderr).toBe('');
-    }
+    // The forwarder and the installer bundle the CNI image carries, side by side as in the image.
+    const built = await runAsync(process.execPath, [
+      '--import',
+      'tsx',
+      path.join(repo, 'scripts', 'build.ts'),
+      '--out-dir',
+      image,
+      'forwarder',
+      'installer',
+    ]);
+    expect(built.stderr).toBe('');
     const installRun = await runNode(path.join(image, 'installer.mjs'), {
       ...(await daemonSetEnvironment('install-cni')),
       WATCH: 'false',
@@ -537,6 +543,7 @@ describe('one release through its life', () => {
       '--import',
       'tsx',
       path.join(repo, 'scripts', 'build.ts'),
+      'agent',
     ]);
     expect(built.stderr).toBe('');
     // The DaemonSet's pod on node 0, and the token the kubelet would project into it (bound to the pod,

@@ -1,20 +1,19 @@
 /**
- * Builds the CNI plugin that runtimes execute, `dist/cni/topology-ipam`: the Go forwarder of
- * `cni/forwarder/`, static (no cgo) and stripped. It only carries env and stdin to the node agent and
- * back (agent/protocol.ts); every decision is the agent's, in TypeScript. Install it as
- * /opt/cni/bin/topology-ipam. Run with `npx tsx cni/build.ts [outdir]`. Go only: the forwarder uses the
- * standard library alone, so the build needs no network (docs/adr/0011-cni-forwarder.md).
+ * Builds the CNI plugin that runtimes execute: the Go forwarder of `cni/forwarder/`, static (no cgo) and
+ * stripped. It only carries env and stdin to the node agent and back (agent/protocol.ts); every decision
+ * is the agent's, in TypeScript. Install it as /opt/cni/bin/topology-ipam. `npm run build` (scripts/build.ts)
+ * makes dist/cni/topology-ipam with it; tests and benchmarks build their own. Go only: the forwarder uses
+ * the standard library alone, so the build needs no network (docs/adr/0011-cni-forwarder.md).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { pluginName } from './plugin-name.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
-export const defaultOutDir = path.join(repo, 'dist', 'cni');
-export const pluginName = 'topology-ipam';
 const sourceDir = path.join(here, 'forwarder');
 const sources = ['main.go', 'go.mod'].map((name) => path.join(sourceDir, name));
 
@@ -25,7 +24,7 @@ function newerThanSources(file: string): boolean {
 }
 
 /** Builds the forwarder into `outDir` unless the one there is newer than its sources; returns its path. */
-export async function buildForwarder(outDir: string = defaultOutDir): Promise<string> {
+export async function buildForwarder(outDir: string): Promise<string> {
   const executable = path.join(outDir, pluginName);
   if (newerThanSources(executable)) return executable;
   fs.mkdirSync(outDir, { recursive: true });
@@ -48,11 +47,4 @@ export async function buildForwarder(outDir: string = defaultOutDir): Promise<st
     },
   );
   return executable;
-}
-
-if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const executable = await buildForwarder(
-    process.argv[2] === undefined ? undefined : path.resolve(process.argv[2]),
-  );
-  console.log(`${executable} (${Math.round(fs.statSync(executable).size / 1024)} KiB)`);
 }

@@ -1,34 +1,77 @@
 /**
- * `npm run build`: the operator and the node agent as one ESM file each, dist/operator/main.mjs and
- * dist/agent/agent.mjs, which is all their container images need besides Node. CommonJS dependencies
- * (prom-client, node-forge) inside an ESM bundle need `require`, hence the createRequire banner.
+ * `npm run build`: every artefact the two images carry, into dist/: the operator's and the node agent's
+ * bundles (dist/operator/main.mjs, dist/agent/agent.mjs), the CNI forwarder (dist/cni/topology-ipam, a
+ * static Go binary: needs Go) and the installer's bundle (dist/installer/installer.mjs). Each bundle is
+ * one ESM file, all its image needs besides Node.
+ *
+ * `npm run build -- agent installer` builds only those (images/Dockerfile builds the forwarder in a Go
+ * stage of its own); `--out-dir DIR` puts them all in DIR instead, side by side as the CNI image lays
+ * them out.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { parseArgs } from 'node:util';
+import { type BuildOptions, build } from 'esbuild';
+import { buildForwarder } from '../cni/build.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The operator's and the node agent's bundles. */
-const bundles = [
-  { entry: path.join(repo, 'operator', 'main.ts'), outfile: path.join(repo, 'dist', 'operator', 'main.mjs') },
-  { entry: path.join(repo, 'agent', 'main.ts'), outfile: path.join(repo, 'dist', 'agent', 'agent.mjs') },
-];
+/** CommonJS dependencies (prom-client, node-forge) inside an ESM bundle need `require`. */
+const esmForNode: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  banner: {
+    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+};
+/** The operator and the agent: readable, with source maps for their stack traces. */
+const readable: BuildOptions = { minify: false, sourcemap: 'linked', legalComments: 'linked' };
+const minified: BuildOptions = { minify: true, legalComments: 'none' };
 
-for (const { entry, outfile } of bundles) {
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    minify: false,
-    sourcemap: 'linked',
-    legalComments: 'linked',
-    banner: {
-      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-    },
-    logLevel: 'warning',
-  });
+async function bundle(entry: string, outfile: string, options: BuildOptions): Promise<string> {
+  await build({ ...esmForNode, ...options, entryPoints: [path.join(repo, entry)], outfile });
+  return outfile;
+}
+
+/** Each artefact: its folder in dist/, and how to build it into a folder. */
+const artefacts = {
+  operator: {
+    distDir: 'operator',
+    build: (outDir: string) => bundle('operator/main.ts', path.join(outDir, 'main.mjs'), readable),
+  },
+  agent: {
+    distDir: 'agent',
+    build: (outDir: string) => bundle('agent/main.ts', path.join(outDir, 'agent.mjs'), readable),
+  },
+  forwarder: { distDir: 'cni', build: buildForwarder },
+  installer: {
+    distDir: 'installer',
+    build: (outDir: string) => bundle('installer/main.ts', path.join(outDir, 'installer.mjs'), minified),
+  },
+} as const;
+type ArtefactName = keyof typeof artefacts;
+
+const isArtefact = (name: string): name is ArtefactName => Object.hasOwn(artefacts, name);
+
+const { values, positionals } = parseArgs({
+  options: { 'out-dir': { type: 'string' } },
+  allowPositionals: true,
+});
+const unknown = positionals.filter((name) => !isArtefact(name));
+if (unknown.length > 0) {
+  console.error(`no artefact ${unknown.join(', ')}: choose from ${Object.keys(artefacts).join(', ')}`);
+  process.exit(2);
+}
+const names =
+  positionals.length > 0 ? positionals.filter(isArtefact) : Object.keys(artefacts).filter(isArtefact);
+const outDir = values['out-dir'];
+for (const name of names) {
+  const { distDir, build: buildArtefact } = artefacts[name];
+  const file = await buildArtefact(
+    outDir === undefined ? path.join(repo, 'dist', distDir) : path.resolve(outDir),
+  );
+  console.log(path.relative(process.cwd(), file));
 }
