@@ -9,6 +9,7 @@ import {
   isNotFound,
 } from '../kube/index.js';
 import type { Logger } from '../common/index.js';
+import { operatorDefaults } from './settings.js';
 
 export interface LeaderElectionOptions {
   readonly client: KubeClient;
@@ -45,9 +46,9 @@ export class LeaderElector {
 
   constructor(private readonly options: LeaderElectionOptions) {
     this.leases = new ResourceClient<Lease>(options.client, coreResources.leases);
-    this.durationMs = options.leaseDurationMs ?? 15_000;
-    this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
-    this.retryMs = options.retryPeriodMs ?? 2_000;
+    this.durationMs = options.leaseDurationMs ?? operatorDefaults.leaseDurationSeconds * 1000;
+    this.renewDeadlineMs = options.renewDeadlineMs ?? operatorDefaults.renewDeadlineSeconds * 1000;
+    this.retryMs = options.retryPeriodMs ?? operatorDefaults.retryPeriodSeconds * 1000;
     this.now = options.now ?? Date.now;
   }
 

@@ -13,6 +13,7 @@ import type { OperatorMetrics } from './metrics.js';
 import { nodeReconciler } from './node-reconciler.js';
 import { poolsAffectedBy, poolView } from './plan/pools.js';
 import { poolReconciler } from './pool-reconciler.js';
+import { operatorDefaults } from './settings.js';
 
 export interface OperatorOptions {
   readonly client: KubeClient;
@@ -48,13 +49,15 @@ export class Operator {
   private readonly elector: LeaderElector;
   private readonly startedAt = Date.now();
   private cachesSynced = false;
+  private readonly leakGraceMs: number;
 
   constructor(private readonly options: OperatorOptions) {
     this.state = new ClusterState(ipamResources(options.client), options.log);
+    this.leakGraceMs = options.leakGraceMs ?? operatorDefaults.leakGraceSeconds * 1000;
     this.elector = new LeaderElector({
       client: options.client,
       namespace: options.namespace,
-      name: options.leaseName ?? 'topology-ipam-operator',
+      name: options.leaseName ?? operatorDefaults.leaseName,
       identity: options.identity,
       log: options.log,
       ...(options.leaseDurationMs !== undefined ? { leaseDurationMs: options.leaseDurationMs } : {}),
@@ -124,7 +127,6 @@ export class Operator {
       log,
     });
     const reportMalformed = malformedReporter({ events, log, metrics });
-    const leakGraceMs = this.options.leakGraceMs ?? 60_000;
     const workers = this.options.workers ?? 4;
     const nodes = new Controller({
       name: 'nodes',
@@ -137,7 +139,7 @@ export class Operator {
         log,
         metrics,
         reportMalformed,
-        leakGraceMs,
+        leakGraceMs: this.leakGraceMs,
         staleClaimMs: this.options.staleClaimMs ?? 60_000,
       }),
     });
@@ -153,9 +155,10 @@ export class Operator {
     nodes.start();
     pools.start();
     this.resyncAll();
+    const resyncMs = this.options.resyncMs ?? operatorDefaults.resyncSeconds * 1000;
     const resync = setInterval(() => {
       this.resyncAll();
-    }, this.options.resyncMs ?? 300_000);
+    }, resyncMs);
     await new Promise<void>((resolve) => {
       leadership.addEventListener(
         'abort',
@@ -233,7 +236,7 @@ export class Operator {
     state.pods.onChange((event, pod) => {
       const node = pod.spec?.nodeName;
       if (event === 'deleted' && node !== undefined) {
-        this.controllers?.nodes.queue.addAfter(node, (this.options.leakGraceMs ?? 60_000) + 1_000);
+        this.controllers?.nodes.queue.addAfter(node, this.leakGraceMs + 1_000);
       }
     });
     state.configs.onChange(() => {

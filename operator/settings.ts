@@ -3,6 +3,19 @@ import { z } from 'zod';
 import { defaultRequestTimeoutMs } from '../kube/index.js';
 import { flag, logLevel, parseSettings, port, positiveSeconds } from '../runtime/index.js';
 
+/**
+ * Defaults of the settings that an Operator and its LeaderElector fall back on when built without them
+ * (`npm start` and the tests build them in-process, with no environment to parse).
+ */
+export const operatorDefaults = {
+  leaseName: 'topology-ipam-operator',
+  leaseDurationSeconds: 15,
+  renewDeadlineSeconds: 10,
+  retryPeriodSeconds: 2,
+  resyncSeconds: 300,
+  leakGraceSeconds: 60,
+} as const;
+
 /** The operator's settings, from its environment (the Helm chart sets these). */
 export const operatorSettingsSchema = z
   .object({
@@ -26,12 +39,12 @@ export const operatorSettingsSchema = z
     WEBHOOK_PORT: port(9443),
     WEBHOOK_SERVICE: z.string().default('topology-ipam-webhook'),
     WEBHOOK_CONFIGURATION: z.string().default('topology-ipam'),
-    LEASE_NAME: z.string().default('topology-ipam-operator'),
-    LEASE_DURATION_SECONDS: positiveSeconds(15),
-    RENEW_DEADLINE_SECONDS: positiveSeconds(10),
-    RETRY_PERIOD_SECONDS: positiveSeconds(2),
-    RESYNC_SECONDS: positiveSeconds(300),
-    LEAK_GRACE_SECONDS: positiveSeconds(60),
+    LEASE_NAME: z.string().default(operatorDefaults.leaseName),
+    LEASE_DURATION_SECONDS: positiveSeconds(operatorDefaults.leaseDurationSeconds),
+    RENEW_DEADLINE_SECONDS: positiveSeconds(operatorDefaults.renewDeadlineSeconds),
+    RETRY_PERIOD_SECONDS: positiveSeconds(operatorDefaults.retryPeriodSeconds),
+    RESYNC_SECONDS: positiveSeconds(operatorDefaults.resyncSeconds),
+    LEAK_GRACE_SECONDS: positiveSeconds(operatorDefaults.leakGraceSeconds),
     API_TIMEOUT_SECONDS: positiveSeconds(defaultRequestTimeoutMs / 1000).describe(
       'Longest one API request may take; a watch must start within it and end within its own timeout plus this.',
     ),
