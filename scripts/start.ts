@@ -2,10 +2,10 @@
  * `npm start`: the operator against a cluster. With no KUBECONFIG it starts the local control plane
  * (as `npm run cluster:up` does), applies the rack example (four nodes, one IPPool per rack), and
  * prints the blocks each node got; then it keeps reconciling until Ctrl-C. `-- --once` exits after
- * printing. With KUBECONFIG set it runs against that cluster and applies nothing unless `-- --sample`.
+ * printing. With KUBECONFIG set it runs against that cluster and applies nothing unless `-- --sample`;
+ * a KUBECONFIG naming no file stops it before anything starts.
  */
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -15,19 +15,23 @@ import { Operator, createMetrics } from '../operator/index.js';
 import { jsonLogger } from '../runtime/index.js';
 import { installCrds } from '../test/cluster/crds.js';
 import { ensureBinaries } from '../test/cluster/binaries.js';
+import { externalKubeconfig } from '../test/cluster/kubeconfig.js';
 import { clusterUp } from './cluster.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const once = process.argv.includes('--once');
-const external =
-  process.env.KUBECONFIG !== undefined &&
-  process.env.KUBECONFIG !== '' &&
-  fs.existsSync(process.env.KUBECONFIG);
+let external: string | undefined;
+try {
+  external = externalKubeconfig(process.env);
+} catch (error) {
+  process.stderr.write(`npm start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}
 
 const { kubectl } = ensureBinaries();
 let kubeconfig: string;
-if (external) {
-  kubeconfig = process.env.KUBECONFIG ?? '';
+if (external !== undefined) {
+  kubeconfig = external;
   installCrds(kubectl, kubeconfig);
 } else {
   const state = await clusterUp();
@@ -37,9 +41,9 @@ if (external) {
   );
 }
 const env = { ...process.env, KUBECONFIG: kubeconfig };
-if (!external || process.argv.includes('--sample')) {
+if (external === undefined || process.argv.includes('--sample')) {
   for (const file of ['nodes.yaml', 'pools.yaml']) {
-    if (external && file === 'nodes.yaml') continue;
+    if (external !== undefined && file === 'nodes.yaml') continue;
     execFileSync(kubectl, ['apply', '-f', path.join(repo, 'examples', 'topology', file)], {
       env,
       stdio: 'inherit',

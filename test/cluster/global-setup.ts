@@ -1,8 +1,8 @@
-import fs from 'node:fs';
 import type { TestProject } from 'vitest/node';
 import { ensureBinaries } from './binaries.js';
 import { ControlPlane } from './control-plane.js';
 import { installCrds } from './crds.js';
+import { externalKubeconfig } from './kubeconfig.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,11 +13,12 @@ declare module 'vitest' {
 
 /**
  * One control plane per test run for the cluster suite. With KUBECONFIG set, the suite runs against
- * that cluster instead (it creates and deletes Nodes and IPPools named after each test file).
+ * that cluster instead (it creates and deletes Nodes and IPPools named after each test file); a
+ * KUBECONFIG naming no file fails the run.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const external = process.env.KUBECONFIG;
-  if (external !== undefined && external !== '' && fs.existsSync(external)) {
+  const external = externalKubeconfig(process.env);
+  if (external !== undefined) {
     const { kubectl, binDir } = ensureBinaries();
     installCrds(kubectl, external);
     project.provide('kubeconfig', external);
