@@ -16,13 +16,19 @@ go mod init topology-ipam.dev/test/cluster/tools/kube >/dev/null 2>&1
 sed -n '/^replace (/,/^)/p' "$kube_mod" \
   | sed -n 's#^\s*\(k8s\.io/[^ ]*\) => ./staging/src/.*#\1#p' \
   | while read -r mod; do go mod edit -replace "$mod=$mod@$staging_version"; done
-go mod edit -require "k8s.io/kubernetes@$KUBE_VERSION"
+go mod edit -require "k8s.io/kubernetes@$KUBE_VERSION" -require "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
 # `go mod edit -tool` + tidy, not `go get -tool`: get would upgrade kubernetes past the pin.
-# etcd comes at the version kubernetes itself requires.
 for tool in k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet go.etcd.io/etcd/server/v3; do
   go mod edit -tool "$tool"
 done
 go mod tidy
+# Minimal version selection takes the newer of our pin and what kubernetes requires: say so rather
+# than build another etcd than versions.env names.
+etcd=$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+if [[ "$etcd" != "$ETCD_VERSION" ]]; then
+  echo "kubernetes $KUBE_VERSION requires etcd $etcd, newer than ETCD_VERSION=$ETCD_VERSION in versions.env" >&2
+  exit 1
+fi
 
 cd "$here/helm"
 rm -f go.mod go.sum
