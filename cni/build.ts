@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { pluginName } from './plugin-name.js';
+import { pluginName } from '../common/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -24,7 +24,7 @@ function newerThanSources(file: string): boolean {
 }
 
 /** Builds the forwarder into `outDir` unless the one there is newer than its sources; returns its path. */
-export async function buildForwarder(outDir: string): Promise<string> {
+export async function buildForwarder(outDir: string = path.join(repo, 'dist', 'cni')): Promise<string> {
   const executable = path.join(outDir, pluginName);
   if (newerThanSources(executable)) return executable;
   fs.mkdirSync(outDir, { recursive: true });

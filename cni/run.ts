@@ -4,8 +4,8 @@
  * turn the outcome into the plugin's stdout and exit code. Never throws: every failure becomes the
  * CNI error object of `errors.ts`.
  */
+import { pluginName } from '../common/index.js';
 import { handleOf, type NetworkConfig, parseNetworkConfig, versionOf } from './config.js';
-import { pluginName } from './plugin-name.js';
 import { type Command, type CniEnv, parseEnv } from './env.js';
 import { CniError, toCniError } from './errors.js';
 import { type IpamResult, formatResult } from './result.js';

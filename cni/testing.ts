@@ -11,10 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { type RunningAgent, startAgent } from '../agent/agent.js';
 import { agentNodeFlags } from '../agent/settings.js';
+import { pluginName } from '../common/index.js';
 import { KubeClient, type RequestCounts, loadConnection } from '../kube/index.js';
 import { type ComponentProcess, startComponentProcess } from '../test/cluster/operator-process.js';
 import { buildForwarder } from './build.js';
-import { pluginName } from './plugin-name.js';
 
 export interface InstalledPlugin {
   /** The temporary folder holding everything below; `removePlugin` deletes it. */

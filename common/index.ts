@@ -9,3 +9,4 @@ export {
   logLevels,
   silentLogger,
 } from './log.js';
+export { pluginName } from './plugin-name.js';

@@ -18,8 +18,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { pluginName } from '../cni/plugin-name.js';
-import { type Logger, errorMessage } from '../common/index.js';
+import { type Logger, errorMessage, pluginName } from '../common/index.js';
 import type { InstallerSettings } from './settings.js';
 
 /** `removed`: a file an earlier version installed, gone now. */

@@ -1,0 +1,6 @@
+/**
+ * The plugin's name: the `ipam.type` a network configuration calls it by, and so the file name of its
+ * binary in the CNI bin folder (a runtime runs the binary that `type` names). Here, not in cni/, because
+ * the installer needs it too and programs do not import each other.
+ */
+export const pluginName = 'topology-ipam';
