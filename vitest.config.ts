@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // clone; `tools` (`*.tools.test.ts`) builds or runs Go programs (the CNI forwarder, helm, the images'
 // build stages) but needs no API server; `cluster` (`*.cluster.test.ts`) runs against a real
 // kube-apiserver + etcd started once per run by its global setup (or the cluster KUBECONFIG points at);
-// `node` (`*.node.test.ts`) runs real pods on a real kubelet and containerd (test/node/).
+// `node` (`*.node.test.ts`) runs real pods on a real kubelet and containerd (local-cluster/node/).
 export default defineConfig({
   test: {
     projects: [
@@ -12,7 +12,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{allocator,api,common,runtime,kube,selector,ipam,operator,cni,agent,charts,installer,test,scripts,chaos}/**/*.test.ts',
+            '{allocator,api,common,runtime,kube,selector,ipam,operator,cni,agent,charts,installer,local-cluster,test,scripts,chaos}/**/*.test.ts',
           ],
           exclude: ['**/*.cluster.test.ts', '**/*.tools.test.ts', '**/*.node.test.ts', '**/node_modules/**'],
         },
@@ -29,7 +29,7 @@ export default defineConfig({
           name: 'cluster',
           include: ['**/*.cluster.test.ts'],
           exclude: ['**/node_modules/**'],
-          globalSetup: ['test/cluster/global-setup.ts'],
+          globalSetup: ['local-cluster/global-setup.ts'],
           // One API server serves the whole suite; files run one at a time so their timings stay honest.
           fileParallelism: false,
           testTimeout: 120_000,

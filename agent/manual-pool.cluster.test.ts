@@ -8,10 +8,10 @@ import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IpamResources } from '../allocator/index.js';
-import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
-import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { createAllocatablePool } from '../test/cluster/pools.js';
+import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { createAllocatablePool } from '../local-cluster/pools.js';
 import type { RunningAgent } from './agent.js';
 import { type AgentAnswer, askAgent, startSyncedAgent } from './testing.js';
 

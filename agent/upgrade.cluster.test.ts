@@ -15,11 +15,11 @@ import {
   startAgentProcess,
   startPlugin,
 } from '../cni/testing.js';
-import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
-import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { createAllocatablePool } from '../test/cluster/pools.js';
-import type { ComponentProcess } from '../test/cluster/operator-process.js';
+import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { createAllocatablePool } from '../local-cluster/pools.js';
+import type { ComponentProcess } from '../local-cluster/operator-process.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IPAMBlock, isPendingBlock, labels } from '../api/index.js';
 import { cidrOverlaps, parseCidr } from '../ipam/index.js';
 import { KubeClient, loadConnection } from '../kube/index.js';
-import { clusterTestContext } from '../test/cluster/context.js';
+import { clusterTestContext } from '../local-cluster/context.js';
 import { type IpamResources, claimBlock, ipamResources } from './index.js';
 
 const cluster = clusterTestContext(import.meta.url);

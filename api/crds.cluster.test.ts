@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { apiVersion } from './group.js';
-import { clusterTestContext } from '../test/cluster/context.js';
+import { clusterTestContext } from '../local-cluster/context.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;

@@ -18,10 +18,10 @@ import { fileURLToPath } from 'node:url';
 import { ipamResources } from '../allocator/index.js';
 import { inParallel, installPlugin, removePlugin, startAgentProcess, startPlugin } from '../cni/testing.js';
 import { KubeClient, type Node, ResourceClient, coreResources, loadConnection } from '../kube/index.js';
-import { ControlPlane } from '../test/cluster/control-plane.js';
-import { installCrds } from '../test/cluster/crds.js';
-import { createAllocatablePool } from '../test/cluster/pools.js';
-import { freePort } from '../test/cluster/ports.js';
+import { ControlPlane } from '../local-cluster/control-plane.js';
+import { installCrds } from '../local-cluster/crds.js';
+import { createAllocatablePool } from '../local-cluster/pools.js';
+import { freePort } from '../local-cluster/ports.js';
 import { median } from './measure.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

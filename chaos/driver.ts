@@ -37,8 +37,8 @@ import {
   coreResources,
   loadConnection,
 } from '../kube/index.js';
-import { ControlPlane } from '../test/cluster/control-plane.js';
-import { installCrds } from '../test/cluster/crds.js';
+import { ControlPlane } from '../local-cluster/control-plane.js';
+import { installCrds } from '../local-cluster/crds.js';
 import { seededRandom } from '../test/seeded-random.js';
 import {
   type InvocationOutcome,

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { killAndWait } from '../test/cluster/control-plane.js';
+import { killAndWait } from '../local-cluster/control-plane.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const operatorBundle = path.join(repo, 'dist', 'operator', 'main.mjs');

@@ -19,9 +19,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorMessage } from '../common/index.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { eventually } from '../test/cluster/eventually.js';
-import { runTool } from '../test/cluster/exec.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { eventually } from '../local-cluster/eventually.js';
+import { runTool } from '../local-cluster/exec.js';
 import { agentNodeFlags } from '../agent/settings.js';
 import {
   type HelmResult,

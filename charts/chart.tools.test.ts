@@ -13,7 +13,7 @@ import { parseNetworkConfig } from '../cni/config.js';
 import { findOverlaps, parseCidr } from '../ipam/index.js';
 import { installerSettingsSchema, renderConflist } from '../installer/index.js';
 import { operatorSettingsSchema } from '../operator/index.js';
-import { ensureBinaries } from '../test/cluster/binaries.js';
+import { ensureBinaries } from '../local-cluster/binaries.js';
 import {
   type Manifest,
   chartDir,

@@ -24,9 +24,9 @@ import {
 } from '../cni/testing.js';
 import { cidrContainsAddress, cidrToResourceName, parseAddress, parseCidr } from '../ipam/index.js';
 import { ApiError, type Connection, KubeClient, loadConnection } from '../kube/index.js';
-import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
-import { adminClients } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
+import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
+import { adminClients } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
 import {
   type Manifest,
   agentTokenArguments,
@@ -36,7 +36,7 @@ import {
   runAsync,
   writeTokenKubeconfig,
 } from './testing.js';
-import { createAllocatablePool } from '../test/cluster/pools.js';
+import { createAllocatablePool } from '../local-cluster/pools.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix: p } = cluster;
@@ -53,7 +53,12 @@ const regionLabel = 'ipam.topology-ipam.dev/region';
 const octet = randomInt(100, 250);
 const pools = {
   /** Selects node A only: A's plugin claims its own block here. */
-  own: { name: `${p}-own`, cidr: `10.${octet}.0.0/24`, blockSize: 26, nodeSelector: `${p}.test/node == "a"` },
+  own: {
+    name: `${p}-own`,
+    cidr: `10.${octet}.0.0/24`,
+    blockSize: 26,
+    nodeSelector: `${p}.local-cluster/node == "a"`,
+  },
   /** One block for every node: B's plugin claims it, A's plugin has to borrow. */
   shared: { name: `${p}-shared`, cidr: `10.${octet}.8.0/28`, blockSize: 28, nodeSelector: 'all()' },
 };
@@ -196,7 +201,7 @@ beforeAll(async () => {
       JSON.stringify({
         apiVersion: 'v1',
         kind: 'Node',
-        metadata: { name: node, labels: { [`${p}.test/node`]: label } },
+        metadata: { name: node, labels: { [`${p}.local-cluster/node`]: label } },
       }),
     );
   }

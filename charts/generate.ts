@@ -2,7 +2,7 @@
  * `npm run generate`: every generated file, all of them in the chart, in this order: the CRDs
  * (crds/, from the resource definitions in api/), values.schema.json (from values-schema.ts) and the
  * README's values table (from that schema and values.yaml). The chart's crds/ is the one copy of the CRDs:
- * `helm install` and the local control plane (test/cluster/crds.ts) apply the same files.
+ * `helm install` and the local control plane (local-cluster/crds.ts) apply the same files.
  * charts/generated.test.ts fails when any of them is stale.
  */
 import fs from 'node:fs';

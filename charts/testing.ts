@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { runTool } from '../test/cluster/exec.js';
+import { runTool } from '../local-cluster/exec.js';
 import { chartDir } from './generate.js';
 
 export { chartDir };

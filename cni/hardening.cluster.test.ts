@@ -17,9 +17,9 @@ import { finished } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IpamResources } from '../allocator/index.js';
 import { type IPAMBlock, labels } from '../api/index.js';
-import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
-import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
+import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
 import {
   type InstalledPlugin,
   type Invocation,
@@ -32,8 +32,8 @@ import {
   startNodeAgent,
   startPlugin,
 } from './testing.js';
-import { type ComponentProcess, startComponentProcess } from '../test/cluster/operator-process.js';
-import { createAllocatablePool } from '../test/cluster/pools.js';
+import { type ComponentProcess, startComponentProcess } from '../local-cluster/operator-process.js';
+import { createAllocatablePool } from '../local-cluster/pools.js';
 import { assignedIp } from './plan.js';
 
 const cluster = clusterTestContext(import.meta.url);

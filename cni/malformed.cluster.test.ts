@@ -5,12 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IPAMBlock, labels } from '../api/index.js';
 import { cidrContainsAddress, cidrToResourceName, parseAddress, parseCidr } from '../ipam/index.js';
-import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
-import { adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { withLooseCrds } from '../test/cluster/loose-crds.js';
+import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
+import { adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { withLooseCrds } from '../local-cluster/loose-crds.js';
 import { type InstalledPlugin, bridgeNetwork, installPlugin, invokePlugin, removePlugin } from './testing.js';
-import { createAllocatablePool } from '../test/cluster/pools.js';
+import { createAllocatablePool } from '../local-cluster/pools.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;

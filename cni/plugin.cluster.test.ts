@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IpamResources } from '../allocator/index.js';
 import { type IPAMBlock, labels } from '../api/index.js';
 import { cidrContainsAddress, parseAddress, parseCidr } from '../ipam/index.js';
-import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
 import {
   type InstalledPlugin,
   type Invocation,
@@ -21,8 +21,8 @@ import {
   startNodeAgent,
   startPlugin,
 } from './testing.js';
-import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
-import { createAllocatablePool } from '../test/cluster/pools.js';
+import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
+import { createAllocatablePool } from '../local-cluster/pools.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;

@@ -8,10 +8,10 @@ import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IpamResources } from '../allocator/index.js';
 import { labels } from '../api/index.js';
-import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
-import { type AdminClients, adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { createAllocatablePool } from '../test/cluster/pools.js';
+import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { createAllocatablePool } from '../local-cluster/pools.js';
 import { type InstalledPlugin, bridgeNetwork, installPlugin, invokePlugin, removePlugin } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);

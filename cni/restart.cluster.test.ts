@@ -9,10 +9,10 @@
  * times, with a fresh node (no block yet) each time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClients, createNodes } from '../test/cluster/clients.js';
-import { ControlPlane } from '../test/cluster/control-plane.js';
-import { installCrds } from '../test/cluster/crds.js';
-import { eventually } from '../test/cluster/eventually.js';
+import { adminClients, createNodes } from '../local-cluster/clients.js';
+import { ControlPlane } from '../local-cluster/control-plane.js';
+import { installCrds } from '../local-cluster/crds.js';
+import { eventually } from '../local-cluster/eventually.js';
 import {
   type InstalledPlugin,
   installPlugin,
@@ -20,7 +20,7 @@ import {
   removePlugin,
   startNodeAgent,
 } from './testing.js';
-import { createAllocatablePool } from '../test/cluster/pools.js';
+import { createAllocatablePool } from '../local-cluster/pools.js';
 
 // Its own control plane: restarting the shared one would disturb the other test files.
 let plane: ControlPlane;

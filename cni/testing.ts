@@ -13,7 +13,7 @@ import { type RunningAgent, startAgent } from '../agent/agent.js';
 import { agentNodeFlags } from '../agent/settings.js';
 import { pluginName } from '../common/index.js';
 import { KubeClient, type RequestCounts, loadConnection } from '../kube/index.js';
-import { type ComponentProcess, startComponentProcess } from '../test/cluster/operator-process.js';
+import { type ComponentProcess, startComponentProcess } from '../local-cluster/operator-process.js';
 import { buildForwarder } from './build.js';
 
 export interface InstalledPlugin {

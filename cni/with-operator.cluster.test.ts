@@ -10,10 +10,10 @@ import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IPAMBlock, labels } from '../api/index.js';
 import { cidrContainsAddress, parseAddress, parseCidr } from '../ipam/index.js';
-import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
-import { adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { eventually } from '../test/cluster/eventually.js';
+import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
+import { adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { eventually } from '../local-cluster/eventually.js';
 import {
   type InstalledPlugin,
   type PluginOutcome,
@@ -24,7 +24,7 @@ import {
   startPlugin,
 } from './testing.js';
 import { testOperator } from '../operator/testing.js';
-import type { ComponentProcess } from '../test/cluster/operator-process.js';
+import type { ComponentProcess } from '../local-cluster/operator-process.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const p = cluster.prefix;

@@ -6,10 +6,10 @@ import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IPAMBlock, isPendingBlock, labels as apiLabels } from '../api/index.js';
 import { isNotFound } from '../kube/index.js';
-import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
-import { adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { eventually } from '../test/cluster/eventually.js';
+import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
+import { adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { eventually } from '../local-cluster/eventually.js';
 import { testOperator } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);

@@ -15,10 +15,10 @@ import {
   coreResources,
   loadConnection,
 } from '../kube/index.js';
-import { createNodes, removeNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { eventually } from '../test/cluster/eventually.js';
-import { type CuttableProxy, cuttableProxy } from '../test/cluster/proxy.js';
+import { createNodes, removeNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { eventually } from '../local-cluster/eventually.js';
+import { type CuttableProxy, cuttableProxy } from '../local-cluster/proxy.js';
 import { type InstalledPlugin, installPlugin, invokePlugin, removePlugin } from '../cni/testing.js';
 import { ClusterState } from './cluster-state.js';
 import { eventRecorder } from './events.js';

@@ -15,12 +15,12 @@ import {
   ResourceClient,
   loadConnection,
 } from '../kube/index.js';
-import { adminClients } from '../test/cluster/clients.js';
-import { ControlPlane } from '../test/cluster/control-plane.js';
-import { installCrds } from '../test/cluster/crds.js';
-import { eventually } from '../test/cluster/eventually.js';
-import { type OperatorProcess, startOperatorProcess } from '../test/cluster/operator-process.js';
-import { freePort } from '../test/cluster/ports.js';
+import { adminClients } from '../local-cluster/clients.js';
+import { ControlPlane } from '../local-cluster/control-plane.js';
+import { installCrds } from '../local-cluster/crds.js';
+import { eventually } from '../local-cluster/eventually.js';
+import { type OperatorProcess, startOperatorProcess } from '../local-cluster/operator-process.js';
+import { freePort } from '../local-cluster/ports.js';
 import type { IpamResources } from '../allocator/index.js';
 
 let plane: ControlPlane;

@@ -5,11 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BlockAffinity, type IPAMBlock, labels as apiLabels } from '../api/index.js';
 import { cidrToResourceName, parseCidr } from '../ipam/index.js';
-import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
-import { adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { eventually } from '../test/cluster/eventually.js';
-import { withLooseCrds } from '../test/cluster/loose-crds.js';
+import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
+import { adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { eventually } from '../local-cluster/eventually.js';
+import { withLooseCrds } from '../local-cluster/loose-crds.js';
 import { jsonLogger } from '../runtime/index.js';
 import { createMetrics } from './metrics.js';
 import { testOperator } from './testing.js';

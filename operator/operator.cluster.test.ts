@@ -8,9 +8,9 @@ import {
 } from '../api/index.js';
 import { cidrContains, parseCidr } from '../ipam/index.js';
 import { isNotFound } from '../kube/index.js';
-import { adminClients, removeNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { eventually } from '../test/cluster/eventually.js';
+import { adminClients, removeNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { eventually } from '../local-cluster/eventually.js';
 import { Operator } from './operator.js';
 import { testOperator } from './testing.js';
 

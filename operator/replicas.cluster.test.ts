@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPendingBlock, labels as apiLabels } from '../api/index.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { eventually } from '../test/cluster/eventually.js';
-import { removePoolAndBlocks } from '../test/cluster/cleanup.js';
-import { adminClients, createNodes, removeNodes } from '../test/cluster/clients.js';
-import { type OperatorProcess, startOperatorProcess } from '../test/cluster/operator-process.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { eventually } from '../local-cluster/eventually.js';
+import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
+import { adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import { type OperatorProcess, startOperatorProcess } from '../local-cluster/operator-process.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { client, resources, nodes, leases } = adminClients(cluster.kubeconfig);

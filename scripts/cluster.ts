@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { ControlPlane, type ControlPlaneState } from '../test/cluster/control-plane.js';
-import { installCrds } from '../test/cluster/crds.js';
+import { ControlPlane, type ControlPlaneState } from '../local-cluster/control-plane.js';
+import { installCrds } from '../local-cluster/crds.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const clusterDir = path.join(repo, '.cache', 'cluster');

@@ -13,9 +13,9 @@ import { labels as apiLabels } from '../api/index.js';
 import { KubeClient, loadConnection } from '../kube/index.js';
 import { Operator, createMetrics } from '../operator/index.js';
 import { jsonLogger } from '../runtime/index.js';
-import { installCrds } from '../test/cluster/crds.js';
-import { ensureBinaries } from '../test/cluster/binaries.js';
-import { externalKubeconfig } from '../test/cluster/kubeconfig.js';
+import { installCrds } from '../local-cluster/crds.js';
+import { ensureBinaries } from '../local-cluster/binaries.js';
+import { externalKubeconfig } from '../local-cluster/kubeconfig.js';
 import { clusterUp } from './cluster.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -37,11 +37,12 @@ const folders: Readonly<Record<string, Folder>> = {
   agent: { layer: 'program', peers: ['cni'] },
   operator: { layer: 'program' },
   installer: { layer: 'program' },
-  test: { layer: 'tooling', peers: ['charts', 'scripts', 'bench', 'chaos'] },
-  charts: { layer: 'tooling', peers: ['test', 'scripts', 'bench', 'chaos'] },
-  scripts: { layer: 'tooling', peers: ['test', 'charts', 'bench', 'chaos'] },
-  bench: { layer: 'tooling', peers: ['test', 'charts', 'scripts', 'chaos'] },
-  chaos: { layer: 'tooling', peers: ['test', 'charts', 'scripts', 'bench'] },
+  'local-cluster': { layer: 'tooling', peers: ['test', 'charts', 'scripts', 'bench', 'chaos'] },
+  test: { layer: 'tooling', peers: ['local-cluster', 'charts', 'scripts', 'bench', 'chaos'] },
+  charts: { layer: 'tooling', peers: ['local-cluster', 'test', 'scripts', 'bench', 'chaos'] },
+  scripts: { layer: 'tooling', peers: ['local-cluster', 'test', 'charts', 'bench', 'chaos'] },
+  bench: { layer: 'tooling', peers: ['local-cluster', 'test', 'charts', 'scripts', 'chaos'] },
+  chaos: { layer: 'tooling', peers: ['local-cluster', 'test', 'charts', 'scripts', 'bench'] },
 };
 
 /**
@@ -223,9 +224,9 @@ describe('layerProblem', () => {
     ],
     [
       'operator/main.ts',
-      'test/cluster/context.ts',
+      'local-cluster/context.ts',
       false,
-      'operator/main.ts (program) imports test/cluster/context.ts from the outer tooling layer',
+      'operator/main.ts (program) imports local-cluster/context.ts from the outer tooling layer',
     ],
     [
       'operator/controller.ts',
@@ -236,7 +237,7 @@ describe('layerProblem', () => {
     ['api/pool-policy.test.ts', 'operator/plan/fixtures.ts', false, undefined],
     ['cni/plan.test.ts', 'agent/addresses.ts', false, undefined],
     ['bench/cni.ts', 'cni/testing.ts', false, undefined],
-    ['scripts/start.ts', 'test/cluster/context.ts', false, undefined],
+    ['scripts/start.ts', 'local-cluster/context.ts', false, undefined],
   ] as const)('%s → %s (type only: %s)', (from, to, typeOnly, problem) => {
     expect(layerProblem(from, to, typeOnly)).toBe(problem);
   });

@@ -11,8 +11,8 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IpamResources } from '../../allocator/index.js';
 import { labels } from '../../api/index.js';
-import { type AdminClients, adminClients, createNodes, removeNodes } from '../../test/cluster/clients.js';
-import { clusterTestContext } from '../../test/cluster/context.js';
+import { type AdminClients, adminClients, createNodes, removeNodes } from '../../local-cluster/clients.js';
+import { clusterTestContext } from '../../local-cluster/context.js';
 import {
   type InstalledPlugin,
   agentSocket,
@@ -21,9 +21,9 @@ import {
   removePlugin,
   startAgentProcess,
 } from '../testing.js';
-import type { ComponentProcess } from '../../test/cluster/operator-process.js';
-import { removePoolAndBlocks } from '../../test/cluster/cleanup.js';
-import { createAllocatablePool } from '../../test/cluster/pools.js';
+import type { ComponentProcess } from '../../local-cluster/operator-process.js';
+import { removePoolAndBlocks } from '../../local-cluster/cleanup.js';
+import { createAllocatablePool } from '../../local-cluster/pools.js';
 
 const debianPlugins = '/usr/lib/cni';
 const cluster = clusterTestContext(import.meta.url);

@@ -12,9 +12,9 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callbackLogger } from '../../common/index.js';
 import { Informer, ResourceClient } from '../../kube/index.js';
-import { adminClients } from '../../test/cluster/clients.js';
-import { clusterTestContext } from '../../test/cluster/context.js';
-import { type ToolResult, runTool } from '../../test/cluster/exec.js';
+import { adminClients } from '../../local-cluster/clients.js';
+import { clusterTestContext } from '../../local-cluster/context.js';
+import { type ToolResult, runTool } from '../../local-cluster/exec.js';
 import { type Secret, secretResourceType } from './ca-store.js';
 import { ipPoolReview } from './testing.js';
 import {

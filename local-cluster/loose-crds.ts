@@ -1,4 +1,4 @@
-import { apiVersion, customResourceDefinition, resourceDefinitions } from '../../api/index.js';
+import { apiVersion, customResourceDefinition, resourceDefinitions } from '../api/index.js';
 import type { ClusterTestContext } from './context.js';
 import { installCrds } from './crds.js';
 import { eventually } from './eventually.js';

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { type InstalledPlugin, agentSocket, startAgentProcess } from '../../cni/testing.js';
 import { buildForwarder } from '../../cni/build.js';
 import { installOnce, installerSettings } from '../../installer/index.js';
-import { freePort } from '../cluster/ports.js';
+import { freePort } from '../ports.js';
 import { testImage, writeTestImage } from './image.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -44,7 +44,7 @@ export interface NodeOptions {
   readonly labels: Readonly<Record<string, string>>;
   /** The node's own folder; created, and removed on stop. */
   readonly stateDir: string;
-  /** The kubelet binary (test/cluster/tools/build.sh builds it). */
+  /** The kubelet binary (local-cluster/tools/build.sh builds it). */
   readonly kubelet: string;
   /** The credentials the kubelet and the node agent use. */
   readonly kubeconfig: string;

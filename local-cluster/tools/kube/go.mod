@@ -1,4 +1,4 @@
-module topology-ipam.dev/test/cluster/tools/kube
+module topology-ipam.dev/local-cluster/tools/kube
 
 go 1.26.8
 

@@ -1,5 +1,5 @@
-import { labels } from '../../api/index.js';
-import type { IpamResources } from '../../allocator/index.js';
+import { labels } from '../api/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import { eventually } from './eventually.js';
 
 /**

@@ -14,10 +14,10 @@ import { type IpamResources, ipamResources } from '../../allocator/index.js';
 import type { Allocation } from '../../api/index.js';
 import { cidrContainsAddress, parseAddress, parseCidr } from '../../ipam/index.js';
 import { KubeClient, loadConnection } from '../../kube/index.js';
-import { ControlPlane } from '../cluster/control-plane.js';
-import { installCrds } from '../cluster/crds.js';
-import { eventually } from '../cluster/eventually.js';
-import { createAllocatablePool } from '../cluster/pools.js';
+import { ControlPlane } from '../control-plane.js';
+import { installCrds } from '../crds.js';
+import { eventually } from '../eventually.js';
+import { createAllocatablePool } from '../pools.js';
 import { testImage } from './image.js';
 import { RealNode, networkName } from './node.js';
 

@@ -1,4 +1,4 @@
-import { type IpamResources, ipamResources } from '../../allocator/index.js';
+import { type IpamResources, ipamResources } from '../allocator/index.js';
 import {
   KubeClient,
   type KubeClientOptions,
@@ -7,7 +7,7 @@ import {
   ResourceClient,
   coreResources,
   loadConnection,
-} from '../../kube/index.js';
+} from '../kube/index.js';
 
 /** What a cluster test sets up and checks with, as the cluster's administrator. */
 export interface AdminClients {

@@ -12,7 +12,7 @@ staging_version="v0.${KUBE_VERSION#v1.}"
 kube_mod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
 cd "$here/kube"
 rm -f go.mod go.sum
-go mod init topology-ipam.dev/test/cluster/tools/kube >/dev/null 2>&1
+go mod init topology-ipam.dev/local-cluster/tools/kube >/dev/null 2>&1
 sed -n '/^replace (/,/^)/p' "$kube_mod" \
   | sed -n 's#^\s*\(k8s\.io/[^ ]*\) => ./staging/src/.*#\1#p' \
   | while read -r mod; do go mod edit -replace "$mod=$mod@$staging_version"; done
@@ -32,6 +32,6 @@ fi
 
 cd "$here/helm"
 rm -f go.mod go.sum
-go mod init topology-ipam.dev/test/cluster/tools/helm >/dev/null 2>&1
+go mod init topology-ipam.dev/local-cluster/tools/helm >/dev/null 2>&1
 go mod edit -require "helm.sh/helm/v3@$HELM_VERSION" -tool helm.sh/helm/v3/cmd/helm
 go mod tidy

@@ -4,7 +4,7 @@
 # Prints the bin folder on stdout; progress goes to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../../.." && pwd)
+repo=$(cd "$here/../.." && pwd)
 bin="${TOPOLOGY_IPAM_BIN_DIR:-$repo/.cache/bin}"
 key=$(cat "$here/versions.env" "$here"/kube/go.mod "$here"/kube/go.sum "$here"/helm/go.mod "$here"/helm/go.sum "$0" | sha256sum | cut -c1-16)
 stamp="$bin/.built-$key"

@@ -1,4 +1,4 @@
-module topology-ipam.dev/test/cluster/tools/helm
+module topology-ipam.dev/local-cluster/tools/helm
 
 go 1.26.8
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { crdDir } from '../../charts/generate.js';
+import { crdDir } from '../charts/generate.js';
 
 export { crdDir };
 

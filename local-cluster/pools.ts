@@ -1,5 +1,5 @@
-import type { IpamResources } from '../../allocator/index.js';
-import { type IPPool, poolConditionTypes } from '../../api/index.js';
+import type { IpamResources } from '../allocator/index.js';
+import { type IPPool, poolConditionTypes } from '../api/index.js';
 
 /**
  * Creates a pool and marks it Allocatable for its generation, as the operator does once it has checked

@@ -22,7 +22,7 @@ describe('versions.env', () => {
     ['ETCD_VERSION', 'kube', 'go.etcd.io/etcd/server/v3'],
     ['HELM_VERSION', 'helm', 'helm.sh/helm/v3'],
   ])(
-    '%s is what the %s wrapper builds (bash test/cluster/tools/pin.sh after changing it)',
+    '%s is what the %s wrapper builds (bash local-cluster/tools/pin.sh after changing it)',
     (pin, wrapper, module) => {
       expect(pins.get(pin)).toMatch(/^v\d/);
       expect(required(wrapper, module)).toBe(pins.get(pin));

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Removes a real node (test/node/node.ts) and everything it left on the host. Arg: the node's STATE_DIR.
+# Removes a real node (local-cluster/node/node.ts) and everything it left on the host. Arg: the node's STATE_DIR.
 # Order matters: the daemons first (so nothing restarts a container), then every container and shim
 # containerd recorded, then the mounts under the folder (overlay roots, network namespaces, shm), the
 # kubelet's cgroups, the node's bridge, the kernel settings the kubelet changed, what the kubelet and

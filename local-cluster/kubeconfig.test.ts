@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { externalKubeconfig } from './kubeconfig.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kubeconfig-choice-'));
 const existing = path.join(scratch, 'kubeconfig');
 fs.writeFileSync(existing, 'apiVersion: v1\n');

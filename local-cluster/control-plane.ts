@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage } from '../../common/index.js';
+import { errorMessage } from '../common/index.js';
 import { type ControlPlaneBinaries, ensureBinaries } from './binaries.js';
 import { freePort } from './ports.js';
 
