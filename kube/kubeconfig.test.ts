@@ -257,3 +257,30 @@ describe('loadConnection reads', () => {
     expect(connection.token?.()).toBe('second');
   });
 });
+
+describe('loadConnection with a context', () => {
+  const twoContexts = file(
+    'contexts',
+    `apiVersion: v1
+clusters:
+- { name: a, cluster: { server: "https://a.example:6443" } }
+- { name: b, cluster: { server: "https://b.example:6443/" } }
+contexts:
+- { name: first, context: { cluster: a } }
+- { name: second, context: { cluster: b } }
+current-context: first
+`,
+  );
+
+  it.each([
+    [undefined, 'https://a.example:6443'],
+    ['first', 'https://a.example:6443'],
+    ['second', 'https://b.example:6443'],
+  ])('context %s connects to %s', (context, server) => {
+    expect(loadConnection(twoContexts, context).server).toBe(server);
+  });
+
+  it('refuses a context the file does not have, by name', () => {
+    expect(() => loadConnection(twoContexts, 'third')).toThrow(/has no context "third"/);
+  });
+});

@@ -141,16 +141,16 @@ function parseKubeconfigText(text: string, file: string): z.infer<typeof kubecon
 /**
  * The connection for a kubeconfig file, or — with no file given — for the in-cluster service account
  * when running in a pod. Paths inside a kubeconfig are relative to the file, as kubectl reads them.
+ * `contextName` picks a context other than the file's current one (kubectl's `--context`).
  */
-export function loadConnection(kubeconfigPath?: string): Connection {
+export function loadConnection(kubeconfigPath?: string, contextName?: string): Connection {
   if (kubeconfigPath === undefined || kubeconfigPath === '') return inClusterConnection();
   const text = readCredentialFile(kubeconfigPath, 'kubeconfig').toString('utf8');
   const config = parseKubeconfigText(text, kubeconfigPath);
   const base = path.dirname(kubeconfigPath);
-  const contextName = config['current-context'] ?? config.contexts[0]?.name;
-  const context = config.contexts.find((c) => c.name === contextName)?.context;
-  if (!context)
-    throw new KubeconfigError(`kubeconfig ${kubeconfigPath} has no context "${contextName ?? ''}"`);
+  const chosen = contextName ?? config['current-context'] ?? config.contexts[0]?.name;
+  const context = config.contexts.find((c) => c.name === chosen)?.context;
+  if (!context) throw new KubeconfigError(`kubeconfig ${kubeconfigPath} has no context "${chosen ?? ''}"`);
   const cluster = config.clusters.find((c) => c.name === context.cluster)?.cluster;
   if (!cluster) throw new KubeconfigError(`kubeconfig ${kubeconfigPath} has no cluster "${context.cluster}"`);
   const user = config.users.find((u) => u.name === context.user)?.user ?? {};
