@@ -1,0 +1,18 @@
+/** The `kubectl-ipam` executable: kubectl runs it for `kubectl ipam …` when it is on PATH. */
+import { runPlugin } from './plugin.js';
+
+runPlugin(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+  tty: process.stdout.isTTY,
+  now: () => new Date(),
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`error: ${String(error)}\n`);
+    process.exitCode = 2;
+  },
+);
