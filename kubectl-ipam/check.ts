@@ -89,8 +89,10 @@ export function problemCount(report: CheckReport): number {
 
 export function checkCluster(snapshot: Snapshot, options: CheckOptions): CheckReport {
   const now = options.now.getTime();
+  // Objects read from the API server always carry their creation time; one that cannot be read is young.
   const young = (timestamp: string | undefined) => {
-    const at = timestamp === undefined ? Number.NaN : Date.parse(timestamp);
+    if (timestamp === undefined) return false;
+    const at = Date.parse(timestamp);
     return Number.isNaN(at) || now - at < options.graceMs;
   };
   const pods = new Map(
