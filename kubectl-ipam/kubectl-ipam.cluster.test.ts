@@ -23,7 +23,7 @@ import {
 } from '../kube/index.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
-import { bundleKubectlIpam } from './bundle.js';
+import { buildKubectlIpam } from './build.js';
 import type { CheckReport } from './check.js';
 import { runPlugin } from './plugin.js';
 
@@ -324,7 +324,7 @@ describe('kubectl ipam check, release and configure', () => {
 describe('as a kubectl plugin', () => {
   it('runs as `kubectl ipam show` from PATH, and `kubectl plugin list` shows it', async () => {
     const bin = path.join(dir, 'bin');
-    await bundleKubectlIpam(path.join(bin, 'kubectl-ipam'));
+    await buildKubectlIpam(path.join(bin, 'kubectl-ipam'));
     const env = {
       ...process.env,
       KUBECONFIG: cluster.kubeconfig,
