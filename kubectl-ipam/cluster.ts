@@ -63,25 +63,31 @@ export class Cluster {
     }
   }
 
-  async snapshot(): Promise<Snapshot> {
+  /** Reads everything the reports need; `progress` hears of each list as it arrives (large clusters take a while). */
+  async snapshot(progress: (done: string) => void = () => undefined): Promise<Snapshot> {
     const { pools, blocks, affinities } = this.resources;
+    const listed = async <T>(what: string, list: Promise<{ items: T[] }>): Promise<T[]> => {
+      const { items } = await list;
+      progress(`${String(items.length)} ${what}`);
+      return items;
+    };
     // The pools first: a 404 there means the CRDs are missing, and says so before anything else fails.
-    const poolList = await pools.list();
+    const poolList = await listed('pools', pools.list());
     const [cluster, blockList, affinityList, nodeList, podList, config] = await Promise.all([
       this.identity(),
-      blocks.list(),
-      affinities.list(),
-      new ResourceClient<Node>(this.client, coreResources.nodes).list(),
-      this.pods.list(),
+      listed('blocks', blocks.list()),
+      listed('affinities', affinities.list()),
+      listed('nodes', new ResourceClient<Node>(this.client, coreResources.nodes).list()),
+      listed('pods', this.pods.list()),
       this.config(),
     ]);
     return {
       cluster,
-      pools: poolList.items,
-      blocks: blockList.items,
-      affinities: affinityList.items,
-      nodes: nodeList.items,
-      pods: podList.items,
+      pools: poolList,
+      blocks: blockList,
+      affinities: affinityList,
+      nodes: nodeList,
+      pods: podList,
       config,
     };
   }

@@ -43,17 +43,21 @@ let savedConfig: IPAMConfig | undefined;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubectl-ipam-'));
 
 /** Runs `kubectl ipam …` in-process; returns its exit code and output. */
-async function ipam(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function ipam(
+  ...argv: string[]
+): Promise<{ code: number; stdout: string; stderr: string; progress: (string | undefined)[] }> {
   let stdout = '';
   let stderr = '';
+  const progress: (string | undefined)[] = [];
   const code = await runPlugin(argv, {
     stdout: (text) => (stdout += text),
     stderr: (text) => (stderr += text),
     env: { KUBECONFIG: cluster.kubeconfig },
     tty: false,
+    progress: (text) => progress.push(text),
     now: () => new Date(),
   });
-  return { code, stdout, stderr };
+  return { code, stdout, stderr, progress };
 }
 
 const held = (ordinal: number, pod: string): Allocation => ({
@@ -158,8 +162,10 @@ afterAll(async () => {
 
 describe('kubectl ipam show', () => {
   it('shows the pool with its blocks, its use and its status', async () => {
-    const { code, stdout } = await ipam('show');
+    const { code, stdout, progress } = await ipam('show');
     expect(code).toBe(0);
+    expect(progress.at(-2)).toMatch(/^read \d+ pools, .*\d+ pods/);
+    expect(progress.at(-1)).toBeUndefined();
     const row = stdout.split('\n').find((line) => line.startsWith(`${poolName} `));
     expect(row).toMatch(
       new RegExp(`${net}\\.0\\.0/24\\s+all\\(\\)\\s+5\\s+5/256\\s+\\[----------\\]\\s+1%\\s+Allocatable`),

@@ -6,6 +6,10 @@ runPlugin(process.argv.slice(2), {
   stderr: (text) => process.stderr.write(text),
   env: process.env,
   tty: process.stdout.isTTY,
+  // One line on the terminal, rewritten as each list arrives, cleared before the output.
+  ...(process.stderr.isTTY
+    ? { progress: (text: string | undefined) => process.stderr.write(`\r\u001b[K${text ?? ''}`) }
+    : {}),
   now: () => new Date(),
 }).then(
   (code) => {

@@ -18,7 +18,7 @@ import {
 } from './render.js';
 import { type ReleaseTarget, type Verdict, reportFileSchema, reportRefusal } from './release.js';
 import { addressState, blockHolding, blockRows, borrowedRows, poolRows } from './show.js';
-import { configInForce } from './snapshot.js';
+import { type Snapshot, configInForce } from './snapshot.js';
 
 export interface PluginIo {
   readonly stdout: (text: string) => void;
@@ -26,6 +26,8 @@ export interface PluginIo {
   readonly env: NodeJS.ProcessEnv;
   /** Whether stdout is a terminal: colours only then. */
   readonly tty: boolean;
+  /** Where to say how a long read is going (stderr when it is a terminal): undefined clears it. */
+  readonly progress?: (text: string | undefined) => void;
   readonly now: () => Date;
 }
 
@@ -73,7 +75,7 @@ async function runCommand(
         io.stderr(`error: --ip: ${address.error.message}\n`);
         return 2;
       }
-      const snapshot = await cluster.snapshot();
+      const snapshot = await readSnapshot(cluster, io);
       const now = io.now();
       switch (command.view) {
         case 'pools':
@@ -93,7 +95,7 @@ async function runCommand(
       return 0;
     }
     case 'check': {
-      const report = checkCluster(await cluster.snapshot(), {
+      const report = checkCluster(await readSnapshot(cluster, io), {
         now: io.now(),
         graceMs: command.graceSeconds * 1000,
       });
@@ -193,7 +195,7 @@ async function addressTargets(
     io.stderr(`error: --ip: ${address.error.message}\n`);
     return undefined;
   }
-  const snapshot = await cluster.snapshot();
+  const snapshot = await readSnapshot(cluster, io);
   const state = addressState(snapshot, address.value, io.now());
   if (state.state !== 'allocated') {
     io.stderr(`${renderAddress(state, io.now(), { output: 'table', colour: false })}: nothing to release\n`);
@@ -224,5 +226,17 @@ function verdictText(verdict: Verdict, dryRun: boolean): string {
       return 'kept: its pod still holds it';
     case 'unowned':
       return 'kept: no pod recorded to check (use --force with --ip)';
+  }
+}
+
+async function readSnapshot(cluster: Cluster, io: PluginIo): Promise<Snapshot> {
+  const read: string[] = [];
+  try {
+    return await cluster.snapshot((done) => {
+      read.push(done);
+      io.progress?.(`read ${read.join(', ')}…`);
+    });
+  } finally {
+    io.progress?.(undefined);
   }
 }
