@@ -1,5 +1,6 @@
 /** The command line, parsed into one command or a usage error. Pure. */
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../common/index.js';
 import { type ConfigureFlag, configureFlags } from './configure.js';
 import { type OutputFormat, outputFormats } from './render.js';
 
@@ -80,7 +81,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   try {
     parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
   } catch (error) {
-    return { ok: false, error: (error as Error).message };
+    return { ok: false, error: errorMessage(error) };
   }
   const { values, positionals } = parsed;
   const connect: Connect = {

@@ -1,5 +1,6 @@
 /** One sentence for each way talking to the cluster fails, naming what the user can act on. Pure. */
 import { apiGroup } from '../api/index.js';
+import { errorMessage } from '../common/index.js';
 import { ApiError, ApiUnreachableError, KubeconfigError } from '../kube/index.js';
 
 /** kubectl's verb for a request: what RBAC must allow. */
@@ -45,5 +46,5 @@ export function describeError(error: unknown): string {
       return `the topology-ipam CRDs are not installed in this cluster (${resource} is unknown to the API server)`;
     return error.message;
   }
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }

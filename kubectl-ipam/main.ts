@@ -1,4 +1,5 @@
 /** The `kubectl-ipam` executable: kubectl runs it for `kubectl ipam …` when it is on PATH. */
+import { errorStack } from '../common/index.js';
 import { runPlugin } from './plugin.js';
 
 runPlugin(process.argv.slice(2), {
@@ -16,7 +17,7 @@ runPlugin(process.argv.slice(2), {
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`error: ${String(error)}\n`);
+    process.stderr.write(`error: ${errorStack(error)}\n`);
     process.exitCode = 2;
   },
 );

@@ -1,5 +1,6 @@
 /** `kubectl ipam`: dispatches one command line to the pure reports and the cluster adapter. */
 import fs from 'node:fs';
+import { errorMessage } from '../common/index.js';
 import { safeParseAddress, parseCidr, addressOrdinal } from '../ipam/index.js';
 import { type Command, parseCommandLine, usage } from './args.js';
 import { checkCluster, problemCount } from './check.js';
@@ -160,7 +161,7 @@ async function reportTargets(
   try {
     json = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (error) {
-    io.stderr(`error: cannot read the report ${file}: ${(error as Error).message}\n`);
+    io.stderr(`error: cannot read the report ${file}: ${errorMessage(error)}\n`);
     return undefined;
   }
   const report = reportFileSchema.safeParse(json);
