@@ -3,10 +3,9 @@
  * nodes, as a pure function of one snapshot. It only reports; `release` acts on its leaks after reading
  * each of them again.
  */
-import type { IPAMBlock } from '../allocator/index.js';
+import { type IPAMBlock, allocationAddress } from '../api/index.js';
 import {
   addressToString,
-  allocationAddress,
   cidrContains,
   cidrContainsAddress,
   safeParseAddress,

@@ -2,9 +2,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type IPAMBlock, type IPAMConfig, type IpamResources, ipamResources } from '../allocator/index.js';
-import { type IPAMConfigSpec, ipamConfigName } from '../api/index.js';
-import { cidrToResourceName, parseCidr, releaseWhere } from '../ipam/index.js';
+import { type IpamResources, ipamResources } from '../allocator/index.js';
+import {
+  type IPAMBlock,
+  type IPAMConfig,
+  type IPAMConfigSpec,
+  ipamConfigName,
+  releaseWhere,
+} from '../api/index.js';
+import { cidrToResourceName, parseCidr } from '../ipam/index.js';
 import {
   type KubeObject,
   type Node,

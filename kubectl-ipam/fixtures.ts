@@ -1,5 +1,5 @@
 /** Test data: snapshots, nodes, pods and affinities. Used by tests only. */
-import type { BlockAffinity, IPAMBlock } from '../allocator/index.js';
+import type { BlockAffinity, IPAMBlock } from '../api/index.js';
 import type { Node, Pod } from '../kube/index.js';
 import { T0 } from '../operator/plan/fixtures.js';
 import type { Snapshot } from './snapshot.js';

@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IPAMConfig, type IpamResources, ipamResources } from '../allocator/index.js';
-import { type Allocation, ipamConfigName, labels } from '../api/index.js';
+import { type IpamResources, ipamResources } from '../allocator/index.js';
+import { type Allocation, type IPAMConfig, ipamConfigName, labels } from '../api/index.js';
 import { cidrToResourceName, parseCidr } from '../ipam/index.js';
 import {
   KubeClient,

@@ -3,7 +3,7 @@
  * and pod. The adapter reads, asks `judgeRelease`, and writes the block back at the version it read.
  */
 import { z } from 'zod';
-import type { IPAMBlock } from '../allocator/index.js';
+import type { IPAMBlock } from '../api/index.js';
 import { safeParseCidr } from '../ipam/index.js';
 import type { Pod } from '../kube/index.js';
 import { leakReason } from '../operator/plan/leaks.js';

@@ -1,16 +1,19 @@
 /** What `kubectl ipam show` reports, as pure functions of a snapshot. */
-import type { IPAMBlock, IPPool } from '../allocator/index.js';
-import { poolConditionTypes } from '../api/index.js';
+import {
+  type IPAMBlock,
+  type IPPool,
+  allocationAddress,
+  blockUsage,
+  poolConditionTypes,
+  reservedOrdinals,
+} from '../api/index.js';
 import {
   type Address,
   addressOrdinal,
   addressToString,
-  allocationAddress,
-  blockUsage,
   cidrContainsAddress,
   cidrSize,
   parseCidr,
-  reservedOrdinals,
   safeParseCidr,
 } from '../ipam/index.js';
 import { type Snapshot, blockNode, configInForce, poolRange } from './snapshot.js';

@@ -1,6 +1,14 @@
-import type { BlockAffinity, IPAMBlock, IPAMConfig, IPPool } from '../allocator/index.js';
-import { type IPAMConfigSpec, ipamConfigSpecSchema, labels } from '../api/index.js';
-import { type Cidr, defaultBlockSize, safeParseCidr } from '../ipam/index.js';
+import {
+  type BlockAffinity,
+  type IPAMBlock,
+  type IPAMConfig,
+  type IPAMConfigSpec,
+  type IPPool,
+  defaultBlockSize,
+  ipamConfigSpecSchema,
+  labels,
+} from '../api/index.js';
+import { type Cidr, safeParseCidr } from '../ipam/index.js';
 import type { Node, Pod } from '../kube/index.js';
 
 /**

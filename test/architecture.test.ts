@@ -37,6 +37,8 @@ const folders: Readonly<Record<string, Folder>> = {
   agent: { layer: 'program', peers: ['cni'] },
   operator: { layer: 'program' },
   installer: { layer: 'program' },
+  // `kubectl ipam check` judges leaks by the operator's own pure rules (operator/plan/leaks.ts), not a twin.
+  'kubectl-ipam': { layer: 'program', peers: ['operator'] },
   'local-cluster': { layer: 'tooling', peers: ['test', 'charts', 'scripts', 'bench', 'chaos'] },
   test: { layer: 'tooling', peers: ['local-cluster', 'charts', 'scripts', 'bench', 'chaos'] },
   charts: { layer: 'tooling', peers: ['local-cluster', 'test', 'scripts', 'bench', 'chaos'] },
