@@ -10,17 +10,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IpamResources, ipamResources } from '../allocator/index.js';
+import type { IpamResources } from '../allocator/index.js';
 import { type Allocation, type IPAMConfig, ipamConfigName, labels } from '../api/index.js';
 import { cidrToResourceName, parseCidr } from '../ipam/index.js';
-import {
-  KubeClient,
-  type Pod,
-  ResourceClient,
-  coreResources,
-  isNotFound,
-  loadConnection,
-} from '../kube/index.js';
+import { type Pod, ResourceClient, coreResources, isNotFound, loadConnection } from '../kube/index.js';
+import { type AdminClients, adminClients, createNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
 import { buildKubectlIpam } from './build.js';
@@ -36,7 +30,7 @@ const goneNode = `${prefix}-gone`;
 const namespace = prefix;
 const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
 
-let client: KubeClient;
+let admin: AdminClients;
 let resources: IpamResources;
 let pods: ResourceClient<Pod>;
 let savedConfig: IPAMConfig | undefined;
@@ -105,15 +99,15 @@ const addresses = (block: string) =>
     .then((b) => b.spec.allocations.map((a) => a.ordinal));
 
 beforeAll(async () => {
-  client = new KubeClient(loadConnection(cluster.kubeconfig));
-  resources = ipamResources(client);
-  pods = new ResourceClient<Pod>(client, coreResources.pods);
+  admin = adminClients(cluster.kubeconfig);
+  ({ resources } = admin);
+  pods = new ResourceClient<Pod>(admin.client, coreResources.pods);
   savedConfig = await resources.configs.get(ipamConfigName).catch((error: unknown) => {
     if (isNotFound(error)) return undefined;
     throw error;
   });
   cluster.kubectl(['create', 'namespace', namespace]);
-  await new ResourceClient(client, coreResources.nodes).create({ metadata: { name: nodeName } });
+  await createNodes(admin.nodes, [nodeName]);
   await createAllocatablePool(resources, {
     metadata: { name: poolName },
     spec: { cidr: `${net}.0.0/24`, blockSize: 26 },
@@ -156,7 +150,7 @@ afterAll(async () => {
   if (savedConfig === undefined && current !== undefined) await resources.configs.delete(ipamConfigName);
   if (savedConfig !== undefined && current !== undefined)
     await resources.configs.replace({ ...current, spec: savedConfig.spec });
-  client.close();
+  admin.client.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
