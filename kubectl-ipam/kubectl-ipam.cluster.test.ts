@@ -9,6 +9,7 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IpamResources } from '../allocator/index.js';
 import { type Allocation, type IPAMConfig, ipamConfigName, labels } from '../api/index.js';
@@ -17,7 +18,6 @@ import { type Pod, ResourceClient, coreResources, isNotFound, loadConnection } f
 import { type AdminClients, adminClients, createNodes } from '../test/cluster/clients.js';
 import { clusterTestContext } from '../test/cluster/context.js';
 import { createAllocatablePool } from '../test/cluster/pools.js';
-import { buildKubectlIpam } from './build.js';
 import type { CheckReport } from './check.js';
 import { runPlugin } from './plugin.js';
 
@@ -324,7 +324,11 @@ describe('kubectl ipam check, release and configure', () => {
 describe('as a kubectl plugin', () => {
   it('runs as `kubectl ipam show` from PATH, and `kubectl plugin list` shows it', async () => {
     const bin = path.join(dir, 'bin');
-    await buildKubectlIpam(path.join(bin, 'kubectl-ipam'));
+    // The one build entry, as `npm run build` runs it.
+    execFileSync('npx', ['tsx', 'scripts/build.ts', 'kubectl-ipam', '--out-dir', bin], {
+      cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'),
+      stdio: 'pipe',
+    });
     const env = {
       ...process.env,
       KUBECONFIG: cluster.kubeconfig,

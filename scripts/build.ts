@@ -2,12 +2,14 @@
  * `npm run build`: every artefact the two images carry, into dist/: the operator's and the node agent's
  * bundles (dist/operator/main.mjs, dist/agent/agent.mjs), the CNI forwarder (dist/cni/topology-ipam, a
  * static Go binary: needs Go) and the installer's bundle (dist/installer/installer.mjs). Each bundle is
- * one ESM file, all its image needs besides Node.
+ * one ESM file, all its image needs besides Node. Besides the images: the kubectl plugin,
+ * dist/kubectl-ipam/kubectl-ipam.
  *
  * `npm run build -- agent installer` builds only those (images/Dockerfile builds the forwarder in a Go
  * stage of its own); `--out-dir DIR` puts them all in DIR instead, side by side as the CNI image lays
  * them out.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -36,6 +38,29 @@ async function bundle(entry: string, outfile: string, options: BuildOptions): Pr
   return outfile;
 }
 
+/**
+ * The kubectl plugin, one executable file for kubectl to find on PATH, behind a `#!/usr/bin/env node`
+ * line. CommonJS, which Node assumes for a file without extension outside any package; inside this
+ * repository (package.json says ESM) the package.json written beside it says CommonJS again.
+ */
+async function kubectlPlugin(outDir: string): Promise<string> {
+  const outfile = path.join(outDir, 'kubectl-ipam');
+  await build({
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    banner: { js: '#!/usr/bin/env node' },
+    logLevel: 'warning',
+    ...minified,
+    entryPoints: [path.join(repo, 'kubectl-ipam', 'main.ts')],
+    outfile,
+  });
+  fs.chmodSync(outfile, 0o755);
+  fs.writeFileSync(path.join(outDir, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
+  return outfile;
+}
+
 /** Each artefact: its folder in dist/, and how to build it into a folder. */
 const artefacts = {
   operator: {
@@ -51,6 +76,7 @@ const artefacts = {
     distDir: 'installer',
     build: (outDir: string) => bundle('installer/main.ts', path.join(outDir, 'installer.mjs'), minified),
   },
+  'kubectl-ipam': { distDir: 'kubectl-ipam', build: kubectlPlugin },
 } as const;
 type ArtefactName = keyof typeof artefacts;
 
