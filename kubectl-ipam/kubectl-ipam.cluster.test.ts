@@ -322,7 +322,7 @@ describe('kubectl ipam check, release and configure', () => {
 });
 
 describe('as a kubectl plugin', () => {
-  it('runs as `kubectl ipam show` from PATH, and `kubectl plugin list` shows it', async () => {
+  it('runs as `kubectl ipam show` from PATH, and `kubectl plugin list` shows it', () => {
     const bin = path.join(dir, 'bin');
     // The one build entry, as `npm run build` runs it.
     execFileSync('npx', ['tsx', 'scripts/build.ts', 'kubectl-ipam', '--out-dir', bin], {
