@@ -15,9 +15,9 @@ import type { IpamResources } from '../allocator/index.js';
 import { type Allocation, type IPAMConfig, ipamConfigName, labels } from '../api/index.js';
 import { cidrToResourceName, parseCidr } from '../ipam/index.js';
 import { type Pod, ResourceClient, coreResources, isNotFound, loadConnection } from '../kube/index.js';
-import { type AdminClients, adminClients, createNodes } from '../test/cluster/clients.js';
-import { clusterTestContext } from '../test/cluster/context.js';
-import { createAllocatablePool } from '../test/cluster/pools.js';
+import { type AdminClients, adminClients, createNodes } from '../local-cluster/clients.js';
+import { clusterTestContext } from '../local-cluster/context.js';
+import { createAllocatablePool } from '../local-cluster/pools.js';
 import type { CheckReport } from './check.js';
 import { runPlugin } from './plugin.js';
 
