@@ -92,6 +92,7 @@ export interface CaBundleKeeperOptions {
   readonly log?: Logger;
   /** Re-check this often even without a change (default 5 minutes). */
   readonly resyncMs?: number;
+  /** The longest wait between retries, of the watch and of the patch (default 30 s). */
   readonly maxBackoffMs?: number;
 }
 
@@ -105,10 +106,11 @@ export async function keepCaBundle(options: CaBundleKeeperOptions, signal: Abort
     validatingWebhookConfigurationType,
   );
   const log = options.log ?? silentLogger;
+  const maxBackoffMs = options.maxBackoffMs ?? 30_000;
   const where = { validatingWebhookConfiguration: options.name };
   const informer = new Informer(configs, {
     fieldSelector: `metadata.name=${options.name}`,
-    maxBackoffMs: options.maxBackoffMs ?? 30_000,
+    maxBackoffMs,
     onError: (error) => {
       log.warn('watching the ValidatingWebhookConfiguration failed', { ...where, error: String(error) });
     },
@@ -142,7 +144,7 @@ export async function keepCaBundle(options: CaBundleKeeperOptions, signal: Abort
       } catch (error) {
         if (stopped()) break;
         failures++;
-        delay = Math.min(options.maxBackoffMs ?? 30_000, 500 * 2 ** Math.min(failures, 10));
+        delay = Math.min(maxBackoffMs, 500 * 2 ** Math.min(failures, 10));
         pending = true;
         log.warn('patching the webhook caBundle failed; retrying', {
           ...where,
