@@ -101,3 +101,4 @@ export {
   isPendingBlock,
   resourceDefinitions,
 } from './resources.js';
+export { type Leak, type LeakCheck, type LeakReason, leakReason, leakedAllocations } from './leaks.js';

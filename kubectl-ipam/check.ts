@@ -12,7 +12,7 @@ import {
   safeParseCidr,
 } from '../ipam/index.js';
 import type { Pod } from '../kube/index.js';
-import { type LeakReason, leakedAllocations } from '../operator/plan/leaks.js';
+import { type LeakReason, leakedAllocations } from '../api/index.js';
 import { type ClusterIdentity, type Snapshot, blockNode, poolRange } from './snapshot.js';
 
 export interface LeakCandidate {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { IPAMBlock } from '../api/index.js';
 import { safeParseCidr } from '../ipam/index.js';
 import type { Pod } from '../kube/index.js';
-import { leakReason } from '../operator/plan/leaks.js';
+import { leakReason } from '../api/index.js';
 import { type ClusterIdentity, sameCluster } from './snapshot.js';
 
 /** One address to release, as a check report (or a look-up of one address) recorded it. */

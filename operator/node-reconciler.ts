@@ -7,7 +7,7 @@ import { type ReconcileResult, done, requeueAfter } from './controller.js';
 import type { EventRecorder } from './events.js';
 import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
-import { type Leak, leakReason, leakedAllocations } from './plan/leaks.js';
+import { type Leak, leakReason, leakedAllocations } from '../api/index.js';
 import { planNode } from './plan/node.js';
 
 export interface NodeReconcilerOptions {

@@ -37,8 +37,7 @@ const folders: Readonly<Record<string, Folder>> = {
   agent: { layer: 'program', peers: ['cni'] },
   operator: { layer: 'program' },
   installer: { layer: 'program' },
-  // `kubectl ipam check` judges leaks by the operator's own pure rules (operator/plan/leaks.ts), not a twin.
-  'kubectl-ipam': { layer: 'program', peers: ['operator'] },
+  'kubectl-ipam': { layer: 'program' },
   'local-cluster': { layer: 'tooling', peers: ['test', 'charts', 'scripts', 'bench', 'chaos'] },
   test: { layer: 'tooling', peers: ['local-cluster', 'charts', 'scripts', 'bench', 'chaos'] },
   charts: { layer: 'tooling', peers: ['local-cluster', 'test', 'scripts', 'bench', 'chaos'] },
@@ -203,7 +202,7 @@ describe('layerProblem', () => {
       'kube/client.ts (adapter) imports allocator/claim.ts from the outer allocator layer',
     ],
     ['operator/plan/node.ts', 'api/index.ts', false, undefined],
-    ['operator/plan/leaks.ts', 'kube/index.ts', true, undefined],
+    ['operator/plan/node.ts', 'kube/index.ts', true, undefined],
     [
       'operator/plan/node.ts',
       'allocator/index.ts',

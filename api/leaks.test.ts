@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Allocation } from '../../api/index.js';
-import type { Pod } from '../../kube/index.js';
-import { allocation, block } from './fixtures.js';
-import { parseCidr } from '../../ipam/index.js';
+import type { Allocation } from './index.js';
+import type { Pod } from '../kube/index.js';
+import { allocation, block } from '../operator/plan/fixtures.js';
+import { parseCidr } from '../ipam/index.js';
 import { type LeakReason, leakReason, leakedAllocations } from './leaks.js';
 
 const NOW = Date.parse('2025-01-01T00:00:00Z');

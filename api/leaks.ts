@@ -1,6 +1,7 @@
-import type { Allocation, IPAMBlock } from '../../api/index.js';
-import { type Cidr, addressAtOrdinal, addressToString, parseCidr } from '../../ipam/index.js';
-import type { Pod } from '../../kube/index.js';
+import type { Allocation } from './block.js';
+import type { IPAMBlock } from './resources.js';
+import { type Cidr, addressAtOrdinal, addressToString, parseCidr } from '../ipam/index.js';
+import type { Pod } from '../kube/index.js';
 
 export interface LeakCheck {
   /** The pod by namespace and name, from the informer cache. */
