@@ -101,4 +101,12 @@ export {
   isPendingBlock,
   resourceDefinitions,
 } from './resources.js';
-export { type Leak, type LeakCheck, type LeakReason, leakReason, leakedAllocations } from './leaks.js';
+export {
+  type Leak,
+  type LeakCheck,
+  type LeakReason,
+  type LeakTiming,
+  leakReason,
+  leakedAllocations,
+  withinLeakGrace,
+} from './leaks.js';

@@ -3,12 +3,24 @@ import type { IPAMBlock } from './resources.js';
 import { type Cidr, addressAtOrdinal, addressToString, parseCidr } from '../ipam/index.js';
 import type { Pod } from '../kube/index.js';
 
-export interface LeakCheck {
+export interface LeakTiming {
+  readonly now: number;
+  /**
+   * An allocation younger than this is never judged leaked: its pod may not show it yet (not in a cache,
+   * or its status still reporting the address of a sandbox it replaced).
+   */
+  readonly graceMs: number;
+}
+
+export interface LeakCheck extends LeakTiming {
   /** The pod by namespace and name, from the informer cache. */
   readonly pod: (namespace: string, name: string) => Pod | undefined;
-  readonly now: number;
-  /** An allocation younger than this is never collected: its pod may not be visible in the cache yet. */
-  readonly graceMs: number;
+}
+
+/** Whether an allocation is too young to judge. An unreadable time counts as just assigned. */
+export function withinLeakGrace(allocation: Allocation, timing: LeakTiming): boolean {
+  const assignedAt = Date.parse(allocation.assignedAt);
+  return Number.isNaN(assignedAt) || timing.now - assignedAt < timing.graceMs;
 }
 
 export type LeakReason = 'pod-gone' | 'pod-replaced' | 'pod-moved' | 'pod-readdressed';
@@ -32,10 +44,7 @@ export function leakedAllocations(block: IPAMBlock, check: LeakCheck): Leak[] {
   const leaks: Leak[] = [];
   for (const allocation of block.spec.allocations) {
     const { namespace, pod: podName } = allocation;
-    if (namespace === undefined || podName === undefined) continue;
-    // An unreadable time counts as just assigned: never collect early (as cooling does for releases).
-    const assignedAt = Date.parse(allocation.assignedAt);
-    if (Number.isNaN(assignedAt) || check.now - assignedAt < check.graceMs) continue;
+    if (namespace === undefined || podName === undefined || withinLeakGrace(allocation, check)) continue;
     const reason = leakReason(allocation, check.pod(namespace, podName), blockCidr);
     if (reason !== undefined) leaks.push({ allocation, namespace, pod: podName, reason });
   }

@@ -21,6 +21,7 @@ export type Command =
       readonly name: 'release';
       readonly dryRun: boolean;
       readonly force: boolean;
+      readonly graceSeconds: number;
       readonly output: OutputFormat;
     } & (
       | { readonly from: 'report'; readonly file: string; readonly maxAgeMinutes: number }
@@ -58,7 +59,7 @@ const commandFlags: Record<Command['name'], readonly string[]> = {
   help: [],
   show: ['output', 'blocks', 'borrowed', 'config', 'ip'],
   check: ['output', 'grace'],
-  release: ['output', 'ip', 'from-report', 'max-age', 'dry-run', 'force'],
+  release: ['output', 'ip', 'from-report', 'max-age', 'grace', 'dry-run', 'force'],
   configure: Object.keys(configureFlags),
 };
 
@@ -67,7 +68,7 @@ export const usage = `kubectl ipam: see, check and repair the cluster's addresse
 Usage:
   kubectl ipam show [--blocks | --borrowed | --config | --ip ADDRESS] [-o table|json|yaml]
   kubectl ipam check [--grace SECONDS] [-o table|json|yaml]
-  kubectl ipam release (--ip ADDRESS | --from-report FILE [--max-age MINUTES]) [--dry-run] [--force]
+  kubectl ipam release (--ip ADDRESS | --from-report FILE [--max-age MINUTES]) [--grace SECONDS] [--dry-run] [--force]
   kubectl ipam configure [--strict-affinity=true|false] [--max-blocks-per-host=N]
                          [--auto-allocate-blocks=true|false] [--min-free-addresses-per-node=N]
                          [--release-cooldown-seconds=N]
@@ -123,7 +124,15 @@ function buildCommand(
         : { name, output, graceSeconds };
     }
     case 'release': {
-      const common = { name, output, dryRun: values['dry-run'] === true, force: values.force === true };
+      const graceSeconds = count(values.grace ?? '60');
+      if (graceSeconds === undefined) return '--grace must be a number of seconds';
+      const common = {
+        name,
+        output,
+        graceSeconds,
+        dryRun: values['dry-run'] === true,
+        force: values.force === true,
+      };
       const file = values['from-report'];
       if ((file === undefined) === (values.ip === undefined))
         return 'release takes one of --ip, --from-report';

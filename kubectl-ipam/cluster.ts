@@ -121,7 +121,12 @@ export class Cluster {
   async releaseInBlock(
     block: string,
     targets: readonly ReleaseTarget[],
-    options: { readonly dryRun: boolean; readonly releaseHeld: boolean; readonly now: () => Date },
+    options: {
+      readonly dryRun: boolean;
+      readonly releaseHeld: boolean;
+      readonly graceMs: number;
+      readonly now: () => Date;
+    },
   ): Promise<{ target: ReleaseTarget; verdict: Verdict }[]> {
     const name = cidrToResourceName(parseCidr(block));
     for (let attempt = 1; ; attempt++) {
@@ -129,7 +134,11 @@ export class Cluster {
       const judged = await Promise.all(
         targets.map(async (target) => ({
           target,
-          verdict: judgeRelease(target, fresh, await this.readPod(target), options.releaseHeld),
+          verdict: judgeRelease(target, fresh, await this.readPod(target), {
+            releaseHeld: options.releaseHeld,
+            now: options.now().getTime(),
+            graceMs: options.graceMs,
+          }),
         })),
       );
       const going = judged.filter(({ verdict }) => verdict === 'release').map(({ target }) => target);

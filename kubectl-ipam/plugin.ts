@@ -136,6 +136,7 @@ async function release(
     const options = {
       dryRun: command.dryRun,
       releaseHeld: command.from === 'address' && command.force,
+      graceMs: command.graceSeconds * 1000,
       now: io.now,
     };
     judged.push(...(await cluster.releaseInBlock(block, inBlock, options)));

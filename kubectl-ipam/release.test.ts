@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allocation, block, cluster, pod } from './fixtures.js';
+import { T0, allocation, block, cluster, pod } from './fixtures.js';
 import { type ReportFile, type ReleaseTarget, judgeRelease, reportRefusal } from './release.js';
 
 const leaked = allocation(3, { namespace: 'app', pod: 'gone', node: 'node-a', podUID: 'uid-1' });
@@ -13,6 +13,9 @@ const target: ReleaseTarget = {
   namespace: 'app',
   pod: 'gone',
 };
+
+/** An hour after the allocations were made, with the default grace of a minute. */
+const afterGrace = { now: Date.parse(T0) + 3_600_000, graceMs: 60_000 };
 
 describe('judgeRelease', () => {
   it.each([
@@ -48,7 +51,18 @@ describe('judgeRelease', () => {
       'already-free',
     ],
   ] as const)('%s: %s', (_, fresh, livePod, releaseHeld, verdict) => {
-    expect(judgeRelease(target, fresh, livePod, releaseHeld)).toBe(verdict);
+    expect(judgeRelease(target, fresh, livePod, { releaseHeld, ...afterGrace })).toBe(verdict);
+  });
+
+  it('holds an address within the grace even when its pod reports another (a sandbox just recreated)', () => {
+    const readdressed = pod('app', 'gone', 'node-a', '10.0.0.9', 'uid-1');
+    const rules = { releaseHeld: false, graceMs: 60_000 };
+    expect(judgeRelease(target, theBlock, readdressed, { ...rules, now: Date.parse(T0) + 30_000 })).toBe(
+      'held',
+    );
+    expect(judgeRelease(target, theBlock, readdressed, { ...rules, now: Date.parse(T0) + 90_000 })).toBe(
+      'release',
+    );
   });
 
   it('keeps an address recorded without a pod unless forced', () => {
@@ -58,8 +72,8 @@ describe('judgeRelease', () => {
       ordinal: 4,
       handle: unowned.handle,
     };
-    expect(judgeRelease(tunnel, theBlock, undefined, false)).toBe('unowned');
-    expect(judgeRelease(tunnel, theBlock, undefined, true)).toBe('release');
+    expect(judgeRelease(tunnel, theBlock, undefined, { releaseHeld: false, ...afterGrace })).toBe('unowned');
+    expect(judgeRelease(tunnel, theBlock, undefined, { releaseHeld: true, ...afterGrace })).toBe('release');
   });
 });
 

@@ -3,10 +3,9 @@
  * and pod. The adapter reads, asks `judgeRelease`, and writes the block back at the version it read.
  */
 import { z } from 'zod';
-import type { IPAMBlock } from '../api/index.js';
+import { type IPAMBlock, type LeakTiming, leakReason, withinLeakGrace } from '../api/index.js';
 import { safeParseCidr } from '../ipam/index.js';
 import type { Pod } from '../kube/index.js';
-import { leakReason } from '../api/index.js';
 import { type ClusterIdentity, sameCluster } from './snapshot.js';
 
 /** One address to release, as a check report (or a look-up of one address) recorded it. */
@@ -67,22 +66,29 @@ export type Verdict =
   /** No pod recorded (another user's handle): kept, as its holder cannot be checked. */
   | 'unowned';
 
+export interface ReleaseRules extends LeakTiming {
+  /** release --ip --force: let an address go even though its holder still looks alive. */
+  readonly releaseHeld: boolean;
+}
+
 /**
- * What to do with `target` given its block and pod as read just now (undefined: not found).
- * `releaseHeld` (release --ip --force) lets an address go even though its holder still looks alive.
+ * What to do with `target` given its block and pod as read just now (undefined: not found). An
+ * allocation within the leak grace is held, as the operator holds it: its pod may still report the
+ * address of the sandbox it replaced.
  */
 export function judgeRelease(
   target: ReleaseTarget,
   block: IPAMBlock | undefined,
   pod: Pod | undefined,
-  releaseHeld: boolean,
+  rules: ReleaseRules,
 ): Verdict {
   const cidr = block === undefined ? undefined : safeParseCidr(block.spec.cidr);
   const allocation = block?.spec.allocations.find(
     (entry) => entry.ordinal === target.ordinal && entry.handle === target.handle,
   );
   if (allocation === undefined || !cidr?.ok) return 'already-free';
-  if (releaseHeld) return 'release';
+  if (rules.releaseHeld) return 'release';
   if (allocation.namespace === undefined || allocation.pod === undefined) return 'unowned';
+  if (withinLeakGrace(allocation, rules)) return 'held';
   return leakReason(allocation, pod, cidr.value) === undefined ? 'held' : 'release';
 }
