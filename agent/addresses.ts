@@ -152,10 +152,11 @@ interface AssignSettings {
  */
 function assignIn(servedNode: string, settings: AssignSettings): BlockChange<number> {
   return (block) => {
-    if (blockCidr(block) === undefined || isPendingBlock(block) || block.spec.node !== servedNode) {
+    const cidr = blockCidr(block);
+    if (cidr === undefined || isPendingBlock(block) || block.spec.node !== servedNode) {
       throw new BlockGoneError(`block ${block.metadata.name} no longer serves node ${servedNode}`);
     }
-    const outcome = assignInBlock(block, settings.owner, {
+    const outcome = assignInBlock(block, cidr, settings.owner, {
       now: new Date(),
       cooldownSeconds: settings.cooldownSeconds,
     });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { IPAMBlock } from '../api/index.js';
 import { allocatableStatus, clearedPool as pool, ipPool } from '../operator/plan/fixtures.js';
 import { parseNetworkIpamSection } from './config.js';
+import { parseCidr } from '../ipam/index.js';
 import { CniError, toCniError } from './errors.js';
 import { assignInBlock, assignedIp, blocksToAssignFrom, candidatePools, findHandle } from './plan.js';
 
@@ -104,6 +105,7 @@ describe('blocksToAssignFrom and assignInBlock', () => {
   const owner = { handle: 'net.c.eth0', node: 'node-a' };
   const filter = { node: 'node-a', family: 4 as const, refs: [], excludedPools: new Set<string>() };
   const at = { now: new Date(0), cooldownSeconds: 30 };
+  const cidrOf = (b: IPAMBlock) => parseCidr(b.spec.cidr);
   const draining = (cidr: string, allocations: IPAMBlock['spec']['allocations'] = []): IPAMBlock => {
     const open = block(cidr, 'p', allocations);
     return { ...open, spec: { ...open.spec, draining: true } };
@@ -111,7 +113,7 @@ describe('blocksToAssignFrom and assignInBlock', () => {
 
   it('offers the lowest block first, and its first address with the block prefix length', () => {
     const [first] = blocksToAssignFrom([block('10.0.0.64/26', 'p'), block('10.0.0.0/26', 'p')], filter);
-    const outcome = first && assignInBlock(first, owner, at);
+    const outcome = first && assignInBlock(first, cidrOf(first), owner, at);
     expect(outcome?.kind).toBe('assigned');
     expect(first && outcome?.kind === 'assigned' && assignedIp(first, outcome.allocation.ordinal)).toEqual({
       family: 4,
@@ -145,20 +147,20 @@ describe('blocksToAssignFrom and assignInBlock', () => {
       { ordinal: 0, handle: 'a', node: 'node-a', assignedAt: '' },
       { ordinal: 1, handle: 'b', node: 'node-a', assignedAt: '' },
     ]);
-    expect(assignInBlock(full, owner, at).kind).toBe('full');
+    expect(assignInBlock(full, cidrOf(full), owner, at).kind).toBe('full');
   });
 
   it('assigns nothing new from a draining block, but still finds a handle already in it', () => {
-    expect(assignInBlock(draining('10.0.0.0/26'), owner, at).kind).toBe('full');
+    expect(assignInBlock(draining('10.0.0.0/26'), parseCidr('10.0.0.0/26'), owner, at).kind).toBe('full');
     const holding = draining('10.0.0.0/26', [
       { ordinal: 9, handle: owner.handle, node: 'node-a', assignedAt: '' },
     ]);
-    const again = assignInBlock(holding, owner, at);
+    const again = assignInBlock(holding, cidrOf(holding), owner, at);
     expect(again.kind === 'existing' && again.allocation.ordinal).toBe(9);
   });
 
   it('never assigns a reserved ordinal: the network and broadcast addresses of an IPv4 block', () => {
-    const outcome = assignInBlock(block('10.0.0.0/29', 'p'), owner, at);
+    const outcome = assignInBlock(block('10.0.0.0/29', 'p'), parseCidr('10.0.0.0/29'), owner, at);
     expect(outcome.kind === 'assigned' && outcome.allocation.ordinal).toBe(1);
     const taken = [1, 2, 3, 4, 5, 6].map((ordinal) => ({
       ordinal,
@@ -166,7 +168,9 @@ describe('blocksToAssignFrom and assignInBlock', () => {
       node: 'node-a',
       assignedAt: '',
     }));
-    expect(assignInBlock(block('10.0.0.0/29', 'p', taken), owner, at).kind).toBe('full');
+    expect(assignInBlock(block('10.0.0.0/29', 'p', taken), parseCidr('10.0.0.0/29'), owner, at).kind).toBe(
+      'full',
+    );
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * The plugin's decisions, as pure functions over what it read: which of the node's blocks an address comes
- * from, which pools may give the node a new block. `allocate.ts` gathers the objects and writes the result.
+ * from, which pools may give the node a new block. The node agent (agent/addresses.ts) gathers the objects
+ * and writes the result.
  */
 import {
   type Cidr,
@@ -124,19 +125,20 @@ export interface AssignInBlockOptions {
 }
 
 /**
- * Assigns `owner` an address in one block: the one it already holds there, else the first free ordinal
- * outside the block's reserved ones and out of cool-down. `full` too for a draining block (it gives no
- * new address) and for a block whose CIDR does not parse.
+ * Assigns `owner` an address in one block (of CIDR `cidr`): the one it already holds there, else the
+ * first free ordinal outside the block's reserved ones and out of cool-down. A draining block gives no
+ * new address: `full` unless the owner already holds one there.
  */
 export function assignInBlock(
   block: IPAMBlock,
+  cidr: Cidr,
   owner: AllocationOwner,
   options: AssignInBlockOptions,
 ): AssignOutcome {
-  const existing = findAllocation(block.spec, owner.handle);
-  if (existing) return { kind: 'existing', spec: block.spec, allocation: existing };
-  const cidr = blockCidr(block);
-  if (cidr === undefined || block.spec.draining === true) return { kind: 'full' };
+  if (block.spec.draining === true) {
+    const existing = findAllocation(block.spec, owner.handle);
+    return existing ? { kind: 'existing', spec: block.spec, allocation: existing } : { kind: 'full' };
+  }
   return assignAddress(block.spec, owner, { ...options, reserved: reservedOrdinals(cidr) });
 }
 
