@@ -26,7 +26,6 @@ export {
   type BlockUsage,
   allocationAddress,
   assignAddress,
-  blockAddressCount,
   blockUsage,
   findAllocation,
   releaseHandle,
@@ -60,6 +59,7 @@ export {
   ENCAPSULATION_MODES,
   cidrTextFamily,
   defaultBlockSize,
+  resolveBlockSize,
   ipPoolSpecSchema,
   normalizePoolSpec,
 } from './pool-spec.js';

@@ -4,7 +4,8 @@ import {
   type IPAMConfig,
   type IPAMConfigSpec,
   type IPPool,
-  defaultBlockSize,
+  isPendingBlock,
+  resolveBlockSize,
   ipamConfigSpecSchema,
   labels,
 } from '../api/index.js';
@@ -51,14 +52,10 @@ export function configInForce(config: IPAMConfig | undefined): {
 export function poolRange(pool: IPPool): { readonly cidr: Cidr; readonly blockSize: number } | undefined {
   const parsed = safeParseCidr(pool.spec.cidr);
   if (!parsed.ok) return undefined;
-  const size = pool.spec.blockSize;
-  return {
-    cidr: parsed.value,
-    blockSize: size === undefined || size === 0 ? defaultBlockSize(parsed.value.family) : size,
-  };
+  return { cidr: parsed.value, blockSize: resolveBlockSize(pool.spec.blockSize, parsed.value.family) };
 }
 
 /** The node a block is affine to; a pending block (no spec.node yet) names its claimer in its label. */
 export function blockNode(block: IPAMBlock): string {
-  return block.spec.node === '' ? (block.metadata.labels?.[labels.node] ?? '') : block.spec.node;
+  return isPendingBlock(block) ? (block.metadata.labels?.[labels.node] ?? '') : block.spec.node;
 }

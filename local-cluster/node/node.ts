@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { type InstalledPlugin, agentSocket, startAgentProcess } from '../../cni/testing.js';
 import { buildForwarder } from '../../cni/build.js';
+import { pluginName } from '../../common/index.js';
 import { installOnce, installerSettings } from '../../installer/index.js';
 import { freePort } from '../ports.js';
 import { testImage, writeTestImage } from './image.js';
@@ -79,7 +80,7 @@ export class RealNode {
     const plugin: InstalledPlugin = {
       root: dir,
       binDir: path.join(dir, 'cni', 'bin'),
-      executable: path.join(dir, 'cni', 'bin', 'topology-ipam'),
+      executable: path.join(dir, 'cni', 'bin', pluginName),
       kubeconfig: options.kubeconfig,
       agents: new Map(),
       startingAgents: new Map(),
@@ -137,7 +138,7 @@ export class RealNode {
           isGateway: false,
           hairpinMode: true,
           ipMasq: false,
-          ipam: { type: 'topology-ipam', agent_socket: this.paths.agentSocket },
+          ipam: { type: pluginName, agent_socket: this.paths.agentSocket },
         },
       ],
     };
