@@ -24,7 +24,7 @@ import {
 } from '../kube/index.js';
 import type { Connect } from './args.js';
 import { type ReleaseTarget, type Verdict, judgeRelease } from './release.js';
-import type { ClusterIdentity, Snapshot } from './snapshot.js';
+import type { AddressView, ClusterIdentity, Snapshot } from './snapshot.js';
 
 const namespaces = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 
@@ -37,6 +37,17 @@ export function kubeconfigPath(flag: string | undefined, env: NodeJS.ProcessEnv)
   if (listed !== undefined) return listed;
   const home = path.join(os.homedir(), '.kube', 'config');
   return fs.existsSync(home) ? home : undefined;
+}
+
+/** The items of one list, told to `progress` as they arrive. */
+async function itemsOf<T>(
+  what: string,
+  list: Promise<{ items: T[] }>,
+  progress: (done: string) => void,
+): Promise<T[]> {
+  const { items } = await list;
+  progress(`${String(items.length)} ${what}`);
+  return items;
 }
 
 export class Cluster {
@@ -69,33 +80,27 @@ export class Cluster {
     }
   }
 
-  /** Reads everything the reports need; `progress` hears of each list as it arrives (large clusters take a while). */
-  async snapshot(progress: (done: string) => void = () => undefined): Promise<Snapshot> {
-    const { pools, blocks, affinities } = this.resources;
-    const listed = async <T>(what: string, list: Promise<{ items: T[] }>): Promise<T[]> => {
-      const { items } = await list;
-      progress(`${String(items.length)} ${what}`);
-      return items;
-    };
+  /** Reads the pools, blocks and IPAMConfig; `progress` hears of each list as it arrives. */
+  async addressView(progress: (done: string) => void = () => undefined): Promise<AddressView> {
     // The pools first: a 404 there means the CRDs are missing, and says so before anything else fails.
-    const poolList = await listed('pools', pools.list());
-    const [cluster, blockList, affinityList, nodeList, podList, config] = await Promise.all([
-      this.identity(),
-      listed('blocks', blocks.list()),
-      listed('affinities', affinities.list()),
-      listed('nodes', new ResourceClient<Node>(this.client, coreResources.nodes).list()),
-      listed('pods', this.pods.list()),
+    const pools = await itemsOf('pools', this.resources.pools.list(), progress);
+    const [blocks, config] = await Promise.all([
+      itemsOf('blocks', this.resources.blocks.list(), progress),
       this.config(),
     ]);
-    return {
-      cluster,
-      pools: poolList,
-      blocks: blockList,
-      affinities: affinityList,
-      nodes: nodeList,
-      pods: podList,
-      config,
-    };
+    return { pools, blocks, config };
+  }
+
+  /** Reads everything `check` needs (large clusters take a while: every pod is listed). */
+  async snapshot(progress: (done: string) => void = () => undefined): Promise<Snapshot> {
+    const view = await this.addressView(progress);
+    const [cluster, affinities, nodes, pods] = await Promise.all([
+      this.identity(),
+      itemsOf('affinities', this.resources.affinities.list(), progress),
+      itemsOf('nodes', new ResourceClient<Node>(this.client, coreResources.nodes).list(), progress),
+      itemsOf('pods', this.pods.list(), progress),
+    ]);
+    return { ...view, cluster, affinities, nodes, pods };
   }
 
   async config(): Promise<IPAMConfig | undefined> {

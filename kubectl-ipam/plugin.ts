@@ -19,7 +19,7 @@ import {
 } from './render.js';
 import { type ReleaseTarget, type Verdict, reportFileSchema, reportRefusal } from './release.js';
 import { addressState, blockHolding, blockRows, borrowedRows, poolRows } from './show.js';
-import { type Snapshot, configInForce } from './snapshot.js';
+import { configInForce } from './snapshot.js';
 
 export interface PluginIo {
   readonly stdout: (text: string) => void;
@@ -76,7 +76,7 @@ async function runCommand(
         io.stderr(`error: --ip: ${address.error.message}\n`);
         return 2;
       }
-      const snapshot = await readSnapshot(cluster, io);
+      const snapshot = await reading(io, (progress) => cluster.addressView(progress));
       const now = io.now();
       switch (command.view) {
         case 'pools':
@@ -96,7 +96,7 @@ async function runCommand(
       return 0;
     }
     case 'check': {
-      const report = checkCluster(await readSnapshot(cluster, io), {
+      const report = checkCluster(await reading(io, (progress) => cluster.snapshot(progress)), {
         now: io.now(),
         graceMs: command.graceSeconds * 1000,
       });
@@ -197,7 +197,7 @@ async function addressTargets(
     io.stderr(`error: --ip: ${address.error.message}\n`);
     return undefined;
   }
-  const snapshot = await readSnapshot(cluster, io);
+  const snapshot = await reading(io, (progress) => cluster.addressView(progress));
   const state = addressState(snapshot, address.value, io.now());
   if (state.state !== 'allocated') {
     io.stderr(`${renderAddress(state, io.now(), { output: 'table', colour: false })}: nothing to release\n`);
@@ -231,12 +231,13 @@ function verdictText(verdict: Verdict, dryRun: boolean): string {
   }
 }
 
-async function readSnapshot(cluster: Cluster, io: PluginIo): Promise<Snapshot> {
-  const read: string[] = [];
+/** Runs one of the cluster's reads with its progress shown on the terminal. */
+async function reading<T>(io: PluginIo, read: (progress: (done: string) => void) => Promise<T>): Promise<T> {
+  const lists: string[] = [];
   try {
-    return await cluster.snapshot((done) => {
-      read.push(done);
-      io.progress?.(`read ${read.join(', ')}…`);
+    return await read((done) => {
+      lists.push(done);
+      io.progress?.(`read ${lists.join(', ')}…`);
     });
   } finally {
     io.progress?.(undefined);

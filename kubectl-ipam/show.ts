@@ -16,7 +16,7 @@ import {
   parseCidr,
   safeParseCidr,
 } from '../ipam/index.js';
-import { type Snapshot, blockNode, configInForce, poolRange } from './snapshot.js';
+import { type AddressView, blockNode, configInForce, poolRange } from './snapshot.js';
 
 export interface PoolRow {
   readonly name: string;
@@ -38,7 +38,7 @@ export function poolStatus(pool: IPPool): string {
   return condition.status === 'True' ? 'Allocatable' : condition.reason;
 }
 
-export function poolRows(snapshot: Snapshot): PoolRow[] {
+export function poolRows(snapshot: AddressView): PoolRow[] {
   return [...snapshot.pools]
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
     .map((pool) => {
@@ -68,7 +68,7 @@ export interface BlockRow {
 }
 
 /** Every block by node, then address. */
-export function blockRows(snapshot: Snapshot, now: Date): BlockRow[] {
+export function blockRows(snapshot: AddressView, now: Date): BlockRow[] {
   const { releaseCooldownSeconds } = configInForce(snapshot.config).spec;
   return snapshot.blocks
     .flatMap((block) => {
@@ -108,7 +108,7 @@ export interface BorrowedRow {
 }
 
 /** Addresses assigned by a node from a block affine to another node. */
-export function borrowedRows(snapshot: Snapshot): BorrowedRow[] {
+export function borrowedRows(snapshot: AddressView): BorrowedRow[] {
   return snapshot.blocks.flatMap((block) => {
     const owner = blockNode(block);
     return block.spec.allocations
@@ -148,7 +148,7 @@ export type AddressState =
   | { readonly state: 'outside'; readonly address: string };
 
 /** Who holds `address`, or what else it is. */
-export function addressState(snapshot: Snapshot, address: Address, now: Date): AddressState {
+export function addressState(snapshot: AddressView, address: Address, now: Date): AddressState {
   const text = addressToString(address);
   const block = blockHolding(snapshot.blocks, address);
   if (block !== undefined) return stateInBlock(snapshot, block, address, now);
@@ -174,7 +174,7 @@ export function blockHolding(blocks: readonly IPAMBlock[], address: Address): IP
   );
 }
 
-function stateInBlock(snapshot: Snapshot, block: IPAMBlock, address: Address, now: Date): AddressState {
+function stateInBlock(snapshot: AddressView, block: IPAMBlock, address: Address, now: Date): AddressState {
   const cidr = parseCidr(block.spec.cidr);
   const text = addressToString(address);
   const ordinal = addressOrdinal(cidr, address);

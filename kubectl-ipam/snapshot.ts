@@ -21,15 +21,19 @@ export interface ClusterIdentity {
   readonly uid?: string | undefined;
 }
 
-/** Everything the plugin reads from the cluster, read once; every report is a pure function of it. */
-export interface Snapshot {
-  readonly cluster: ClusterIdentity;
+/** What `show` and `release --ip` read: the pools, their blocks and the IPAMConfig. */
+export interface AddressView {
   readonly pools: readonly IPPool[];
   readonly blocks: readonly IPAMBlock[];
+  readonly config: IPAMConfig | undefined;
+}
+
+/** Everything `check` reads from the cluster, read once; every report is a pure function of it. */
+export interface Snapshot extends AddressView {
+  readonly cluster: ClusterIdentity;
   readonly affinities: readonly BlockAffinity[];
   readonly nodes: readonly Node[];
   readonly pods: readonly Pod[];
-  readonly config: IPAMConfig | undefined;
 }
 
 export function sameCluster(a: ClusterIdentity, b: ClusterIdentity): boolean {
