@@ -33,7 +33,6 @@ import {
   type Node,
   type Pod,
   ResourceClient,
-  type ResourceType,
   coreResources,
   loadConnection,
 } from '../kube/index.js';
@@ -125,13 +124,6 @@ type Fault = { readonly withStep: number; readonly at: number } & (
 );
 type FaultKind = Fault['kind'];
 
-const namespaces: ResourceType = {
-  group: '',
-  version: 'v1',
-  plural: 'namespaces',
-  kind: 'Namespace',
-  namespaced: false,
-};
 const nodeName = (index: number) => `chaos-node-${index}`;
 const rackOf = (index: number) => Math.floor(index / nodesPerRack);
 
@@ -241,7 +233,9 @@ class ChaosRun {
 
   async setUp(): Promise<void> {
     const { client } = this.resources;
-    await answered(() => new ResourceClient(client, namespaces).create({ metadata: { name: namespace } }));
+    await answered(() =>
+      new ResourceClient(client, coreResources.namespaces).create({ metadata: { name: namespace } }),
+    );
     const nodes = new ResourceClient<Node>(client, coreResources.nodes);
     for (const [i, name] of this.nodes.entries()) {
       await answered(() => nodes.create({ metadata: { name, labels: { rack: String(rackOf(i)) } } }));

@@ -26,8 +26,6 @@ import type { Connect } from './args.js';
 import { type ReleaseTarget, type Verdict, judgeRelease } from './release.js';
 import type { AddressView, ClusterIdentity, Snapshot } from './snapshot.js';
 
-const namespaces = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
-
 /** The kubeconfig kubectl would use: --kubeconfig, else the first file of $KUBECONFIG, else ~/.kube/config. */
 export function kubeconfigPath(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
   if (flag !== undefined) return flag;
@@ -70,7 +68,9 @@ export class Cluster {
 
   async identity(): Promise<ClusterIdentity> {
     try {
-      const system = await new ResourceClient<KubeObject>(this.client, namespaces).get('kube-system');
+      const system = await new ResourceClient<KubeObject>(this.client, coreResources.namespaces).get(
+        'kube-system',
+      );
       return system.metadata.uid === undefined
         ? { server: this.client.server }
         : { server: this.client.server, uid: system.metadata.uid };
