@@ -18,7 +18,10 @@ import { buildForwarder } from '../cni/build.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** CommonJS dependencies (prom-client, node-forge) inside an ESM bundle need `require`. */
+/**
+ * The bundles' common options. CommonJS dependencies (prom-client, node-forge) inside an ESM bundle need
+ * `require`: the banner provides it.
+ */
 const esmForNode: BuildOptions = {
   bundle: true,
   platform: 'node',
@@ -46,12 +49,9 @@ async function bundle(entry: string, outfile: string, options: BuildOptions): Pr
 async function kubectlPlugin(outDir: string): Promise<string> {
   const outfile = path.join(outDir, 'kubectl-ipam');
   await build({
-    bundle: true,
-    platform: 'node',
+    ...esmForNode,
     format: 'cjs',
-    target: 'node20',
     banner: { js: '#!/usr/bin/env node' },
-    logLevel: 'warning',
     ...minified,
     entryPoints: [path.join(repo, 'kubectl-ipam', 'main.ts')],
     outfile,
