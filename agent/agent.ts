@@ -17,6 +17,7 @@ import { BlockWriter } from './block-writer.js';
 import { BorrowIndex, borrowedAddresses } from './borrowed.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { type CacheHealth, NodeCache } from './node-cache.js';
+import { startRoutes } from './routes/index.js';
 import { listen } from './server.js';
 
 export interface AgentOptions {
@@ -27,6 +28,8 @@ export interface AgentOptions {
   /** How long a request that arrives before the caches are synced waits for them. */
   readonly syncWaitMs?: number;
   readonly defaultMetrics?: boolean;
+  /** Installs the pod network's routes (agent/routes/), in the named network namespace or the agent's own. */
+  readonly routes?: { readonly netns?: string; readonly resyncMs?: number };
 }
 
 export interface RunningAgent {
@@ -61,6 +64,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   const watching = new AbortController();
   const informers = cache.run(watching.signal);
+  const routes = options.routes && startRoutes(node, resources, options.routes, log, watching.signal);
   let inFlight = 0;
   const metrics = createAgentMetrics({
     defaultMetrics: options.defaultMetrics ?? false,
@@ -128,7 +132,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     client,
     cache,
     metrics,
-    health: () => cache.health(),
+    health: () => {
+      const health = cache.health();
+      const reasons = [...health.reasons, ...(routes?.problems() ?? [])];
+      return { ready: reasons.length === 0, reasons };
+    },
     stop: async (graceMs = 25_000) => {
       let timer: NodeJS.Timeout | undefined;
       const giveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
@@ -142,6 +150,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       clearTimeout(timer);
       watching.abort();
       await informers.catch(() => undefined);
+      await routes?.stopped;
       client.close();
     },
   };

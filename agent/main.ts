@@ -26,6 +26,7 @@ export async function main(): Promise<number> {
     socketPath: settings.AGENT_SOCKET,
     log,
     defaultMetrics: true,
+    ...(settings.ROUTES ? { routes: {} } : {}),
   });
   const health = await startHealthServer({
     port: settings.HEALTH_PORT,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defaultRequestTimeoutMs } from '../kube/index.js';
-import { logLevel, port, positiveSeconds } from '../runtime/index.js';
+import { flag, logLevel, port, positiveSeconds } from '../runtime/index.js';
 import { defaultAgentSocket } from './protocol.js';
 
 /**
@@ -35,6 +35,9 @@ export const agentSettingsSchema = z.object({
   LOG_LEVEL: logLevel(),
   API_TIMEOUT_SECONDS: positiveSeconds(defaultRequestTimeoutMs / 1000).describe(
     'Longest one API request may take.',
+  ),
+  ROUTES: flag(false).describe(
+    "Install the pod network's routes on the node (docs/adr/0013-routes-from-the-node-agent.md): needs the host's network and NET_ADMIN.",
   ),
   SHUTDOWN_GRACE_SECONDS: positiveSeconds(25).describe(
     'On SIGTERM, how long requests in flight may take to finish before the agent exits anyway.',

@@ -45,6 +45,7 @@ export const coreResources = {
 export interface Node extends KubeObject {
   metadata: ObjectMeta & { labels?: Record<string, string> };
   spec?: { podCIDRs?: string[] };
+  status?: { addresses?: { type: string; address: string }[] };
 }
 
 export interface Pod extends KubeObject {

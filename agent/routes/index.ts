@@ -1,0 +1,38 @@
+/** The pod network's routes, installed by the node agent (docs/adr/0013-routes-from-the-node-agent.md). */
+import { errorMessage, type Logger } from '../../common/index.js';
+import type { IpamResources } from '../../allocator/index.js';
+import { ipRouteTable } from './iproute.js';
+import { RouteSources } from './sources.js';
+import { RouteSync } from './sync.js';
+
+export { routeMetric, routeProtocol } from './plan.js';
+
+export interface RunningRoutes {
+  readonly sync: RouteSync;
+  /** Why the routes may not be current (caches not synced or failing); empty when they are. */
+  problems(): string[];
+  /** Resolves once `signal` aborted and the last sync finished. */
+  readonly stopped: Promise<void>;
+}
+
+export function startRoutes(
+  node: string,
+  resources: IpamResources,
+  options: { readonly netns?: string; readonly resyncMs?: number },
+  log: Logger,
+  signal: AbortSignal,
+): RunningRoutes {
+  const routeLog = log.with({ routes: true });
+  const sources = new RouteSources(resources, (what, error) => {
+    routeLog.warn('watch failed; listing again after a pause', { cache: what, error: errorMessage(error) });
+  });
+  const sync = new RouteSync({
+    node,
+    sources,
+    table: ipRouteTable(options.netns),
+    log: routeLog,
+    ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
+  });
+  const stopped = Promise.all([sources.run(signal), sync.run(signal)]).then(() => undefined);
+  return { sync, problems: () => sources.problems(), stopped };
+}
