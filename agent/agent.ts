@@ -17,7 +17,7 @@ import { BlockWriter } from './block-writer.js';
 import { BorrowIndex, borrowedAddresses } from './borrowed.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { type CacheHealth, NodeCache } from './node-cache.js';
-import { startRoutes } from './routes/index.js';
+import { type RunningRoutes, startRoutes } from './routes/index.js';
 import { listen } from './server.js';
 
 export interface AgentOptions {
@@ -38,6 +38,8 @@ export interface RunningAgent {
   readonly client: KubeClient;
   readonly cache: NodeCache;
   readonly metrics: AgentMetrics;
+  /** The route sync, when `routes` was asked for. */
+  readonly routes: RunningRoutes | undefined;
   /** Ready: caches synced and current. */
   health(): CacheHealth;
   /** Stops accepting, answers what was taken (or gives up after `graceMs`), stops watching. */
@@ -64,7 +66,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   const watching = new AbortController();
   const informers = cache.run(watching.signal);
-  const routes = options.routes && startRoutes(node, resources, options.routes, log, watching.signal);
+  const routes =
+    options.routes === undefined
+      ? undefined
+      : startRoutes(node, resources, options.routes, log, watching.signal);
   let inFlight = 0;
   const metrics = createAgentMetrics({
     defaultMetrics: options.defaultMetrics ?? false,
@@ -132,6 +137,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     client,
     cache,
     metrics,
+    routes,
     health: () => {
       const health = cache.health();
       const reasons = [...health.reasons, ...(routes?.problems() ?? [])];

@@ -42,6 +42,8 @@ function run(command: string, args: readonly string[], stdin: string): Promise<s
       if (code === 0) resolve(stdout);
       else reject(new Error(`${command} ${args.join(' ')} exited ${String(code)}: ${stderr.trim()}`));
     });
+    // An ip that exits before reading (a namespace gone) breaks the pipe: its exit status says why.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(stdin);
   });
 }

@@ -19,8 +19,11 @@ export interface RouteSyncOptions {
 export class RouteSync {
   private dirty = false;
   private running: Promise<void> | undefined;
-  /** The outcome of the last sync, for readiness: undefined once one went through. */
+  /** What the last sync failed on; undefined once one went through. */
   lastError: string | undefined = 'not synced yet';
+  private markSynced!: () => void;
+  /** Resolves when the first sync has ended, whatever its outcome. */
+  readonly firstSync = new Promise<void>((resolve) => (this.markSynced = resolve));
 
   constructor(private readonly options: RouteSyncOptions) {}
 
@@ -80,6 +83,7 @@ export class RouteSync {
       this.lastError = errorMessage(error);
       log.warn('routes not synced; trying again at the next change or resync', { error: this.lastError });
     }
+    this.markSynced();
   }
 }
 
