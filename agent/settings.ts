@@ -37,7 +37,7 @@ export const agentSettingsSchema = z.object({
     'Longest one API request may take.',
   ),
   ROUTES: flag(false).describe(
-    "Install the pod network's routes on the node (docs/adr/0013-routes-from-the-node-agent.md): needs the host's network and NET_ADMIN.",
+    "Install the pod network's routes on the node (cni/README.md, Routes between nodes): needs the host's network, NET_ADMIN and iproute2.",
   ),
   SHUTDOWN_GRACE_SECONDS: positiveSeconds(25).describe(
     'On SIGTERM, how long requests in flight may take to finish before the agent exits anyway.',

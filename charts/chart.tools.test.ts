@@ -386,7 +386,9 @@ describe('rendered with the defaults', () => {
         ...['get', 'list', 'watch', 'create', 'update', 'delete'].map(
           (verb) => `${ipam} ipamblocks ${verb} *`,
         ),
-        ...['get', 'create', 'update', 'delete'].map((verb) => `${ipam} blockaffinities ${verb} *`),
+        ...['get', 'list', 'watch', 'create', 'update', 'delete'].map(
+          (verb) => `${ipam} blockaffinities ${verb} *`,
+        ),
         `${ipam} ippools list *`,
         `${ipam} ippools watch *`,
         ...['get', 'list', 'watch'].map((verb) => `${ipam} ipamconfigs ${verb} default`),

@@ -1,4 +1,4 @@
-/** The pod network's routes, installed by the node agent (docs/adr/0013-routes-from-the-node-agent.md). */
+/** The pod network's routes, installed by the node agent (cni/README.md, Routes between nodes). */
 import { errorMessage, type Logger } from '../../common/index.js';
 import type { IpamResources } from '../../allocator/index.js';
 import { ipRouteTable } from './iproute.js';
