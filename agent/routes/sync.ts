@@ -19,6 +19,8 @@ export interface RouteSyncOptions {
 export class RouteSync {
   private dirty = false;
   private running: Promise<void> | undefined;
+  /** The problems and blocked routes last logged. */
+  private lastSaid = '';
   /** What the last sync failed on; undefined once one went through. */
   lastError: string | undefined = 'not synced yet';
   private markSynced!: () => void;
@@ -65,11 +67,16 @@ export class RouteSync {
     const desired = desiredRoutes(node, sources.heldBlocks(), sources.nodeInternalIps());
     try {
       const changes = routeChanges(desired.routes, await table.read());
-      for (const problem of desired.problems) log.warn('block not routed', { ...problem });
-      for (const route of changes.blocked)
-        log.warn('route not installed: a route that is not ours holds its destination and metric', {
-          ...route,
-        });
+      // Said when they change, not at every resync.
+      const said = JSON.stringify([desired.problems, changes.blocked]);
+      if (said !== this.lastSaid) {
+        this.lastSaid = said;
+        for (const problem of desired.problems) log.warn('block not routed', { ...problem });
+        for (const route of changes.blocked)
+          log.warn('route not installed: a route that is not ours holds its destination and metric', {
+            ...route,
+          });
+      }
       if (changes.replace.length + changes.remove.length > 0) {
         log.info('routes changed', {
           replaced: changes.replace.map((route) => route.dst),
