@@ -5,12 +5,19 @@
  */
 import { errorMessage, type Logger } from '../../common/index.js';
 import type { RouteTable } from './iproute.js';
-import { desiredRoutes, routeChanges } from './plan.js';
-import type { RouteSources } from './sources.js';
+import { type HeldBlock, type NodeInternalIps, desiredRoutes, routeChanges } from './plan.js';
+
+/** What the routes are computed from (RouteSources, kept by informers). */
+export interface RouteInputs {
+  readonly synced: Promise<void>;
+  onChange(handler: () => void): void;
+  heldBlocks(): HeldBlock[];
+  nodeInternalIps(): NodeInternalIps[];
+}
 
 export interface RouteSyncOptions {
   readonly node: string;
-  readonly sources: RouteSources;
+  readonly sources: RouteInputs;
   readonly table: RouteTable;
   readonly log: Logger;
   readonly resyncMs?: number;

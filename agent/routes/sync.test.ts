@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../common/index.js';
+import type { RouteTable } from './iproute.js';
+import { type InstalledRoute, type RouteChanges, routeKey, routeProtocol } from './plan.js';
+import { type RouteInputs, RouteSync } from './sync.js';
+
+/** A kernel table in memory that can be told to refuse the next write. */
+class FakeTable implements RouteTable {
+  routes = new Map<string, InstalledRoute>();
+  writes = 0;
+  refuseNext = false;
+  read(): Promise<InstalledRoute[]> {
+    return Promise.resolve([...this.routes.values()]);
+  }
+  apply(changes: RouteChanges): Promise<void> {
+    if (this.refuseNext) {
+      this.refuseNext = false;
+      return Promise.reject(new Error('RTNETLINK answers: Operation not permitted'));
+    }
+    for (const route of changes.remove) this.routes.delete(routeKey(route));
+    for (const route of changes.replace)
+      this.routes.set(routeKey(route), { ...route, protocol: routeProtocol });
+    this.writes += changes.replace.length + changes.remove.length;
+    return Promise.resolve();
+  }
+}
+
+function inputs(blocks: { cidr: string; node: string }[]): RouteInputs & { change(): void } {
+  const handlers: (() => void)[] = [];
+  return {
+    synced: Promise.resolve(),
+    onChange: (handler) => handlers.push(handler),
+    heldBlocks: () => blocks,
+    nodeInternalIps: () => [{ name: 'b', internalIps: ['192.168.5.2'] }],
+    change: () => {
+      for (const handler of handlers) handler();
+    },
+  };
+}
+
+const dsts = (table: FakeTable) =>
+  [...table.routes.values()].map((route) => `${route.kind} ${route.dst}`).sort();
+
+describe('RouteSync', () => {
+  it('syncs at start and on each change; a refused write is retried at the next one; a second agent writes nothing', async () => {
+    const blocks = [{ cidr: '10.0.0.0/26', node: 'a' }];
+    const sources = inputs(blocks);
+    const table = new FakeTable();
+    const stop = new AbortController();
+    const sync = new RouteSync({ node: 'a', sources, table, log: silentLogger, resyncMs: 3_600_000 });
+    const running = sync.run(stop.signal);
+    await sync.firstSync;
+    await sync.settled();
+    expect(dsts(table)).toEqual(['blackhole 10.0.0.0/26']);
+
+    blocks.push({ cidr: '10.0.0.64/26', node: 'b' });
+    table.refuseNext = true;
+    sources.change();
+    await sync.settled();
+    expect(sync.lastError).toMatch(/not permitted/);
+    expect(dsts(table)).toEqual(['blackhole 10.0.0.0/26']);
+
+    sources.change();
+    await sync.settled();
+    expect(sync.lastError).toBeUndefined();
+    expect(dsts(table)).toEqual(['blackhole 10.0.0.0/26', 'via 10.0.0.64/26']);
+    stop.abort();
+    await running;
+
+    const writes = table.writes;
+    const again = new RouteSync({ node: 'a', sources: inputs(blocks), table, log: silentLogger });
+    const restop = new AbortController();
+    const rerunning = again.run(restop.signal);
+    await again.firstSync;
+    await again.settled();
+    restop.abort();
+    await rerunning;
+    expect(table.writes).toBe(writes);
+  });
+});
