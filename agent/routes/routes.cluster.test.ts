@@ -191,14 +191,30 @@ describe('routes from the node agent', () => {
     const monitor = spawn('ip', ['-n', netns('n1'), 'monitor', 'route']);
     let seen = '';
     monitor.stdout.setEncoding('utf8').on('data', (chunk: string) => (seen += chunk));
-    // A route of someone else's, once the monitor shows it, proves the monitor is listening.
+    // A route of someone else's, once the monitor shows it, proves the monitor is listening; it may
+    // start listening after the first one, so another is added (at another metric) until one shows.
     const probe = `10.${octet}.0.240/28`;
-    ip('-n', netns('n1'), 'route', 'add', 'blackhole', probe, 'proto', 'static');
+    let probes = 0;
     await vi.waitFor(
       () => {
+        if (!seen.includes(probe)) {
+          probes++;
+          ip(
+            '-n',
+            netns('n1'),
+            'route',
+            'add',
+            'blackhole',
+            probe,
+            'proto',
+            'static',
+            'metric',
+            String(probes),
+          );
+        }
         expect(seen).toContain(probe);
       },
-      { timeout: 5_000, interval: 50 },
+      { timeout: 10_000, interval: 100 },
     );
     seen = '';
     try {
@@ -211,7 +227,7 @@ describe('routes from the node agent', () => {
     }
     // The kernel's own changes (an IPv6 link-local address coming up) may show; none of ours may.
     expect(seen.split('\n').filter((line) => line.includes(`proto ${routeProtocol} `))).toEqual([]);
-    ip('-n', netns('n1'), 'route', 'del', 'blackhole', probe, 'proto', 'static');
+    ip('-n', netns('n1'), 'route', 'flush', probe, 'proto', 'static');
     expect(sorted(routesOf('n1'))).toEqual(before);
   });
 });
