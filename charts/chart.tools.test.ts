@@ -386,9 +386,7 @@ describe('rendered with the defaults', () => {
         ...['get', 'list', 'watch', 'create', 'update', 'delete'].map(
           (verb) => `${ipam} ipamblocks ${verb} *`,
         ),
-        ...['get', 'list', 'watch', 'create', 'update', 'delete'].map(
-          (verb) => `${ipam} blockaffinities ${verb} *`,
-        ),
+        ...['get', 'create', 'update', 'delete'].map((verb) => `${ipam} blockaffinities ${verb} *`),
         `${ipam} ippools list *`,
         `${ipam} ippools watch *`,
         ...['get', 'list', 'watch'].map((verb) => `${ipam} ipamconfigs ${verb} default`),
