@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defaultRequestTimeoutMs } from '../kube/index.js';
-import { flag, logLevel, port, positiveSeconds } from '../runtime/index.js';
+import { flag, logLevel, parseSettings, port, positiveSeconds } from '../runtime/index.js';
 import { defaultAgentSocket } from './protocol.js';
 
 /**
@@ -45,13 +45,7 @@ export const agentSettingsSchema = z.object({
 });
 export type AgentSettings = z.infer<typeof agentSettingsSchema>;
 
-export class AgentSettingsError extends Error {
-  override readonly name = 'AgentSettingsError';
-}
-
+/** The agent's settings from `env`, or an Error naming every bad variable and what is wrong with it. */
 export function agentSettings(env: NodeJS.ProcessEnv = process.env): AgentSettings {
-  const parsed = agentSettingsSchema.safeParse(env);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  throw new AgentSettingsError(`invalid agent settings: ${problems.join('; ')}`);
+  return parseSettings(agentSettingsSchema, env, 'agent');
 }
