@@ -76,6 +76,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     requestCounts: () => client.counts,
     cacheAgeSeconds: () => (cache.lastEventAt === 0 ? 0 : (Date.now() - cache.lastEventAt) / 1000),
     inFlight: () => inFlight,
+    ...(routes === undefined ? {} : { routeSyncFailures: () => routes.sync.failures }),
   });
   const writer = new BlockWriter(cache, { observer: metrics });
   const borrowed = new BorrowIndex();

@@ -14,6 +14,8 @@ export function createAgentMetrics(options: {
   /** Seconds since the caches last heard from the API server. */
   readonly cacheAgeSeconds: () => number;
   readonly inFlight: () => number;
+  /** Route syncs that failed so far; only when the agent installs routes. */
+  readonly routeSyncFailures?: () => number;
 }): AgentMetrics {
   const registry = new Registry();
   if (options.defaultMetrics === true) collectDefaultMetrics({ register: registry });
@@ -44,6 +46,17 @@ export function createAgentMetrics(options: {
       this.set(options.inFlight());
     },
   });
+  const { routeSyncFailures } = options;
+  if (routeSyncFailures !== undefined)
+    new Counter({
+      name: 'topology_ipam_agent_route_sync_errors_total',
+      help: 'Route syncs (agent/routes/) that failed; each is retried at the next change or resync, and its error and advice are logged.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(routeSyncFailures());
+      },
+    });
   const batchSize = new Histogram({
     name: 'topology_ipam_agent_batch_size',
     help: 'Changes (address assignments and releases) carried by one block write attempt.',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deleteCommand, parseIpRoutes, replaceCommand } from './ip-json.js';
+import { deleteCommand, parseIpRoutes, replaceCommand, routeSyncAdvice } from './ip-json.js';
 
 // Captured from iproute2 6.1 (`ip -N -json -4|-6 route show table main`) in a network namespace.
 const ipv4 =
@@ -64,5 +64,23 @@ describe('commands', () => {
   ])('%j', (route, replace, del) => {
     expect(replaceCommand(route)).toBe(replace);
     expect(deleteCommand(route)).toBe(del);
+  });
+});
+
+describe('routeSyncAdvice', () => {
+  it.each([
+    ['spawn ip ENOENT', /ip is not on the agent's PATH.*routes.enabled=false/],
+    [
+      'ip -batch - -force exited 2: RTNETLINK answers: Operation not permitted',
+      /CAP_NET_ADMIN.*routes.enabled=true/,
+    ],
+    [
+      'ip -batch - -force exited 2: Error: Nexthop has invalid gateway.',
+      /one L2 segment.*routes.enabled=false/,
+    ],
+    ['ip -batch - -force exited 2: RTNETLINK answers: Network is unreachable', /one L2 segment/],
+    ['ip exited 1: Cannot open network namespace', /tries again at the next change or resync/],
+  ])('%s', (error, advice) => {
+    expect(routeSyncAdvice(error)).toMatch(advice);
   });
 });

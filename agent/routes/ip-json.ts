@@ -54,3 +54,17 @@ export function deleteCommand(route: Route): string {
   const type = route.kind === 'blackhole' ? 'blackhole ' : 'unicast ';
   return `route del ${type}${route.dst} proto ${routeProtocol} metric ${route.metric}`;
 }
+
+const turnOff =
+  "or turn routes off (the chart's routes.enabled=false) if something else routes the pod network";
+
+/** What a user can do about a failed sync, from the error `ip` (or starting it) gave. */
+export function routeSyncAdvice(error: string): string {
+  if (error.includes('ENOENT'))
+    return `iproute2's ip is not on the agent's PATH: run the chart's cni image, which carries it, ${turnOff}`;
+  if (/Operation not permitted|EPERM/i.test(error))
+    return `the agent may not change routes: it needs CAP_NET_ADMIN in the node's network namespace (the chart adds it with routes.enabled=true), ${turnOff}`;
+  if (/Nexthop has invalid gateway|Network is unreachable/i.test(error))
+    return `a node's InternalIP is not on a network this node reaches directly: direct routing needs the nodes on one L2 segment; otherwise route the blocks with BGP or the cloud's route tables and turn routes off (routes.enabled=false)`;
+  return 'the routes already in place stay; the agent tries again at the next change or resync';
+}

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { addressToString, cidrContainsAddress, parseAddress, parseCidr } from '../../ipam/index.js';
 import {
   type InstalledRoute,
   type Route,
@@ -52,6 +53,52 @@ describe('desiredRoutes', () => {
     ],
   ])('%s', (_name, blocks, routes, problems) => {
     expect(desiredRoutes('a', blocks, nodes)).toEqual({ routes, problems });
+  });
+
+  it.each([
+    [
+      "another node's pod in this node's block: a host route via the borrower, beside the blackhole",
+      [{ address: '10.0.0.5', node: 'b' }],
+      [via('10.0.0.5/32', '192.168.5.2')],
+      [],
+    ],
+    [
+      "this node's pod in another node's block: no route here (the main plugin routes its pods)",
+      [{ address: '10.0.0.70', node: 'a' }],
+      [],
+      [],
+    ],
+    [
+      "a third node's pod in another node's block: a host route via the borrower",
+      [{ address: '10.0.0.70', node: 'v4only' }],
+      [via('10.0.0.70/32', '192.168.5.3')],
+      [],
+    ],
+    [
+      'IPv6: a /128 via the borrower of the family',
+      [{ address: 'fd10:0::45', node: 'b' }],
+      [via('fd10::45/128', 'fd00::2')],
+      [],
+    ],
+    [
+      'a borrower without an address of the family: not routed, said why',
+      [{ address: 'fd10::45', node: 'v4only' }],
+      [],
+      [{ dst: 'fd10::45/128', reason: 'node v4only has no IPv6 InternalIP' }],
+    ],
+    [
+      'an address that does not parse: not routed',
+      [{ address: '10.0.0', node: 'b' }],
+      [],
+      [{ dst: '10.0.0', reason: expect.any(String) as unknown }],
+    ],
+  ])('borrowed addresses: %s', (_name, borrowed, routes, problems) => {
+    const blocks = [
+      { cidr: '10.0.0.0/26', node: 'a' },
+      { cidr: '10.0.0.64/26', node: 'b' },
+    ];
+    const both = [blackhole('10.0.0.0/26'), via('10.0.0.64/26', '192.168.5.2')];
+    expect(desiredRoutes('a', blocks, nodes, borrowed)).toEqual({ routes: [...both, ...routes], problems });
   });
 
   it('takes the first InternalIP of the family (the preferred one) and skips other kinds', () => {
@@ -185,6 +232,64 @@ describe('routeChanges, applied to any table', () => {
           ),
         );
         expect(routeChanges(desired, [...after.values()])).toEqual({ ...none, blocked: changes.blocked });
+      }),
+    );
+  });
+});
+
+const nodeIps = { a: '192.168.5.1', b: '192.168.5.2', c: '192.168.5.3' } as const;
+type NodeName = keyof typeof nodeIps;
+const arbitraryNode = fc.constantFrom<NodeName>('a', 'b', 'c');
+
+/** The route a packet to `address` takes: the longest prefix among `routes` holding it. */
+function lookup(routes: readonly Route[], address: string): Route | undefined {
+  const target = parseAddress(address);
+  let best: Route | undefined;
+  for (const route of routes) {
+    const cidr = parseCidr(route.dst);
+    if (!cidrContainsAddress(cidr, target)) continue;
+    if (best === undefined || cidr.prefixLength > parseCidr(best.dst).prefixLength) best = route;
+  }
+  return best;
+}
+
+describe('desiredRoutes, for any blocks and borrowed addresses', () => {
+  it("sends a packet to any pod of another node toward that node, whoever holds the pod's block", () => {
+    const heldBlocks = fc.uniqueArray(
+      fc.record({ index: fc.integer({ min: 0, max: 3 }), holder: arbitraryNode }),
+      { selector: (block) => block.index, minLength: 1 },
+    );
+    const scenario = heldBlocks.chain((blocks) =>
+      fc.record({
+        blocks: fc.constant(blocks),
+        pods: fc.uniqueArray(
+          fc.record({
+            block: fc.constantFrom(...blocks),
+            ordinal: fc.integer({ min: 1, max: 62 }),
+            node: arbitraryNode,
+          }),
+          { selector: (pod) => `${pod.block.index}/${pod.ordinal}` },
+        ),
+      }),
+    );
+    fc.assert(
+      fc.property(scenario, arbitraryNode, ({ blocks, pods }, viewer) => {
+        const held = blocks.map((block) => ({ cidr: `10.0.0.${block.index * 64}/26`, node: block.holder }));
+        const podAddress = (pod: (typeof pods)[number]) =>
+          addressToString(parseAddress(`10.0.0.${pod.block.index * 64 + pod.ordinal}`));
+        const borrowed = pods
+          .filter((pod) => pod.node !== pod.block.holder)
+          .map((pod) => ({ address: podAddress(pod), node: pod.node }));
+        const nodeList = Object.entries(nodeIps).map(([name, ip]) => ({ name, internalIps: [ip] }));
+        const { routes, problems } = desiredRoutes(viewer, held, nodeList, borrowed);
+        expect(problems).toEqual([]);
+        for (const pod of pods) {
+          // The viewer's own pods are the main plugin's to route.
+          if (pod.node === viewer) continue;
+          expect(lookup(routes, podAddress(pod))).toEqual(
+            via(lookup(routes, podAddress(pod))?.dst ?? '', nodeIps[pod.node]),
+          );
+        }
       }),
     );
   });

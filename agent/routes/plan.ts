@@ -6,11 +6,15 @@
  * this node holds gets a blackhole, so traffic for an unassigned address in it stops here instead of
  * leaving by the default route. Pods' own routes come from the main plugin and are more specific (or,
  * for a bridge, a connected route of the block with a lower metric), so they win over the blackhole.
+ * An address a node borrowed from another node's block (strictAffinity off) is routed on every other
+ * node as a host route (/32, /128) via the borrower, more specific than the block's route or blackhole.
  */
 import {
   type Cidr,
   addressToString,
   cidrToString,
+  familyBits,
+  makeCidr,
   safeParseAddress,
   safeParseCidr,
 } from '../../ipam/index.js';
@@ -48,6 +52,12 @@ export interface NodeInternalIps {
   readonly internalIps: readonly string[];
 }
 
+/** An address assigned to a pod of `node` in a block another node holds (the pod's node borrowed it). */
+export interface BorrowedAddress {
+  readonly address: string;
+  readonly node: string;
+}
+
 export interface RouteProblem {
   readonly dst: string;
   readonly reason: string;
@@ -55,42 +65,54 @@ export interface RouteProblem {
 
 export interface DesiredRoutes {
   readonly routes: readonly Route[];
-  /** Blocks left unrouted, and why (a node without an InternalIP of the block's family, a bad CIDR). */
+  /** Blocks and borrowed addresses left unrouted, and why (a node without an InternalIP of the family, a bad CIDR). */
   readonly problems: readonly RouteProblem[];
 }
 
 export const routeKey = (route: { readonly dst: string; readonly metric: number }): string =>
   `${route.dst} metric ${route.metric}`;
 
-/** The routes `node` should have for `blocks`, given every node's InternalIPs. */
+/**
+ * The routes `node` should have for `blocks` and the `borrowed` addresses, given every node's
+ * InternalIPs. A borrowed address of this node's own pods gets none: the main plugin routes its pods.
+ */
 export function desiredRoutes(
   node: string,
   blocks: readonly HeldBlock[],
   nodes: readonly NodeInternalIps[],
+  borrowed: readonly BorrowedAddress[] = [],
 ): DesiredRoutes {
   const ipsOf = new Map(nodes.map((each) => [each.name, each.internalIps]));
   const routes = new Map<string, Route>();
   const problems: RouteProblem[] = [];
-  for (const block of blocks) {
-    const parsed = safeParseCidr(block.cidr);
-    if (!parsed.ok) {
-      problems.push({ dst: block.cidr, reason: parsed.error.message });
-      continue;
-    }
-    const dst = cidrToString(parsed.value);
-    if (block.node === node) {
+  const routeToward = (toward: string, destination: Cidr): void => {
+    const dst = cidrToString(destination);
+    if (toward === node) {
       routes.set(routeKey({ dst, metric: routeMetric }), { kind: 'blackhole', dst, metric: routeMetric });
-      continue;
+      return;
     }
-    const gateway = internalIpOfFamily(ipsOf.get(block.node) ?? [], parsed.value);
+    const gateway = internalIpOfFamily(ipsOf.get(toward) ?? [], destination);
     if (gateway === undefined) {
-      problems.push({ dst, reason: `node ${block.node} has no IPv${parsed.value.family} InternalIP` });
-      continue;
+      problems.push({ dst, reason: `node ${toward} has no IPv${destination.family} InternalIP` });
+      return;
     }
     const route: Route = { kind: 'via', dst, gateway, metric: routeMetric };
     const key = routeKey(route);
-    // Two nodes cannot hold one block (its affinity's name is the block); the first one read stays.
+    // Two nodes cannot hold one block (its affinity's name is the block), nor one address: the first stays.
     if (!routes.has(key)) routes.set(key, route);
+  };
+  for (const block of blocks) {
+    const parsed = safeParseCidr(block.cidr);
+    if (parsed.ok) routeToward(block.node, parsed.value);
+    else problems.push({ dst: block.cidr, reason: parsed.error.message });
+  }
+  for (const address of borrowed) {
+    const parsed = safeParseAddress(address.address);
+    if (!parsed.ok) problems.push({ dst: address.address, reason: parsed.error.message });
+    else if (address.node !== node) {
+      const { family, value } = parsed.value;
+      routeToward(address.node, makeCidr(family, value, familyBits(family)));
+    }
   }
   return { routes: [...routes.values()], problems };
 }

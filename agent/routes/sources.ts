@@ -1,51 +1,81 @@
 /**
  * What the routes need from the API server, kept by informers: every BlockAffinity (which node holds
- * which block) and every Node's InternalIPs. Both are cluster-wide by nature (any node may hold a block
- * this node routes to), so neither can be narrowed by a selector; a Node is trimmed to its name and
- * addresses as it arrives, so the cache holds no images, conditions or labels of a thousand nodes.
+ * which block), every Node's InternalIPs and every IPAMBlock's borrowed addresses (allocations for a
+ * node other than the block's). All are cluster-wide by nature (any node may hold a block or borrow an
+ * address this node routes to), so none can be narrowed by a selector; each object is trimmed to what
+ * the routes read as it arrives, so the cache holds no images, conditions or labels of a thousand nodes,
+ * and no allocation a block's own node holds.
  */
 import { errorMessage } from '../../common/index.js';
 import type { IpamResources } from '../../allocator/index.js';
-import { type BlockAffinity, blockAffinitySpecSchema } from '../../api/index.js';
+import {
+  type BlockAffinity,
+  type IPAMBlock,
+  allocationAddress,
+  blockAffinitySpecSchema,
+} from '../../api/index.js';
+import { addressToString } from '../../ipam/index.js';
 import {
   Informer,
   type InformerHealth,
+  type KubeObject,
   type Node,
   type ResourceClient,
   ResourceClient as Client,
   coreResources,
 } from '../../kube/index.js';
-import type { HeldBlock, NodeInternalIps } from './plan.js';
+import type { BorrowedAddress, HeldBlock, NodeInternalIps } from './plan.js';
 
 /** The affinity states whose block may hold addresses: pending ones have none yet. */
 const routedStates: ReadonlySet<string> = new Set(['confirmed', 'pendingDeletion']);
 
-/** A list and watch of Nodes that keeps only what the routes read. */
-function trimmedNodes(nodes: ResourceClient<Node>): Pick<ResourceClient<Node>, 'list' | 'watch'> {
-  const trim = (node: Node): Node => ({
-    metadata: {
-      name: node.metadata.name,
-      ...(node.metadata.resourceVersion === undefined
-        ? {}
-        : { resourceVersion: node.metadata.resourceVersion }),
-    },
-    status: { addresses: node.status?.addresses ?? [] },
-  });
+/** A list and watch that keep of each object only what `trim` returns. */
+function trimmed<T extends KubeObject>(
+  resource: Pick<ResourceClient<T>, 'list' | 'watch'>,
+  trim: (object: T) => T,
+): Pick<ResourceClient<T>, 'list' | 'watch'> {
   return {
     list: async (options) => {
-      const list = await nodes.list(options);
+      const list = await resource.list(options);
       return { ...list, items: list.items.map(trim) };
     },
     watch: (options, onEvent) =>
-      nodes.watch(options, (event) => {
+      resource.watch(options, (event) => {
         onEvent({ ...event, object: trim(event.object) });
       }),
   };
 }
 
+const trimmedMetadata = (metadata: KubeObject['metadata']) => ({
+  name: metadata.name,
+  ...(metadata.resourceVersion === undefined ? {} : { resourceVersion: metadata.resourceVersion }),
+});
+
+const trimNode = (node: Node): Node => ({
+  metadata: trimmedMetadata(node.metadata),
+  status: { addresses: node.status?.addresses ?? [] },
+});
+
+/** A block with its borrowed allocations only: the only ones routed other than by the block's route. */
+const trimBlock = (block: IPAMBlock): IPAMBlock => ({
+  metadata: trimmedMetadata(block.metadata),
+  spec: {
+    ...block.spec,
+    allocations: block.spec.allocations.filter((allocation) => allocation.node !== block.spec.node),
+    cooling: [],
+  },
+});
+
+/** What of a trimmed block the routes depend on. */
+const borrowedKey = (block: IPAMBlock | undefined): string =>
+  block === undefined
+    ? ''
+    : block.spec.allocations.map((allocation) => `${allocation.ordinal}@${allocation.node}`).join(',');
+
 export class RouteSources {
   private readonly affinities: Informer<BlockAffinity>;
   private readonly nodes: Informer<Node>;
+  private readonly blocks: Informer<IPAMBlock>;
 
   constructor(resources: IpamResources, onError?: (what: string, error: unknown) => void) {
     const options = (what: string) => ({
@@ -54,22 +84,31 @@ export class RouteSources {
     });
     this.affinities = new Informer(resources.affinities, options('block affinities'));
     this.nodes = new Informer(
-      trimmedNodes(new Client<Node>(resources.client, coreResources.nodes)),
+      trimmed(new Client<Node>(resources.client, coreResources.nodes), trimNode),
       options('nodes'),
     );
+    this.blocks = new Informer(trimmed(resources.blocks, trimBlock), options('blocks'));
   }
 
   onChange(handler: () => void): void {
     this.affinities.onChange(handler);
     this.nodes.onChange(handler);
+    // Every address assigned anywhere changes a block; only a borrowed one changes the routes.
+    this.blocks.onChange((event, block, previous) => {
+      const before = event === 'deleted' ? block : previous;
+      const after = event === 'deleted' ? undefined : block;
+      if (borrowedKey(before) !== borrowedKey(after)) handler();
+    });
   }
 
   run(signal: AbortSignal): Promise<void> {
-    return Promise.all([this.affinities.run(signal), this.nodes.run(signal)]).then(() => undefined);
+    return Promise.all([this.affinities.run(signal), this.nodes.run(signal), this.blocks.run(signal)]).then(
+      () => undefined,
+    );
   }
 
   get synced(): Promise<void> {
-    return Promise.all([this.affinities.synced, this.nodes.synced]).then(() => undefined);
+    return Promise.all([this.affinities.synced, this.nodes.synced, this.blocks.synced]).then(() => undefined);
   }
 
   /** Why the routes cannot be trusted to be current, one line per cache; empty when they can. */
@@ -87,6 +126,7 @@ export class RouteSources {
     return [
       ...describe('BlockAffinities (routes)', this.affinities.health()),
       ...describe('Nodes (routes)', this.nodes.health()),
+      ...describe('IPAMBlocks (routes)', this.blocks.health()),
     ];
   }
 
@@ -106,5 +146,24 @@ export class RouteSources {
         address.type === 'InternalIP' ? [address.address] : [],
       ),
     }));
+  }
+
+  /** Addresses assigned to a pod of another node than the one their block belongs to. */
+  borrowedAddresses(): BorrowedAddress[] {
+    return this.blocks.list().flatMap((block) =>
+      block.spec.allocations.flatMap((allocation) => {
+        try {
+          return [
+            {
+              address: addressToString(allocationAddress(block.spec, allocation.ordinal)),
+              node: allocation.node,
+            },
+          ];
+        } catch {
+          // A block written by hand with a CIDR or ordinal out of shape routes nothing.
+          return [];
+        }
+      }),
+    );
   }
 }

@@ -32,6 +32,7 @@ function inputs(blocks: { cidr: string; node: string }[]): RouteInputs & { chang
     onChange: (handler) => handlers.push(handler),
     heldBlocks: () => blocks,
     nodeInternalIps: () => [{ name: 'b', internalIps: ['192.168.5.2'] }],
+    borrowedAddresses: () => [],
     change: () => {
       for (const handler of handlers) handler();
     },
@@ -58,6 +59,7 @@ describe('RouteSync', () => {
     sources.change();
     await sync.settled();
     expect(sync.lastError).toMatch(/not permitted/);
+    expect(sync.failures).toBe(1);
     expect(dsts(table)).toEqual(['blackhole 10.0.0.0/26']);
 
     sources.change();

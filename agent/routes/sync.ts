@@ -5,7 +5,14 @@
  */
 import { errorMessage, type Logger } from '../../common/index.js';
 import type { RouteTable } from './iproute.js';
-import { type HeldBlock, type NodeInternalIps, desiredRoutes, routeChanges } from './plan.js';
+import {
+  type BorrowedAddress,
+  type HeldBlock,
+  type NodeInternalIps,
+  desiredRoutes,
+  routeChanges,
+} from './plan.js';
+import { routeSyncAdvice } from './ip-json.js';
 
 /** What the routes are computed from (RouteSources, kept by informers). */
 export interface RouteInputs {
@@ -13,6 +20,7 @@ export interface RouteInputs {
   onChange(handler: () => void): void;
   heldBlocks(): HeldBlock[];
   nodeInternalIps(): NodeInternalIps[];
+  borrowedAddresses(): BorrowedAddress[];
 }
 
 export interface RouteSyncOptions {
@@ -30,6 +38,8 @@ export class RouteSync {
   private lastSaid = '';
   /** What the last sync failed on; undefined once one went through. */
   lastError: string | undefined = 'not synced yet';
+  /** Syncs that failed since the start (the agent's /metrics). */
+  failures = 0;
   private markSynced!: () => void;
   /** Resolves when the first sync has ended, whatever its outcome. */
   readonly firstSync = new Promise<void>((resolve) => (this.markSynced = resolve));
@@ -71,7 +81,12 @@ export class RouteSync {
 
   private async syncOnce(): Promise<void> {
     const { node, sources, table, log } = this.options;
-    const desired = desiredRoutes(node, sources.heldBlocks(), sources.nodeInternalIps());
+    const desired = desiredRoutes(
+      node,
+      sources.heldBlocks(),
+      sources.nodeInternalIps(),
+      sources.borrowedAddresses(),
+    );
     try {
       const changes = routeChanges(desired.routes, await table.read());
       // Said when they change, not at every resync.
@@ -94,8 +109,12 @@ export class RouteSync {
       this.lastError = undefined;
     } catch (error) {
       // Retried at the next change or resync; what was applied stays.
+      this.failures++;
       this.lastError = errorMessage(error);
-      log.warn('routes not synced; trying again at the next change or resync', { error: this.lastError });
+      log.warn('routes not synced; trying again at the next change or resync', {
+        error: this.lastError,
+        advice: routeSyncAdvice(this.lastError),
+      });
     }
     this.markSynced();
   }
