@@ -66,6 +66,8 @@ const valuesV1 = {
 };
 const valuesV2 = {
   ...valuesV1,
+  // Another CNI or BGP routes the blocks: the agent loses its routes' rights.
+  routes: { enabled: false },
   operator: { replicas: 3, logLevel: 'debug' },
   webhook: { timeoutSeconds: 1 },
   ippools: {
@@ -319,7 +321,8 @@ describe('one release through its life', () => {
         verb,
         'ipamblocks.ipam.topology-ipam.dev',
       ]),
-      ...['get', 'create', 'update', 'delete'].map((verb) => [
+      // With routes (the default), every affinity: list and watch.
+      ...['get', 'create', 'update', 'delete', 'list', 'watch'].map((verb) => [
         verb,
         'blockaffinities.ipam.topology-ipam.dev',
       ]),
@@ -342,7 +345,6 @@ describe('one release through its life', () => {
       ['update', 'ipamconfigs.ipam.topology-ipam.dev'],
       ['list', 'ipamconfigs.ipam.topology-ipam.dev'],
       ['get', 'ipamconfigs.ipam.topology-ipam.dev/other'],
-      ['list', 'blockaffinities.ipam.topology-ipam.dev'],
       ['list', 'pods', '-A'],
       ['get', 'pods', '-n', namespace],
       ['update', 'nodes'],
@@ -564,6 +566,7 @@ describe('one release through its life', () => {
     });
     const env = await daemonSetEnvironment('agent');
     expect(env.AGENT_SOCKET).toBe(valuesV1.cni.agent.socket);
+    expect(env.ROUTES).toBe('true');
     // The folders the kubelet makes for the DaemonSet's hostPath volumes (DirectoryOrCreate: 0755).
     fs.mkdirSync(path.dirname(valuesV1.cni.agent.socket), { recursive: true, mode: 0o755 });
     const agentLog = path.join(tmp, 'agent.log');
@@ -574,6 +577,8 @@ describe('one release through its life', () => {
       {
         env: {
           ...env,
+          // Not this machine's own routing table: agent/routes/ and cni/e2e/ check routes in namespaces.
+          ROUTES: 'false',
           NODE_NAME: nodeName(0),
           KUBECONFIG: kubeconfig,
           HEALTH_PORT: String(healthPort),
@@ -670,6 +675,11 @@ describe('one release through its life', () => {
     expect(vwc.webhooks[0]?.timeoutSeconds).toBe(1);
     // The chart never sets caBundle, so the upgrade leaves the operator's alone.
     expect(vwc.webhooks[0]?.clientConfig.caBundle).toBe(bundleBefore);
+    // Routes turned off: the agent may no longer list or watch every BlockAffinity, and runs none.
+    for (const verb of ['list', 'watch'])
+      expect(await canI(cniAccount, [verb, 'blockaffinities.ipam.topology-ipam.dev'])).toBe(false);
+    expect(await canI(cniAccount, ['get', 'blockaffinities.ipam.topology-ipam.dev'])).toBe(true);
+    expect(await daemonSetEnvironment('agent')).not.toHaveProperty('ROUTES');
     // rack-1 left the values but is kept (helm.sh/resource-policy: keep); rack-2 is new and its node gets a block.
     expect(await exists(['ippool', poolName(1)])).toBe(true);
     expect(await exists(['ippool', poolName(2)])).toBe(true);

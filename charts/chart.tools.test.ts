@@ -119,6 +119,27 @@ const rootWithNoCapabilities = {
   readOnlyRootFilesystem: true,
   capabilities: { drop: ['ALL'] },
 };
+/** The agent changes the node's routes (routes.enabled, the default): NET_ADMIN, and only that. */
+const rootWithNetAdmin = { ...rootWithNoCapabilities, capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] } };
+/** What the agent may do with BlockAffinities: its claims, and with routes the informer of all. */
+const affinityVerbs = (routes: boolean) => [
+  'get',
+  'create',
+  'update',
+  'delete',
+  ...(routes ? ['list', 'watch'] : []),
+];
+const agentGrants = (routes: boolean) =>
+  [
+    ...['get', 'list', 'watch', 'create', 'update', 'delete'].map((verb) => `${ipam} ipamblocks ${verb} *`),
+    ...affinityVerbs(routes).map((verb) => `${ipam} blockaffinities ${verb} *`),
+    `${ipam} ippools list *`,
+    `${ipam} ippools watch *`,
+    ...['get', 'list', 'watch'].map((verb) => `${ipam} ipamconfigs ${verb} default`),
+    'core nodes get *',
+    'core nodes list *',
+    'core nodes watch *',
+  ].sort();
 
 describe('values', () => {
   it.each([
@@ -381,20 +402,7 @@ describe('rendered with the defaults', () => {
 
   it('grants the node agent the IPAM resources and Nodes only (IPAMConfig default by name), and no Secrets, pods or IPPool writes', () => {
     const granted = grants(rulesOf(findManifest(objects, 'ClusterRole', 'rel-topology-ipam-cni')));
-    expect(granted).toEqual(
-      [
-        ...['get', 'list', 'watch', 'create', 'update', 'delete'].map(
-          (verb) => `${ipam} ipamblocks ${verb} *`,
-        ),
-        ...['get', 'create', 'update', 'delete'].map((verb) => `${ipam} blockaffinities ${verb} *`),
-        `${ipam} ippools list *`,
-        `${ipam} ippools watch *`,
-        ...['get', 'list', 'watch'].map((verb) => `${ipam} ipamconfigs ${verb} default`),
-        'core nodes get *',
-        'core nodes list *',
-        'core nodes watch *',
-      ].sort(),
-    );
+    expect(granted).toEqual(agentGrants(true));
   });
 
   it('binds each role to its own ServiceAccount only', () => {
@@ -536,8 +544,9 @@ describe('rendered with the defaults', () => {
       HEALTH_PORT: '9099',
       LOG_LEVEL: 'info',
       API_TIMEOUT_SECONDS: '30',
+      ROUTES: 'true',
     });
-    expect(agent.securityContext).toEqual(rootWithNoCapabilities);
+    expect(agent.securityContext).toEqual(rootWithNetAdmin);
     expect(agent.ports).toEqual([{ name: 'http-metrics', containerPort: 9099, protocol: 'TCP' }]);
     expect(agent.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http-metrics' });
     expect(agent.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http-metrics' });
@@ -609,6 +618,26 @@ describe('rendered with other values', () => {
   it('leaves out the DaemonSet, its identity and its node restriction when cni.enabled is false', () => {
     const objects = renderChart(helm, { values: { cni: { enabled: false } } });
     expect(objects.filter((object) => object.metadata.name.includes('-cni'))).toEqual([]);
+  });
+
+  it('runs no routes when routes.enabled is false: no ROUTES, no capability, no list of BlockAffinities', () => {
+    const objects = renderChart(helm, { values: { routes: { enabled: false } } });
+    const agent = agentOf(objects);
+    expect(envOf(agent)).not.toHaveProperty('ROUTES');
+    expect(agent.securityContext).toEqual(rootWithNoCapabilities);
+    expect(grants(rulesOf(findManifest(objects, 'ClusterRole', 'rel-topology-ipam-cni')))).toEqual(
+      agentGrants(false),
+    );
+  });
+
+  it('adds NET_ADMIN to capabilities an agent securityContext of the values already adds, once', () => {
+    const objects = renderChart(helm, {
+      values: { cni: { agent: { securityContext: { capabilities: { add: ['NET_ADMIN', 'NET_RAW'] } } } } },
+    });
+    expect(agentOf(objects).securityContext).toEqual({
+      ...rootWithNoCapabilities,
+      capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
+    });
   });
 
   it('writes no conflist when cni.conflist.enabled is false', () => {

@@ -1,9 +1,10 @@
 /**
  * There is no container engine here, so the images are checked by replaying images/Dockerfile's build
  * stages on this machine, each in a fresh directory of its own: the sources its COPY lines take (through
- * the .dockerignore), its RUN commands (all but `npm ci`: node_modules is linked instead; Go and Node.js
- * are this machine's), then every file the runtime stages copy out of them must exist and run. Base
- * images and `npm ci` are not exercised.
+ * the .dockerignore), its RUN commands (all but `npm ci`: node_modules is linked instead; and `apt-get`:
+ * Go, Node.js, iproute2 and nftables are this machine's, a Debian 12 like the images'), then every file
+ * the runtime stages copy out of them must exist and run. Base images, `npm ci` and `apt-get` are not
+ * exercised.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -80,7 +81,7 @@ function inContext(file: string): boolean {
 
 const run = promisify(execFile);
 /** The stages the runtime images copy from, replayed in this order. */
-const buildStages = ['forwarder', 'build'] as const;
+const buildStages = ['forwarder', 'build', 'nettools'] as const;
 let root: string;
 /** Where a build stage's WORKDIR (/src) is replayed. */
 const stageDir = (name: string) => path.join(root, name);
@@ -117,7 +118,7 @@ function replay(name: string): void {
     GOTOOLCHAIN: 'local',
   };
   for (const { keyword, args } of target.instructions) {
-    if (keyword !== 'RUN' || args.startsWith('npm ci')) continue;
+    if (keyword !== 'RUN' || args.startsWith('npm ci') || args.startsWith('apt-get')) continue;
     execFileSync('sh', ['-c', args], { cwd: src, stdio: 'pipe', env });
   }
 }
@@ -154,7 +155,7 @@ function hasInterpreter(elf: Buffer): boolean {
 }
 
 describe('images/Dockerfile', () => {
-  it('has the two build stages and the two runtime targets', () => {
+  it('has the build stages and the two runtime targets', () => {
     expect(all.map((candidate) => candidate.name)).toEqual([...buildStages, 'operator', 'cni']);
   });
 
@@ -238,6 +239,43 @@ describe('images/Dockerfile', () => {
       supportedVersions: expect.arrayContaining(['1.0.0']) as unknown,
     });
   }, 60_000); // starting node takes seconds on a loaded machine
+
+  it("puts ip and nft on the cni image's PATH, with every library they load but glibc's beside them", () => {
+    const root = built('nettools', '/src/dist/nettools');
+    expect(copies(stage('cni'))).toContainEqual({
+      from: 'nettools',
+      sources: ['/src/dist/nettools/'],
+      target: '/',
+    });
+    const pathEnv = stage('cni').instructions.find(
+      (instruction) => instruction.keyword === 'ENV' && instruction.args.startsWith('PATH='),
+    );
+    expect(pathEnv?.args.slice('PATH='.length).split(':')).toContain('/usr/sbin');
+    const copied = (directory: string) => fs.readdirSync(path.join(root, directory));
+    expect(copied('usr/sbin').sort()).toEqual(['ip', 'nft']);
+    const libraries = new Set(copied('usr/lib/x86_64-linux-gnu'));
+    // The runtime image's own: glibc (node loads it too) and the kernel's vDSO.
+    const glibc = /^(libc|libm|libdl|libpthread|librt|libresolv)\.so|^ld-linux|^linux-vdso/;
+    const files = [
+      ...copied('usr/sbin').map((name) => path.join(root, 'usr/sbin', name)),
+      ...[...libraries].map((name) => path.join(root, 'usr/lib/x86_64-linux-gnu', name)),
+    ];
+    for (const file of files) {
+      const needed = execFileSync('ldd', [file], { encoding: 'utf8' })
+        .split('\n')
+        .map((line) => /^\s*(\S+)/.exec(line)?.[1] ?? '')
+        .filter((name) => name !== '' && !name.startsWith('/'));
+      expect(
+        needed.filter((name) => !libraries.has(name) && !glibc.test(name)),
+        `${file} loads a library the image lacks`,
+      ).toEqual([]);
+    }
+    const version = execFileSync(path.join(root, 'usr/sbin/ip'), ['-V'], {
+      encoding: 'utf8',
+      env: { LD_LIBRARY_PATH: path.join(root, 'usr/lib/x86_64-linux-gnu') },
+    });
+    expect(version).toMatch(/^ip utility, iproute2/);
+  });
 
   it('finds the dynamic loader of a dynamically linked executable (the check above can fail)', () => {
     expect(hasInterpreter(head(process.execPath))).toBe(true);

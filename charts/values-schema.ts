@@ -171,7 +171,7 @@ const agent = z.strictObject({
     ),
   resources,
   securityContext: freeform.describe(
-    'Container securityContext of the agent: root (its socket folder is root’s, like the runtime calling the forwarder) with every capability dropped.',
+    'Container securityContext of the agent: root (its socket folder is root’s, like the runtime calling the forwarder) with every capability dropped; routes.enabled adds NET_ADMIN to it.',
   ),
 });
 
@@ -236,6 +236,14 @@ const cni = z.strictObject({
   serviceAccount,
 });
 
+const routes = z.strictObject({
+  enabled: z
+    .boolean()
+    .describe(
+      "The node agent routes the pod network directly (Calico's `Never` encapsulation): every other node's blocks via that node's InternalIP (the nodes share an L2 segment), a blackhole for its own, a /32 or /128 toward a pod's node for a borrowed address. Adds NET_ADMIN to the agent container, ROUTES=true to its environment and list/watch on BlockAffinities to its RBAC. Turn it off when something else routes the blocks (BGP, the cloud's route tables, another CNI).",
+    ),
+});
+
 const ipamConfig = z.strictObject({
   create: z
     .boolean()
@@ -281,6 +289,7 @@ export const valuesSchema = z.strictObject({
   operator,
   webhook,
   cni,
+  routes,
   ipamConfig,
   ippools,
 });
