@@ -4,7 +4,7 @@
  * where a test kills it), and runs the forwarder exactly as a container runtime does (CNI_* environment,
  * network configuration on stdin, result on stdout).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -51,6 +51,20 @@ export async function removePlugin(plugin: InstalledPlugin): Promise<void> {
   plugin.agents.clear();
   plugin.startingAgents.clear();
   fs.rmSync(plugin.root, { recursive: true, force: true });
+}
+
+/** Where Debian's containernetworking-plugins package puts the reference plugins (bridge...). */
+export const debianPlugins = '/usr/lib/cni';
+
+/** What a test running Debian's bridge plugin in network namespaces lacks on this machine, said so. */
+export function missingNamespacePrerequisites(): string[] {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root (network namespaces and a bridge are created)');
+  if (!fs.existsSync(`${debianPlugins}/bridge`))
+    missing.push(`${debianPlugins}/bridge (apt-get install containernetworking-plugins)`);
+  if (spawnSync('ip', ['-V']).status !== 0) missing.push('ip (apt-get install iproute2)');
+  if (spawnSync('ping', ['-V']).status !== 0) missing.push('ping (apt-get install iputils-ping)');
+  return missing;
 }
 
 /** A short name for a node: unix socket paths are short, node names may be long. */

@@ -4,7 +4,7 @@
  * into its namespace from the BlockAffinities and Node addresses. Needs root and iproute2; no traffic
  * leaves the namespaces, which are removed whatever happens.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,24 +12,30 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { IpamResources } from '../../allocator/index.js';
 import { cidrToResourceName, cidrToString, parseCidr } from '../../ipam/index.js';
+import { type LogFields, callbackLogger } from '../../common/index.js';
 import { KubeClient, loadConnection } from '../../kube/index.js';
-import { type AdminClients, adminClients, createNodes, removeNodes } from '../../local-cluster/clients.js';
+import { type AdminClients, adminClients, removeNodes } from '../../local-cluster/clients.js';
 import { clusterTestContext } from '../../local-cluster/context.js';
 import { type RunningAgent, startAgent } from '../agent.js';
 import { parseIpRoutes } from './ip-json.js';
 import { type InstalledRoute, routeMetric, routeProtocol } from './plan.js';
+import { type NodeSegment, createNodeSegment, createSegmentNodes, ip } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
 const tag = `tr${process.pid % 100_000}`;
-const bridgeNs = `${tag}-br`;
 const octet = randomInt(100, 250);
 const names = ['n1', 'n2', 'n3'] as const;
 type Name = (typeof names)[number];
-const netns = (name: Name) => `${tag}-${name}`;
+let segment: NodeSegment | undefined;
+const nodes = (): NodeSegment => {
+  if (segment === undefined) throw new Error('the node namespaces were not made');
+  return segment;
+};
+const netns = (name: Name) => nodes().netns(names.indexOf(name));
 const nodeName = (name: Name) => `${prefix}-${name}`;
-const v4 = (name: Name) => `172.31.${octet}.${names.indexOf(name) + 1}`;
-const v6 = (name: Name) => `fd00:${octet.toString(16)}::${names.indexOf(name) + 1}`;
+const v4 = (name: Name) => nodes().v4(names.indexOf(name));
+const v6 = (name: Name) => nodes().v6(names.indexOf(name));
 const block = (index: number) => `10.${octet}.0.${index * 64}/26`;
 const block6 = (index: number) =>
   cidrToString(parseCidr(`fd10:${octet.toString(16)}::${(index * 64).toString(16)}/122`));
@@ -40,8 +46,6 @@ let dir: string;
 let admin: AdminClients;
 let resources: IpamResources;
 const agents = new Map<Name, RunningAgent>();
-
-const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
 
 async function startNodeAgent(name: Name): Promise<RunningAgent> {
   const agent = await startAgent({
@@ -102,30 +106,10 @@ async function holdBlock(name: Name, cidr: string): Promise<void> {
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-routes-'));
-  ip('netns', 'add', bridgeNs);
-  ip('-n', bridgeNs, 'link', 'add', 'br0', 'type', 'bridge');
-  ip('-n', bridgeNs, 'link', 'set', 'br0', 'up');
-  for (const name of names) {
-    ip('netns', 'add', netns(name));
-    ip('-n', netns(name), 'link', 'set', 'lo', 'up');
-    ip('-n', netns(name), 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', name, 'netns', bridgeNs);
-    ip('-n', bridgeNs, 'link', 'set', name, 'master', 'br0', 'up');
-    ip('-n', netns(name), 'addr', 'add', `${v4(name)}/24`, 'dev', 'eth0');
-    ip('-n', netns(name), 'addr', 'add', `${v6(name)}/64`, 'dev', 'eth0', 'nodad');
-    ip('-n', netns(name), 'link', 'set', 'eth0', 'up');
-  }
+  segment = createNodeSegment(tag, names.length, octet);
   admin = adminClients(cluster.kubeconfig);
   resources = admin.resources;
-  await createNodes(admin.nodes, names.map(nodeName));
-  for (const name of names) {
-    const node = await admin.nodes.get(nodeName(name));
-    const addresses = [
-      { type: 'InternalIP', address: v4(name) },
-      ...(name === 'n2' ? [] : [{ type: 'InternalIP', address: v6(name) }]),
-      { type: 'Hostname', address: nodeName(name) },
-    ];
-    await admin.nodes.replaceStatus({ ...node, status: { addresses } });
-  }
+  await createSegmentNodes(admin, nodes(), names.map(nodeName), { ipv4Only: new Set([nodeName('n2')]) });
   for (const name of names) for (const cidr of held[name]) await holdBlock(name, cidr);
   for (const name of names) await startNodeAgent(name);
 });
@@ -136,13 +120,7 @@ afterAll(async () => {
     for (const cidr of held[name])
       await resources.affinities.delete(cidrToResourceName(parseCidr(cidr))).catch(() => undefined);
   await removeNodes(admin.nodes, names.map(nodeName));
-  for (const name of [...names.map(netns), bridgeNs]) {
-    try {
-      ip('netns', 'del', name);
-    } catch {
-      // Not created: setup failed before it.
-    }
-  }
+  segment?.remove();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -229,5 +207,29 @@ describe('routes from the node agent', () => {
     expect(seen.split('\n').filter((line) => line.includes(`proto ${routeProtocol} `))).toEqual([]);
     ip('-n', netns('n1'), 'route', 'flush', probe, 'proto', 'static');
     expect(sorted(routesOf('n1'))).toEqual(before);
+  });
+
+  it('counts a failed sync on /metrics and logs what to do about it', async () => {
+    const warnings: LogFields[] = [];
+    const agent = await startAgent({
+      node: nodeName('n1'),
+      client: new KubeClient(loadConnection(cluster.kubeconfig), { userAgent: 'topology-ipam-agent' }),
+      socketPath: path.join(dir, 'failing.sock'),
+      // A namespace that does not exist: every `ip -n` fails.
+      routes: { netns: `${tag}-absent`, resyncMs: 1_000 },
+      log: callbackLogger((level, message, fields) => {
+        if (level === 'warn' && message.startsWith('routes not synced')) warnings.push(fields);
+      }),
+    });
+    try {
+      await agent.routes?.sync.firstSync;
+      expect(agent.routes?.sync.lastError).toMatch(/absent/);
+      expect(warnings[0]).toMatchObject({ routes: true, advice: expect.any(String) as unknown });
+      expect(await agent.metrics.registry.metrics()).toMatch(
+        /^topology_ipam_agent_route_sync_errors_total [1-9]/m,
+      );
+    } finally {
+      await agent.stop(5_000);
+    }
   });
 });

@@ -7,7 +7,6 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IpamResources } from '../../allocator/index.js';
 import { labels } from '../../api/index.js';
@@ -16,8 +15,10 @@ import { clusterTestContext } from '../../local-cluster/context.js';
 import {
   type InstalledPlugin,
   agentSocket,
+  debianPlugins,
   environmentFor,
   installPlugin,
+  missingNamespacePrerequisites,
   removePlugin,
   startAgentProcess,
 } from '../testing.js';
@@ -25,7 +26,6 @@ import type { ComponentProcess } from '../../local-cluster/operator-process.js';
 import { removePoolAndBlocks } from '../../local-cluster/cleanup.js';
 import { createAllocatablePool } from '../../local-cluster/pools.js';
 
-const debianPlugins = '/usr/lib/cni';
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
 const suffix = randomBytes(3).toString('hex');
@@ -42,16 +42,6 @@ let resources: IpamResources;
 function plugin(): InstalledPlugin {
   if (!installed) throw new Error('the plugin is not installed');
   return installed;
-}
-
-function missingPrerequisites(): string[] {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root (network namespaces and a bridge are created)');
-  if (!fs.existsSync(`${debianPlugins}/bridge`))
-    missing.push(`${debianPlugins}/bridge (apt-get install containernetworking-plugins)`);
-  if (spawnSync('ip', ['-V']).status !== 0) missing.push('ip (apt-get install iproute2)');
-  if (spawnSync('ping', ['-V']).status !== 0) missing.push('ping (apt-get install iputils-ping)');
-  return missing;
 }
 
 const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8', stdio: 'pipe' });
@@ -95,7 +85,7 @@ function bridgePlugin(
 }
 
 beforeAll(async () => {
-  const missing = missingPrerequisites();
+  const missing = missingNamespacePrerequisites();
   if (missing.length > 0) throw new Error(`the CNI end-to-end test needs: ${missing.join('; ')}`);
   installed = await installPlugin({ kubeconfig: cluster.kubeconfig });
   admin = adminClients(cluster.kubeconfig);

@@ -1,0 +1,267 @@
+/**
+ * Pods reach pods on other nodes through the agents' routes, on the real kernel and API server: three
+ * "nodes" (network namespaces on one bridge, see testing.ts), each with its agent syncing routes into its
+ * namespace, and two "pods" per node (namespaces given a veth and an address by Debian's bridge plugin,
+ * with this IPAM through the forwarder). The pool has two blocks, so the third node's pods borrow
+ * addresses from the others' blocks (strictAffinity off). Every pod pings every other one (one bounded
+ * ping each); once a node's pods are gone and its block released, the block's routes are gone everywhere.
+ *
+ * The bridge plugin (isGateway false, as in the chart) leaves the routes toward a node's own pods to
+ * someone else, so each node here does what a routed main plugin (Calico's, ptp) does: 169.254.1.1 on its
+ * bridge, a /32 per pod on the bridge, and in the pod a default route via 169.254.1.1 in place of the
+ * block's connected route. Needs root, iproute2, ping and /usr/lib/cni/bridge; no traffic leaves the
+ * namespaces, which are removed whatever happens.
+ */
+import { spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { IpamResources } from '../../allocator/index.js';
+import { labels } from '../../api/index.js';
+import {
+  type InstalledPlugin,
+  agentSocket,
+  debianPlugins,
+  environmentFor,
+  installPlugin,
+  missingNamespacePrerequisites,
+  removePlugin,
+} from '../../cni/testing.js';
+import { cidrToResourceName, parseCidr } from '../../ipam/index.js';
+import { KubeClient, loadConnection } from '../../kube/index.js';
+import { removePoolAndBlocks } from '../../local-cluster/cleanup.js';
+import { type AdminClients, adminClients, removeNodes } from '../../local-cluster/clients.js';
+import { clusterTestContext } from '../../local-cluster/context.js';
+import { createAllocatablePool } from '../../local-cluster/pools.js';
+import { type RunningAgent, startAgent } from '../agent.js';
+import { routeProtocol } from './plan.js';
+import { type NodeSegment, createNodeSegment, createSegmentNodes, ip } from './testing.js';
+
+const cluster = clusterTestContext(import.meta.url);
+const { prefix } = cluster;
+const tag = `tp${process.pid % 100_000}`;
+const octet = randomInt(100, 250);
+const nodeCount = 3;
+const nodeName = (index: number) => `${prefix}-n${index + 1}`;
+const nodeNames = Array.from({ length: nodeCount }, (_, index) => nodeName(index));
+/** Two /26 blocks for three nodes: the last node to ask borrows. */
+const pool = { name: `${prefix}-pool`, cidr: `10.${octet}.0.0/25` };
+const network = `${prefix}-pods`;
+const gateway = '169.254.1.1';
+
+interface Pod {
+  readonly node: number;
+  readonly netns: string;
+  readonly containerId: string;
+  address: string;
+}
+const pods: Pod[] = Array.from({ length: nodeCount * 2 }, (_, index) => ({
+  node: Math.floor(index / 2),
+  netns: `${tag}-p${index + 1}`,
+  containerId: `c${index + 1}`,
+  address: '',
+}));
+
+let segment: NodeSegment | undefined;
+let plugin: InstalledPlugin | undefined;
+let admin: AdminClients | undefined;
+let resources: IpamResources;
+const agents: RunningAgent[] = [];
+const podNamespaces: string[] = [];
+
+const nodes = (): NodeSegment => {
+  if (segment === undefined) throw new Error('the node namespaces were not made');
+  return segment;
+};
+const installed = (): InstalledPlugin => {
+  if (plugin === undefined) throw new Error('the plugin is not installed');
+  return plugin;
+};
+
+/**
+ * Runs Debian's bridge plugin in the node's namespace, as that node's runtime would (asynchronously: the
+ * agents serving its forwarder run in this process).
+ */
+function bridgePlugin(command: 'ADD' | 'DEL', pod: Pod): Promise<{ status: number | null; output: string }> {
+  const config = {
+    cniVersion: '1.0.0',
+    name: network,
+    type: 'bridge',
+    bridge: 'cni0',
+    isGateway: false,
+    ipMasq: false,
+    ipam: {
+      type: 'topology-ipam',
+      nodename: nodeName(pod.node),
+      pools: [pool.name],
+      agent_socket: agentSocket(installed(), nodeName(pod.node)),
+    },
+  };
+  const env = {
+    ...environmentFor(installed(), { command, containerId: pod.containerId, config: {} }),
+    CNI_NETNS: `/var/run/netns/${pod.netns}`,
+    CNI_PATH: `${installed().binDir}:${debianPlugins}`,
+  };
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', nodes().netns(pod.node), `${debianPlugins}/bridge`], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => {
+      resolve({ status, output });
+    });
+    child.stdin.end(JSON.stringify(config));
+  });
+}
+
+/** What a routed main plugin adds beside the bridge plugin's veth and address (see the file comment). */
+function routePod(pod: Pod): void {
+  const node = nodes().netns(pod.node);
+  if (!ip('-n', node, '-o', 'addr', 'show', 'dev', 'cni0').includes(gateway))
+    ip('-n', node, 'addr', 'add', `${gateway}/32`, 'dev', 'cni0');
+  ip('-n', node, 'route', 'add', `${pod.address}/32`, 'dev', 'cni0', 'scope', 'link');
+  ip('-n', pod.netns, '-4', 'route', 'flush', 'dev', 'eth0', 'proto', 'kernel');
+  ip('-n', pod.netns, 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0', 'onlink');
+}
+
+/** One bounded ping from `from` to `to`; resolves to ping's exit status and output. */
+function ping(from: Pod, to: Pod): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', from.netns, 'ping', '-c', '1', '-W', '2', to.address]);
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => {
+      resolve({ status, output });
+    });
+  });
+}
+
+/** Our routes in the node's namespace under the pool, as `dst kind [via]` lines, sorted. */
+function ourRoutes(node: number): string[] {
+  return ip('-n', nodes().netns(node), '-4', 'route', 'show', 'proto', String(routeProtocol))
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.includes(`10.${octet}.`))
+    .sort();
+}
+
+beforeAll(async () => {
+  const missing = missingNamespacePrerequisites();
+  if (missing.length > 0) throw new Error(`the pod routes test needs: ${missing.join('; ')}`);
+  segment = createNodeSegment(tag, nodeCount, octet);
+  for (let node = 0; node < nodeCount; node++)
+    ip('netns', 'exec', nodes().netns(node), 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
+  for (const pod of pods) {
+    ip('netns', 'add', pod.netns);
+    podNamespaces.push(pod.netns);
+  }
+  plugin = await installPlugin({ kubeconfig: cluster.kubeconfig });
+  admin = adminClients(cluster.kubeconfig);
+  resources = admin.resources;
+  await createSegmentNodes(admin, nodes(), nodeNames, { labels: { 'topology-ipam.test/pods': prefix } });
+  await createAllocatablePool(resources, {
+    metadata: { name: pool.name },
+    spec: { cidr: pool.cidr, blockSize: 26, nodeSelector: `topology-ipam.test/pods == "${prefix}"` },
+  });
+  for (let node = 0; node < nodeCount; node++) {
+    const agent = await startAgent({
+      node: nodeName(node),
+      client: new KubeClient(loadConnection(cluster.kubeconfig), { userAgent: 'topology-ipam-agent' }),
+      socketPath: agentSocket(installed(), nodeName(node)),
+      routes: { netns: nodes().netns(node), resyncMs: 1_000 },
+    });
+    agents.push(agent);
+    await agent.cache.synced;
+  }
+}, 120_000);
+
+afterAll(async () => {
+  if (plugin !== undefined)
+    for (const pod of pods) if (pod.address !== '') await bridgePlugin('DEL', pod).catch(() => undefined);
+  await Promise.all(agents.map((agent) => agent.stop(5_000)));
+  if (plugin !== undefined) await removePlugin(plugin);
+  for (const netns of podNamespaces) {
+    try {
+      ip('netns', 'del', netns);
+    } catch {
+      // Gone already.
+    }
+  }
+  segment?.remove();
+  if (admin === undefined) return;
+  await removePoolAndBlocks(resources, pool.name);
+  await removeNodes(admin.nodes, nodeNames);
+  admin.client.close();
+}, 60_000);
+
+describe('pods on three nodes, routed by the agents', () => {
+  it('every pod pings every other pod, also one with a borrowed address', async () => {
+    // One node after the other: the first two claim the pool's two blocks, the third borrows.
+    for (const pod of pods) {
+      const added = await bridgePlugin('ADD', pod);
+      expect(added.status, added.output).toBe(0);
+      const result = JSON.parse(added.output) as { ips: { address: string }[] };
+      pod.address = result.ips[0]?.address.split('/')[0] ?? '';
+      routePod(pod);
+    }
+    const blocks = await resources.blocks.list({ labelSelector: `${labels.pool}=${pool.name}` });
+    const borrowed = blocks.items.flatMap((block) =>
+      block.spec.allocations.filter((allocation) => allocation.node !== block.spec.node),
+    );
+    expect(borrowed.map((allocation) => allocation.node)).toEqual([nodeName(2), nodeName(2)]);
+
+    // The borrowed addresses' host routes are there on the other nodes once the agents have synced.
+    for (const node of [0, 1])
+      await vi.waitFor(
+        () => {
+          const routes = ourRoutes(node);
+          for (const pod of pods.filter((each) => each.node === 2))
+            expect(
+              routes.filter((line) => line.startsWith(`${pod.address} via ${nodes().v4(2)} `)),
+            ).toHaveLength(1);
+        },
+        { timeout: 10_000, interval: 100 },
+      );
+    const failures: string[] = [];
+    for (const from of pods)
+      for (const to of pods) {
+        if (from === to) continue;
+        const answer = await ping(from, to);
+        if (answer.status !== 0) failures.push(`${from.netns} → ${to.address}: ${answer.output.trim()}`);
+      }
+    expect(failures).toEqual([]);
+  });
+
+  it("a node's block released: its routes are gone everywhere", async () => {
+    // The block of the first node from which the third borrowed nothing (the pods of both go, if not).
+    const blocks = await resources.blocks.list({ labelSelector: `${labels.pool}=${pool.name}` });
+    const owned = blocks.items.find((block) => block.spec.node === nodeName(0));
+    if (owned === undefined) throw new Error('the first node holds no block');
+    const inBlock = new Set(owned.spec.allocations.map((allocation) => allocation.handle));
+    for (const pod of pods) {
+      if (pod.node !== 0 && !inBlock.has(`${network}.${pod.containerId}.eth0`)) continue;
+      const deleted = await bridgePlugin('DEL', pod);
+      expect(deleted.status, deleted.output).toBe(0);
+      pod.address = '';
+    }
+    // As the operator releases an empty block: its affinity, then the block.
+    await resources.affinities.delete(cidrToResourceName(parseCidr(owned.spec.cidr)));
+    await resources.blocks.delete(owned.metadata.name);
+    for (let node = 0; node < nodeCount; node++)
+      await vi.waitFor(
+        () => {
+          const routes = ourRoutes(node);
+          expect(routes.filter((line) => line.includes(owned.spec.cidr))).toEqual([]);
+          // And no host route for an address of it either.
+          const gone = pods.filter((pod) => pod.address === '');
+          expect(routes.filter((line) => gone.some((pod) => line.startsWith(`${pod.address} `)))).toEqual([]);
+        },
+        { timeout: 10_000, interval: 100 },
+      );
+  });
+});
