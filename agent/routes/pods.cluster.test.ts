@@ -77,6 +77,29 @@ const installed = (): InstalledPlugin => {
   return plugin;
 };
 
+/** Runs `command` in the network namespace, asynchronously: its exit status and output together. */
+function inNamespace(
+  netns: string,
+  command: readonly string[],
+  options: { readonly env?: NodeJS.ProcessEnv; readonly input?: string } = {},
+): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', netns, ...command], {
+      ...(options.env === undefined ? {} : { env: options.env }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => {
+      resolve({ status, output });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  });
+}
+
 /**
  * Runs Debian's bridge plugin in the node's namespace, as that node's runtime would (asynchronously: the
  * agents serving its forwarder run in this process).
@@ -101,19 +124,9 @@ function bridgePlugin(command: 'ADD' | 'DEL', pod: Pod): Promise<{ status: numbe
     CNI_NETNS: `/var/run/netns/${pod.netns}`,
     CNI_PATH: `${installed().binDir}:${debianPlugins}`,
   };
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', nodes().netns(pod.node), `${debianPlugins}/bridge`], {
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => {
-      resolve({ status, output });
-    });
-    child.stdin.end(JSON.stringify(config));
+  return inNamespace(nodes().netns(pod.node), [`${debianPlugins}/bridge`], {
+    env,
+    input: JSON.stringify(config),
   });
 }
 
@@ -127,19 +140,8 @@ function routePod(pod: Pod): void {
   ip('-n', pod.netns, 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0', 'onlink');
 }
 
-/** One bounded ping from `from` to `to`; resolves to ping's exit status and output. */
-function ping(from: Pod, to: Pod): Promise<{ status: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', from.netns, 'ping', '-c', '1', '-W', '2', to.address]);
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => {
-      resolve({ status, output });
-    });
-  });
-}
+/** One bounded ping from `from` to `to`. */
+const ping = (from: Pod, to: Pod) => inNamespace(from.netns, ['ping', '-c', '1', '-W', '2', to.address]);
 
 /** Our routes in the node's namespace under the pool, as `dst kind [via]` lines, sorted. */
 function ourRoutes(node: number): string[] {
