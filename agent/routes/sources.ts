@@ -24,6 +24,7 @@ import {
   ResourceClient as Client,
   coreResources,
 } from '../../kube/index.js';
+import { wellFormedBlocks } from '../../cni/plan.js';
 import type { BorrowedAddress, HeldBlock, NodeInternalIps } from './plan.js';
 
 /** The affinity states whose block may hold addresses: pending ones have none yet. */
@@ -56,15 +57,24 @@ const trimNode = (node: Node): Node => ({
   status: { addresses: node.status?.addresses ?? [] },
 });
 
-/** A block with its borrowed allocations only: the only ones routed other than by the block's route. */
-const trimBlock = (block: IPAMBlock): IPAMBlock => ({
-  metadata: trimmedMetadata(block.metadata),
-  spec: {
-    ...block.spec,
-    allocations: block.spec.allocations.filter((allocation) => allocation.node !== block.spec.node),
-    cooling: [],
-  },
-});
+/**
+ * A block with its borrowed allocations only: the only ones routed other than by the block's route. A
+ * block whose spec does not parse (stored before the CRD checked it) keeps none: its addresses could be
+ * another block's.
+ */
+const trimBlock = (block: IPAMBlock): IPAMBlock => {
+  const wellFormed = wellFormedBlocks([block]).length === 1;
+  return {
+    metadata: trimmedMetadata(block.metadata),
+    spec: {
+      ...block.spec,
+      allocations: wellFormed
+        ? block.spec.allocations.filter((allocation) => allocation.node !== block.spec.node)
+        : [],
+      cooling: [],
+    },
+  };
+};
 
 /** What of a trimmed block the routes depend on. */
 const borrowedKey = (block: IPAMBlock | undefined): string =>
@@ -150,20 +160,12 @@ export class RouteSources {
 
   /** Addresses assigned to a pod of another node than the one their block belongs to. */
   borrowedAddresses(): BorrowedAddress[] {
+    // Trimmed blocks are well-formed: every ordinal is inside the block's CIDR.
     return this.blocks.list().flatMap((block) =>
-      block.spec.allocations.flatMap((allocation) => {
-        try {
-          return [
-            {
-              address: addressToString(allocationAddress(block.spec, allocation.ordinal)),
-              node: allocation.node,
-            },
-          ];
-        } catch {
-          // A block written by hand with a CIDR or ordinal out of shape routes nothing.
-          return [];
-        }
-      }),
+      block.spec.allocations.map((allocation) => ({
+        address: addressToString(allocationAddress(block.spec, allocation.ordinal)),
+        node: allocation.node,
+      })),
     );
   }
 }
