@@ -107,3 +107,39 @@ describe('Informer health', () => {
     await running;
   });
 });
+
+describe('Informer transform', () => {
+  it('caches listed and watched objects as the transform leaves them', async () => {
+    type Labelled = KubeObject & { metadata: { labels?: Record<string, string> } };
+    const labelled = (name: string): Labelled => ({
+      metadata: { name, resourceVersion: name, labels: { big: 'x'.repeat(100) } },
+    });
+    const stop = new AbortController();
+    let watched = false;
+    const informer = new Informer<Labelled>(
+      {
+        list: () => Promise.resolve({ metadata: { resourceVersion: '1' }, items: [labelled('a')] }),
+        watch: async (_, onEvent) => {
+          if (!watched) onEvent({ type: 'ADDED', object: labelled('b') });
+          watched = true;
+          await new Promise((resolve) => {
+            stop.signal.addEventListener('abort', resolve);
+          });
+        },
+      },
+      {
+        transform: ({ metadata }) => ({
+          metadata: { name: metadata.name, resourceVersion: metadata.resourceVersion ?? '' },
+        }),
+      },
+    );
+    const running = informer.run(stop.signal);
+    await expect.poll(() => informer.list().length).toBe(2);
+    expect(informer.list()).toEqual([
+      { metadata: { name: 'a', resourceVersion: 'a' } },
+      { metadata: { name: 'b', resourceVersion: 'b' } },
+    ]);
+    stop.abort();
+    await running;
+  });
+});

@@ -6,12 +6,17 @@ import type { ListOptions, ResourceClient } from './resource-client.js';
 export type InformerEvent = 'added' | 'modified' | 'deleted';
 export type InformerHandler<T> = (event: InformerEvent, object: T, previous: T | undefined) => void;
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubeObject> {
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
   /** Longest pause between attempts after errors; the pause doubles from 250 ms up to this, with jitter. */
   readonly maxBackoffMs?: number;
   readonly onError?: (error: unknown) => void;
+  /**
+   * Applied to every object listed or watched before it is cached (client-go's SetTransform): keeps
+   * only what the cache's readers need. It must keep `metadata.name`, `namespace` and `resourceVersion`.
+   */
+  readonly transform?: (object: T) => T;
 }
 
 /**
@@ -44,7 +49,7 @@ export class Informer<T extends KubeObject> {
 
   constructor(
     private readonly resource: Pick<ResourceClient<T>, 'list' | 'watch'>,
-    private readonly options: InformerOptions = {},
+    private readonly options: InformerOptions<T> = {},
   ) {}
 
   onChange(handler: InformerHandler<T>): void {
@@ -126,7 +131,8 @@ export class Informer<T extends KubeObject> {
     return list.metadata.resourceVersion ?? '';
   }
 
-  private store(object: T): void {
+  private store(received: T): void {
+    const object = this.options.transform?.(received) ?? received;
     const key = objectKey(object);
     const previous = this.cache.get(key);
     if (previous?.metadata.resourceVersion === object.metadata.resourceVersion && previous !== undefined)
