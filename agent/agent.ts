@@ -16,6 +16,7 @@ import { NodeAddresses } from './addresses.js';
 import { BlockWriter } from './block-writer.js';
 import { BorrowIndex, borrowedAddresses } from './borrowed.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
+import { type RunningNat, startNat } from './nat/index.js';
 import { type CacheHealth, NodeCache } from './node-cache.js';
 import { type RunningRoutes, startRoutes } from './routes/index.js';
 import { listen } from './server.js';
@@ -30,6 +31,8 @@ export interface AgentOptions {
   readonly defaultMetrics?: boolean;
   /** Installs the pod network's routes (agent/routes/), in the named network namespace or the agent's own. */
   readonly routes?: { readonly netns?: string; readonly resyncMs?: number };
+  /** Masquerades natOutgoing pools' traffic (agent/nat/), in the named network namespace or the agent's own. */
+  readonly natOutgoing?: { readonly netns?: string; readonly resyncMs?: number };
 }
 
 export interface RunningAgent {
@@ -40,6 +43,8 @@ export interface RunningAgent {
   readonly metrics: AgentMetrics;
   /** The route sync, when `routes` was asked for. */
   readonly routes: RunningRoutes | undefined;
+  /** The natOutgoing table's sync, when `natOutgoing` was asked for. */
+  readonly natOutgoing: RunningNat | undefined;
   /** Ready: caches synced and current. */
   health(): CacheHealth;
   /** Stops accepting, answers what was taken (or gives up after `graceMs`), stops watching. */
@@ -70,6 +75,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     options.routes === undefined
       ? undefined
       : startRoutes(node, resources, options.routes, log, watching.signal);
+  const natOutgoing =
+    options.natOutgoing === undefined
+      ? undefined
+      : startNat(cache, resources, options.natOutgoing, log, watching.signal);
   let inFlight = 0;
   const metrics = createAgentMetrics({
     defaultMetrics: options.defaultMetrics ?? false,
@@ -139,9 +148,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     cache,
     metrics,
     routes,
+    natOutgoing,
     health: () => {
       const health = cache.health();
-      const reasons = [...health.reasons, ...(routes?.problems() ?? [])];
+      const reasons = [...health.reasons, ...(routes?.problems() ?? []), ...(natOutgoing?.problems() ?? [])];
       return { ready: reasons.length === 0, reasons };
     },
     stop: async (graceMs = 25_000) => {
@@ -158,6 +168,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       watching.abort();
       await informers.catch(() => undefined);
       await routes?.stopped;
+      await natOutgoing?.stopped;
       client.close();
     },
   };

@@ -27,6 +27,7 @@ export async function main(): Promise<number> {
     log,
     defaultMetrics: true,
     ...(settings.ROUTES ? { routes: {} } : {}),
+    ...(settings.NAT_OUTGOING ? { natOutgoing: {} } : {}),
   });
   const health = await startHealthServer({
     port: settings.HEALTH_PORT,

@@ -24,6 +24,7 @@ import { CniError } from '../cni/errors.js';
 import { wellFormedBlocks } from '../cni/plan.js';
 import {
   Informer,
+  type InformerHandler,
   type InformerHealth,
   type Node,
   ResourceClient,
@@ -180,6 +181,10 @@ export class NodeCache implements BlockStore {
 
   pools(): IPPool[] {
     return this.poolInformer.list();
+  }
+
+  onPoolChange(handler: InformerHandler<IPPool>): void {
+    this.poolInformer.onChange(handler);
   }
 
   /** The node's labels, or undefined while there is no such Node. */

@@ -39,6 +39,9 @@ export const agentSettingsSchema = z.object({
   ROUTES: flag(false).describe(
     "Install the pod network's routes on the node (cni/README.md, Routes between nodes): needs the host's network, NET_ADMIN and iproute2.",
   ),
+  NAT_OUTGOING: flag(false).describe(
+    "Masquerade traffic from IPPools with natOutgoing to destinations outside every pool and node (cni/README.md, natOutgoing): needs the host's network, NET_ADMIN and nft.",
+  ),
   SHUTDOWN_GRACE_SECONDS: positiveSeconds(25).describe(
     'On SIGTERM, how long requests in flight may take to finish before the agent exits anyway.',
   ),

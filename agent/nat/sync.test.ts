@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../common/index.js';
+import type { NatRuleset } from './nft.js';
+import type { NatPool } from './plan.js';
+import type { NatInputs } from './sources.js';
+import { natTableSync } from './sync.js';
+import type { InstalledTable, NftTable } from './table.js';
+
+/** The kernel's table in memory, which can be told to refuse the next write. */
+class FakeRuleset implements NatRuleset {
+  table: NftTable | undefined;
+  writes = 0;
+  refuseNext = false;
+  read(): Promise<InstalledTable | undefined> {
+    return Promise.resolve(this.table && { ...this.table, flags: [], others: [] });
+  }
+  replace(table: NftTable): Promise<void> {
+    if (this.refuseNext) {
+      this.refuseNext = false;
+      return Promise.reject(new Error('Error: Could not process rule: Operation not permitted'));
+    }
+    this.table = table;
+    this.writes++;
+    return Promise.resolve();
+  }
+}
+
+function inputs(pools: NatPool[]): NatInputs & { change(): void } {
+  const handlers: (() => void)[] = [];
+  return {
+    synced: Promise.resolve(),
+    onChange: (handler) => handlers.push(handler),
+    pools: () => pools,
+    nodeAddresses: () => [{ name: 'a', addresses: ['192.168.5.1'] }],
+    change: () => {
+      for (const handler of handlers) handler();
+    },
+  };
+}
+
+const sources = (ruleset: FakeRuleset) =>
+  ruleset.table?.sets.find((set) => set.name === 'nat-outgoing-pools-v4')?.elements;
+
+describe('natTableSync', () => {
+  it('writes at start and on each change; a refused write is retried at the next one; a second agent writes nothing', async () => {
+    const pools = [{ name: 'a', cidr: '10.1.0.0/16', natOutgoing: true }];
+    const from = inputs(pools);
+    const ruleset = new FakeRuleset();
+    const stop = new AbortController();
+    const sync = natTableSync(from, ruleset, silentLogger, 3_600_000);
+    const running = sync.run(stop.signal);
+    await sync.firstSync;
+    await sync.settled();
+    expect(sources(ruleset)).toEqual(['10.1.0.0/16']);
+
+    pools.push({ name: 'b', cidr: '10.2.0.0/16', natOutgoing: true });
+    ruleset.refuseNext = true;
+    from.change();
+    await sync.settled();
+    expect(sync.lastError).toMatch(/not permitted/);
+    expect(sources(ruleset)).toEqual(['10.1.0.0/16']);
+
+    from.change();
+    await sync.settled();
+    expect(sync.lastError).toBeUndefined();
+    expect(sources(ruleset)).toEqual(['10.1.0.0/16', '10.2.0.0/16']);
+    from.change();
+    await sync.settled();
+    stop.abort();
+    await running;
+    expect(ruleset.writes).toBe(2);
+
+    const again = natTableSync(inputs(pools), ruleset, silentLogger);
+    const restop = new AbortController();
+    const rerunning = again.run(restop.signal);
+    await again.firstSync;
+    await again.settled();
+    restop.abort();
+    await rerunning;
+    expect(ruleset.writes).toBe(2);
+  });
+});
