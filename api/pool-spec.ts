@@ -54,7 +54,11 @@ export const ipPoolSpecSchema = z.object({
   natOutgoing: z
     .boolean()
     .default(false)
-    .describe('When true, traffic from this pool to destinations outside every pool is masqueraded.'),
+    .describe(
+      "When true, traffic from this pool to destinations outside every pool and outside every node's " +
+        "InternalIP and ExternalIP addresses is masqueraded: it leaves with its node's address as source. " +
+        'Done by the node agent (its NAT_OUTGOING setting), in an nftables table of its own.',
+    ),
   ipipMode: z
     .enum(ENCAPSULATION_MODES)
     .default('Never')
