@@ -13,6 +13,11 @@ function refusal(env: NodeJS.ProcessEnv): string {
 }
 
 describe('agentSettings', () => {
+  it('leaves natOutgoing off unless asked', () => {
+    expect(agentSettings({ NODE_NAME: 'n' }).NAT_OUTGOING).toBe(false);
+    expect(agentSettings({ NODE_NAME: 'n', NAT_OUTGOING: 'true' }).NAT_OUTGOING).toBe(true);
+  });
+
   it('takes the defaults beside a node name', () => {
     expect(agentSettings({ NODE_NAME: 'node-a' })).toMatchObject({
       NODE_NAME: 'node-a',
@@ -27,6 +32,7 @@ describe('agentSettings', () => {
     ['no node name', {}, 'NODE_NAME', 'NODE_NAME is required'],
     ['a port that is not a number', { NODE_NAME: 'n', HEALTH_PORT: 'http' }, 'HEALTH_PORT', 'port number'],
     ['a flag that is neither true nor false', { NODE_NAME: 'n', ROUTES: 'yes' }, 'ROUTES', '"true"'],
+    ['NAT_OUTGOING neither true nor false', { NODE_NAME: 'n', NAT_OUTGOING: 'on' }, 'NAT_OUTGOING', '"true"'],
   ])('refuses %s, naming the variable and what is wrong', (_, env, variable, reason) => {
     const message = refusal(env);
     expect(message).toMatch(/^invalid agent settings/);
