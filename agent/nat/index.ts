@@ -7,8 +7,6 @@ import { NatSources, type PoolCache } from './sources.js';
 import { natTableSync } from './sync.js';
 import { natTableName } from './plan.js';
 
-export { natTableName } from './plan.js';
-
 export interface RunningNat {
   readonly sync: LevelTriggered;
   /** Why the table may not be current (caches not synced or failing); empty when it is. */

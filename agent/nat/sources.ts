@@ -8,6 +8,7 @@ import type { IpamResources } from '../../allocator/index.js';
 import { type IPPool, ipPoolSpecSchema } from '../../api/index.js';
 import {
   Informer,
+  type InformerEvent,
   type InformerHandler,
   type InformerHealth,
   type Node,
@@ -50,6 +51,19 @@ const natPool = (pool: IPPool): NatPool | undefined => {
   return spec.success ? { name: pool.metadata.name, ...spec.data } : undefined;
 };
 
+const changed = (before: unknown, after: unknown) => JSON.stringify(before) !== JSON.stringify(after);
+
+/** A pool added or deleted, or its CIDR or natOutgoing changed; not its status, labels or other fields. */
+export const poolChangeMatters = (
+  event: InformerEvent,
+  pool: IPPool,
+  previous: IPPool | undefined,
+): boolean => event !== 'modified' || changed(natPool(pool), previous && natPool(previous));
+
+/** A Node added or deleted, or its addresses changed; not a heartbeat. */
+export const nodeChangeMatters = (event: InformerEvent, node: Node, previous: Node | undefined): boolean =>
+  event !== 'modified' || changed(trimNode(node).status, previous && trimNode(previous).status);
+
 export class NatSources implements NatInputs {
   private readonly nodes: Informer<Node>;
 
@@ -66,12 +80,11 @@ export class NatSources implements NatInputs {
   }
 
   onChange(handler: () => void): void {
-    const changed = (before: unknown, after: unknown) => JSON.stringify(before) !== JSON.stringify(after);
     this.poolCache.onPoolChange((event, pool, previous) => {
-      if (event !== 'modified' || changed(natPool(pool), previous && natPool(previous))) handler();
+      if (poolChangeMatters(event, pool, previous)) handler();
     });
     this.nodes.onChange((event, node, previous) => {
-      if (event !== 'modified' || changed(node.status, previous?.status)) handler();
+      if (nodeChangeMatters(event, node, previous)) handler();
     });
   }
 
