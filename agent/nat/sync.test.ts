@@ -10,8 +10,10 @@ import type { InstalledTable, NftTable } from './table.js';
 class FakeRuleset implements NatRuleset {
   table: NftTable | undefined;
   writes = 0;
+  reads = 0;
   refuseNext = false;
   read(): Promise<InstalledTable | undefined> {
+    this.reads++;
     return Promise.resolve(this.table && { ...this.table, flags: [], others: [] });
   }
   replace(table: NftTable): Promise<void> {
@@ -78,5 +80,31 @@ describe('natTableSync', () => {
     restop.abort();
     await rerunning;
     expect(ruleset.writes).toBe(2);
+  });
+
+  it('writes a change without reading first; with nothing changed it reads, and restores a table someone deleted', async () => {
+    const pools = [{ name: 'a', cidr: '10.1.0.0/16', natOutgoing: true }];
+    const from = inputs(pools);
+    const ruleset = new FakeRuleset();
+    const stop = new AbortController();
+    const sync = natTableSync(from, ruleset, silentLogger, 3_600_000);
+    const running = sync.run(stop.signal);
+    await sync.firstSync;
+    await sync.settled();
+    expect([ruleset.reads, ruleset.writes]).toEqual([1, 1]);
+
+    pools.push({ name: 'b', cidr: '10.2.0.0/16', natOutgoing: true });
+    from.change();
+    await sync.settled();
+    expect([ruleset.reads, ruleset.writes]).toEqual([1, 2]);
+    expect(sources(ruleset)).toEqual(['10.1.0.0/16', '10.2.0.0/16']);
+
+    ruleset.table = undefined;
+    from.change();
+    await sync.settled();
+    expect([ruleset.reads, ruleset.writes]).toEqual([2, 3]);
+    expect(sources(ruleset)).toEqual(['10.1.0.0/16', '10.2.0.0/16']);
+    stop.abort();
+    await running;
   });
 });
