@@ -29,6 +29,7 @@ export { type Connection, loadConnection } from './kubeconfig.js';
 export {
   type KubeObject,
   type Lease,
+  type Namespace,
   type Node,
   type ObjectList,
   type ObjectMeta,

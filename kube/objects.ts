@@ -53,6 +53,8 @@ export interface Pod extends KubeObject {
   status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
 }
 
+export type Namespace = KubeObject;
+
 export interface Lease extends KubeObject {
   spec: {
     holderIdentity?: string | null;
