@@ -41,11 +41,13 @@ import {
   sortBlocks,
   wellFormedBlocks,
 } from '../cni/plan.js';
+import { type PoolSelection, type WorkloadAnnotations, selectPools } from '../cni/pool-annotations.js';
 import { type AssignedIp, type IpamResult, addressesOfResult } from '../cni/result.js';
 import type { CommandBackend, CommandRequest } from '../cni/run.js';
 import { BlockContendedError, type BlockChange, BlockGoneError, type BlockWriter } from './block-writer.js';
 import type { BorrowIndex } from './borrowed.js';
 import type { NodeCache } from './node-cache.js';
+import { type WorkloadReader, readWorkloadAnnotations } from './workloads.js';
 
 const handleOfRequest = (request: CommandRequest): string =>
   handleOf(request.config.name, request.env.containerId, request.env.ifname);
@@ -191,6 +193,8 @@ export interface NodeAddressesOptions {
   readonly cache: NodeCache;
   readonly writer: BlockWriter;
   readonly borrowed: BorrowIndex;
+  /** The pods and namespaces, for their pool annotations. */
+  readonly workloads: WorkloadReader;
 }
 
 export class NodeAddresses implements CommandBackend {
@@ -264,6 +268,7 @@ export class NodeAddresses implements CommandBackend {
     return this.serially(handle, async () => {
       /** What this request assigned (not what an earlier ADD of the attachment did). */
       const assignedHere: Placed[] = [];
+      const poolsFor = this.poolSelection(request);
       try {
         const ips = await withRetries(request.deadline, 'ADD', async () => {
           const known = [...this.options.cache.blocks(), ...(await this.lentBlocks(handle))];
@@ -271,7 +276,7 @@ export class NodeAddresses implements CommandBackend {
           for (const family of config.ipam.families) {
             let placed = await this.stillHeld(known, handle, family);
             if (placed === undefined) {
-              placed = await this.assign(request, family);
+              placed = await this.assign(request, family, await poolsFor(family));
               assignedHere.push(placed);
             }
             result.push(assignedIp(placed.block, placed.ordinal));
@@ -299,6 +304,26 @@ export class NodeAddresses implements CommandBackend {
   }
 
   /**
+   * The pools each family's new address may come from (pool annotations, else `ipam.pools`). The pod and
+   * its namespace are read once for the request, at its first new address: a repeated ADD reads neither.
+   */
+  private poolSelection(request: CommandRequest): (family: IpFamily) => Promise<PoolSelection> {
+    let workload: Promise<WorkloadAnnotations | undefined> | undefined;
+    const { podNamespace, podName } = request.env.args;
+    return async (family) => {
+      workload ??= readWorkloadAnnotations(
+        this.options.workloads,
+        {
+          ...(podNamespace === undefined ? {} : { namespace: podNamespace }),
+          ...(podName === undefined ? {} : { name: podName }),
+        },
+        request.config.ipam.families,
+      );
+      return selectPools(family, await workload, request.config.ipam.pools);
+    };
+  }
+
+  /**
    * The address of `family` the handle holds, as the API server holds it now. The cache may lag a release
    * made elsewhere (the operator's leak collection, another agent during an upgrade): answering a
    * repeated ADD from it could hand out an address that is free again. One read, for repeated ADDs only.
@@ -321,30 +346,29 @@ export class NodeAddresses implements CommandBackend {
     return held ? { block: held.block, ordinal: held.outcome.allocation.ordinal } : undefined;
   }
 
-  private async assign(request: CommandRequest, family: IpFamily): Promise<Placed> {
+  private async assign(request: CommandRequest, family: IpFamily, pools: PoolSelection): Promise<Placed> {
     const settings: AssignSettings = {
       owner: this.ownerOf(request),
       cooldownSeconds:
         request.config.ipam.cooldownSeconds ?? this.options.cache.settings().releaseCooldownSeconds,
     };
     return (
-      (await this.assignOnNode(request, family, settings)) ??
+      (await this.assignOnNode(family, settings, pools)) ??
       this.oneSlowPathAtATime(
         async () =>
           // Whoever took the slow path before us may have claimed room for us too.
-          (await this.assignOnNode(request, family, settings)) ??
-          this.assignSlowly(request, family, settings),
+          (await this.assignOnNode(family, settings, pools)) ?? this.assignSlowly(family, settings, pools),
       )
     );
   }
 
   /** Tries the node's blocks with room in address order; undefined when every one is full. */
   private async assignOnNode(
-    request: CommandRequest,
     family: IpFamily,
     settings: AssignSettings,
+    pools: PoolSelection,
   ): Promise<Placed | undefined> {
-    const requested = request.config.ipam.pools;
+    const requested = pools.refs;
     // A Manual pool serves only the networks that name it, even from a block the node already holds.
     const manual =
       requested.length > 0
@@ -377,9 +401,9 @@ export class NodeAddresses implements CommandBackend {
 
   /** No block of the node has room: claim a further block, else borrow (unless strictAffinity). */
   private async assignSlowly(
-    request: CommandRequest,
     family: IpFamily,
     settings: AssignSettings,
+    pools: PoolSelection,
   ): Promise<Placed> {
     const { cache, resources, writer } = this.options;
     const node = this.node;
@@ -392,7 +416,7 @@ export class NodeAddresses implements CommandBackend {
         reason: `there is no Node "${node}" in the API server; the agent's NODE_NAME must be this node's Kubernetes name`,
       });
     }
-    const candidates = candidatePools(cache.pools(), request.config.ipam.pools, node, nodeLabels, family);
+    const candidates = candidatePools(cache.pools(), pools.refs, node, nodeLabels, family, pools.source);
     const nodeBlocks = cache.blocks().filter((block) => block.spec.node === node);
     const poolBlocks = new Map<string, Promise<IPAMBlock[]>>();
     const blocksOfPool = (pool: string): Promise<IPAMBlock[]> => {

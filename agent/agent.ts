@@ -20,6 +20,7 @@ import { type RunningNat, startNat } from './nat/index.js';
 import { type CacheHealth, NodeCache } from './node-cache.js';
 import { type RunningRoutes, startRoutes } from './routes/index.js';
 import { listen } from './server.js';
+import { workloadReader } from './workloads.js';
 
 export interface AgentOptions {
   readonly node: string;
@@ -89,7 +90,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   const writer = new BlockWriter(cache, { observer: metrics });
   const borrowed = new BorrowIndex();
-  const addresses = new NodeAddresses({ node, resources, cache, writer, borrowed });
+  const addresses = new NodeAddresses({
+    node,
+    resources,
+    cache,
+    writer,
+    borrowed,
+    workloads: workloadReader(client),
+  });
   // Short, so that the wait and the request's own timeout stay within what the forwarder waits.
   const syncWaitMs = options.syncWaitMs ?? 3_000;
   let synced = false;

@@ -121,6 +121,17 @@ describe('poolsForNode: one pool, each rule', () => {
       passOver: 'node-not-selected',
     },
     {
+      name: "named by a workload's annotation: its selector is waived, as in Calico",
+      pool: clearedPool('p', { cidr: '10.0.0.0/16', nodeSelector: 'rack == "1"' }),
+      request: { requested: [byName('p')], selectorWaived: true },
+    },
+    {
+      name: 'a waived selector does not revive a disabled pool',
+      pool: clearedPool('p', { cidr: '10.0.0.0/16', nodeSelector: 'rack == "1"', disabled: true }),
+      request: { requested: [byName('p')], selectorWaived: true },
+      passOver: 'disabled',
+    },
+    {
       name: 'named, but disabled',
       pool: clearedPool('p', { cidr: '10.0.0.0/16', disabled: true }),
       request: { requested: [byName('p')] },

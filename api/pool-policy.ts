@@ -98,6 +98,8 @@ export interface PoolJudgement {
   readonly labels: Readonly<Record<string, string>>;
   /** The request names this pool: a Manual pool serves it. */
   readonly named: boolean;
+  /** A workload's annotation names this pool: it serves whatever its nodeSelector (Calico's rule). */
+  readonly selectorWaived?: boolean;
   /** Why the operator has not cleared the pool for new blocks; undefined when it has. */
   readonly uncleared: string | undefined;
 }
@@ -111,7 +113,7 @@ export function passOverReason(pool: ParsedPool, judgement: PoolJudgement): Pass
   if (judgement.uncleared !== undefined) return { code: 'not-cleared', reason: judgement.uncleared };
   if (!valid.spec.allowedUses.includes('Workload')) return { code: 'not-for-workloads' };
   if (!judgement.named && valid.spec.assignmentMode !== 'Automatic') return { code: 'manual-not-requested' };
-  if (!valid.selector.matches(judgement.labels))
+  if (judgement.selectorWaived !== true && !valid.selector.matches(judgement.labels))
     return { code: 'node-not-selected', selector: valid.spec.nodeSelector };
   return undefined;
 }
@@ -122,6 +124,11 @@ export interface PoolRequest {
   readonly family?: IpFamily | undefined;
   /** The pools the network configuration names; empty: every Automatic pool. */
   readonly requested: readonly RequestedPool[];
+  /**
+   * The requested pools come from the pod's or its namespace's annotation: as in Calico, a pool a
+   * workload asks for serves it even where its nodeSelector does not select the node.
+   */
+  readonly selectorWaived?: boolean;
 }
 
 export interface NodePools<P extends ParsedPool> {
@@ -164,6 +171,7 @@ export function poolsForNode<P extends ParsedPool>(
     const why = passOverReason(pool, {
       labels: request.labels,
       named: order >= 0,
+      selectorWaived: order >= 0 && request.selectorWaived === true,
       uncleared: uncleared(pool),
     });
     if (why) passedOver.push({ pool, why });

@@ -139,12 +139,19 @@ function fromZod(prefix: string, error: z.ZodError): CniError {
   return invalid(path, `${path}: ${issue.message}`);
 }
 
-function parsePoolRef(text: string, path: string, family: IpFamily | undefined): PoolRef {
+/** A pool reference as written (an IPPool name or a CIDR; `family`: only that family's), or why it is none. */
+export function readPoolRef(
+  text: string,
+  family: IpFamily | undefined,
+): { readonly ok: true; readonly ref: PoolRef } | { readonly ok: false; readonly reason: string } {
   if (!text.includes('/')) {
     if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(text) || text.length > 253) {
-      throw invalid(path, `${path}: "${text}" is neither an IPPool name nor a CIDR`);
+      return { ok: false, reason: `"${text}" is neither an IPPool name nor a CIDR` };
     }
-    return family === undefined ? { kind: 'name', name: text } : { kind: 'name', name: text, family };
+    return {
+      ok: true,
+      ref: family === undefined ? { kind: 'name', name: text } : { kind: 'name', name: text, family },
+    };
   }
   const parsed = safeParseCidr(text);
   if (!parsed.ok) {
@@ -152,15 +159,21 @@ function parsePoolRef(text: string, path: string, family: IpFamily | undefined):
       parsed.error.code === 'cidr-host-bits-set'
         ? ` (did you mean ${cidrToString(parsed.error.network)}?)`
         : '';
-    throw invalid(path, `${path}: "${text}" is not a valid CIDR: ${parsed.error.message}${hint}`);
+    return { ok: false, reason: `"${text}" is not a valid CIDR: ${parsed.error.message}${hint}` };
   }
   if (family !== undefined && parsed.value.family !== family) {
-    throw invalid(
-      path,
-      `${path}: ${text} is an IPv${parsed.value.family} CIDR in the IPv${family} pool list`,
-    );
+    return {
+      ok: false,
+      reason: `${text} is an IPv${parsed.value.family} CIDR in the IPv${family} pool list`,
+    };
   }
-  return { kind: 'cidr', cidr: parsed.value };
+  return { ok: true, ref: { kind: 'cidr', cidr: parsed.value } };
+}
+
+function parsePoolRef(text: string, path: string, family: IpFamily | undefined): PoolRef {
+  const read = readPoolRef(text, family);
+  if (!read.ok) throw invalid(path, `${path}: ${read.reason}`);
+  return read.ref;
 }
 
 function checkRoute(route: RouteConfig, path: string): void {

@@ -32,6 +32,15 @@ export type CniFailure =
   | { readonly kind: 'invalid-env'; readonly variable: string; readonly reason: string }
   | { readonly kind: 'decode'; readonly reason: string }
   | { readonly kind: 'invalid-config'; readonly path: string; readonly reason: string }
+  | {
+      readonly kind: 'invalid-annotation';
+      readonly annotation: string;
+      /** Where it was found: the pod, or the pod's namespace. */
+      readonly on: 'pod' | 'namespace';
+      /** The pod it was read for, `namespace/name`. */
+      readonly pod: string;
+      readonly reason: string;
+    }
   | { readonly kind: 'try-again'; readonly reason: string }
   | { readonly kind: 'not-available'; readonly reason: string }
   | {
@@ -103,6 +112,12 @@ function fromFailure(failure: CniFailure): { code: CniErrorCode; msg: string; de
         msg: `invalid network configuration: ${failure.path}`,
         details: failure.reason,
       };
+    case 'invalid-annotation':
+      return {
+        code: cniErrorCodes.invalidNetworkConfig,
+        msg: `invalid annotation ${failure.annotation} on ${failure.on === 'pod' ? 'pod' : 'the namespace of pod'} ${failure.pod}`,
+        details: failure.reason,
+      };
     case 'try-again':
       return { code: cniErrorCodes.tryAgainLater, msg: 'try again later', details: failure.reason };
     case 'not-available':
@@ -143,7 +158,7 @@ function fromApiError(error: ApiError): { code: CniErrorCode; msg: string; detai
       msg: `the API server refused the plugin's credentials (${status})`,
       details:
         `${error.message}. The kubeconfig's user needs get/list/create/update on ipamblocks, blockaffinities, ` +
-        'ippools and ipamconfigs (ipam.topology-ipam.dev) and get on nodes.',
+        'ippools and ipamconfigs (ipam.topology-ipam.dev), get on nodes, and get on pods and namespaces.',
     };
   }
   return {

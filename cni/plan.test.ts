@@ -183,3 +183,56 @@ describe('findHandle', () => {
     expect(findHandle([held], 'net.c.eth0', 6)).toBeUndefined();
   });
 });
+
+describe('candidatePools for pools a workload annotation names', () => {
+  const pools = [
+    pool('rack-0', { cidr: '10.0.0.0/24', nodeSelector: 'rack == "0"' }),
+    pool('rack-1', { cidr: '10.0.1.0/24', nodeSelector: 'rack == "1"' }),
+    pool('manual', { cidr: '10.0.2.0/24', assignmentMode: 'Manual', nodeSelector: 'rack == "1"' }),
+    pool('off', { cidr: '10.0.3.0/24', disabled: true }),
+    pool('all-v6', { cidr: 'fd00::/64' }),
+  ];
+  const annotation = 'cni.projectcalico.org/ipv4pools';
+  const source = { kind: 'annotation', annotation, on: 'namespace', pod: 'team-a/web-0' } as const;
+  const named = (names: string[]) => names.map((name) => ({ kind: 'name', name, family: 4 }) as const);
+
+  it('uses them whatever their nodeSelector, Manual ones included, in the order named', () => {
+    const chosen = candidatePools(pools, named(['manual', 'rack-1']), 'node-a', rack0, 4, source);
+    expect(chosen.map((p) => p.name)).toEqual(['manual', 'rack-1']);
+  });
+
+  it('still passes over a disabled pool', () => {
+    expect(refusal(() => candidatePools(pools, named(['off']), 'node-a', rack0, 4, source)).code).toBe(101);
+  });
+
+  it.each([
+    {
+      name: 'an unknown pool',
+      refs: named(['rack-9']),
+      details: /names pool "rack-9", but no IPPool has that name/,
+    },
+    {
+      name: 'a CIDR that is no pool’s',
+      refs: refs(['10.9.0.0/24']),
+      details: /names pool "10\.9\.0\.0\/24", but no IPPool has that CIDR/,
+    },
+    {
+      name: 'a pool of the other family',
+      refs: named(['all-v6']),
+      details: /"all-v6", an IPv6 pool \(fd00::\/64\), for IPv4/,
+    },
+  ])('refuses $name, naming the annotation, where it is and the pod', ({ refs: requested, details }) => {
+    const error = toCniError(
+      (() => {
+        try {
+          return candidatePools(pools, requested, 'node-a', rack0, 4, source);
+        } catch (thrown) {
+          return thrown;
+        }
+      })(),
+    );
+    expect(error.code).toBe(7);
+    expect(error.msg).toBe(`invalid annotation ${annotation} on the namespace of pod team-a/web-0`);
+    expect(error.details).toMatch(details);
+  });
+});

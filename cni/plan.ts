@@ -13,6 +13,7 @@ import {
 } from '../ipam/index.js';
 import type { PoolRef } from './config.js';
 import { CniError } from './errors.js';
+import { type PoolSource, annotationError } from './pool-annotations.js';
 import type { AssignedIp } from './result.js';
 import {
   type AllocationOwner,
@@ -150,11 +151,16 @@ export interface CandidatePool {
 
 const refText = (ref: PoolRef): string => (ref.kind === 'name' ? ref.name : cidrToString(ref.cidr));
 
+const sourceText = (source: PoolSource): string =>
+  source.kind === 'config' ? 'ipam.pools' : `the ${source.on}'s annotation ${source.annotation}`;
+
 /**
  * The pools that may give `node` a new block of `family`, in the order to try them (the pool policy:
- * `poolsForNode`): the configured pools in configuration order, or every automatic pool serving the node,
- * by name. A configured pool that does not exist is a configuration error (7); no pool at all is
- * `no-pool-for-node` (101), with the reason each pool was passed over.
+ * `poolsForNode`): the requested pools in the order named, or every automatic pool serving the node,
+ * by name. A requested pool that does not exist is an error of where it was named (the configuration: 7;
+ * an annotation: 7, naming it, the pod and a pool of the wrong family too). Pools an annotation names
+ * serve whatever their nodeSelector, as in Calico. No pool at all is `no-pool-for-node` (101), with the
+ * reason each pool was passed over.
  */
 export function candidatePools(
   pools: readonly IPPool[],
@@ -162,22 +168,36 @@ export function candidatePools(
   node: string,
   nodeLabels: Readonly<Record<string, string>>,
   family: IpFamily,
+  source: PoolSource = { kind: 'config' },
 ): CandidatePool[] {
   const parsed = pools.map((object) => ({ ...parsePool(object), object }));
   const [unknown] = unknownRequestedPools(parsed, refs);
   if (unknown) {
     const names = parsed.map((pool) => `${pool.name} (${pool.cidrText})`);
-    throw new CniError({
-      kind: 'invalid-config',
-      path: `ipam.pools[${unknown.index}]`,
-      reason:
-        `the configuration names pool "${refText(unknown.ref)}", but no IPPool has that ${unknown.ref.kind === 'name' ? 'name' : 'CIDR'}; ` +
-        `existing pools: ${names.length === 0 ? 'none' : names.join(', ')}`,
-    });
+    const reason =
+      `${source.kind === 'config' ? 'the configuration' : sourceText(source)} names pool "${refText(unknown.ref)}", but no IPPool has that ${unknown.ref.kind === 'name' ? 'name' : 'CIDR'}; ` +
+      `existing pools: ${names.length === 0 ? 'none' : names.join(', ')}`;
+    throw source.kind === 'config'
+      ? new CniError({ kind: 'invalid-config', path: `ipam.pools[${unknown.index}]`, reason })
+      : annotationError(source, reason);
+  }
+  if (source.kind === 'annotation') {
+    const misfamily = parsed.find(
+      (pool) =>
+        pool.cidr !== undefined &&
+        pool.cidr.family !== family &&
+        refs.some((ref) => ref.kind === 'name' && ref.name === pool.name),
+    );
+    if (misfamily) {
+      throw annotationError(
+        source,
+        `${source.annotation} names pool "${misfamily.name}", an IPv${misfamily.cidr?.family ?? ''} pool (${misfamily.cidrText}), for IPv${family} addresses`,
+      );
+    }
   }
   const { serving, passedOver } = poolsForNode(
     parsed,
-    { labels: nodeLabels, family, requested: refs },
+    { labels: nodeLabels, family, requested: refs, selectorWaived: source.kind === 'annotation' },
     (pool) => unclearedReason(pool.object),
   );
   const candidates = serving.flatMap(({ name, valid }) =>
@@ -191,7 +211,7 @@ export function candidatePools(
       family,
       reason:
         skipped.length === 0
-          ? `there is no IPv${family} IPPool${refs.length > 0 ? ' among those named in ipam.pools' : ''}`
+          ? `there is no IPv${family} IPPool${refs.length > 0 ? ` among those named in ${sourceText(source)}` : ''}`
           : `IPv${family} pools passed over: ${skipped.join('; ')}`,
     });
   }
