@@ -332,6 +332,8 @@ describe('one release through its life', () => {
       ['get', 'nodes/any-node'],
       ['list', 'nodes'],
       ['watch', 'nodes'],
+      ['get', 'pods', '-n', 'default'],
+      ['get', 'namespaces/default'],
     ];
     const cniCannot: readonly (readonly string[])[] = [
       ['*', '*'],
@@ -346,7 +348,10 @@ describe('one release through its life', () => {
       ['list', 'ipamconfigs.ipam.topology-ipam.dev'],
       ['get', 'ipamconfigs.ipam.topology-ipam.dev/other'],
       ['list', 'pods', '-A'],
-      ['get', 'pods', '-n', namespace],
+      ['watch', 'pods', '-A'],
+      ['update', 'pods', '-n', 'default'],
+      ['list', 'namespaces'],
+      ['update', 'namespaces/default'],
       ['update', 'nodes'],
       ['patch', 'nodes'],
       ['create', 'serviceaccounts/token', '-n', namespace],
