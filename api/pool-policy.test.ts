@@ -132,6 +132,32 @@ describe('poolsForNode: one pool, each rule', () => {
       passOver: 'disabled',
     },
     {
+      name: "a namespaceSelector matching the pod's namespace",
+      pool: clearedPool('p', { cidr: '10.0.0.0/16', namespaceSelector: 'tenant == "a"' }),
+      request: { namespaceLabels: { tenant: 'a' } },
+    },
+    {
+      name: "a namespaceSelector not matching the pod's namespace",
+      pool: clearedPool('p', { cidr: '10.0.0.0/16', namespaceSelector: 'tenant == "a"' }),
+      request: { namespaceLabels: { tenant: 'b' } },
+      passOver: 'namespace-not-selected',
+    },
+    {
+      name: 'an annotation naming the pool waives its nodeSelector, not its namespaceSelector',
+      pool: clearedPool('p', {
+        cidr: '10.0.0.0/16',
+        nodeSelector: 'rack == "1"',
+        namespaceSelector: 'tenant == "a"',
+      }),
+      request: { requested: [byName('p')], selectorWaived: true, namespaceLabels: {} },
+      passOver: 'namespace-not-selected',
+    },
+    {
+      name: 'a namespaceSelector is not consulted without a pod (the operator ahead of time)',
+      pool: clearedPool('p', { cidr: '10.0.0.0/16', namespaceSelector: 'tenant == "a"' }),
+      request: { namespaceLabels: undefined },
+    },
+    {
       name: 'named, but disabled',
       pool: clearedPool('p', { cidr: '10.0.0.0/16', disabled: true }),
       request: { requested: [byName('p')] },
@@ -343,6 +369,10 @@ describe('formatPassOver', () => {
     {
       passOver: { code: 'node-not-selected', selector: 'rack == "1"' },
       text: `nodeSelector rack == "1" does not match the node's labels`,
+    },
+    {
+      passOver: { code: 'namespace-not-selected', selector: 'tenant == "a"' },
+      text: `namespaceSelector tenant == "a" does not match the labels of the pod's namespace`,
     },
   ])('$passOver.code', ({ passOver, text }) => {
     expect(formatPassOver(passOver)).toBe(text);

@@ -23,7 +23,13 @@ export interface ParsedPool {
   readonly cidr?: Cidr;
   readonly deleting: boolean;
   /** Present when the spec is valid. */
-  readonly valid?: { readonly spec: NormalizedIPPoolSpec; readonly cidr: Cidr; readonly selector: Selector };
+  readonly valid?: {
+    readonly spec: NormalizedIPPoolSpec;
+    readonly cidr: Cidr;
+    /** The nodeSelector, parsed. */
+    readonly selector: Selector;
+    readonly namespaceSelector: Selector;
+  };
   /** Why the spec is not valid (empty when it is). */
   readonly problems: readonly string[];
 }
@@ -40,7 +46,16 @@ export function parsePool(object: IPPool): ParsedPool {
   const parsed = parsePoolSpec(object.spec);
   if (!parsed.ok) return { ...base, problems: parsed.error.map(formatPoolValidationError) };
   const { spec, cidr } = parsed.value;
-  return { ...base, valid: { spec, cidr, selector: parseSelector(spec.nodeSelector) }, problems: [] };
+  return {
+    ...base,
+    valid: {
+      spec,
+      cidr,
+      selector: parseSelector(spec.nodeSelector),
+      namespaceSelector: parseSelector(spec.namespaceSelector),
+    },
+    problems: [],
+  };
 }
 
 /**
@@ -73,7 +88,8 @@ export type PassOver =
   | { readonly code: 'not-cleared'; readonly reason: string }
   | { readonly code: 'not-for-workloads' }
   | { readonly code: 'manual-not-requested' }
-  | { readonly code: 'node-not-selected'; readonly selector: string };
+  | { readonly code: 'node-not-selected'; readonly selector: string }
+  | { readonly code: 'namespace-not-selected'; readonly selector: string };
 
 export function formatPassOver(passOver: PassOver): string {
   switch (passOver.code) {
@@ -91,6 +107,8 @@ export function formatPassOver(passOver: PassOver): string {
       return 'assignmentMode Manual and not named in ipam.pools (a Manual pool serves only the networks that name it)';
     case 'node-not-selected':
       return `nodeSelector ${passOver.selector} does not match the node's labels`;
+    case 'namespace-not-selected':
+      return `namespaceSelector ${passOver.selector} does not match the labels of the pod's namespace`;
   }
 }
 
@@ -100,6 +118,12 @@ export interface PoolJudgement {
   readonly named: boolean;
   /** A workload's annotation names this pool: it serves whatever its nodeSelector (Calico's rule). */
   readonly selectorWaived?: boolean;
+  /**
+   * The labels of the namespace of the pod the address is for, matched by the pool's namespaceSelector
+   * (never waived: it says whose pods may use the pool). Undefined: no pod (the operator's blocks ahead of
+   * time, a runtime that names no pod), and the namespaceSelector is not consulted.
+   */
+  readonly namespaceLabels?: Readonly<Record<string, string>> | undefined;
   /** Why the operator has not cleared the pool for new blocks; undefined when it has. */
   readonly uncleared: string | undefined;
 }
@@ -115,6 +139,8 @@ export function passOverReason(pool: ParsedPool, judgement: PoolJudgement): Pass
   if (!judgement.named && valid.spec.assignmentMode !== 'Automatic') return { code: 'manual-not-requested' };
   if (judgement.selectorWaived !== true && !valid.selector.matches(judgement.labels))
     return { code: 'node-not-selected', selector: valid.spec.nodeSelector };
+  if (judgement.namespaceLabels !== undefined && !valid.namespaceSelector.matches(judgement.namespaceLabels))
+    return { code: 'namespace-not-selected', selector: valid.spec.namespaceSelector };
   return undefined;
 }
 
@@ -129,6 +155,8 @@ export interface PoolRequest {
    * workload asks for serves it even where its nodeSelector does not select the node.
    */
   readonly selectorWaived?: boolean;
+  /** The labels of the pod's namespace, for the pools' namespaceSelector (see `PoolJudgement`). */
+  readonly namespaceLabels?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface NodePools<P extends ParsedPool> {
@@ -172,6 +200,7 @@ export function poolsForNode<P extends ParsedPool>(
       labels: request.labels,
       named: order >= 0,
       selectorWaived: order >= 0 && request.selectorWaived === true,
+      namespaceLabels: request.namespaceLabels,
       uncleared: uncleared(pool),
     });
     if (why) passedOver.push({ pool, why });

@@ -8,6 +8,7 @@ describe('normalizePoolSpec', () => {
       cidr: '10.0.0.0/16',
       blockSize: 26,
       nodeSelector: 'all()',
+      namespaceSelector: 'all()',
       disabled: false,
       natOutgoing: false,
       ipipMode: 'Never',
@@ -26,6 +27,11 @@ describe('normalizePoolSpec', () => {
       'an empty nodeSelector means all()',
       { cidr: '10.0.0.0/16', nodeSelector: '  ' },
       { nodeSelector: 'all()' },
+    ],
+    [
+      'an empty namespaceSelector means all()',
+      { cidr: '10.0.0.0/16', namespaceSelector: '' },
+      { namespaceSelector: 'all()' },
     ],
     [
       'empty allowedUses means the default',
@@ -72,6 +78,7 @@ describe('ipPoolSpecSchema as JSON Schema (for the CRD)', () => {
         'disableBGPExport',
         'disabled',
         'ipipMode',
+        'namespaceSelector',
         'natOutgoing',
         'nodeSelector',
         'vxlanMode',
@@ -89,6 +96,7 @@ describe('ipPoolSpecSchema as JSON Schema (for the CRD)', () => {
     expect(schema.properties).toMatchObject({
       blockSize: { type: 'integer', minimum: 0, maximum: 128 },
       nodeSelector: { default: 'all()' },
+      namespaceSelector: { default: 'all()' },
       disabled: { default: false },
       natOutgoing: { default: false },
       ipipMode: { default: 'Never', enum: ['Never', 'Always', 'CrossSubnet'] },

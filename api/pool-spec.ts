@@ -20,6 +20,9 @@ export type AssignmentMode = (typeof ASSIGNMENT_MODES)[number];
 /** The selector that matches every node; the default `nodeSelector`. */
 export const ALL_NODES_SELECTOR = 'all()';
 
+/** The selector that matches every namespace; the default `namespaceSelector`. */
+export const ALL_NAMESPACES_SELECTOR = 'all()';
+
 export const DEFAULT_ALLOWED_USES: readonly AllowedUse[] = Object.freeze(['Workload', 'Tunnel']);
 
 export const ipPoolSpecSchema = z.object({
@@ -46,6 +49,15 @@ export const ipPoolSpecSchema = z.object({
     .describe(
       'Calico selector over node labels choosing the nodes that may be assigned addresses from this pool, ' +
         'e.g. `topology.kubernetes.io/zone == "rack-1"`. Empty means all(). global() is not allowed.',
+    ),
+  namespaceSelector: z
+    .string()
+    .default(ALL_NAMESPACES_SELECTOR)
+    .describe(
+      'Calico selector over namespace labels choosing the namespaces whose pods may be assigned addresses ' +
+        'from this pool, e.g. `tenant == "a"`; a pod gets an address from the pool only when both this and ' +
+        'nodeSelector match. Also applies to pods that name the pool in an annotation. Empty means all(). ' +
+        'global() is not allowed.',
     ),
   disabled: z
     .boolean()
@@ -122,6 +134,11 @@ export function resolveNodeSelector(nodeSelector: string): string {
   return nodeSelector.trim() === '' ? ALL_NODES_SELECTOR : nodeSelector;
 }
 
+/** An empty or blank `namespaceSelector` means every namespace, as in Calico. */
+export function resolveNamespaceSelector(namespaceSelector: string): string {
+  return namespaceSelector.trim() === '' ? ALL_NAMESPACES_SELECTOR : namespaceSelector;
+}
+
 /** An empty `allowedUses` means the default, as in Calico. */
 export function resolveAllowedUses<T extends string>(allowedUses: readonly T[]): T[] | AllowedUse[] {
   return allowedUses.length === 0 ? [...DEFAULT_ALLOWED_USES] : [...allowedUses];
@@ -138,6 +155,7 @@ export function normalizePoolSpec(spec: IPPoolSpecInput): NormalizedIPPoolSpec {
     ...parsed,
     blockSize: resolveBlockSize(parsed.blockSize, cidrTextFamily(parsed.cidr)),
     nodeSelector: resolveNodeSelector(parsed.nodeSelector),
+    namespaceSelector: resolveNamespaceSelector(parsed.namespaceSelector),
     allowedUses: resolveAllowedUses(parsed.allowedUses),
   };
 }

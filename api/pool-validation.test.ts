@@ -218,6 +218,25 @@ const cases: Case[] = [
     spec: { ...v4, nodeSelector: 'rack == "a" && global()' },
     expected: ['node-selector-uses-global@spec.nodeSelector'],
   },
+  { name: 'a namespaceSelector', spec: { ...v4, namespaceSelector: 'tenant in {"a", "b"}' }, expected: [] },
+  {
+    name: 'a namespaceSelector that does not parse',
+    spec: { ...v4, namespaceSelector: 'tenant ==' },
+    expected: ['namespace-selector-invalid@spec.namespaceSelector'],
+  },
+  {
+    name: 'global() in a namespaceSelector',
+    spec: { ...v4, namespaceSelector: 'global()' },
+    expected: ['namespace-selector-uses-global@spec.namespaceSelector'],
+  },
+  {
+    name: 'both selectors broken: each reported at its field',
+    spec: { ...v4, nodeSelector: 'rack ==', namespaceSelector: 'has(' },
+    expected: [
+      'node-selector-invalid@spec.nodeSelector',
+      'namespace-selector-invalid@spec.namespaceSelector',
+    ],
+  },
 
   // Encapsulation.
   {
@@ -399,6 +418,19 @@ describe('validation messages and data', () => {
     const error = only({ ...v4, nodeSelector: 'rack ==' });
     expect(error).toMatchObject({ code: 'node-selector-invalid', position: 7, expected: 'string' });
     expect(error.message).toBe('cannot parse selector "rack ==": expected string at position 7');
+  });
+
+  it('bad namespaceSelector: gives the position and what was expected, as for nodeSelector', () => {
+    const error = only({ ...v4, namespaceSelector: 'tenant ==' });
+    expect(error).toMatchObject({
+      code: 'namespace-selector-invalid',
+      field: 'spec.namespaceSelector',
+      position: 9,
+      offset: 9,
+      length: 0,
+      expected: 'string',
+    });
+    expect(error.message).toBe('cannot parse selector "tenant ==": expected string at position 9');
   });
 
   it('bad selector: locates the problem as a span, as a CIDR that does not parse does', () => {

@@ -30,6 +30,7 @@ import {
   normalizePoolSpec,
   resolveAllowedUses,
   resolveBlockSize,
+  resolveNamespaceSelector,
   resolveNodeSelector,
 } from './pool-spec.js';
 
@@ -45,6 +46,8 @@ export const poolValidationCodes = [
   'cidr-overlaps-reserved',
   'node-selector-invalid',
   'node-selector-uses-global',
+  'namespace-selector-invalid',
+  'namespace-selector-uses-global',
   /** Both ipipMode and vxlanMode are enabled. */
   'encapsulation-conflict',
   'ipip-on-ipv6',
@@ -77,6 +80,12 @@ interface PoolValidationDetails {
    */
   'node-selector-invalid': TextSpan & { readonly position: number; readonly expected: SelectorExpectation };
   'node-selector-uses-global': object;
+  /** As `node-selector-invalid`, for `namespaceSelector`. */
+  'namespace-selector-invalid': TextSpan & {
+    readonly position: number;
+    readonly expected: SelectorExpectation;
+  };
+  'namespace-selector-uses-global': object;
   'encapsulation-conflict': object;
   'ipip-on-ipv6': object;
   'allowed-use-unknown': { readonly value: string };
@@ -180,7 +189,8 @@ export function validatePoolSpec(
   if (cidr !== undefined) checkReserved(cidr, errors);
   const blockSize = cidr === undefined ? undefined : checkBlockSize(pool, cidr, errors);
   checkEncapsulation(pool, cidr, errors);
-  const selector = checkNodeSelector(pool, errors);
+  const selector = checkSelector(selectorFields.node, resolveNodeSelector(pool.nodeSelector), errors);
+  checkSelector(selectorFields.namespace, resolveNamespaceSelector(pool.namespaceSelector), errors);
   checkAllowedUses(pool, selector, errors);
   if (options.oldSpec !== undefined) checkImmutable(options.oldSpec, cidr, blockSize, errors);
   return errors;
@@ -289,17 +299,36 @@ function checkEncapsulation(pool: LenientSpec, cidr: Cidr | undefined, errors: P
   }
 }
 
+/** The two selector fields, their error codes and what they select. */
+const selectorFields = {
+  node: {
+    field: 'spec.nodeSelector',
+    invalid: 'node-selector-invalid',
+    usesGlobal: 'node-selector-uses-global',
+    selects: 'node',
+  },
+  namespace: {
+    field: 'spec.namespaceSelector',
+    invalid: 'namespace-selector-invalid',
+    usesGlobal: 'namespace-selector-uses-global',
+    selects: 'namespace',
+  },
+} as const;
+
 /** The parsed selector, or `undefined` if it does not parse. */
-function checkNodeSelector(pool: LenientSpec, errors: PoolValidationError[]): Selector | undefined {
-  const text = resolveNodeSelector(pool.nodeSelector);
+function checkSelector(
+  which: (typeof selectorFields)[keyof typeof selectorFields],
+  text: string,
+  errors: PoolValidationError[],
+): Selector | undefined {
   let selector: Selector;
   try {
     selector = parseSelector(text);
   } catch (error) {
     if (!(error instanceof SelectorParseError)) throw error;
     errors.push({
-      code: 'node-selector-invalid',
-      field: 'spec.nodeSelector',
+      code: which.invalid,
+      field: which.field,
       message: `cannot parse selector ${JSON.stringify(text)}: expected ${error.expected} at position ${error.position}`,
       position: error.position,
       offset: error.offset,
@@ -310,9 +339,9 @@ function checkNodeSelector(pool: LenientSpec, errors: PoolValidationError[]): Se
   }
   if (selectorUsesGlobal(selector)) {
     errors.push({
-      code: 'node-selector-uses-global',
-      field: 'spec.nodeSelector',
-      message: `global() is not allowed in an IPPool nodeSelector; use all() to select every node`,
+      code: which.usesGlobal,
+      field: which.field,
+      message: `global() is not allowed in an IPPool ${which.field.slice('spec.'.length)}; use all() to select every ${which.selects}`,
     });
   }
   return selector;

@@ -182,6 +182,7 @@ const ipPool: ResourceDefinition = {
     },
     { path: 'spec.blockSize', rules: [immutable('blockSize')] },
     { path: 'spec.nodeSelector', maxLength: 4096 },
+    { path: 'spec.namespaceSelector', maxLength: 4096 },
     { path: 'spec.allowedUses', listType: 'set' },
     { path: 'status.conditions', listType: 'map', listMapKeys: ['type'] },
   ],

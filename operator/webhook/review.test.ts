@@ -83,6 +83,11 @@ describe('reviewPool', () => {
       ['spec.nodeSelector: cannot parse selector "rack == ": expected string at position 8'],
     ],
     [
+      'a namespaceSelector that does not parse',
+      pool('tenant-x', { cidr: '10.2.1.0/24', namespaceSelector: 'tenant in {"a"' }),
+      ['spec.namespaceSelector: cannot parse selector "tenant in {\\"a\\"": expected , or } at position 14'],
+    ],
+    [
       'several broken rules and an overlap at once',
       pool('many', {
         cidr: '192.168.4.0/24',

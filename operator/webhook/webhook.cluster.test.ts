@@ -251,6 +251,16 @@ describe('the admission webhook on a real API server', () => {
     );
   });
 
+  it('refuses a namespaceSelector that does not parse, with the position, and admits a good one', async () => {
+    const result = await apply('bad-namespaces', { cidr: '10.251.1.0/24', namespaceSelector: 'tenant == ' });
+    expect(result.ok).toBe(false);
+    expect(result.stderr).toContain(
+      'spec.namespaceSelector: cannot parse selector "tenant == ": expected string at position 10',
+    );
+    const good = await apply('tenant-a', { cidr: '10.251.2.0/24', namespaceSelector: 'tenant == "a"' });
+    expect(good.ok, good.stderr).toBe(true);
+  });
+
   it('refuses a change to an immutable field', async () => {
     // The CRD's CEL rules refuse it before admission webhooks run, so kubectl shows the API server's text;
     // the webhook's own refusal of the same change is checked below on a review sent to it directly.
