@@ -2,8 +2,8 @@
  * The node's addresses: ADD, DEL, CHECK, GC and STATUS as the agent serves them, from its cache and
  * through the block writer (group commit).
  *
- * Steady state (a block of the node has room): an ADD reads nothing and joins the next write of that
- * block; a DEL likewise. Requests for one attachment (handle) run one after the other, so a runtime's
+ * Steady state (a block of the node has room): an ADD reads nothing (its pod and namespace come from the
+ * agent's caches: `workloads.ts`) and joins the next write of that block; a DEL likewise. Requests for one attachment (handle) run one after the other, so a runtime's
  * retried ADD waits for the first and then finds its address instead of taking a second one.
  *
  * When the node's blocks are full, one request at a time takes the slow path (the others wait for it
@@ -11,28 +11,43 @@
  * (`claimBlock`), or, unless strictAffinity, an address borrowed from another node's block.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type IpamResources, claimBlock } from '../allocator/index.js';
+import { type IpamResources, claimBlock, claimThisBlock } from '../allocator/index.js';
 import { errorMessage } from '../common/index.js';
 import {
   type Allocation,
   type AllocationOwner,
   type IPAMBlock,
+  type IPPool,
+  type ParsedPool,
   blockUsage,
+  formatPassOver,
   isPendingBlock,
   labels,
   mayClaimAnotherBlock,
   parsePool,
+  passOverReason,
   releaseInvalidHandles,
   releaseWhere,
   reservedOrdinals,
+  unclearedReason,
 } from '../api/index.js';
-import type { Cidr, IpFamily } from '../ipam/index.js';
-import { ApiError, isConflict } from '../kube/index.js';
+import {
+  type Address,
+  type Cidr,
+  type IpFamily,
+  addressOrdinal,
+  addressToString,
+  blockContaining,
+  cidrContainsAddress,
+  cidrToResourceName,
+} from '../ipam/index.js';
+import { ApiError, isConflict, isNotFound } from '../kube/index.js';
 import { type NetworkConfig, handleOf, isHandleOfNetwork, legacyHandleOf } from '../cni/config.js';
 import { CniError } from '../cni/errors.js';
 import {
   type CandidatePool,
   assignInBlock,
+  assignRequestedInBlock,
   assignedIp,
   blockCidr,
   blocksToAssignFrom,
@@ -41,13 +56,20 @@ import {
   sortBlocks,
   wellFormedBlocks,
 } from '../cni/plan.js';
-import { type PoolSelection, type WorkloadAnnotations, selectPools } from '../cni/pool-annotations.js';
+import {
+  type PoolSelection,
+  type RequestedAddress,
+  type Workload,
+  annotationError,
+  requestedAddresses,
+  selectPools,
+} from '../cni/pool-annotations.js';
 import { type AssignedIp, type IpamResult, addressesOfResult } from '../cni/result.js';
 import type { CommandBackend, CommandRequest } from '../cni/run.js';
 import { BlockContendedError, type BlockChange, BlockGoneError, type BlockWriter } from './block-writer.js';
 import type { BorrowIndex } from './borrowed.js';
 import type { NodeCache } from './node-cache.js';
-import { type WorkloadReader, readWorkloadAnnotations } from './workloads.js';
+import { type WorkloadSource, readWorkload } from './workloads.js';
 
 const handleOfRequest = (request: CommandRequest): string =>
   handleOf(request.config.name, request.env.containerId, request.env.ifname);
@@ -172,6 +194,47 @@ function assignIn(servedNode: string, settings: AssignSettings): BlockChange<num
   };
 }
 
+/**
+ * The change that assigns the owner exactly `ordinal` of a block served to `servedNode` (a requested
+ * address); refused, naming what holds the address, when it is taken or reserved.
+ */
+function assignRequestedIn(
+  servedNode: string,
+  owner: AllocationOwner,
+  requested: { readonly ordinal: number; readonly text: string; readonly pod: string },
+): BlockChange<number> {
+  return (block) => {
+    const cidr = blockCidr(block);
+    if (cidr === undefined || isPendingBlock(block) || block.spec.node !== servedNode) {
+      throw new BlockGoneError(`block ${block.metadata.name} no longer serves node ${servedNode}`);
+    }
+    const outcome = assignRequestedInBlock(block, cidr, owner, requested.ordinal, new Date());
+    const refuse = (reason: string) =>
+      new CniError({ kind: 'address-unavailable', address: requested.text, pod: requested.pod, reason });
+    switch (outcome.kind) {
+      case 'assigned':
+        return { spec: outcome.spec, value: requested.ordinal };
+      case 'existing':
+        return { value: requested.ordinal };
+      case 'reserved':
+        throw refuse(
+          `${requested.text} is the network or broadcast address of block ${block.spec.cidr}, which is never assigned`,
+        );
+      case 'taken': {
+        const { by } = outcome;
+        const pod = by.pod === undefined ? '' : ` (pod ${by.namespace ?? '?'}/${by.pod})`;
+        throw refuse(`${requested.text} is already in use by handle ${by.handle}${pod}`);
+      }
+      case 'holds-another':
+        throw refuse(
+          `this attachment already holds ${assignedIp(block, outcome.allocation.ordinal).address} in block ${block.spec.cidr}`,
+        );
+      case 'full':
+        throw new BlockFullError(`block ${block.metadata.name} is full`);
+    }
+  };
+}
+
 /** The change that releases what `holds` matches; nothing matched, nothing written. */
 function releaseIn(holds: (allocation: Allocation) => boolean): BlockChange<number> {
   return (block) => {
@@ -193,8 +256,13 @@ export interface NodeAddressesOptions {
   readonly cache: NodeCache;
   readonly writer: BlockWriter;
   readonly borrowed: BorrowIndex;
-  /** The pods and namespaces, for their pool annotations. */
-  readonly workloads: WorkloadReader;
+  /** The pods and namespaces, for their pool and address annotations and the namespaces' labels. */
+  readonly workloads: WorkloadSource;
+  /**
+   * Why an address may not be handed out to a pod that requests it (an IPReservation), or undefined.
+   * Consulted for requested addresses; none when absent.
+   */
+  readonly reserved?: (address: Address) => string | undefined;
 }
 
 export class NodeAddresses implements CommandBackend {
@@ -268,7 +336,7 @@ export class NodeAddresses implements CommandBackend {
     return this.serially(handle, async () => {
       /** What this request assigned (not what an earlier ADD of the attachment did). */
       const assignedHere: Placed[] = [];
-      const poolsFor = this.poolSelection(request);
+      const workloadOf = this.workloadOf(request);
       try {
         const ips = await withRetries(request.deadline, 'ADD', async () => {
           const known = [...this.options.cache.blocks(), ...(await this.lentBlocks(handle))];
@@ -276,7 +344,12 @@ export class NodeAddresses implements CommandBackend {
           for (const family of config.ipam.families) {
             let placed = await this.stillHeld(known, handle, family);
             if (placed === undefined) {
-              placed = await this.assign(request, family, await poolsFor(family));
+              const workload = await workloadOf();
+              const requested = requestedAddresses(workload, config.ipam.families).get(family);
+              placed =
+                requested === undefined
+                  ? await this.assign(request, family, selectPools(family, workload, config.ipam.pools))
+                  : await this.assignRequested(request, requested, workload);
               assignedHere.push(placed);
             }
             result.push(assignedIp(placed.block, placed.ordinal));
@@ -304,23 +377,54 @@ export class NodeAddresses implements CommandBackend {
   }
 
   /**
-   * The pools each family's new address may come from (pool annotations, else `ipam.pools`). The pod and
-   * its namespace are read once for the request, at its first new address: a repeated ADD reads neither.
+   * The request's pod and namespace, read once for the request at its first new address (a repeated ADD
+   * reads neither): from the caches, else one read each.
    */
-  private poolSelection(request: CommandRequest): (family: IpFamily) => Promise<PoolSelection> {
-    let workload: Promise<WorkloadAnnotations | undefined> | undefined;
-    const { podNamespace, podName } = request.env.args;
-    return async (family) => {
-      workload ??= readWorkloadAnnotations(
-        this.options.workloads,
-        {
-          ...(podNamespace === undefined ? {} : { namespace: podNamespace }),
-          ...(podName === undefined ? {} : { name: podName }),
-        },
-        request.config.ipam.families,
-      );
-      return selectPools(family, await workload, request.config.ipam.pools);
-    };
+  private workloadOf(request: CommandRequest): () => Promise<Workload | undefined> {
+    let workload: Promise<Workload | undefined> | undefined;
+    const { podNamespace, podName, podUID } = request.env.args;
+    return () =>
+      (workload ??= readWorkload(this.options.workloads, {
+        namespace: podNamespace,
+        name: podName,
+        uid: podUID,
+      }));
+  }
+
+  /** Each pool parsed once per version of its object. */
+  private readonly parsedPools = new WeakMap<IPPool, ParsedPool>();
+
+  private parsed(pool: IPPool): ParsedPool & { readonly object: IPPool } {
+    let parsed = this.parsedPools.get(pool);
+    if (parsed === undefined) {
+      parsed = parsePool(pool);
+      this.parsedPools.set(pool, parsed);
+    }
+    return { ...parsed, object: pool };
+  }
+
+  /**
+   * The pools whose blocks of this node may not give `pools`' request an address: by the pool policy, a
+   * Manual pool unless named, a pool whose nodeSelector does not select the node unless an annotation
+   * names it (the operator keeps such a block serving while requested pods hold addresses in it), and a
+   * pool whose namespaceSelector does not select the pod's namespace.
+   */
+  private excludedPools(pools: PoolSelection): Set<string> {
+    const nodeLabels = this.options.cache.nodeLabels();
+    const excluded = new Set<string>();
+    for (const object of this.options.cache.pools()) {
+      const pool = this.parsed(object);
+      const why = passOverReason(pool, {
+        labels: nodeLabels ?? {},
+        named: pools.refs.length > 0,
+        selectorWaived: pools.source.kind === 'annotation' || nodeLabels === undefined,
+        namespaceLabels: pools.namespaceLabels,
+        // Whether the operator still clears the pool decides claims, not the blocks the node holds.
+        uncleared: undefined,
+      });
+      if (why !== undefined) excluded.add(pool.name);
+    }
+    return excluded;
   }
 
   /**
@@ -362,28 +466,113 @@ export class NodeAddresses implements CommandBackend {
     );
   }
 
+  /**
+   * Assigns the pod exactly the address it requested, in the block of the pool that contains it: the
+   * node's block, or the block claimed now, or (unless strictAffinity) another node's block, borrowed.
+   * The pool serves whatever its nodeSelector (the pod asked for the address), but not outside its
+   * namespaceSelector, nor when disabled, being deleted, not cleared or not for workloads.
+   */
+  private async assignRequested(
+    request: CommandRequest,
+    requested: RequestedAddress,
+    workload: Workload | undefined,
+  ): Promise<Placed> {
+    const { cache, resources, writer } = this.options;
+    const { address, source } = requested;
+    const text = addressToString(address);
+    const refuse = (reason: string) =>
+      new CniError({ kind: 'address-unavailable', address: text, pod: source.pod, reason });
+    const pools = cache.pools().map((object) => this.parsed(object));
+    const pool = pools.find(
+      (candidate) => candidate.valid && cidrContainsAddress(candidate.valid.cidr, address),
+    );
+    if (pool?.valid === undefined) {
+      const names = pools.map((candidate) => `${candidate.name} (${candidate.cidrText})`);
+      throw annotationError(
+        source,
+        `${source.annotation} asks for ${text}, which is in no IPPool; pools: ${names.length === 0 ? 'none' : names.join(', ')}`,
+      );
+    }
+    const why = passOverReason(pool, {
+      labels: cache.nodeLabels() ?? {},
+      named: true,
+      selectorWaived: true,
+      namespaceLabels: workload?.namespaceLabels,
+      uncleared: unclearedReason(pool.object),
+    });
+    if (why !== undefined) throw refuse(`its pool ${pool.name} cannot give it: ${formatPassOver(why)}`);
+    const reservation = this.options.reserved?.(address);
+    if (reservation !== undefined) throw refuse(`${text} is reserved: ${reservation}`);
+    const { spec, cidr: poolCidr } = pool.valid;
+    const blockRange = blockContaining(poolCidr, spec.blockSize, address);
+    const ordinal = blockRange === undefined ? undefined : addressOrdinal(blockRange, address);
+    if (blockRange === undefined || ordinal === undefined)
+      throw refuse(`${text} is outside pool ${pool.name}`);
+    const name = cidrToResourceName(blockRange);
+    let block = cache.cached(name) ?? (await this.blockOrNone(name));
+    if (block === undefined || isPendingBlock(block)) {
+      const settings = cache.settings();
+      const limit = mayClaimAnotherBlock({
+        pool: pool.name,
+        nodeBlocks: cache.blocks(),
+        maxBlocksPerHost: settings.maxBlocksPerHost,
+      });
+      const unclaimable = !settings.autoAllocateBlocks
+        ? 'autoAllocateBlocks is off'
+        : limit.allowed
+          ? undefined
+          : limit.why;
+      if (unclaimable !== undefined) {
+        throw refuse(`its block ${name} is no node's, and this node may not claim it: ${unclaimable}`);
+      }
+      const claim = await this.oneSlowPathAtATime(() =>
+        claimThisBlock(resources, { node: this.node, poolName: pool.name, cidr: blockRange }),
+      );
+      if (claim.block !== undefined) cache.remember(claim.block);
+      else if (claim.overlaps.length > 0)
+        throw refuse(`its block cannot be claimed: ${claim.overlaps.join('; ')}`);
+      // Taken by another node meanwhile: borrowed from it below.
+      block = claim.block ?? (await this.blockOrNone(name));
+      if (block === undefined) throw new BlockGoneError(`block ${name} went while being claimed`);
+    }
+    const served = block.spec.node;
+    if (served !== this.node) {
+      if (cache.settings().strictAffinity) {
+        throw refuse(
+          `its block ${block.spec.cidr} is node ${served}'s, and strictAffinity forbids borrowing`,
+        );
+      }
+      // Recorded before the block is written: a crash in between leaves a record that costs one read.
+      this.options.borrowed.add(handleOfRequest(request), name);
+    }
+    const committed = await writer.submit(
+      name,
+      assignRequestedIn(served, this.ownerOf(request), { ordinal, text, pod: source.pod }),
+      served === this.node ? undefined : block,
+    );
+    return { block: committed.block, ordinal: committed.value };
+  }
+
+  private async blockOrNone(name: string): Promise<IPAMBlock | undefined> {
+    try {
+      return await this.options.resources.blocks.get(name);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
   /** Tries the node's blocks with room in address order; undefined when every one is full. */
   private async assignOnNode(
     family: IpFamily,
     settings: AssignSettings,
     pools: PoolSelection,
   ): Promise<Placed | undefined> {
-    const requested = pools.refs;
-    // A Manual pool serves only the networks that name it, even from a block the node already holds.
-    const manual =
-      requested.length > 0
-        ? new Set<string>()
-        : new Set(
-            this.options.cache
-              .pools()
-              .filter((pool) => parsePool(pool).valid?.spec.assignmentMode === 'Manual')
-              .map((pool) => pool.metadata.name),
-          );
     const eligible = blocksToAssignFrom(this.options.cache.blocks(), {
       node: this.node,
       family,
-      refs: requested,
-      excludedPools: manual,
+      refs: pools.refs,
+      excludedPools: this.excludedPools(pools),
     });
     for (const block of eligible) {
       try {
@@ -416,7 +605,7 @@ export class NodeAddresses implements CommandBackend {
         reason: `there is no Node "${node}" in the API server; the agent's NODE_NAME must be this node's Kubernetes name`,
       });
     }
-    const candidates = candidatePools(cache.pools(), pools.refs, node, nodeLabels, family, pools.source);
+    const candidates = candidatePools(cache.pools(), pools.refs, node, nodeLabels, family, pools);
     const nodeBlocks = cache.blocks().filter((block) => block.spec.node === node);
     const poolBlocks = new Map<string, Promise<IPAMBlock[]>>();
     const blocksOfPool = (pool: string): Promise<IPAMBlock[]> => {

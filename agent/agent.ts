@@ -20,7 +20,7 @@ import { type RunningNat, startNat } from './nat/index.js';
 import { type CacheHealth, NodeCache } from './node-cache.js';
 import { type RunningRoutes, startRoutes } from './routes/index.js';
 import { listen } from './server.js';
-import { workloadReader } from './workloads.js';
+import { WorkloadCache } from './workloads.js';
 
 export interface AgentOptions {
   readonly node: string;
@@ -41,6 +41,8 @@ export interface RunningAgent {
   readonly socketPath: string;
   readonly client: KubeClient;
   readonly cache: NodeCache;
+  /** The node's pods and the namespaces (annotations, labels). */
+  readonly workloads: WorkloadCache;
   readonly metrics: AgentMetrics;
   /** The route sync, when `routes` was asked for. */
   readonly routes: RunningRoutes | undefined;
@@ -70,8 +72,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       error: errorMessage(error),
     });
   });
+  const workloads = new WorkloadCache(client, node, (what, error) => {
+    log.warn('watch failed; listing again after a pause (ADDs read their pod and namespace meanwhile)', {
+      cache: what,
+      error: errorMessage(error),
+    });
+  });
   const watching = new AbortController();
-  const informers = cache.run(watching.signal);
+  const informers = Promise.all([cache.run(watching.signal), workloads.run(watching.signal)]);
   const routes =
     options.routes === undefined
       ? undefined
@@ -96,7 +104,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     cache,
     writer,
     borrowed,
-    workloads: workloadReader(client),
+    workloads,
   });
   // Short, so that the wait and the request's own timeout stay within what the forwarder waits.
   const syncWaitMs = options.syncWaitMs ?? 3_000;
@@ -154,6 +162,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     socketPath: options.socketPath,
     client,
     cache,
+    workloads,
     metrics,
     routes,
     natOutgoing,

@@ -45,5 +45,6 @@ export async function startSyncedAgent(
     socketPath,
   });
   await agent.cache.synced;
+  await agent.workloads.synced;
   return agent;
 }

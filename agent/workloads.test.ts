@@ -1,52 +1,60 @@
 import { describe, expect, it } from 'vitest';
-import type { Annotations } from '../cni/pool-annotations.js';
-import { type WorkloadReader, readWorkloadAnnotations } from './workloads.js';
+import type { Namespace, Pod } from '../kube/index.js';
+import { type WorkloadSource, readWorkload } from './workloads.js';
 
-/** A reader over fixed objects that records what it was asked. */
-function fakeReader(pod: Annotations, namespace: Annotations) {
-  const reads: string[] = [];
-  const reader: WorkloadReader = {
-    podAnnotations: (ns, name) => {
-      reads.push(`pod ${ns}/${name}`);
+/** A source over fixed objects that records what it was asked. */
+function fakeSource(pod: Pod | undefined, namespace: Namespace | undefined) {
+  const asked: string[] = [];
+  const source: WorkloadSource = {
+    pod: (ns, name, uid) => {
+      asked.push(`pod ${ns}/${name} ${uid ?? '-'}`);
       return Promise.resolve(pod);
     },
-    namespaceAnnotations: (name) => {
-      reads.push(`namespace ${name}`);
+    namespace: (name) => {
+      asked.push(`namespace ${name}`);
       return Promise.resolve(namespace);
     },
   };
-  return { reader, reads };
+  return { source, asked };
 }
 
 const v4 = { 'ipam.topology-ipam.dev/ipv4pools': '["a"]' };
-const both = { ...v4, 'cni.projectcalico.org/ipv6pools': '["b"]' };
+const pod: Pod = { metadata: { name: 'web', namespace: 'ns', annotations: v4 } };
+const namespace: Namespace = { metadata: { name: 'ns', labels: { tenant: 'a' }, annotations: {} } };
 
-describe('readWorkloadAnnotations reads the pod, and its namespace only when needed', () => {
+describe('readWorkload: the pod of an ADD and its namespace, as the annotations are read from them', () => {
   it.each([
-    { name: 'the pod chooses every family', pod: both, families: [4, 6], reads: ['pod ns/web'] },
-    { name: 'the pod chooses its only family', pod: v4, families: [4], reads: ['pod ns/web'] },
     {
-      name: 'the pod leaves IPv6 unchosen',
-      pod: v4,
-      families: [4, 6],
-      reads: ['pod ns/web', 'namespace ns'],
+      name: 'both found',
+      pod,
+      namespace,
+      want: { podAnnotations: v4, namespaceAnnotations: {}, namespaceLabels: { tenant: 'a' } },
     },
-    { name: 'the pod has no annotation', pod: {}, families: [4], reads: ['pod ns/web', 'namespace ns'] },
-    { name: 'the pod is gone', pod: undefined, families: [4], reads: ['pod ns/web', 'namespace ns'] },
-  ] as const)('$name', async ({ pod, families, reads }) => {
-    const fake = fakeReader(pod, {});
-    const read = await readWorkloadAnnotations(fake.reader, { namespace: 'ns', name: 'web' }, families);
-    expect(fake.reads).toEqual(reads);
-    expect(read?.pod).toBe('ns/web');
-    expect(read?.podAnnotations).toEqual(pod);
+    {
+      name: 'the pod gone: no annotations of its own',
+      pod: undefined,
+      namespace,
+      want: { podAnnotations: undefined, namespaceAnnotations: {}, namespaceLabels: { tenant: 'a' } },
+    },
+    {
+      name: 'the namespace gone: no labels, so only pools selecting every namespace serve',
+      pod,
+      namespace: undefined,
+      want: { podAnnotations: v4, namespaceAnnotations: undefined, namespaceLabels: {} },
+    },
+  ])('$name', async ({ pod: found, namespace: foundNamespace, want }) => {
+    const fake = fakeSource(found, foundNamespace);
+    const workload = await readWorkload(fake.source, { namespace: 'ns', name: 'web', uid: 'u1' });
+    expect(workload).toEqual({ pod: 'ns/web', ...want });
+    expect(fake.asked.sort()).toEqual(['namespace ns', 'pod ns/web u1']);
   });
 
   it.each([{ namespace: 'ns' }, { name: 'web' }, {}])(
-    'reads nothing when the runtime names no pod (%o)',
-    async (pod) => {
-      const fake = fakeReader(both, both);
-      expect(await readWorkloadAnnotations(fake.reader, pod, [4, 6])).toBeUndefined();
-      expect(fake.reads).toEqual([]);
+    'asks nothing when the runtime names no pod (%o)',
+    async (identity) => {
+      const fake = fakeSource(pod, namespace);
+      expect(await readWorkload(fake.source, identity)).toBeUndefined();
+      expect(fake.asked).toEqual([]);
     },
   );
 });

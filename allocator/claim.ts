@@ -64,11 +64,33 @@ export async function claimBlock(resources: IpamResources, request: ClaimRequest
     const outcome = await tryClaim(resources, node, poolName, cidr);
     if (outcome.kind === 'claimed') return { block: outcome.block, overlaps };
     if (outcome.kind === 'overlaps') {
-      overlaps.push(`${cidrToString(cidr)} overlaps ${outcome.blocks.join(', ')}`);
+      overlaps.push(overlapText(cidr, outcome.blocks));
     }
   }
   return { block: undefined, overlaps };
 }
+
+/**
+ * Claims the one block `cidr` of a pool for a node (the block holding a pod's requested address), by the
+ * same steps as `claimBlock`; no block when another node holds it, or it overlaps another pool's block.
+ */
+export async function claimThisBlock(
+  resources: IpamResources,
+  request: { readonly node: string; readonly poolName: string; readonly cidr: Cidr },
+): Promise<ClaimResult> {
+  const outcome = await tryClaim(resources, request.node, request.poolName, request.cidr);
+  switch (outcome.kind) {
+    case 'claimed':
+      return { block: outcome.block, overlaps: [] };
+    case 'taken':
+      return { block: undefined, overlaps: [] };
+    case 'overlaps':
+      return { block: undefined, overlaps: [overlapText(request.cidr, outcome.blocks)] };
+  }
+}
+
+const overlapText = (cidr: Cidr, blocks: readonly string[]): string =>
+  `${cidrToString(cidr)} overlaps ${blocks.join(', ')}`;
 
 type TryOutcome =
   | { readonly kind: 'claimed'; readonly block: IPAMBlock }

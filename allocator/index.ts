@@ -9,6 +9,7 @@ export {
   type ClaimResult,
   type ReleaseOutcome,
   claimBlock,
+  claimThisBlock,
   regionSelector,
   releaseBlockIfEmpty,
 } from './claim.js';

@@ -109,6 +109,19 @@ export function assignAddress(
   if (existing) return { kind: 'existing', spec, allocation: existing };
   const ordinal = chooseOrdinal(spec, options);
   if (ordinal === undefined) return { kind: 'full' };
+  return { kind: 'assigned', ...assignOrdinal(spec, owner, ordinal, options.now) };
+}
+
+/**
+ * Records `ordinal` as the owner's, whatever its state (the caller has checked it is not allocated or
+ * reserved): the allocation keeps `allocations` sorted by ordinal; a cooling entry of it leaves `cooling`.
+ */
+export function assignOrdinal(
+  spec: IPAMBlockSpec,
+  owner: AllocationOwner,
+  ordinal: number,
+  now: Date,
+): { readonly spec: IPAMBlockSpec; readonly allocation: Allocation } {
   const allocation: Allocation = {
     ordinal,
     handle: owner.handle,
@@ -116,11 +129,11 @@ export function assignAddress(
     ...(owner.pod === undefined ? {} : { pod: owner.pod }),
     ...(owner.podUID === undefined ? {} : { podUID: owner.podUID }),
     node: owner.node,
-    assignedAt: options.now.toISOString(),
+    assignedAt: now.toISOString(),
   };
   const allocations = [...spec.allocations, allocation].sort((a, b) => a.ordinal - b.ordinal);
   const cooling = spec.cooling.filter((entry) => entry.ordinal !== ordinal);
-  return { kind: 'assigned', spec: { ...spec, allocations, cooling }, allocation };
+  return { spec: { ...spec, allocations, cooling }, allocation };
 }
 
 function chooseOrdinal(spec: IPAMBlockSpec, options: AssignOptions): number | undefined {

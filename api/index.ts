@@ -26,6 +26,7 @@ export {
   type BlockUsage,
   allocationAddress,
   assignAddress,
+  assignOrdinal,
   blockUsage,
   findAllocation,
   releaseHandle,
@@ -52,6 +53,7 @@ export {
   type IPPoolSpec,
   type IPPoolSpecInput,
   type NormalizedIPPoolSpec,
+  ALL_NAMESPACES_SELECTOR,
   ALL_NODES_SELECTOR,
   ALLOWED_USES,
   ASSIGNMENT_MODES,
@@ -110,3 +112,11 @@ export {
   leakedAllocations,
   withinLeakGrace,
 } from './leaks.js';
+export {
+  type Annotations,
+  firstAnnotation,
+  poolAnnotationNames,
+  requestedAddressAnnotationNames,
+  requestsPool,
+  workloadAnnotationNames,
+} from './workload-annotations.js';

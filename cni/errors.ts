@@ -22,6 +22,8 @@ export const cniErrorCodes = {
   apiUnreachable: 102,
   apiRefused: 103,
   notRecorded: 104,
+  /** A pod's requested address (`ipAddrs`) is in use, reserved, or its pool or block cannot give it. */
+  addressUnavailable: 105,
   internal: 199,
 } as const;
 export type CniErrorCode = (typeof cniErrorCodes)[keyof typeof cniErrorCodes];
@@ -56,7 +58,14 @@ export type CniFailure =
       readonly family: 4 | 6;
       readonly reason: string;
     }
-  | { readonly kind: 'not-recorded'; readonly handle: string; readonly reason: string };
+  | { readonly kind: 'not-recorded'; readonly handle: string; readonly reason: string }
+  | {
+      readonly kind: 'address-unavailable';
+      readonly address: string;
+      /** `namespace/name`. */
+      readonly pod: string;
+      readonly reason: string;
+    };
 
 /** A failure thrown through the I/O code; `toCniError` reads `failure`. */
 export class CniError extends Error {
@@ -138,6 +147,12 @@ function fromFailure(failure: CniFailure): { code: CniErrorCode; msg: string; de
       return {
         code: cniErrorCodes.notRecorded,
         msg: `no address recorded for ${failure.handle}`,
+        details: failure.reason,
+      };
+    case 'address-unavailable':
+      return {
+        code: cniErrorCodes.addressUnavailable,
+        msg: `the address ${failure.address} requested for pod ${failure.pod} cannot be assigned`,
         details: failure.reason,
       };
   }

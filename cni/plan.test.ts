@@ -4,7 +4,14 @@ import { allocatableStatus, clearedPool as pool, ipPool } from '../operator/plan
 import { parseNetworkIpamSection } from './config.js';
 import { parseCidr } from '../ipam/index.js';
 import { CniError, toCniError } from './errors.js';
-import { assignInBlock, assignedIp, blocksToAssignFrom, candidatePools, findHandle } from './plan.js';
+import {
+  assignInBlock,
+  assignRequestedInBlock,
+  assignedIp,
+  blocksToAssignFrom,
+  candidatePools,
+  findHandle,
+} from './plan.js';
 
 const block = (
   cidr: string,
@@ -197,12 +204,14 @@ describe('candidatePools for pools a workload annotation names', () => {
   const named = (names: string[]) => names.map((name) => ({ kind: 'name', name, family: 4 }) as const);
 
   it('uses them whatever their nodeSelector, Manual ones included, in the order named', () => {
-    const chosen = candidatePools(pools, named(['manual', 'rack-1']), 'node-a', rack0, 4, source);
+    const chosen = candidatePools(pools, named(['manual', 'rack-1']), 'node-a', rack0, 4, { source });
     expect(chosen.map((p) => p.name)).toEqual(['manual', 'rack-1']);
   });
 
   it('still passes over a disabled pool', () => {
-    expect(refusal(() => candidatePools(pools, named(['off']), 'node-a', rack0, 4, source)).code).toBe(101);
+    expect(refusal(() => candidatePools(pools, named(['off']), 'node-a', rack0, 4, { source })).code).toBe(
+      101,
+    );
   });
 
   it.each([
@@ -225,7 +234,7 @@ describe('candidatePools for pools a workload annotation names', () => {
     const error = toCniError(
       (() => {
         try {
-          return candidatePools(pools, requested, 'node-a', rack0, 4, source);
+          return candidatePools(pools, requested, 'node-a', rack0, 4, { source });
         } catch (thrown) {
           return thrown;
         }
@@ -234,5 +243,67 @@ describe('candidatePools for pools a workload annotation names', () => {
     expect(error.code).toBe(7);
     expect(error.msg).toBe(`invalid annotation ${annotation} on the namespace of pod team-a/web-0`);
     expect(error.details).toMatch(details);
+  });
+});
+
+describe('assignRequestedInBlock: exactly the address a pod asks for, or why not', () => {
+  const owner = { handle: 'net.c.eth0', node: 'node-a', namespace: 'ns', pod: 'db-0' };
+  const held = (ordinal: number, handle: string) => ({
+    ordinal,
+    handle,
+    namespace: 'ns',
+    pod: handle,
+    node: 'node-a',
+    assignedAt: '2026-01-01T00:00:00Z',
+  });
+  const at = new Date('2026-02-01T00:00:00Z');
+  const open = block('10.0.0.0/26', 'p', [held(1, 'other')]);
+  const cooling: IPAMBlock = {
+    ...open,
+    spec: { ...open.spec, cooling: [{ ordinal: 5, releasedAt: '2026-02-01T00:00:00Z' }] },
+  };
+  const drained: IPAMBlock = { ...open, spec: { ...open.spec, draining: true } };
+
+  it.each<{ name: string; block: IPAMBlock; ordinal: number; want: string }>([
+    { name: 'a free address', block: open, ordinal: 5, want: 'assigned 5' },
+    { name: 'one still cooling down: the pod asked for it', block: cooling, ordinal: 5, want: 'assigned 5' },
+    { name: 'one in a draining block', block: drained, ordinal: 5, want: 'assigned 5' },
+    { name: 'held by another handle', block: open, ordinal: 1, want: 'taken by other' },
+    { name: 'the network address', block: open, ordinal: 0, want: 'reserved' },
+    { name: 'the broadcast address', block: open, ordinal: 63, want: 'reserved' },
+    {
+      name: 'held by this handle already (a repeated ADD)',
+      block: block('10.0.0.0/26', 'p', [held(5, owner.handle)]),
+      ordinal: 5,
+      want: 'existing 5',
+    },
+    {
+      name: 'this handle holds another address of the block',
+      block: block('10.0.0.0/26', 'p', [held(7, owner.handle)]),
+      ordinal: 5,
+      want: 'holds-another 7',
+    },
+  ])('$name', ({ block: given, ordinal, want }) => {
+    const outcome = assignRequestedInBlock(given, parseCidr(given.spec.cidr), owner, ordinal, at);
+    const described = (() => {
+      switch (outcome.kind) {
+        case 'assigned':
+        case 'existing':
+          return `${outcome.kind} ${outcome.allocation.ordinal}`;
+        case 'taken':
+          return `taken by ${outcome.by.handle}`;
+        case 'holds-another':
+          return `holds-another ${outcome.allocation.ordinal}`;
+        case 'reserved':
+        case 'full':
+          return outcome.kind;
+      }
+    })();
+    expect(described).toBe(want);
+    if (outcome.kind === 'assigned') {
+      expect(outcome.allocation).toMatchObject({ ...owner, ordinal, assignedAt: at.toISOString() });
+      expect(outcome.spec.cooling.map((entry) => entry.ordinal)).not.toContain(ordinal);
+      expect(outcome.spec.allocations.map((a) => a.ordinal)).toEqual([1, 5]);
+    }
   });
 });

@@ -16,12 +16,14 @@ import { CniError } from './errors.js';
 import { type PoolSource, annotationError } from './pool-annotations.js';
 import type { AssignedIp } from './result.js';
 import {
+  type Allocation,
   type AllocationOwner,
   type AssignOutcome,
   type IPAMBlock,
   type IPPool,
   allocationAddress,
   assignAddress,
+  assignOrdinal,
   findAllocation,
   formatPassOver,
   ipamBlockSpecSchema,
@@ -143,6 +145,39 @@ export function assignInBlock(
   return assignAddress(block.spec, owner, { ...options, reserved: reservedOrdinals(cidr) });
 }
 
+/** Why a requested address cannot be assigned in its block, as data. */
+export type RequestedAddressOutcome =
+  | AssignOutcome
+  | { readonly kind: 'reserved' }
+  | { readonly kind: 'taken'; readonly by: Allocation }
+  | { readonly kind: 'holds-another'; readonly allocation: Allocation };
+
+/**
+ * Assigns `owner` exactly the address at `ordinal` of a block (a pod's requested address): `existing` when
+ * it holds it already; refused when the ordinal is one the block never hands out, when another handle
+ * holds it, or when the owner holds another address of the block. An address still cooling down after
+ * a release is given (the pod asked for it by name); so is one of a draining block, since a requested
+ * address comes from the pool that contains it whatever the pool's nodeSelector.
+ */
+export function assignRequestedInBlock(
+  block: IPAMBlock,
+  cidr: Cidr,
+  owner: AllocationOwner,
+  ordinal: number,
+  now: Date,
+): RequestedAddressOutcome {
+  const held = findAllocation(block.spec, owner.handle);
+  if (held !== undefined) {
+    return held.ordinal === ordinal
+      ? { kind: 'existing', spec: block.spec, allocation: held }
+      : { kind: 'holds-another', allocation: held };
+  }
+  if (reservedOrdinals(cidr).includes(ordinal)) return { kind: 'reserved' };
+  const by = block.spec.allocations.find((allocation) => allocation.ordinal === ordinal);
+  if (by !== undefined) return { kind: 'taken', by };
+  return { kind: 'assigned', ...assignOrdinal(block.spec, owner, ordinal, now) };
+}
+
 export interface CandidatePool {
   readonly name: string;
   readonly cidr: Cidr;
@@ -168,8 +203,13 @@ export function candidatePools(
   node: string,
   nodeLabels: Readonly<Record<string, string>>,
   family: IpFamily,
-  source: PoolSource = { kind: 'config' },
+  workload: {
+    readonly source?: PoolSource;
+    /** The labels of the pod's namespace (pools' namespaceSelector); undefined: no pod named. */
+    readonly namespaceLabels?: Readonly<Record<string, string>> | undefined;
+  } = {},
 ): CandidatePool[] {
+  const { source = { kind: 'config' }, namespaceLabels } = workload;
   const parsed = pools.map((object) => ({ ...parsePool(object), object }));
   const [unknown] = unknownRequestedPools(parsed, refs);
   if (unknown) {
@@ -197,7 +237,13 @@ export function candidatePools(
   }
   const { serving, passedOver } = poolsForNode(
     parsed,
-    { labels: nodeLabels, family, requested: refs, selectorWaived: source.kind === 'annotation' },
+    {
+      labels: nodeLabels,
+      family,
+      requested: refs,
+      selectorWaived: source.kind === 'annotation',
+      namespaceLabels,
+    },
     (pool) => unclearedReason(pool.object),
   );
   const candidates = serving.flatMap(({ name, valid }) =>

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parseNetworkIpamSection } from './config.js';
 import { CniError, toCniError } from './errors.js';
+import type { Annotations } from '../api/index.js';
+import { addressToString } from '../ipam/index.js';
 import {
-  type Annotations,
   type PoolSelection,
+  type Workload,
   parsePoolAnnotation,
+  requestedAddresses,
   selectPools,
 } from './pool-annotations.js';
 
@@ -92,7 +95,7 @@ describe('selectPools: the pod wins, then its namespace, then the configuration,
   ])('$name', ({ pod, namespace, family, want }) => {
     const selection = selectPools(
       family,
-      { pod: 'team-a/web-0', podAnnotations: pod, namespaceAnnotations: namespace },
+      { pod: 'team-a/web-0', podAnnotations: pod, namespaceAnnotations: namespace, namespaceLabels: {} },
       configured,
     );
     expect(describeSelection(selection)).toBe(want);
@@ -151,5 +154,91 @@ describe('parsePoolAnnotation refuses with code 7, naming the annotation, where 
       })(),
     );
     expect(error.msg).toBe(`invalid annotation ${ours4} on the namespace of pod team-a/web-0`);
+  });
+});
+
+describe("requestedAddresses: the pod's ipAddrs, one address per family", () => {
+  const oursAddrs = 'ipam.topology-ipam.dev/ipAddrs';
+  const calicoAddrs = 'cni.projectcalico.org/ipAddrs';
+  const workload = (podAnnotations: Annotations, namespaceAnnotations: Annotations = {}): Workload => ({
+    pod: 'team-a/db-0',
+    podAnnotations,
+    namespaceAnnotations,
+    namespaceLabels: {},
+  });
+  const asText = (found: ReturnType<typeof requestedAddresses>) =>
+    [...found].map(
+      ([family, { address, source }]) => `${family} ${addressToString(address)} ${source.annotation}`,
+    );
+
+  it.each([
+    { name: 'none', pod: {}, families: [4], want: [] },
+    { name: 'ours', pod: { [oursAddrs]: '["10.0.0.5"]' }, families: [4], want: [`4 10.0.0.5 ${oursAddrs}`] },
+    {
+      name: "Calico's, unchanged",
+      pod: { [calicoAddrs]: '["10.0.0.5"]' },
+      families: [4],
+      want: [`4 10.0.0.5 ${calicoAddrs}`],
+    },
+    {
+      name: "ours over Calico's",
+      pod: { [calicoAddrs]: '["10.0.0.6"]', [oursAddrs]: '["10.0.0.5"]' },
+      families: [4],
+      want: [`4 10.0.0.5 ${oursAddrs}`],
+    },
+    {
+      name: 'dual-stack',
+      pod: { [oursAddrs]: '["fd00::5", "10.0.0.5"]' },
+      families: [4, 6],
+      want: [`6 fd00::5 ${oursAddrs}`, `4 10.0.0.5 ${oursAddrs}`],
+    },
+    { name: 'an empty list', pod: { [oursAddrs]: '[]' }, families: [4], want: [] },
+  ] as const)('$name', ({ pod, families, want }) => {
+    expect(asText(requestedAddresses(workload(pod), families))).toEqual(want);
+  });
+
+  it("ignores a namespace's ipAddrs, as Calico does (it would give every pod there one address)", () => {
+    expect(requestedAddresses(workload({}, { [oursAddrs]: '["10.0.0.5"]' }), [4]).size).toBe(0);
+  });
+
+  it('asks nothing of a runtime that names no pod', () => {
+    expect(requestedAddresses(undefined, [4]).size).toBe(0);
+  });
+
+  it.each([
+    {
+      name: 'not JSON',
+      value: '10.0.0.5',
+      details: /is not JSON: "10\.0\.0\.5"; write a JSON list of an IP addresss/,
+    },
+    { name: 'not a list', value: '"10.0.0.5"', details: /not a JSON list/ },
+    { name: 'not a string', value: '[5]', details: /ipAddrs\[0\] is 5, not a string/ },
+    {
+      name: 'not an address',
+      value: '["10.0.0.0/24"]',
+      details: /ipAddrs\[0\]: "10\.0\.0\.0\/24" is not an IP address/,
+    },
+    {
+      name: 'two of one family',
+      value: '["10.0.0.5", "10.0.0.6"]',
+      details: /asks for two IPv4 addresses \(10\.0\.0\.5 and 10\.0\.0\.6\)/,
+    },
+    {
+      name: 'a family the network does not assign',
+      value: '["fd00::5"]',
+      details: /asks for the IPv6 address fd00::5, but the network assigns IPv4 only/,
+    },
+  ])('refuses $name with code 7, naming the annotation and the pod', ({ value, details }) => {
+    let error: unknown;
+    try {
+      requestedAddresses(workload({ [oursAddrs]: value }), [4]);
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toBeInstanceOf(CniError);
+    const object = toCniError(error);
+    expect(object.code).toBe(7);
+    expect(object.msg).toBe(`invalid annotation ${oursAddrs} on pod team-a/db-0`);
+    expect(object.details).toMatch(details);
   });
 });

@@ -101,9 +101,11 @@ export async function startNodeAgent(
           );
         }, 60_000);
       });
-      await Promise.race([agent.cache.synced, timedOut]).finally(() => {
-        clearTimeout(timer);
-      });
+      await Promise.race([Promise.all([agent.cache.synced, agent.workloads.synced]), timedOut]).finally(
+        () => {
+          clearTimeout(timer);
+        },
+      );
       return agent;
     })();
     plugin.startingAgents.set(node, starting);

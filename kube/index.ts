@@ -24,6 +24,8 @@ export {
   type InformerHealth,
   Informer,
   objectKey,
+  trimMetadata,
+  trimmedSource,
 } from './informer.js';
 export { type Connection, loadConnection } from './kubeconfig.js';
 export {

@@ -11,16 +11,20 @@ import {
   ipamConfigSpecSchema,
   labels as apiLabels,
   specProblems,
+  workloadAnnotationNames,
 } from '../api/index.js';
 import type { IpamResources } from '../allocator/index.js';
 import {
   ApiError,
   Informer,
   type KubeObject,
+  type Namespace,
   type Node,
   type Pod,
   ResourceClient,
   coreResources,
+  trimMetadata,
+  trimmedSource,
 } from '../kube/index.js';
 import type { Logger } from '../common/index.js';
 import { type PoolStanding, type PoolView, poolStandings, poolView } from './plan/pools.js';
@@ -46,6 +50,8 @@ export class ClusterState {
   readonly blocks: Informer<IPAMBlock>;
   readonly affinities: Informer<BlockAffinity>;
   readonly pods: Informer<Pod>;
+  /** Trimmed to their pool annotations: which pools a namespace's pods ask for. */
+  readonly namespaces: Informer<Namespace>;
   readonly configs: Informer<IPAMConfig>;
   private readonly podsApi: ResourceClient<Pod>;
   private readonly views = new Map<string, { resourceVersion: string | undefined; view: PoolView }>();
@@ -68,6 +74,12 @@ export class ClusterState {
     });
     this.podsApi = new ResourceClient<Pod>(client, coreResources.pods);
     this.pods = new Informer(this.podsApi, { onError: onError('pods') });
+    this.namespaces = new Informer(
+      trimmedSource(new ResourceClient<Namespace>(client, coreResources.namespaces), (namespace) =>
+        trimMetadata(namespace, { annotations: workloadAnnotationNames, labels: false }),
+      ),
+      { onError: onError('namespaces') },
+    );
     this.pools = new Informer(resources.pools, { onError: onError('ippools') });
     this.blocks = new Informer(resources.blocks, { onError: onError('ipamblocks') });
     this.affinities = new Informer(resources.affinities, { onError: onError('blockaffinities') });
@@ -87,6 +99,7 @@ export class ClusterState {
     return [
       this.nodes,
       this.pods,
+      this.namespaces,
       this.pools,
       this.blocks,
       this.affinities,

@@ -77,7 +77,7 @@ function rbac(): unknown {
       { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'operator', namespace: p } },
       { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'reader', namespace: p } },
       role('operator', [
-        { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
+        { apiGroups: [''], resources: ['nodes', 'namespaces'], verbs: ['list', 'watch'] },
         { apiGroups: ['ipam.topology-ipam.dev'], resources: ['*'], verbs: ['*'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['*'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },

@@ -1,5 +1,11 @@
 import { claimBlock, releaseBlockIfEmpty } from '../allocator/index.js';
-import { type IPAMBlock, isPendingBlock, labels as apiLabels, releaseWhere } from '../api/index.js';
+import {
+  type IPAMBlock,
+  isPendingBlock,
+  labels as apiLabels,
+  releaseWhere,
+  requestsPool,
+} from '../api/index.js';
 import { blockRegion, cidrToResourceName, parseCidr, safeParseCidr } from '../ipam/index.js';
 import { type InformerHealth, type Node, type Pod, isConflict, isNotFound } from '../kube/index.js';
 import type { ClusterState, MalformedObject } from './cluster-state.js';
@@ -9,6 +15,33 @@ import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
 import { type Leak, leakReason, leakedAllocations } from '../api/index.js';
 import { planNode } from './plan/node.js';
+import type { PoolView } from './plan/pools.js';
+
+/**
+ * The blocks holding an address of a live pod (the same UID) that asks for the block's pool by its own or
+ * its namespace's annotation: see `NodePlanInput.requestedBlocks`.
+ */
+function requestedBlocks(
+  state: ClusterState,
+  pools: readonly PoolView[],
+  blocks: readonly IPAMBlock[],
+): Set<string> {
+  const byName = new Map(pools.map((pool) => [pool.name, pool]));
+  const names = new Set<string>();
+  for (const block of blocks) {
+    const cidr = byName.get(block.spec.pool)?.cidr;
+    if (cidr === undefined) continue;
+    const requested = block.spec.allocations.some(({ namespace, pod: name, podUID }) => {
+      if (namespace === undefined || name === undefined) return false;
+      const pod = state.pod(namespace, name);
+      if (pod === undefined || (podUID !== undefined && pod.metadata.uid !== podUID)) return false;
+      const annotations = state.namespaces.get(namespace)?.metadata.annotations;
+      return requestsPool({ name: block.spec.pool, cidr }, pod.metadata.annotations, annotations);
+    });
+    if (requested) names.add(block.metadata.name);
+  }
+  return names;
+}
 
 export interface NodeReconcilerOptions {
   readonly state: ClusterState;
@@ -75,6 +108,7 @@ export function nodeReconciler(
       blocks,
       config,
       now,
+      requestedBlocks: requestedBlocks(state, views, blocks),
     });
 
     for (const pool of plan.claim) {

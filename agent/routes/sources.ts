@@ -20,32 +20,15 @@ import {
   type InformerHealth,
   type KubeObject,
   type Node,
-  type ResourceClient,
-  ResourceClient as Client,
+  ResourceClient,
   coreResources,
+  trimmedSource,
 } from '../../kube/index.js';
 import { wellFormedBlocks } from '../../cni/plan.js';
 import type { BorrowedAddress, HeldBlock, NodeInternalIps } from './plan.js';
 
 /** The affinity states whose block may hold addresses: pending ones have none yet. */
 const routedStates: ReadonlySet<string> = new Set(['confirmed', 'pendingDeletion']);
-
-/** A list and watch that keep of each object only what `trim` returns. */
-function trimmed<T extends KubeObject>(
-  resource: Pick<ResourceClient<T>, 'list' | 'watch'>,
-  trim: (object: T) => T,
-): Pick<ResourceClient<T>, 'list' | 'watch'> {
-  return {
-    list: async (options) => {
-      const list = await resource.list(options);
-      return { ...list, items: list.items.map(trim) };
-    },
-    watch: (options, onEvent) =>
-      resource.watch(options, (event) => {
-        onEvent({ ...event, object: trim(event.object) });
-      }),
-  };
-}
 
 const trimmedMetadata = (metadata: KubeObject['metadata']) => ({
   name: metadata.name,
@@ -94,10 +77,10 @@ export class RouteSources {
     });
     this.affinities = new Informer(resources.affinities, options('block affinities'));
     this.nodes = new Informer(
-      trimmed(new Client<Node>(resources.client, coreResources.nodes), trimNode),
+      trimmedSource(new ResourceClient<Node>(resources.client, coreResources.nodes), trimNode),
       options('nodes'),
     );
-    this.blocks = new Informer(trimmed(resources.blocks, trimBlock), options('blocks'));
+    this.blocks = new Informer(trimmedSource(resources.blocks, trimBlock), options('blocks'));
   }
 
   onChange(handler: () => void): void {

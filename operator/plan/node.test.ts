@@ -478,3 +478,51 @@ describe('planNode: draining', () => {
     expect(drained(plan(labels, pools, [held]))).toEqual(drain);
   });
 });
+
+describe('planNode: a block a pod asked for explicitly (requestedBlocks)', () => {
+  const rack0 = view('rack-0', { cidr: '192.168.0.0/24', nodeSelector: 'rack == "0"' });
+  const rack1 = view('rack-1', { cidr: '192.168.1.0/24', nodeSelector: 'rack == "1"' });
+  const used = block('192.168.0.64/26', 'rack-0', 'n', { allocations: [allocation(1)] });
+  const drainingUsed = block('192.168.0.64/26', 'rack-0', 'n', {
+    allocations: [allocation(1)],
+    draining: true,
+  });
+  const requested = new Set([used.metadata.name]);
+  const planWith = (labels: Record<string, string>, pools: PoolView[], held: IPAMBlock, names: Set<string>) =>
+    planNode({
+      labels,
+      pools,
+      standings: poolStandings(pools),
+      blocks: [held],
+      config,
+      now: NOW,
+      requestedBlocks: names,
+    });
+  const drained = (result: ReturnType<typeof planNode>) =>
+    result.drain.map(({ block: b, draining }) => [b.spec.cidr, draining]);
+
+  it('keeps serving, neither drained nor released, though the pool does not select the node', () => {
+    const result = planWith({ rack: '1' }, [rack0, rack1], used, requested);
+    expect(drained(result)).toEqual([]);
+    expect(result.release).toEqual([]);
+  });
+
+  it('serves again once a requested pod holds an address in a block drained before', () => {
+    expect(drained(planWith({ rack: '1' }, [rack0, rack1], drainingUsed, requested))).toEqual([
+      ['192.168.0.64/26', false],
+    ]);
+  });
+
+  it('drains once no requested pod holds an address there', () => {
+    expect(drained(planWith({ rack: '1' }, [rack0, rack1], used, new Set()))).toEqual([
+      ['192.168.0.64/26', true],
+    ]);
+  });
+
+  it('still drains for anything but the nodeSelector (a disabled pool)', () => {
+    const disabled = view('rack-0', { cidr: '192.168.0.0/24', nodeSelector: 'rack == "0"', disabled: true });
+    expect(drained(planWith({ rack: '0' }, [disabled], used, requested))).toEqual([
+      ['192.168.0.64/26', true],
+    ]);
+  });
+});

@@ -22,6 +22,12 @@ export interface NodePlanInput {
     'maxBlocksPerHost' | 'minFreeAddressesPerNode' | 'releaseCooldownSeconds'
   >;
   readonly now: Date;
+  /**
+   * Names of the blocks holding an address of a pod that asks for the block's pool explicitly (an
+   * annotation naming the pool, or a requested address in it): such a block keeps serving the node
+   * whatever the pool's nodeSelector, as the node agent assigns from it for those pods.
+   */
+  readonly requestedBlocks?: ReadonlySet<string>;
 }
 
 export interface NodePlan {
@@ -52,7 +58,10 @@ export function freeAddresses(block: IPAMBlock, cooldownSeconds: number, now: Da
  * workloads are never renumbered. A disabled or conflicting pool keeps the blocks it has. A kept block
  * whose pool no longer serves the node (the pool policy passes it over even for a network naming it: not
  * selected, disabled, in conflict, being deleted, no longer for workloads) drains: the CNI plugin assigns
- * no new address from it, so new pods get addresses from the pools that do.
+ * no new address from it, so new pods get addresses from the pools that do. The one exception follows
+ * Calico: a pool a pod asks for explicitly serves it whatever its nodeSelector, so a block holding such a
+ * pod's address (`requestedBlocks`) does not drain for its nodeSelector alone, and later pods asking for
+ * the pool share it instead of each claiming a block of their own.
  */
 export function planNode(input: NodePlanInput): NodePlan {
   const { labels, pools, standings, blocks, config, now } = input;
@@ -90,7 +99,12 @@ export function planNode(input: NodePlanInput): NodePlan {
     const serving =
       labels !== undefined &&
       pool !== undefined &&
-      passOverReason(pool, { labels, named: true, uncleared: uncleared(pool) }) === undefined;
+      passOverReason(pool, {
+        labels,
+        named: true,
+        selectorWaived: input.requestedBlocks?.has(block.metadata.name) === true,
+        uncleared: uncleared(pool),
+      }) === undefined;
     return (block.spec.draining === true) === !serving ? [] : [{ block, draining: !serving }];
   });
   return {
