@@ -294,12 +294,16 @@ describe('one release through its life', () => {
       ['get', `secrets/${fullname}-webhook-ca`, '-n', namespace],
       ['create', 'events', '-n', 'default'],
       ['patch', 'events', '-n', 'default'],
+      ['list', 'namespaces'],
+      ['watch', 'namespaces'],
     ];
     const operatorCannot: readonly (readonly string[])[] = [
       ['*', '*'],
       ['delete', 'nodes'],
       ['update', 'nodes'],
       ['create', 'pods', '-n', namespace],
+      ['get', 'namespaces/default'],
+      ['update', 'namespaces/default'],
       ['list', 'secrets', '-n', namespace],
       ['get', 'secrets/other', '-n', namespace],
       ['get', `secrets/${fullname}-webhook-ca`, '-n', 'kube-system'],
@@ -332,8 +336,10 @@ describe('one release through its life', () => {
       ['get', 'nodes/any-node'],
       ['list', 'nodes'],
       ['watch', 'nodes'],
-      ['get', 'pods', '-n', 'default'],
-      ['get', 'namespaces/default'],
+      ...['get', 'list', 'watch'].flatMap((verb) => [
+        [verb, 'pods', '-A'],
+        [verb, 'namespaces'],
+      ]),
     ];
     const cniCannot: readonly (readonly string[])[] = [
       ['*', '*'],
@@ -347,11 +353,13 @@ describe('one release through its life', () => {
       ['update', 'ipamconfigs.ipam.topology-ipam.dev'],
       ['list', 'ipamconfigs.ipam.topology-ipam.dev'],
       ['get', 'ipamconfigs.ipam.topology-ipam.dev/other'],
-      ['list', 'pods', '-A'],
-      ['watch', 'pods', '-A'],
-      ['update', 'pods', '-n', 'default'],
-      ['list', 'namespaces'],
-      ['update', 'namespaces/default'],
+      ...['create', 'update', 'patch', 'delete'].flatMap((verb) => [
+        [verb, 'pods', '-n', 'default'],
+        [verb, 'namespaces/default'],
+      ]),
+      ['create', 'pods/eviction', '-n', 'default'],
+      ['create', 'pods/exec', '-n', 'default'],
+      ['get', 'pods/log', '-n', 'default'],
       ['update', 'nodes'],
       ['patch', 'nodes'],
       ['create', 'serviceaccounts/token', '-n', namespace],
