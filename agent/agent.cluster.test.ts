@@ -11,7 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IpamResources } from '../allocator/index.js';
 import { type IPAMBlock, labels } from '../api/index.js';
 import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
-import { type AdminClients, adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import {
+  type AdminClients,
+  adminClients,
+  createNodes,
+  createPods,
+  removeNodes,
+  removePods,
+} from '../local-cluster/clients.js';
 import { clusterTestContext } from '../local-cluster/context.js';
 import { eventually } from '../local-cluster/eventually.js';
 import { createAllocatablePool } from '../local-cluster/pools.js';
@@ -24,6 +31,8 @@ const node = `${prefix}-node`;
 const pool = `${prefix}-pool`;
 const octet = randomInt(100, 250);
 const network = `${prefix}-net`;
+/** The pods of the ADDs whose requests are counted: the agent's cache holds them, as a node's pods. */
+const countedPods = ['first', ...Array.from({ length: 40 }, (_, i) => `burst-${i}`)].map((id) => `pod-${id}`);
 let dir: string;
 let admin: AdminClients;
 let resources: IpamResources;
@@ -85,12 +94,14 @@ beforeAll(async () => {
       nodeSelector: `topology-ipam.test/agent == "${prefix}"`,
     },
   });
+  await createPods(admin.client, { node, namespace: 'default', names: countedPods });
   agent = await startSyncedAgent(cluster.kubeconfig, node, path.join(dir, 'agent.sock'));
 });
 
 afterAll(async () => {
   await agent.stop(5_000);
   await removePoolAndBlocks(resources, pool);
+  await removePods(admin.client, 'default', countedPods);
   await removeNodes(admin.nodes, [node]);
   admin.client.close();
   fs.rmSync(dir, { recursive: true, force: true });

@@ -1,8 +1,10 @@
 /**
- * Pool selection by annotation on a real API server: the pod's `ipv4pools` annotation wins, then its
- * namespace's, then the network configuration's `ipam.pools`; Calico's annotation names work unchanged;
- * an annotated pool serves even where its nodeSelector excludes the node; a bad annotation fails the
- * ADD with an error naming it, where it was found and the pod.
+ * Pool and address selection by annotation on a real API server: the pod's `ipv4pools` annotation wins,
+ * then its namespace's, then the network configuration's `ipam.pools`; Calico's annotation names work
+ * unchanged; an annotated pool serves even where its nodeSelector excludes the node; a bad annotation
+ * fails the ADD with an error naming it, where it was found and the pod; a requested address is given
+ * exactly or refused; a namespaceSelector pool serves only its namespaces; a Manual pool only pods that
+ * ask for it; and a steady-state ADD of an annotated pod reads nothing (the agent's caches).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
 import { type AdminClients, adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
 import { clusterTestContext } from '../local-cluster/context.js';
+import { eventually } from '../local-cluster/eventually.js';
 import { createAllocatablePool } from '../local-cluster/pools.js';
 import { type Namespace, type Pod, ResourceClient, coreResources } from '../kube/index.js';
 import type { RunningAgent } from './agent.js';
@@ -28,11 +31,18 @@ const pools = {
   pod: { name: `${prefix}-pod`, third: 2, selects: prefix },
   namespace: { name: `${prefix}-namespace`, third: 3, selects: prefix },
   elsewhere: { name: `${prefix}-elsewhere`, third: 4, selects: `${prefix}-other-nodes` },
+  /** The lowest addresses: its block comes first on the node, so only its namespaceSelector keeps others out. */
+  tenant: { name: `${prefix}-tenant`, third: 0, selects: prefix, namespaceSelector: 'tenant == "a"' },
+  manual: { name: `${prefix}-manual`, third: 5, selects: prefix, assignmentMode: 'Manual' },
 } as const;
-const cidrOf = (pool: (typeof pools)[keyof typeof pools]) => `10.${octet}.${pool.third}.0/26`;
+type PoolKey = keyof typeof pools;
+const cidrOf = (pool: (typeof pools)[PoolKey]) => `10.${octet}.${pool.third}.0/26`;
 const plain = `${prefix}-plain`;
 const annotated = `${prefix}-annotated`;
 const broken = `${prefix}-broken`;
+const tenantA = `${prefix}-tenant-a`;
+const oursAddrs = 'ipam.topology-ipam.dev/ipAddrs';
+const calicoAddrs = 'cni.projectcalico.org/ipAddrs';
 const ours = 'ipam.topology-ipam.dev/ipv4pools';
 const calico = 'cni.projectcalico.org/ipv4pools';
 
@@ -49,7 +59,11 @@ async function createPod(namespace: string, name: string, annotations: Record<st
   });
 }
 
-const add = (namespace: string, pod: string): Promise<AgentAnswer> =>
+const add = (
+  namespace: string,
+  pod: string,
+  ipam: Record<string, unknown> = { pools: [pools.configured.name] },
+): Promise<AgentAnswer> =>
   askAgent(
     agent.socketPath,
     {
@@ -64,18 +78,28 @@ const add = (namespace: string, pod: string): Promise<AgentAnswer> =>
       cniVersion: '1.0.0',
       name: `${prefix}-net`,
       type: 'bridge',
-      ipam: { type: 'topology-ipam', pools: [pools.configured.name] },
+      ipam: { type: 'topology-ipam', ...ipam },
     },
   );
 
-/** The pool (its third octet) the pod's address came from. */
-async function poolOf(namespace: string, pod: string): Promise<number> {
-  const answer = await add(namespace, pod);
+/** The address the agent answered, without its prefix length. */
+function addressOf(answer: AgentAnswer): string {
   expect(answer.exitCode, answer.stdout).toBe(0);
   const address = ((answer.json?.ips ?? []) as { address: string }[])[0]?.address ?? '';
   expect(address.startsWith(`10.${octet}.`), address).toBe(true);
-  return Number(address.split('.')[2]);
+  return address.replace(/\/\d+$/, '');
 }
+
+/** The pool (its third octet) the pod's address came from. */
+async function poolOf(namespace: string, pod: string, ipam?: Record<string, unknown>): Promise<number> {
+  return Number(addressOf(await add(namespace, pod, ipam)).split('.')[2]);
+}
+
+/** Every automatic pool selecting the node: the network names none. */
+const automatic = {};
+
+const counts = () => ({ ...agent.client.counts });
+const readsSince = (before: ReturnType<typeof counts>) => agent.client.counts.GET - before.GET;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-annotations-'));
@@ -86,7 +110,13 @@ beforeAll(async () => {
   for (const pool of Object.values(pools)) {
     await createAllocatablePool(admin.resources, {
       metadata: { name: pool.name },
-      spec: { cidr: cidrOf(pool), blockSize: 28, nodeSelector: `${label} == "${pool.selects}"` },
+      spec: {
+        cidr: cidrOf(pool),
+        blockSize: 28,
+        nodeSelector: `${label} == "${pool.selects}"`,
+        ...('namespaceSelector' in pool ? { namespaceSelector: pool.namespaceSelector } : {}),
+        ...('assignmentMode' in pool ? { assignmentMode: pool.assignmentMode } : {}),
+      },
     });
   }
   await namespaces.create({ metadata: { name: plain } });
@@ -94,12 +124,13 @@ beforeAll(async () => {
     metadata: { name: annotated, annotations: { [ours]: `["${pools.namespace.name}"]` } },
   });
   await namespaces.create({ metadata: { name: broken, annotations: { [calico]: '["no-such-pool"]' } } });
+  await namespaces.create({ metadata: { name: tenantA, labels: { tenant: 'a' } } });
   agent = await startSyncedAgent(cluster.kubeconfig, node, path.join(dir, 'agent.sock'));
 });
 
 afterAll(async () => {
   await agent.stop(5_000);
-  for (const namespace of [plain, annotated, broken])
+  for (const namespace of [plain, annotated, broken, tenantA])
     await namespaces.delete(namespace).catch(() => undefined);
   for (const pool of Object.values(pools)) await removePoolAndBlocks(admin.resources, pool.name);
   await removeNodes(admin.nodes, [node]);
@@ -153,5 +184,99 @@ describe('pool selection by annotation on the node agent', () => {
     expect(answer.json?.code).toBe(7);
     expect(answer.json?.msg).toBe(`invalid annotation ${calico} on the namespace of pod ${broken}/victim`);
     expect(String(answer.json?.details)).toContain('names pool "no-such-pool", but no IPPool has that name');
+  });
+});
+
+describe('requested addresses (ipAddrs) on the node agent', () => {
+  const wanted = (pool: PoolKey, host: number) => `10.${octet}.${pools[pool].third}.${host}`;
+
+  it('gives a pod exactly the address it asks for, recorded in the block that contains it', async () => {
+    await createPod(plain, 'fixed', { [oursAddrs]: `["${wanted('pod', 20)}"]` });
+    expect(addressOf(await add(plain, 'fixed'))).toBe(wanted('pod', 20));
+    const block = await admin.resources.blocks.get(`10-${octet}-${pools.pod.third}-16-28`);
+    expect(block.spec.allocations).toContainEqual(
+      expect.objectContaining({ ordinal: 4, namespace: plain, pod: 'fixed', node }),
+    );
+  });
+
+  it("takes Calico's ipAddrs unchanged, claiming the block that holds it, outside the pool's nodeSelector", async () => {
+    await createPod(plain, 'calico-fixed', { [calicoAddrs]: `["${wanted('elsewhere', 40)}"]` });
+    expect(addressOf(await add(plain, 'calico-fixed'))).toBe(wanted('elsewhere', 40));
+    const block = await admin.resources.blocks.get(`10-${octet}-${pools.elsewhere.third}-32-28`);
+    expect(block.spec.node).toBe(node);
+  });
+
+  it('refuses an address another pod holds, with code 105 naming the holder', async () => {
+    await createPod(plain, 'same-address', { [oursAddrs]: `["${wanted('pod', 20)}"]` });
+    const answer = await add(plain, 'same-address');
+    expect(answer.exitCode).toBe(1);
+    expect(answer.json?.code).toBe(105);
+    expect(answer.json?.msg).toBe(
+      `the address ${wanted('pod', 20)} requested for pod ${plain}/same-address cannot be assigned`,
+    );
+    expect(String(answer.json?.details)).toContain(
+      `is already in use by handle ${prefix}-net.${plain}-fixed.eth0`,
+    );
+  });
+
+  it('refuses an address in no pool, with code 7 naming the annotation and the pod', async () => {
+    await createPod(plain, 'nowhere', { [oursAddrs]: `["10.${octet}.9.9"]` });
+    const answer = await add(plain, 'nowhere');
+    expect(answer.json?.code).toBe(7);
+    expect(answer.json?.msg).toBe(`invalid annotation ${oursAddrs} on pod ${plain}/nowhere`);
+    expect(String(answer.json?.details)).toContain(`asks for 10.${octet}.9.9, which is in no IPPool`);
+  });
+
+  it("refuses an address of a pool whose namespaceSelector excludes the pod's namespace", async () => {
+    await createPod(plain, 'not-a-tenant', { [oursAddrs]: `["${wanted('tenant', 7)}"]` });
+    const answer = await add(plain, 'not-a-tenant');
+    expect(answer.json?.code).toBe(105);
+    expect(String(answer.json?.details)).toContain('namespaceSelector tenant == "a" does not match');
+  });
+});
+
+describe('namespaceSelector and Manual pools on the node agent', () => {
+  it('serves a pod of a namespace its namespaceSelector matches, by annotation or automatically', async () => {
+    await createPod(tenantA, 'asks', { [ours]: `["${pools.tenant.name}"]` });
+    expect(await poolOf(tenantA, 'asks', automatic)).toBe(pools.tenant.third);
+    await createPod(tenantA, 'automatic');
+    expect(await poolOf(tenantA, 'automatic', automatic)).toBe(pools.tenant.third);
+  });
+
+  it('serves no other namespace, though its block is the lowest the node holds', async () => {
+    await createPod(plain, 'automatic');
+    expect(await poolOf(plain, 'automatic', automatic)).not.toBe(pools.tenant.third);
+    await createPod(plain, 'asks-tenant', { [ours]: `["${pools.tenant.name}"]` });
+    const answer = await add(plain, 'asks-tenant', automatic);
+    expect(answer.json?.code).toBe(101);
+    expect(String(answer.json?.details)).toContain('namespaceSelector tenant == "a" does not match');
+  });
+
+  it('gives a Manual pool only to a pod that asks for it', async () => {
+    await createPod(plain, 'manual', { [calico]: `["${pools.manual.name}"]` });
+    expect(await poolOf(plain, 'manual', automatic)).toBe(pools.manual.third);
+    for (const name of ['after-manual-0', 'after-manual-1']) {
+      await createPod(plain, name);
+      expect(await poolOf(plain, name, automatic)).not.toBe(pools.manual.third);
+    }
+  });
+});
+
+describe('reads', () => {
+  it('a steady-state ADD of an annotated pod in the cache reads nothing', async () => {
+    await createPod(annotated, 'steady', { [ours]: `["${pools.pod.name}"]` });
+    await eventually(() => (agent.workloads.holdsPod(annotated, 'steady') ? true : undefined));
+    const before = counts();
+    expect(await poolOf(annotated, 'steady')).toBe(pools.pod.third);
+    expect(readsSince(before)).toBe(0);
+  });
+
+  it('an ADD of a pod not in the cache yet reads it, and its namespace only if that is not cached', async () => {
+    const before = counts();
+    // Created and asked for at once: the ADD may come before the watch shows the pod.
+    await createPod(annotated, 'fresh', { [ours]: `["${pools.pod.name}"]` });
+    const cached = agent.workloads.holdsPod(annotated, 'fresh');
+    expect(await poolOf(annotated, 'fresh')).toBe(pools.pod.third);
+    expect(readsSince(before)).toBe(cached ? 0 : 1);
   });
 });

@@ -8,7 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IpamResources } from '../allocator/index.js';
 import { type IPAMBlock, labels } from '../api/index.js';
 import { cidrContainsAddress, parseAddress, parseCidr } from '../ipam/index.js';
-import { type AdminClients, adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
+import {
+  type AdminClients,
+  adminClients,
+  createNodes,
+  createPods,
+  removeNodes,
+  removePods,
+} from '../local-cluster/clients.js';
 import { clusterTestContext } from '../local-cluster/context.js';
 import {
   type InstalledPlugin,
@@ -101,6 +108,8 @@ async function requestsOf(
   return { outcome, reads: after.reads - before.reads, writes: after.writes - before.writes };
 }
 
+const countedPods = ['pod-c1', 'pod-c2'];
+
 async function blocksOf(node: NodeKey): Promise<IPAMBlock[]> {
   return (await resources.blocks.list({ labelSelector: `${labels.node}=${nodeName(node)}` })).items;
 }
@@ -127,6 +136,8 @@ beforeAll(async () => {
   for (const [key, rack] of Object.entries(nodeNames)) {
     await createNodes(admin.nodes, [nodeName(key as NodeKey)], { [rackLabel]: rack });
   }
+  // The pods of the ADDs whose requests are counted: in the agent's cache of its node's pods.
+  await createPods(admin.client, { node: nodeName('n0'), namespace: 'default', names: countedPods });
   const selector = (rack: string) => `${rackLabel} == "${rack}"`;
   await createAllocatablePool(resources, {
     metadata: { name: pools.rack0.name },
@@ -150,6 +161,7 @@ afterAll(async () => {
   if ((plugin as InstalledPlugin | undefined) !== undefined) await removePlugin(plugin);
   if (admin === undefined) return;
   for (const pool of Object.values(pools)) await removePoolAndBlocks(resources, pool.name);
+  await removePods(admin.client, 'default', countedPods);
   await removeNodes(
     admin.nodes,
     Object.keys(nodeNames).map((key) => nodeName(key as NodeKey)),

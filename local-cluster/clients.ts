@@ -4,6 +4,7 @@ import {
   type KubeClientOptions,
   type Lease,
   type Node,
+  type Pod,
   ResourceClient,
   coreResources,
   loadConnection,
@@ -42,4 +43,36 @@ export async function createNodes(
 /** Deletes the Nodes a test created; those already gone are fine. */
 export async function removeNodes(nodes: ResourceClient<Node>, names: Iterable<string>): Promise<void> {
   for (const name of names) await nodes.delete(name).catch(() => undefined);
+}
+
+/**
+ * Creates a Pod of each name in `namespace`, bound to `node` (it never runs: no kubelet here), with
+ * `annotations`: the pods whose ADDs a test sends, as the node agent's cache of the node's pods sees them.
+ */
+export async function createPods(
+  client: KubeClient,
+  options: {
+    readonly node: string;
+    readonly namespace: string;
+    readonly names: Iterable<string>;
+    readonly annotations?: Readonly<Record<string, string>>;
+  },
+): Promise<void> {
+  const pods = new ResourceClient<Pod & { spec: { containers: unknown[] } }>(client, coreResources.pods);
+  for (const name of options.names) {
+    await pods.create({
+      metadata: { name, namespace: options.namespace, annotations: { ...options.annotations } },
+      spec: { nodeName: options.node, containers: [{ name: 'app', image: 'registry.invalid/app' }] },
+    });
+  }
+}
+
+/** Deletes the Pods a test created; those already gone are fine. */
+export async function removePods(
+  client: KubeClient,
+  namespace: string,
+  names: Iterable<string>,
+): Promise<void> {
+  const pods = new ResourceClient<Pod>(client, coreResources.pods);
+  for (const name of names) await pods.delete(name, { namespace }).catch(() => undefined);
 }

@@ -19,28 +19,30 @@ import type { PoolView } from './plan/pools.js';
 
 /**
  * The blocks holding an address of a live pod (the same UID) that asks for the block's pool by its own or
- * its namespace's annotation: see `NodePlanInput.requestedBlocks`.
+ * its namespace's annotation (see `NodePlanInput.requestedBlocks`), each with the first such pod.
  */
 function requestedBlocks(
   state: ClusterState,
   pools: readonly PoolView[],
   blocks: readonly IPAMBlock[],
-): Set<string> {
+): Map<string, string> {
   const byName = new Map(pools.map((pool) => [pool.name, pool]));
-  const names = new Set<string>();
+  const found = new Map<string, string>();
   for (const block of blocks) {
     const cidr = byName.get(block.spec.pool)?.cidr;
     if (cidr === undefined) continue;
-    const requested = block.spec.allocations.some(({ namespace, pod: name, podUID }) => {
+    const requesting = block.spec.allocations.find(({ namespace, pod: name, podUID }) => {
       if (namespace === undefined || name === undefined) return false;
       const pod = state.pod(namespace, name);
       if (pod === undefined || (podUID !== undefined && pod.metadata.uid !== podUID)) return false;
       const annotations = state.namespaces.get(namespace)?.metadata.annotations;
       return requestsPool({ name: block.spec.pool, cidr }, pod.metadata.annotations, annotations);
     });
-    if (requested) names.add(block.metadata.name);
+    if (requesting !== undefined) {
+      found.set(block.metadata.name, `${requesting.namespace ?? ''}/${requesting.pod ?? ''}`);
+    }
   }
-  return names;
+  return found;
 }
 
 export interface NodeReconcilerOptions {
@@ -70,6 +72,44 @@ export function nodeReconciler(
   const clock = options.now ?? (() => new Date());
   const unselected = new Set<string>();
   const pause = leakCollectionPause(options);
+  /** `node/pool` pairs already announced: one Event while a requested pool serves outside its selector. */
+  const announced = new Set<string>();
+
+  /**
+   * A Normal Event on the node for each pool that gives addresses there only because pods ask for it
+   * explicitly (Calico's precedence: an explicitly requested pool is used whatever its nodeSelector).
+   */
+  async function announceRequestedOutsideSelector(
+    node: Node,
+    pools: readonly PoolView[],
+    blocks: readonly IPAMBlock[],
+    requested: ReadonlyMap<string, string>,
+  ): Promise<void> {
+    const labels = node.metadata.labels ?? {};
+    const byName = new Map(pools.map((pool) => [pool.name, pool]));
+    const current = new Map<string, { pool: PoolView; pod: string }>();
+    for (const block of blocks) {
+      const pod = requested.get(block.metadata.name);
+      const pool = byName.get(block.spec.pool);
+      if (pod === undefined || pool?.valid === undefined || pool.valid.selector.matches(labels)) continue;
+      current.set(`${node.metadata.name}/${pool.name}`, { pool, pod });
+    }
+    for (const key of announced) {
+      if (key.startsWith(`${node.metadata.name}/`) && !current.has(key)) announced.delete(key);
+    }
+    for (const [key, { pool, pod }] of current) {
+      if (announced.has(key)) continue;
+      announced.add(key);
+      await events.record(
+        node,
+        'Normal',
+        'PoolRequestedOutsideNodeSelector',
+        `IPPool "${pool.name}" gives addresses on this node although its nodeSelector ` +
+          `(${pool.valid?.spec.nodeSelector ?? ''}) does not select it: pod ${pod} asks for the pool ` +
+          'explicitly (an annotation), and an explicitly requested pool is used whatever its nodeSelector',
+      );
+    }
+  }
 
   return async (nodeName) => {
     const now = clock();
@@ -101,6 +141,7 @@ export function nodeReconciler(
     const standings = state.poolStandings(views);
     // A pending block is a claim in progress (or crashed): not the node's until confirmed.
     const blocks = state.blocksOfNode(nodeName).filter((block) => !isPendingBlock(block));
+    const requested = requestedBlocks(state, views, blocks);
     const plan = planNode({
       labels: node ? (node.metadata.labels ?? {}) : undefined,
       pools: views,
@@ -108,7 +149,7 @@ export function nodeReconciler(
       blocks,
       config,
       now,
-      requestedBlocks: requestedBlocks(state, views, blocks),
+      requestedBlocks: new Set(requested.keys()),
     });
 
     for (const pool of plan.claim) {
@@ -178,6 +219,8 @@ export function nodeReconciler(
         log.info('released block', { node: nodeName, pool: block.spec.pool, block: block.spec.cidr });
       }
     }
+
+    if (node) await announceRequestedOutsideSelector(node, views, blocks, requested);
 
     await labelRegions(options, nodeName);
     const crashedClaimsRecheckMs = await removeCrashedClaims(options, nodeName, now);
