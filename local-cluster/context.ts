@@ -12,6 +12,11 @@ export interface ClusterTestContext {
   kubectl(args: readonly string[], input?: string): string;
   /** Like kubectl, but returns the outcome instead of throwing. */
   tryKubectl(args: readonly string[], input?: string): { ok: boolean; stdout: string; stderr: string };
+  /**
+   * The Events in `default` about the object named `name` (the operator records those of cluster-scoped
+   * objects there), one `reason: message` line each.
+   */
+  eventsAbout(name: string): string;
 }
 
 export function clusterTestContext(testFileUrl: string): ClusterTestContext {
@@ -35,15 +40,27 @@ export function clusterTestContext(testFileUrl: string): ClusterTestContext {
       return { ok: false, stdout: failure.stdout ?? '', stderr: failure.stderr ?? String(error) };
     }
   };
+  const kubectl = (args: readonly string[], input?: string): string => {
+    const result = tryKubectl(args, input);
+    if (!result.ok) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
+    return result.stdout;
+  };
   return {
     kubeconfig,
     binDir,
     prefix,
     tryKubectl,
-    kubectl(args, input) {
-      const result = tryKubectl(args, input);
-      if (!result.ok) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
-      return result.stdout;
-    },
+    kubectl,
+    eventsAbout: (name) =>
+      kubectl([
+        'get',
+        'events',
+        '-n',
+        'default',
+        '--field-selector',
+        `involvedObject.name=${name}`,
+        '-o',
+        'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}',
+      ]),
   };
 }

@@ -144,17 +144,7 @@ async function metric(metrics: OperatorMetrics, line: RegExp): Promise<number | 
   return match?.[1] === undefined ? undefined : Number(match[1]);
 }
 
-const nodeEvents = () =>
-  cluster.kubectl([
-    'get',
-    'events',
-    '-n',
-    'default',
-    '--field-selector',
-    `involvedObject.name=${nodeName}`,
-    '-o',
-    'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}',
-  ]);
+const nodeEvents = () => cluster.eventsAbout(nodeName);
 
 beforeAll(async () => {
   cluster.kubectl(['create', 'namespace', p]);

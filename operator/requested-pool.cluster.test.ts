@@ -48,17 +48,7 @@ const request = (command: 'ADD' | 'DEL', pod: string): Promise<AgentAnswer> =>
 const awayBlocks = async (): Promise<IPAMBlock[]> =>
   (await resources.blocks.list({ labelSelector: `${labels.pool}=${away.name}` })).items;
 
-const nodeEvents = () =>
-  cluster.kubectl([
-    'get',
-    'events',
-    '-n',
-    'default',
-    '--field-selector',
-    `involvedObject.name=${node}`,
-    '-o',
-    'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}',
-  ]);
+const nodeEvents = () => cluster.eventsAbout(node);
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-requested-'));
