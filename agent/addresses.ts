@@ -3,8 +3,9 @@
  * through the block writer (group commit).
  *
  * Steady state (a block of the node has room): an ADD reads nothing (its pod and namespace come from the
- * agent's caches: `workloads.ts`) and joins the next write of that block; a DEL likewise. Requests for one attachment (handle) run one after the other, so a runtime's
- * retried ADD waits for the first and then finds its address instead of taking a second one.
+ * agent's caches: `workloads.ts`) and joins the next write of that block; a DEL likewise. Requests for
+ * one attachment (handle) run one after the other, so a runtime's retried ADD waits for the first and
+ * then finds its address instead of taking a second one.
  *
  * When the node's blocks are full, one request at a time takes the slow path (the others wait for it
  * and then find room in what it claimed): reuse of cooled-down addresses, a further block
@@ -309,11 +310,8 @@ export class NodeAddresses implements CommandBackend {
   private async lentBlocks(handle: string): Promise<IPAMBlock[]> {
     const blocks: IPAMBlock[] = [];
     for (const name of this.options.borrowed.blocksOf(handle)) {
-      try {
-        blocks.push(await this.options.resources.blocks.get(name));
-      } catch (error) {
-        if (!(error instanceof ApiError && error.status === 404)) throw error;
-      }
+      const block = await this.blockOrNone(name);
+      if (block !== undefined) blocks.push(block);
     }
     return wellFormedBlocks(blocks);
   }
