@@ -6,6 +6,9 @@ export interface ControlPlaneBinaries {
   readonly binDir: string;
   readonly etcd: string;
   readonly kubeApiserver: string;
+  readonly kubeControllerManager: string;
+  readonly kubeScheduler: string;
+  readonly kubelet: string;
   readonly kubectl: string;
   readonly helm: string;
 }
@@ -13,7 +16,8 @@ export interface ControlPlaneBinaries {
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build.sh');
 
 /**
- * Builds (or reuses) etcd, kube-apiserver, kubectl and helm from the pinned Go wrapper modules.
+ * Builds (or reuses) etcd, the control plane's servers, kubectl, the kubelet and helm from the pinned Go
+ * wrapper modules.
  * A cold build takes minutes; the script's cache makes every later call a hash check.
  */
 export function ensureBinaries(): ControlPlaneBinaries {
@@ -25,6 +29,9 @@ export function ensureBinaries(): ControlPlaneBinaries {
     binDir,
     etcd: path.join(binDir, 'etcd'),
     kubeApiserver: path.join(binDir, 'kube-apiserver'),
+    kubeControllerManager: path.join(binDir, 'kube-controller-manager'),
+    kubeScheduler: path.join(binDir, 'kube-scheduler'),
+    kubelet: path.join(binDir, 'kubelet'),
     kubectl: path.join(binDir, 'kubectl'),
     helm: path.join(binDir, 'helm'),
   };

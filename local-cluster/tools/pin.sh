@@ -18,7 +18,9 @@ sed -n '/^replace (/,/^)/p' "$kube_mod" \
   | while read -r mod; do go mod edit -replace "$mod=$mod@$staging_version"; done
 go mod edit -require "k8s.io/kubernetes@$KUBE_VERSION" -require "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
 # `go mod edit -tool` + tidy, not `go get -tool`: get would upgrade kubernetes past the pin.
-for tool in k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet go.etcd.io/etcd/server/v3; do
+for tool in k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet \
+  go.etcd.io/etcd/server/v3; do
   go mod edit -tool "$tool"
 done
 go mod tidy
