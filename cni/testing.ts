@@ -265,6 +265,17 @@ export async function inParallel<T>(limit: number, tasks: readonly (() => Promis
   return results;
 }
 
+/** What the agent of `node` runs with: its node, credentials and socket, a health port on loopback. */
+export function agentSettings(plugin: InstalledPlugin, node: string): Record<string, string> {
+  return {
+    NODE_NAME: node,
+    KUBECONFIG: plugin.kubeconfig,
+    AGENT_SOCKET: agentSocket(plugin, node),
+    HEALTH_PORT: '0',
+    HEALTH_ADDRESS: '127.0.0.1',
+  };
+}
+
 /**
  * The node's agent as a process of its own (agent/main.ts, or its built bundle `entry`, as the DaemonSet
  * runs it), for tests that kill it; resolves once it has synced and listens. Stop it with its
@@ -279,14 +290,7 @@ export async function startAgentProcess(
   const agent = startComponentProcess(
     `agent-${node}`,
     entry,
-    {
-      NODE_NAME: node,
-      KUBECONFIG: plugin.kubeconfig,
-      AGENT_SOCKET: agentSocket(plugin, node),
-      HEALTH_PORT: '0',
-      HEALTH_ADDRESS: '127.0.0.1',
-      ...settings,
-    },
+    { ...agentSettings(plugin, node), ...settings },
     agentNodeFlags,
   );
   const deadline = Date.now() + 60_000;

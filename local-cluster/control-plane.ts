@@ -1,14 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../common/index.js';
 import { type ControlPlaneBinaries, ensureBinaries } from './binaries.js';
 import { freePort } from './ports.js';
+import { spawnServer, startReaper, stopScript } from './processes.js';
 
 export interface ControlPlaneOptions {
   /** Where etcd data, certificates, logs and the kubeconfig go; a fresh temp folder by default. */
@@ -18,6 +18,16 @@ export interface ControlPlaneOptions {
    * stops them and removes the state as soon as this process is gone, even if it was killed.
    */
   readonly detached?: boolean;
+  /**
+   * Start that reaper (the default unless detached); off when the caller reaps a folder that holds this
+   * one (a local cluster with nodes, local-cluster/node/cluster.ts).
+   */
+  readonly reaper?: boolean;
+  /**
+   * Also run kube-controller-manager and kube-scheduler, as a cluster with nodes needs. Without them
+   * nothing makes the `default` ServiceAccount, so the ServiceAccount admission plugin is off.
+   */
+  readonly controllers?: boolean;
   readonly readyTimeoutMs?: number;
 }
 
@@ -30,7 +40,6 @@ export interface ControlPlaneState {
   readonly pids: readonly number[];
 }
 
-const reaperScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reaper.sh');
 const serviceAccountIssuer = 'https://kubernetes.default.svc.cluster.local';
 
 /** A real etcd + kube-apiserver on loopback, with RBAC on and an admin kubeconfig. */
@@ -38,6 +47,7 @@ export class ControlPlane {
   private etcd: ChildProcess | undefined;
   private apiServer: ChildProcess | undefined;
   private reaper: ChildProcess | undefined;
+  private controllers: ChildProcess[] = [];
 
   private constructor(
     readonly binaries: ControlPlaneBinaries,
@@ -73,10 +83,11 @@ export class ControlPlane {
       options,
     );
     try {
-      if (options.detached !== true) plane.startReaper();
+      if (options.reaper ?? options.detached !== true) plane.reaper = startReaper(stateDir, stopScript);
       plane.startEtcd();
       await plane.startApiServer();
       writeKubeconfig(kubeconfigPath, plane.server, path.join(stateDir, 'pki', 'apiserver.crt'), adminToken);
+      if (options.controllers === true) plane.startControllers();
     } catch (error) {
       await plane.stop();
       throw error;
@@ -85,7 +96,9 @@ export class ControlPlane {
   }
 
   state(): ControlPlaneState {
-    const pids = [this.etcd?.pid, this.apiServer?.pid].filter((pid): pid is number => pid !== undefined);
+    const pids = [this.etcd, this.apiServer, ...this.controllers]
+      .map((child) => child?.pid)
+      .filter((pid): pid is number => pid !== undefined);
     return {
       stateDir: this.stateDir,
       kubeconfigPath: this.kubeconfigPath,
@@ -111,8 +124,8 @@ export class ControlPlane {
       `--service-account-key-file=${path.join(pki, 'sa.pub')}`,
       `--service-account-signing-key-file=${path.join(pki, 'sa.key')}`,
       '--service-cluster-ip-range=10.96.0.0/16',
-      // No controller-manager runs, so nothing would create the `default` ServiceAccount pods need.
-      '--disable-admission-plugins=ServiceAccount',
+      // Without a controller-manager nothing would create the `default` ServiceAccount pods need.
+      ...(this.options.controllers === true ? [] : ['--disable-admission-plugins=ServiceAccount']),
       '--allow-privileged=true',
       '--enable-priority-and-fairness=false',
       '--profiling=false',
@@ -162,6 +175,7 @@ export class ControlPlane {
   }
 
   async stop(): Promise<void> {
+    for (const controller of this.controllers) await killAndWait(controller, 'SIGTERM');
     await killAndWait(this.apiServer, 'SIGTERM');
     await killAndWait(this.etcd, 'SIGTERM');
     this.reaper?.kill('SIGKILL');
@@ -188,24 +202,27 @@ export class ControlPlane {
     ]);
   }
 
-  private spawnServer(name: string, binary: string, args: readonly string[]): ChildProcess {
-    const log = fs.openSync(this.logPath(name), 'a');
-    const child = spawn(binary, args, {
-      stdio: ['ignore', log, log],
-      detached: this.options.detached === true,
-    });
-    fs.closeSync(log);
-    if (child.pid !== undefined) fs.writeFileSync(path.join(this.stateDir, `${name}.pid`), String(child.pid));
-    if (this.options.detached === true) child.unref();
-    return child;
+  /**
+   * kube-controller-manager (Deployments, ReplicaSets, ServiceAccounts, garbage collection, node
+   * lifecycle) and kube-scheduler, both as the admin and without leader election (one of each).
+   */
+  private startControllers(): void {
+    const pki = path.join(this.stateDir, 'pki');
+    const common = [`--kubeconfig=${this.kubeconfigPath}`, '--leader-elect=false', '--secure-port=0'];
+    this.controllers = [
+      this.spawnServer('kube-controller-manager', this.binaries.kubeControllerManager, [
+        ...common,
+        // Published in every namespace as kube-root-ca.crt, which each pod's service-account volume mounts.
+        `--root-ca-file=${path.join(pki, 'apiserver.crt')}`,
+        `--service-account-private-key-file=${path.join(pki, 'sa.key')}`,
+        '--profiling=false',
+      ]),
+      this.spawnServer('kube-scheduler', this.binaries.kubeScheduler, [...common, '--profiling=false']),
+    ];
   }
 
-  private startReaper(): void {
-    this.reaper = spawn('bash', [reaperScript, String(process.pid), this.stateDir], {
-      stdio: 'ignore',
-      detached: true,
-    });
-    this.reaper.unref();
+  private spawnServer(name: string, binary: string, args: readonly string[]): ChildProcess {
+    return spawnServer(this.stateDir, name, binary, args, { detached: this.options.detached === true });
   }
 }
 

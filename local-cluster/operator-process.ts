@@ -15,6 +15,12 @@ export interface ComponentProcess {
 }
 export type OperatorProcess = ComponentProcess;
 
+/** The arguments of `node` that run `<entry>` (a path from the repository root) with `nodeFlags`. */
+export function componentArgs(entry: string, nodeFlags: readonly string[] = []): string[] {
+  const file = path.resolve(repo, entry);
+  return [...nodeFlags, ...(file.endsWith('.mjs') ? [file] : ['--import', 'tsx', file])];
+}
+
 /**
  * Starts `<entry>` (a path from the repository root: TypeScript runs under tsx, a built `.mjs` bundle on
  * plain node) with `env` added, its logs collected.
@@ -25,9 +31,7 @@ export function startComponentProcess(
   env: Readonly<Record<string, string>>,
   nodeFlags: readonly string[] = [],
 ): ComponentProcess {
-  const file = path.resolve(repo, entry);
-  const args = [...nodeFlags, ...(file.endsWith('.mjs') ? [file] : ['--import', 'tsx', file])];
-  const child = spawn(process.execPath, args, {
+  const child = spawn(process.execPath, componentArgs(entry, nodeFlags), {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
-# Stops a control plane's servers and removes its state once the process that started it is gone,
-# however it went (a test runner killed with SIGKILL included). Args: OWNER_PID STATE_DIR.
-owner=$1 dir=$2
+# Cleans up after a process that started servers once it is gone, however it went (a test runner killed
+# with SIGKILL included); exits early if the folder goes first (a clean stop). Args: OWNER_PID STATE_DIR
+# CLEAN_SCRIPT (stop.sh for a control plane, node/clean.sh for a node, node/clean-cluster.sh for both).
+owner=$1 dir=$2 clean=$3
 while kill -0 "$owner" 2>/dev/null && [[ -d "$dir" ]]; do sleep 1; done
 [[ -d "$dir" ]] || exit 0
-pids=$(for file in "$dir"/*.pid; do [[ -f "$file" ]] && echo "$(<"$file")"; done)
-for pid in $pids; do kill -TERM "$pid" 2>/dev/null; done
-sleep 2
-for pid in $pids; do kill -KILL "$pid" 2>/dev/null; done
-rm -rf "$dir"
+exec bash "$clean" "$dir"

@@ -5,19 +5,14 @@
 # kubelet's cgroups, the node's bridge, the kernel settings the kubelet changed, what the kubelet and
 # containerd write outside any folder they are given (folders left if something else uses them), and the
 # folder last.
-dir=$1
-[[ -d "$dir" ]] || exit 0
+[[ -d "$1" ]] || exit 0
+# Mount points are listed by their real path: a folder reached through a symbolic link (.cache is one in
+# a git worktree) must be resolved to find them.
+dir=$(realpath "$1")
 host_id=$(cat "$dir/host-id" 2>/dev/null)
-pids=()
-for file in "$dir"/*.pid; do [[ -f "$file" ]] && pids+=("$(<"$file")"); done
-for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-  alive=0
-  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-  ((alive)) || break
-  sleep 0.5
-done
-for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+# shellcheck source=../servers.sh
+source "$(dirname "$0")/../servers.sh"
+stop_servers "$dir"
 # Containers by the pid files containerd keeps per task; their shims by the socket address they were
 # given (a shim outlives containerd); and what each left outside the folder: the shim's socket (named
 # by a hash of containerd's address, namespace and id) and libcni's cached results.

@@ -6,22 +6,24 @@
  * sockets); `clean.sh` removes or restores all of it, on `stop()` or, through the reaper, once the process that started the
  * node is gone however it went.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { type InstalledPlugin, agentSocket, startAgentProcess } from '../../cni/testing.js';
+import { agentNodeFlags } from '../../agent/settings.js';
+import { type InstalledPlugin, agentSettings, agentSocket } from '../../cni/testing.js';
 import { buildForwarder } from '../../cni/build.js';
 import { pluginName } from '../../common/index.js';
 import { installOnce, installerSettings } from '../../installer/index.js';
+import { componentArgs } from '../operator-process.js';
 import { freePort } from '../ports.js';
+import { spawnServer, startReaper } from '../processes.js';
 import { testImage, writeTestImage } from './image.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const cleanScript = path.join(here, 'clean.sh');
-const reaperScript = path.join(here, 'reaper.sh');
+export const cleanScript = path.join(here, 'clean.sh');
 /** Debian's containernetworking-plugins: the main plugin and the loopback every sandbox gets. */
 const debianCniDir = '/usr/lib/cni';
 const cgroupMount = '/sys/fs/cgroup';
@@ -49,6 +51,13 @@ export interface NodeOptions {
   readonly kubelet: string;
   /** The credentials the kubelet and the node agent use. */
   readonly kubeconfig: string;
+  /** Keep running after this process exits (`npm run node:up`); stop with clean.sh. */
+  readonly detached?: boolean;
+  /**
+   * Run clean.sh from a reaper once this process is gone (the default unless detached); off when the
+   * caller reaps a folder that holds this one.
+   */
+  readonly reaper?: boolean;
   readonly readyTimeoutMs?: number;
 }
 
@@ -93,11 +102,10 @@ export class RealNode {
     };
     const node = new RealNode(options, paths, hostId);
     try {
-      node.startReaper();
+      if (options.reaper ?? options.detached !== true) startReaper(dir, cleanScript);
       createCgroupRoot(hostId);
       await node.installCni();
-      const agent = await startAgentProcess(plugin, options.name);
-      node.track('agent', agent.process);
+      await node.startAgent(plugin);
       await node.startContainerd();
       await node.startKubelet();
     } catch (error) {
@@ -113,6 +121,11 @@ export class RealNode {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+  }
+
+  /** The processes it runs (not its pods). */
+  pids(): number[] {
+    return this.children.map((child) => child.pid).filter((pid): pid is number => pid !== undefined);
   }
 
   logPath(component: string): string {
@@ -154,6 +167,22 @@ export class RealNode {
     );
     for (const plugin of ['bridge', 'loopback'])
       fs.copyFileSync(path.join(debianCniDir, plugin), path.join(this.paths.cniBinDir, plugin));
+  }
+
+  /** The node agent as the DaemonSet runs it; resolves once it has synced and listens. */
+  private async startAgent(plugin: InstalledPlugin): Promise<void> {
+    const agent = this.spawn(
+      'agent',
+      process.execPath,
+      componentArgs('agent/main.ts', agentNodeFlags),
+      agentSettings(plugin, this.options.name),
+    );
+    const deadline = Date.now() + 60_000;
+    while (!fs.readFileSync(this.logPath('agent'), 'utf8').includes('"caches synced"')) {
+      if (agent.exitCode !== null || Date.now() > deadline)
+        throw new Error(`the node agent did not start; see ${this.logPath('agent')}`);
+      await sleep(100);
+    }
   }
 
   private async startContainerd(): Promise<void> {
@@ -241,25 +270,12 @@ export class RealNode {
     args: readonly string[],
     env: Readonly<Record<string, string>> = {},
   ): ChildProcess {
-    const log = fs.openSync(this.logPath(component), 'a');
-    const child = spawn(binary, args, { stdio: ['ignore', log, log], env: { ...process.env, ...env } });
-    fs.closeSync(log);
-    this.track(component, child);
-    return child;
-  }
-
-  /** Kept, and its pid written where the clean-up finds it. */
-  private track(component: string, child: ChildProcess): void {
+    const child = spawnServer(this.options.stateDir, component, binary, args, {
+      env,
+      detached: this.options.detached === true,
+    });
     this.children.push(child);
-    if (child.pid !== undefined)
-      fs.writeFileSync(path.join(this.options.stateDir, `${component}.pid`), String(child.pid));
-  }
-
-  private startReaper(): void {
-    spawn('bash', [reaperScript, String(process.pid), this.options.stateDir], {
-      stdio: 'ignore',
-      detached: true,
-    }).unref();
+    return child;
   }
 }
 

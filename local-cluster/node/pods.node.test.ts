@@ -1,81 +1,93 @@
 /**
- * Real pods on a real node: a kubelet and containerd registered against a real control plane, the pod
- * network set up by this project's installer code, forwarder and node agent. No scheduler runs: pods
- * name their node. Proves that a pod waits, with the reason in its events, until a pool selects its node;
- * that its address then comes from its rack's pool and is recorded on a block under the pod's handle;
- * that pods on the node reach each other; and that deleting them releases their addresses.
+ * Real pods on a real node of a local cluster: a kubelet and containerd registered against a control
+ * plane with a controller-manager and a scheduler, the pod network set up by this project's installer
+ * code, forwarder and node agent. Pods come from Deployments and the scheduler places them. Proves that
+ * a pod waits, with the reason in its events, until a pool selects its node; that its address then comes
+ * from its rack's pool and is recorded on a block under the pod's handle; that pods on the node reach
+ * each other; and that deleting them releases their addresses.
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IpamResources, ipamResources } from '../../allocator/index.js';
 import type { Allocation } from '../../api/index.js';
 import { cidrContainsAddress, parseAddress, parseCidr } from '../../ipam/index.js';
 import { KubeClient, loadConnection } from '../../kube/index.js';
-import { ControlPlane } from '../control-plane.js';
-import { installCrds } from '../crds.js';
 import { eventually } from '../eventually.js';
 import { createAllocatablePool } from '../pools.js';
+import { LocalCluster } from './cluster.js';
 import { testImage } from './image.js';
-import { RealNode, networkName } from './node.js';
+import { networkName } from './node.js';
 
 const nodeName = 'rack-0-node-0';
 const pool = { name: 'rack-0', cidr: '10.77.0.0/24' };
 
 interface PodJson {
   metadata: { name: string; uid: string };
+  spec: { nodeName?: string };
   status?: { phase?: string; podIP?: string };
 }
 
-let plane: ControlPlane | undefined;
-let node: RealNode | undefined;
+let cluster: LocalCluster | undefined;
 let resources: IpamResources;
 
 function kubectl(args: readonly string[], input?: string): string {
-  if (plane === undefined) throw new Error('no control plane');
-  return execFileSync(plane.binaries.kubectl, args, {
-    env: { ...process.env, KUBECONFIG: plane.kubeconfigPath },
-    input,
-    encoding: 'utf8',
-    stdio: 'pipe',
-  });
+  if (cluster === undefined) throw new Error('no cluster');
+  return cluster.kubectl(args, input);
 }
 
-function createPod(name: string, command: readonly string[], restartPolicy: 'Always' | 'Never'): void {
-  const pod = {
-    apiVersion: 'v1',
-    kind: 'Pod',
+/**
+ * A Deployment of one test pod running `command`; with `readyWhen`, the pod is Ready only once that
+ * file exists in it (an exec probe: the kubelet runs it through containerd).
+ */
+function createDeployment(name: string, command: readonly string[], readyWhen?: string): void {
+  const labels = { app: name };
+  const deployment = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
     metadata: { name, namespace: 'default' },
     spec: {
-      nodeName,
-      restartPolicy,
-      terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'main', image: testImage, imagePullPolicy: 'Never', command }],
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'main',
+              image: testImage,
+              imagePullPolicy: 'Never',
+              command,
+              ...(readyWhen === undefined
+                ? {}
+                : { readinessProbe: { exec: { command: ['cat', readyWhen] }, periodSeconds: 1 } }),
+            },
+          ],
+        },
+      },
     },
   };
-  kubectl(['create', '-f', '-'], JSON.stringify(pod));
+  kubectl(['create', '-f', '-'], JSON.stringify(deployment));
 }
 
-const getPod = (name: string): PodJson => JSON.parse(kubectl(['get', 'pod', name, '-o', 'json'])) as PodJson;
+const podsOf = (app: string): PodJson[] =>
+  (JSON.parse(kubectl(['get', 'pods', '-l', `app=${app}`, '-o', 'json'])) as { items: PodJson[] }).items;
 
-/** Waits until the pod is in `phase`; a pod that ends in another phase fails at once. */
-function podInPhase(name: string, phase: string): Promise<PodJson> {
-  return eventually(
-    () => {
-      const pod = getPod(name);
-      if (pod.status?.phase === phase) return pod;
-      if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded')
-        throw new Error(`pod ${name} ended ${pod.status.phase}: ${kubectl(['describe', 'pod', name])}`);
-      return undefined;
-    },
-    { timeoutMs: 90_000, intervalMs: 250 },
+/** Waits until the Deployment's pod is Ready and returns it. */
+async function readyPod(app: string): Promise<PodJson> {
+  await eventually(
+    () =>
+      kubectl(['rollout', 'status', `deployment/${app}`, '--timeout=5s']).includes('successfully') ||
+      undefined,
+    { timeoutMs: 120_000, intervalMs: 500 },
   );
+  const [pod] = podsOf(app);
+  if (pod === undefined) throw new Error(`no pod of ${app}`);
+  return pod;
 }
 
 /** The sandbox containerd made for the pod: its id is the container id CNI was called with. */
 function sandboxOf(podUid: string): string {
+  const node = cluster?.nodes[0];
   if (node === undefined) throw new Error('no node');
   for (const id of node.ctr(['containers', 'list', '--quiet']).split('\n').filter(Boolean)) {
     const info = JSON.parse(node.ctr(['containers', 'info', id])) as { Labels?: Record<string, string> };
@@ -94,21 +106,12 @@ async function allocations(): Promise<Allocation[]> {
 }
 
 beforeAll(async () => {
-  plane = await ControlPlane.start();
-  installCrds(plane.binaries.kubectl, plane.kubeconfigPath);
-  resources = ipamResources(new KubeClient(loadConnection(plane.kubeconfigPath)));
-  node = await RealNode.start({
-    name: nodeName,
-    labels: { rack: '0' },
-    stateDir: fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-node-')),
-    kubelet: path.join(plane.binaries.binDir, 'kubelet'),
-    kubeconfig: plane.kubeconfigPath,
-  });
+  cluster = await LocalCluster.start({ nodes: [{ name: nodeName, labels: { rack: '0' } }] });
+  resources = ipamResources(new KubeClient(loadConnection(cluster.plane.kubeconfigPath)));
 });
 
-afterAll(async () => {
-  node?.stop();
-  await plane?.stop();
+afterAll(() => {
+  cluster?.stop();
 });
 
 describe('a real node', () => {
@@ -121,10 +124,10 @@ describe('a real node', () => {
 
   it("runs pods with addresses from the rack's pool, reachable from each other, released on delete", async () => {
     // Before any pool selects the node, the reason is in the pod's events, where `kubectl describe` shows it.
-    createPod('server', ['sleep', '3600'], 'Always');
+    createDeployment('server', ['sleep', '3600']);
     await eventually(
       () =>
-        kubectl(['get', 'events', '--field-selector', 'involvedObject.name=server', '-o', 'json']).includes(
+        kubectl(['get', 'events', '--field-selector', 'involvedObject.kind=Pod', '-o', 'json']).includes(
           `no IPv4 pool selects node ${nodeName}`,
         ) || undefined,
       { timeoutMs: 60_000, intervalMs: 500 },
@@ -133,27 +136,39 @@ describe('a real node', () => {
       metadata: { name: pool.name },
       spec: { cidr: pool.cidr, blockSize: 28, nodeSelector: 'rack == "0"' },
     });
-    const server = await podInPhase('server', 'Running');
+    const server = await readyPod('server');
+    expect(server.spec.nodeName).toBe(nodeName);
     const ip = server.status?.podIP ?? '';
     expect(cidrContainsAddress(parseCidr(pool.cidr), parseAddress(ip))).toBe(true);
 
     const blocks = (await resources.blocks.list()).items;
     const holder = blocks.find((block) =>
-      block.spec.allocations.some((allocation) => allocation.pod === 'server'),
+      block.spec.allocations.some((allocation) => allocation.pod === server.metadata.name),
     );
     expect(holder && cidrContainsAddress(parseCidr(holder.spec.cidr), parseAddress(ip))).toBe(true);
-    expect(holder?.spec.allocations.find((allocation) => allocation.pod === 'server')).toMatchObject({
+    expect(
+      holder?.spec.allocations.find((allocation) => allocation.pod === server.metadata.name),
+    ).toMatchObject({
       handle: `${networkName}.${sandboxOf(server.metadata.uid)}.eth0`,
       namespace: 'default',
       podUID: server.metadata.uid,
       node: nodeName,
     });
 
-    createPod('client', ['ping', '-c', '3', '-W', '5', ip], 'Never');
-    const client = await podInPhase('client', 'Succeeded');
+    // Ready only once its ping got answers: the probe reads the file written after a successful ping.
+    createDeployment(
+      'client',
+      ['sh', '-c', `ping -c 3 -W 5 ${ip} && touch /tmp/reached && exec sleep 3600`],
+      '/tmp/reached',
+    );
+    const client = await readyPod('client');
     expect(client.status?.podIP).not.toBe(ip);
 
-    kubectl(['delete', 'pod', 'server', 'client', '--wait=true', '--timeout=90s']);
+    kubectl(['delete', 'deployment', 'server', 'client', '--wait=true', '--timeout=90s']);
+    await eventually(() => (podsOf('server').length + podsOf('client').length === 0 ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
     await eventually(
       async () =>
         (await allocations()).some((allocation) => allocation.node === nodeName) ? undefined : true,
