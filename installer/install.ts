@@ -11,6 +11,11 @@
  *    next to the launcher, and the copied credentials (`<net dir>/topology-ipam/`, which held a token).
  *
  * Files are compared before writing, so a re-sync that finds nothing changed writes nothing.
+ *
+ * The temporary file is beside its target on purpose: containerd 1.6 reloads its CNI configuration on a
+ * folder event other than create or chmod, so it misses a conflist moved in from another folder (one
+ * create event) but takes ours on the rename event of the temporary name (the real-node suite installs
+ * the conflist after containerd has started, as the DaemonSet does).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';

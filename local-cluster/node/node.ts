@@ -104,10 +104,13 @@ export class RealNode {
     try {
       if (options.reaper ?? options.detached !== true) startReaper(dir, cleanScript);
       createCgroupRoot(hostId);
-      await node.installCni();
+      node.installNodePlugins();
       await node.startAgent(plugin);
       await node.startContainerd();
-      await node.startKubelet();
+      const kubelet = await node.startKubelet();
+      // As the chart's DaemonSet does on a node that is up: the network turns ready once the conflist is there.
+      await node.installCni();
+      await node.waitReady(kubelet, options.readyTimeoutMs ?? 120_000);
     } catch (error) {
       node.stop();
       throw error;
@@ -138,7 +141,14 @@ export class RealNode {
     for (const child of this.children) child.kill('SIGKILL');
   }
 
-  /** The forwarder and the conflist as the chart's installer writes them, with Debian's plugins beside. */
+  /** Debian's plugins, as a node's image brings them. */
+  private installNodePlugins(): void {
+    fs.mkdirSync(this.paths.cniBinDir, { recursive: true });
+    for (const plugin of ['bridge', 'loopback'])
+      fs.copyFileSync(path.join(debianCniDir, plugin), path.join(this.paths.cniBinDir, plugin));
+  }
+
+  /** The forwarder and the conflist as the chart's installer writes them (each renamed into place). */
   private async installCni(): Promise<void> {
     const forwarderDir = path.dirname(await buildForwarder());
     const conflist = {
@@ -155,7 +165,6 @@ export class RealNode {
         },
       ],
     };
-    // Before containerd starts: containerd 1.6 misses a conflist renamed into its folder later.
     await installOnce(
       installerSettings({
         NODE_NAME: this.options.name,
@@ -165,8 +174,6 @@ export class RealNode {
         SOURCE_DIR: forwarderDir,
       }),
     );
-    for (const plugin of ['bridge', 'loopback'])
-      fs.copyFileSync(path.join(debianCniDir, plugin), path.join(this.paths.cniBinDir, plugin));
   }
 
   /** The node agent as the DaemonSet runs it; resolves once it has synced and listens. */
@@ -201,7 +208,7 @@ export class RealNode {
     this.ctr(['images', 'import', image]);
   }
 
-  private async startKubelet(): Promise<void> {
+  private async startKubelet(): Promise<ChildProcess> {
     const dir = path.join(this.options.stateDir, 'kubelet');
     fs.mkdirSync(dir, { recursive: true });
     const config = path.join(dir, 'config.json');
@@ -211,7 +218,7 @@ export class RealNode {
     );
     fs.writeFileSync(path.join(this.options.stateDir, 'sysctls'), `${saved.join('\n')}\n`);
     const labels = Object.entries(this.options.labels).map(([key, value]) => `${key}=${value}`);
-    const kubelet = this.spawn(
+    return this.spawn(
       'kubelet',
       this.options.kubelet,
       [
@@ -231,7 +238,6 @@ export class RealNode {
         PATH: '/usr/local/bin:/usr/bin:/bin',
       },
     );
-    await this.waitReady(kubelet, this.options.readyTimeoutMs ?? 120_000);
   }
 
   private async waitReady(kubelet: ChildProcess, timeoutMs: number): Promise<void> {
