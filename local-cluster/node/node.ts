@@ -13,7 +13,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { agentNodeFlags } from '../../agent/settings.js';
-import { type InstalledPlugin, agentSettings, agentSocket } from '../../cni/testing.js';
+import { type InstalledPlugin, agentSettings, agentSocket, debianPlugins } from '../../cni/testing.js';
 import { buildForwarder } from '../../cni/build.js';
 import { pluginName } from '../../common/index.js';
 import { installOnce, installerSettings } from '../../installer/index.js';
@@ -24,8 +24,6 @@ import { testImage, writeTestImage } from './image.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const cleanScript = path.join(here, 'clean.sh');
-/** Debian's containernetworking-plugins: the main plugin and the loopback every sandbox gets. */
-const debianCniDir = '/usr/lib/cni';
 const cgroupMount = '/sys/fs/cgroup';
 /**
  * The kernel settings a kubelet sets on start when protectKernelDefaults is off (on, it refuses to start
@@ -141,11 +139,11 @@ export class RealNode {
     for (const child of this.children) child.kill('SIGKILL');
   }
 
-  /** Debian's plugins, as a node's image brings them. */
+  /** Debian's bridge and the loopback every sandbox gets, as a node's image brings them. */
   private installNodePlugins(): void {
     fs.mkdirSync(this.paths.cniBinDir, { recursive: true });
     for (const plugin of ['bridge', 'loopback'])
-      fs.copyFileSync(path.join(debianCniDir, plugin), path.join(this.paths.cniBinDir, plugin));
+      fs.copyFileSync(path.join(debianPlugins, plugin), path.join(this.paths.cniBinDir, plugin));
   }
 
   /** The forwarder and the conflist as the chart's installer writes them (each renamed into place). */
