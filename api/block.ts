@@ -86,7 +86,10 @@ export const blockCidrSchema = z
 export const ipamBlockSpecSchema = z
   .object({
     cidr: blockCidrSchema.describe('The block, e.g. 192.168.0.64/26. Immutable.'),
-    pool: kubeName.describe('Name of the IPPool the block was carved from.'),
+    pool: kubeName.describe(
+      'Name of the IPPool the block belongs to: the one it was carved from, or the pool split out of that ' +
+        'one around it (kubectl ipam split).',
+    ),
     node: z
       .string()
       .max(253)

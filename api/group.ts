@@ -13,5 +13,11 @@ export const labels = {
   region: `${apiGroup}/region`,
 } as const;
 
+/**
+ * On an IPPool made by `kubectl ipam split`: the name of the pool it was split from. A pool so marked may
+ * lie inside that pool while the latter is disabled (`overlapFromSplit`, docs/adr/0013-splitting-a-pool.md).
+ */
+export const splitFromAnnotation = `${apiGroup}/split-from`;
+
 /** Held on an IPPool until no block in it holds an address. */
 export const poolFinalizer = `${apiGroup}/blocks-released`;

@@ -36,7 +36,7 @@ export {
 } from './block-allocation.js';
 export { type IPAMConfigSpec, ipamConfigName, ipamConfigSpecSchema } from './config.js';
 export { customResourceDefinition } from './crds.js';
-export { apiGroup, apiVersion, apiVersionName, labels, poolFinalizer } from './group.js';
+export { apiGroup, apiVersion, apiVersionName, labels, poolFinalizer, splitFromAnnotation } from './group.js';
 export {
   type AllocatableReason,
   type Condition,
@@ -69,7 +69,9 @@ export {
   type PoolValidationCode,
   type PoolValidationError,
   type ReservedRange,
+  type SplitParty,
   type ValidatePoolSpecOptions,
+  overlapFromSplit,
   poolValidationCodes,
   RESERVED_RANGES,
   formatPoolValidationError,

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { cidrToString } from '../ipam/index.js';
+import { cidrToString, parseCidr } from '../ipam/index.js';
 import {
+  type SplitParty,
+  overlapFromSplit,
   poolValidationCodes,
   type PoolValidationCode,
   formatPoolValidationError,
@@ -489,5 +491,63 @@ describe('parsePoolSpec', () => {
   it('checks immutability against the old spec', () => {
     const result = parsePoolSpec({ ...v4, blockSize: 24 }, { oldSpec: v4 });
     expect(result.ok).toBe(false);
+  });
+});
+
+describe('overlapFromSplit', () => {
+  const party = (name: string, cidr: string, disabled: boolean, splitFrom?: string): SplitParty => ({
+    name,
+    cidr: parseCidr(cidr),
+    disabled,
+    splitFrom,
+  });
+  const outer = party('old', '10.0.0.0/16', true);
+  const inner = party('old-0', '10.0.0.0/17', false, 'old');
+  it.each([
+    {
+      name: 'inside the disabled pool it names',
+      a: outer,
+      b: inner,
+      relation: 'a-contains-b',
+      expected: true,
+    },
+    { name: 'either way round', a: inner, b: outer, relation: 'b-contains-a', expected: true },
+    {
+      name: 'the pool it names is enabled',
+      a: { ...outer, disabled: false },
+      b: inner,
+      relation: 'a-contains-b',
+      expected: false,
+    },
+    {
+      name: 'it names another pool',
+      a: outer,
+      b: { ...inner, splitFrom: 'other' },
+      relation: 'a-contains-b',
+      expected: false,
+    },
+    {
+      name: 'it names none',
+      a: outer,
+      b: { ...inner, splitFrom: undefined },
+      relation: 'a-contains-b',
+      expected: false,
+    },
+    {
+      name: 'the disabled pool is the inner one',
+      a: party('big', '10.0.0.0/8', false, 'small'),
+      b: party('small', '10.0.0.0/16', true),
+      relation: 'a-contains-b',
+      expected: false,
+    },
+    {
+      name: 'the same CIDR',
+      a: outer,
+      b: party('copy', '10.0.0.0/16', false, 'old'),
+      relation: 'equal',
+      expected: false,
+    },
+  ] as const)('$name: $expected', ({ a, b, relation, expected }) => {
+    expect(overlapFromSplit({ a, b, relation })).toBe(expected);
   });
 });

@@ -13,6 +13,8 @@ import {
 } from '../selector/index.js';
 import {
   type Cidr,
+  type Overlap,
+  type PoolRef,
   type Result,
   BLOCK_SIZE_LIMITS,
   cidrEquals,
@@ -435,5 +437,30 @@ function checkImmutable(
       message: `blockSize cannot be changed (was ${oldBlockSize}); create a new pool instead`,
       oldBlockSize,
     });
+  }
+}
+
+/** What the split rule reads of each pool of an overlapping pair. */
+export interface SplitParty extends PoolRef {
+  readonly disabled: boolean;
+  /** The pool's `splitFromAnnotation`: the pool it was split from, if any. */
+  readonly splitFrom: string | undefined;
+}
+
+/**
+ * Whether an overlap is the one `kubectl ipam split` makes, and so no conflict: a pool strictly inside a
+ * disabled pool it names as the one it was split from. The disabled pool hands out no new block, and no
+ * two blocks ever overlap whatever the pools say (ADR 5), so no address can be handed out twice; re-enabling
+ * the outer pool makes the pair an ordinary overlap again. See docs/adr/0013-splitting-a-pool.md.
+ */
+export function overlapFromSplit(overlap: Overlap<SplitParty>): boolean {
+  const nested = (outer: SplitParty, inner: SplitParty) => outer.disabled && inner.splitFrom === outer.name;
+  switch (overlap.relation) {
+    case 'equal':
+      return false;
+    case 'a-contains-b':
+      return nested(overlap.a, overlap.b);
+    case 'b-contains-a':
+      return nested(overlap.b, overlap.a);
   }
 }

@@ -1,11 +1,12 @@
 /** Test data for the planners: small factories for pools, blocks and allocations. Used by tests only. */
-import type {
-  Allocation,
-  CoolingAddress,
-  IPAMBlock,
-  IPPool,
-  IPPoolSpecInput,
-  IPPoolStatus,
+import {
+  type Allocation,
+  type CoolingAddress,
+  type IPAMBlock,
+  type IPPool,
+  type IPPoolSpecInput,
+  type IPPoolStatus,
+  splitFromAnnotation,
 } from '../../api/index.js';
 import { type PoolView, poolView } from './pools.js';
 
@@ -17,6 +18,8 @@ export interface PoolOptions {
   readonly deleting?: boolean;
   readonly generation?: number;
   readonly status?: IPPoolStatus;
+  /** The pool it was split from (its split-from annotation). */
+  readonly splitFrom?: string;
 }
 
 export function ipPool(name: string, spec: IPPoolSpecInput, options: PoolOptions = {}): IPPool {
@@ -28,6 +31,9 @@ export function ipPool(name: string, spec: IPPoolSpecInput, options: PoolOptions
       creationTimestamp: options.createdAt ?? T0,
       ...(options.deleting === true ? { deletionTimestamp: '2024-06-01T00:00:00Z' } : {}),
       ...(options.generation === undefined ? {} : { generation: options.generation }),
+      ...(options.splitFrom === undefined
+        ? {}
+        : { annotations: { [splitFromAnnotation]: options.splitFrom } }),
     },
     spec,
     ...(options.status === undefined ? {} : { status: options.status }),

@@ -143,6 +143,39 @@ describe('poolStandings', () => {
       expected: { old: 'PoolDisabled', new: 'CIDROverlap' },
     },
     {
+      name: 'pools split out of a disabled pool are no conflict, while it stays disabled',
+      pools: [
+        view('old', { cidr: '10.0.0.0/16', disabled: true }, { createdAt: EARLY }),
+        view('old-0', { cidr: '10.0.0.0/17' }, { createdAt: LATE, splitFrom: 'old' }),
+        view('old-1', { cidr: '10.0.128.0/17' }, { createdAt: LATE, splitFrom: 'old' }),
+      ],
+      expected: { old: 'PoolDisabled', 'old-0': 'OK', 'old-1': 'OK' },
+    },
+    {
+      name: 'a split pool whose pool is being deleted',
+      pools: [
+        view('old', { cidr: '10.0.0.0/16', disabled: true }, { createdAt: EARLY, deleting: true }),
+        view('old-0', { cidr: '10.0.0.0/17' }, { createdAt: LATE, splitFrom: 'old' }),
+      ],
+      expected: { old: 'Terminating', 'old-0': 'OK' },
+    },
+    {
+      name: 'the pool split from, enabled again: an ordinary overlap',
+      pools: [
+        view('old', { cidr: '10.0.0.0/16' }, { createdAt: EARLY }),
+        view('old-0', { cidr: '10.0.0.0/17' }, { createdAt: LATE, splitFrom: 'old' }),
+      ],
+      expected: { old: 'OK', 'old-0': 'CIDROverlap' },
+    },
+    {
+      name: 'a split-from annotation naming another pool: an ordinary overlap',
+      pools: [
+        view('old', { cidr: '10.0.0.0/16', disabled: true }, { createdAt: EARLY }),
+        view('new', { cidr: '10.0.0.0/17' }, { createdAt: LATE, splitFrom: 'other' }),
+      ],
+      expected: { old: 'PoolDisabled', new: 'CIDROverlap' },
+    },
+    {
       name: 'terminating outranks overlap',
       pools: [
         view('old', { cidr: '10.0.0.0/8' }, { createdAt: EARLY }),

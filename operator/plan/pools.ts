@@ -3,9 +3,11 @@ import {
   type IPPool,
   type NodePools,
   type ParsedPool,
+  overlapFromSplit,
   parsePool,
   poolConditionTypes,
   poolsForNode,
+  splitFromAnnotation,
 } from '../../api/index.js';
 import { cidrOverlaps, findOverlaps, formatOverlap } from '../../ipam/index.js';
 
@@ -42,17 +44,28 @@ function inService(pool: PoolView): boolean {
 /**
  * Whether each pool may hand out blocks, and why not. Of two overlapping pools the one already in
  * service, else the older, keeps its standing and the other is refused (the admission webhook normally
- * stops such a pool at apply time; this catches what got past it).
+ * stops such a pool at apply time; this catches what got past it). A pool split out of a disabled pool
+ * (`overlapFromSplit`) is no conflict.
  */
 export function poolStandings(pools: readonly PoolView[]): Map<string, PoolStanding> {
   const standings = new Map<string, PoolStanding>();
   const overlapsOf = new Map<string, string[]>();
   const refs = pools.flatMap((pool) =>
     pool.valid
-      ? [{ name: pool.name, cidr: pool.valid.cidr, createdAt: pool.createdAt, incumbent: inService(pool) }]
+      ? [
+          {
+            name: pool.name,
+            cidr: pool.valid.cidr,
+            createdAt: pool.createdAt,
+            incumbent: inService(pool),
+            disabled: pool.valid.spec.disabled,
+            splitFrom: pool.object.metadata.annotations?.[splitFromAnnotation],
+          },
+        ]
       : [],
   );
   for (const overlap of findOverlaps(refs)) {
+    if (overlapFromSplit(overlap)) continue;
     const messages = overlapsOf.get(overlap.b.name) ?? [];
     messages.push(formatOverlap(overlap));
     overlapsOf.set(overlap.b.name, messages);

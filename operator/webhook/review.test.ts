@@ -210,6 +210,38 @@ describe('reviewPool', () => {
     });
   });
 
+  describe('a pool split out of another (kubectl ipam split)', () => {
+    const splitFrom = (from: string) => ({ annotations: { 'ipam.topology-ipam.dev/split-from': from } });
+    const disabledDefault = pool('default', { cidr: '192.168.0.0/16', disabled: true });
+    const others = existing.filter((other) => other.metadata.name !== 'default');
+
+    it('is allowed inside the disabled pool it names', () => {
+      const half = pool('default-0', { cidr: '192.168.0.0/17' }, splitFrom('default'));
+      expect(reviewPool(request('CREATE', half), [disabledDefault, ...others])).toEqual({
+        uid: 'uid-1',
+        allowed: true,
+      });
+    });
+
+    it.each([
+      ['the pool it names is enabled', existing, splitFrom('default')],
+      ['it names another pool', [disabledDefault, ...others], splitFrom('v6')],
+      ['it names none', [disabledDefault, ...others], {}],
+    ])('is refused when %s', (_, pools, metadata) => {
+      const half = pool('default-0', { cidr: '192.168.0.0/17' }, metadata);
+      expect(message(reviewPool(request('CREATE', half), pools))).toBe(
+        'IPPool "default-0" 192.168.0.0/17 overlaps IPPool "default" 192.168.0.0/16 (contains it)',
+      );
+    });
+
+    it('is refused where it overlaps any other pool', () => {
+      const half = pool('leaving-0', { cidr: '10.20.0.0/17' }, splitFrom('default'));
+      expect(message(reviewPool(request('CREATE', half), [disabledDefault, ...others]))).toBe(
+        'IPPool "leaving-0" 10.20.0.0/17 overlaps IPPool "leaving" 10.20.0.0/16 (contains it)',
+      );
+    });
+  });
+
   it('allows DELETE, even of a pool that overlaps', () => {
     const doomed = pool('rack-1', { cidr: '192.168.1.0/24' });
     expect(reviewPool(request('DELETE', undefined, doomed), existing)).toEqual({

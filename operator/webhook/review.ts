@@ -3,7 +3,9 @@
  * pools that exist: no I/O, no clock. The HTTPS server parses the AdmissionReview and calls it.
  *
  * - CREATE: refuse a spec that breaks any rule of `validatePoolSpec` and a CIDR that overlaps any
- *   existing pool (a pool being deleted still holds its blocks, so it counts), all reasons at once.
+ *   existing pool (a pool being deleted still holds its blocks, so it counts), all reasons at once. The
+ *   one overlap allowed is a split's (`overlapFromSplit`): a pool inside the disabled pool it names in
+ *   its split-from annotation.
  * - UPDATE: a change that leaves the spec alone (labels, finalizers: the controller removing its
  *   finalizer from a pool being deleted) is always allowed, so that an object written before the
  *   webhook was installed can still be cleaned up. A spec change is validated with the immutability
@@ -17,18 +19,14 @@ import { z } from 'zod';
 import {
   type IPPool,
   type PoolValidationError,
+  type SplitParty,
   apiGroup,
   formatPoolValidationError,
+  overlapFromSplit,
+  splitFromAnnotation,
   validatePoolSpec,
 } from '../../api/index.js';
-import {
-  type Cidr,
-  type PoolRef,
-  cidrEquals,
-  findOverlapsWith,
-  formatOverlap,
-  safeParseCidr,
-} from '../../ipam/index.js';
+import { type Cidr, cidrEquals, findOverlapsWith, formatOverlap, safeParseCidr } from '../../ipam/index.js';
 
 const groupVersionKind = z.object({ group: z.string(), version: z.string(), kind: z.string() });
 const groupVersionResource = z.object({ group: z.string(), version: z.string(), resource: z.string() });
@@ -88,7 +86,12 @@ export interface AdmissionResponse {
 }
 
 const poolObject = z.looseObject({
-  metadata: z.looseObject({ name: z.string().optional() }).optional(),
+  metadata: z
+    .looseObject({
+      name: z.string().optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
   spec: z.unknown(),
 });
 type PoolObject = z.infer<typeof poolObject>;
@@ -109,8 +112,13 @@ function poolCidr(spec: unknown): Cidr | undefined {
   return parsed.ok ? parsed.value : undefined;
 }
 
-function poolRefs(pools: readonly IPPool[]): PoolRef[] {
-  const refs: PoolRef[] = [];
+/** Whether the spec says `disabled: true` (a spec of the wrong shape is refused on its own). */
+function isDisabled(spec: unknown): boolean {
+  return typeof spec === 'object' && spec !== null && 'disabled' in spec && spec.disabled === true;
+}
+
+function poolRefs(pools: readonly IPPool[]): SplitParty[] {
+  const refs: SplitParty[] = [];
   for (const pool of pools) {
     const cidr = poolCidr(pool.spec);
     if (cidr === undefined) continue;
@@ -118,6 +126,8 @@ function poolRefs(pools: readonly IPPool[]): PoolRef[] {
     refs.push({
       name: pool.metadata.name,
       cidr,
+      disabled: isDisabled(pool.spec),
+      splitFrom: pool.metadata.annotations?.[splitFromAnnotation],
       ...(created === undefined ? {} : { createdAt: new Date(created) }),
     });
   }
@@ -170,7 +180,14 @@ export function reviewPool(request: AdmissionRequest, existingPools: readonly IP
   if (cidr !== undefined) {
     const oldCidr = old === undefined ? undefined : poolCidr(old.spec);
     const cidrChanged = oldCidr === undefined || !cidrEquals(oldCidr, cidr);
-    for (const overlap of findOverlapsWith({ name, cidr }, poolRefs(existingPools))) {
+    const candidate: SplitParty = {
+      name,
+      cidr,
+      disabled: isDisabled(object.data.spec),
+      splitFrom: object.data.metadata?.annotations?.[splitFromAnnotation],
+    };
+    for (const overlap of findOverlapsWith(candidate, poolRefs(existingPools))) {
+      if (overlapFromSplit(overlap)) continue;
       const text = formatOverlap(overlap, 'b');
       if (cidrChanged) {
         messages.push(text);
