@@ -20,6 +20,8 @@ describe('parseCommandLine', () => {
       ['release', '--ip', '10.0.0.1', '--force'],
       { name: 'release', from: 'address', address: '10.0.0.1', force: true },
     ],
+    [['split', 'default', '4'], { name: 'split', pool: 'default', parts: 4, output: 'table' }],
+    [['split', '-o', 'json', 'default', '2'], { name: 'split', pool: 'default', parts: 2, output: 'json' }],
     [
       ['configure', '--strict-affinity=true', '--max-blocks-per-host', '3'],
       { name: 'configure', flags: { 'strict-affinity': 'true', 'max-blocks-per-host': '3' } },
@@ -37,7 +39,21 @@ describe('parseCommandLine', () => {
   });
 
   it.each([
-    [['split', 'pool', '2'], /unknown command "split"/],
+    [['check'], undefined],
+    [['check', '--chunk-size', '50'], 50],
+    [['--chunk-size=0', 'show'], 0],
+  ])('reads --chunk-size for every command: %o', (argv, chunkSize) => {
+    const parsed = parseCommandLine(argv);
+    expect(parsed.ok && parsed.connect.chunkSize).toBe(chunkSize);
+  });
+
+  it.each([
+    [['merge', 'pool', '2'], /unknown command "merge"/],
+    [['split', 'pool'], /split takes a pool and a number/],
+    [['split', 'pool', 'two'], /N must be a number of pools, not "two"/],
+    [['split', 'pool', '2', '3'], /unexpected argument "3"/],
+    [['split', 'pool', '2', '--blocks'], /split takes no --blocks/],
+    [['show', '--chunk-size', 'many'], /--chunk-size must be a number/],
     [['show', 'extra'], /unexpected argument "extra"/],
     [['show', '--blocks', '--borrowed'], /one of --blocks, --borrowed, --config, --ip/],
     [['show', '--dry-run'], /show takes no --dry-run/],

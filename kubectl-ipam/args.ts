@@ -7,6 +7,8 @@ import { type OutputFormat, outputFormats } from './render.js';
 export interface Connect {
   readonly kubeconfig?: string;
   readonly context?: string;
+  /** Objects per page of a list (kubectl's --chunk-size); 0 reads each list whole. */
+  readonly chunkSize?: number;
 }
 
 export type ShowView = 'pools' | 'blocks' | 'borrowed' | 'config';
@@ -27,7 +29,8 @@ export type Command =
       | { readonly from: 'report'; readonly file: string; readonly maxAgeMinutes: number }
       | { readonly from: 'address'; readonly address: string }
     ))
-  | { readonly name: 'configure'; readonly flags: Partial<Record<ConfigureFlag, string>> };
+  | { readonly name: 'configure'; readonly flags: Partial<Record<ConfigureFlag, string>> }
+  | { readonly name: 'split'; readonly pool: string; readonly parts: number; readonly output: OutputFormat };
 
 export type Parsed =
   | { readonly ok: true; readonly command: Command; readonly connect: Connect }
@@ -36,6 +39,7 @@ export type Parsed =
 const options = {
   kubeconfig: { type: 'string' },
   context: { type: 'string' },
+  'chunk-size': { type: 'string' },
   output: { type: 'string', short: 'o' },
   help: { type: 'boolean', short: 'h' },
   blocks: { type: 'boolean' },
@@ -61,7 +65,11 @@ const commandFlags: Record<Command['name'], readonly string[]> = {
   check: ['output', 'grace'],
   release: ['output', 'ip', 'from-report', 'max-age', 'grace', 'dry-run', 'force'],
   configure: Object.keys(configureFlags),
+  split: ['output'],
 };
+
+/** Flags every command takes. */
+const globalFlags = ['kubeconfig', 'context', 'chunk-size', 'help'];
 
 export const usage = `kubectl ipam: see, check and repair the cluster's addresses (topology-ipam)
 
@@ -72,10 +80,15 @@ Usage:
   kubectl ipam configure [--strict-affinity=true|false] [--max-blocks-per-host=N]
                          [--auto-allocate-blocks=true|false] [--min-free-addresses-per-node=N]
                          [--release-cooldown-seconds=N]
+  kubectl ipam split POOL N [-o table|json|yaml]
+      Splits POOL into N pools of equal size (N a power of two) with its settings, named POOL-0 to
+      POOL-<N-1>: disables POOL, creates them, hands them POOL's blocks (addresses in use untouched)
+      and deletes POOL. Run it again to finish a split that was interrupted.
 
-Global flags: --kubeconfig FILE, --context NAME.
-Exit codes: 0 done (check: no problem); 1 check found problems, or release kept some address;
-2 usage error, refused report, or an error talking to the cluster.`;
+Global flags: --kubeconfig FILE, --context NAME, --chunk-size N (objects per page of a list, default
+500; 0 for one response).
+Exit codes: 0 done (check: no problem); 1 check found problems, or release kept some address, or
+split left blocks to move; 2 usage error, refused report or split, or an error talking to the cluster.`;
 
 export function parseCommandLine(argv: readonly string[]): Parsed {
   let parsed;
@@ -85,20 +98,27 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     return { ok: false, error: errorMessage(error) };
   }
   const { values, positionals } = parsed;
+  const chunkSize = values['chunk-size'] === undefined ? undefined : count(values['chunk-size']);
+  if (chunkSize === undefined && values['chunk-size'] !== undefined)
+    return { ok: false, error: '--chunk-size must be a number of objects (0 for no paging)' };
   const connect: Connect = {
     ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
     ...(values.context === undefined ? {} : { context: values.context }),
+    ...(chunkSize === undefined ? {} : { chunkSize }),
   };
   const [name = 'help', ...rest] = positionals;
   if (values.help === true || name === 'help') return { ok: true, command: { name: 'help' }, connect };
   if (!isCommand(name)) return { ok: false, error: `unknown command "${name}"` };
-  if (rest.length > 0) return { ok: false, error: `unexpected argument "${rest.join(' ')}"` };
-  const given = Object.keys(values).filter((flag) => !['kubeconfig', 'context', 'help'].includes(flag));
+  const operands = name === 'split' ? 2 : 0;
+  if (rest.length > operands)
+    return { ok: false, error: `unexpected argument "${rest.slice(operands).join(' ')}"` };
+  if (rest.length < operands) return { ok: false, error: 'split takes a pool and a number: split POOL N' };
+  const given = Object.keys(values).filter((flag) => !globalFlags.includes(flag));
   const foreign = given.find((flag) => !commandFlags[name].includes(flag));
   if (foreign !== undefined) return { ok: false, error: `${name} takes no --${foreign}` };
   const output = values.output ?? 'table';
   if (!isOutput(output)) return { ok: false, error: `-o must be one of ${outputFormats.join(', ')}` };
-  const command = buildCommand(name, values, output);
+  const command = buildCommand(name, values, output, rest);
   return typeof command === 'string' ? { ok: false, error: command } : { ok: true, command, connect };
 }
 
@@ -108,8 +128,15 @@ function buildCommand(
   name: Exclude<Command['name'], 'help'>,
   values: Values,
   output: OutputFormat,
+  operands: readonly string[],
 ): Command | string {
   switch (name) {
+    case 'split': {
+      const [pool = '', parts = ''] = operands;
+      return /^\d{1,4}$/.test(parts)
+        ? { name, pool, parts: Number(parts), output }
+        : `N must be a number of pools, not "${parts}"`;
+    }
     case 'show': {
       const views = (['blocks', 'borrowed', 'config'] as const).filter((view) => values[view] === true);
       if (views.length + (values.ip === undefined ? 0 : 1) > 1)

@@ -4,7 +4,7 @@ import { errorMessage } from '../common/index.js';
 import { safeParseAddress, parseCidr, addressOrdinal } from '../ipam/index.js';
 import { type Command, parseCommandLine, usage } from './args.js';
 import { checkCluster, problemCount } from './check.js';
-import { Cluster } from './cluster.js';
+import { Cluster, type Progress } from './cluster.js';
 import { configureSpec } from './configure.js';
 import { describeError } from './errors.js';
 import {
@@ -16,19 +16,21 @@ import {
   renderConfig,
   renderPools,
   renderRelease,
+  renderSplit,
 } from './render.js';
 import { type ReleaseTarget, type Verdict, reportFileSchema, reportRefusal } from './release.js';
 import { addressState, blockHolding, blockRows, borrowedRows, poolRows } from './show.js';
 import { configInForce } from './snapshot.js';
+import { colourWanted, progressText } from './terminal.js';
 
 export interface PluginIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
   readonly env: NodeJS.ProcessEnv;
-  /** Whether stdout is a terminal: colours only then. */
+  /** Whether stdout is a terminal: colours only then (and NO_COLOR unset). */
   readonly tty: boolean;
   /** Where to say how a long read is going (stderr when it is a terminal): undefined clears it. */
-  readonly progress?: (text: string | undefined) => void;
+  readonly progress?: ((text: string | undefined) => void) | undefined;
   readonly now: () => Date;
 }
 
@@ -64,9 +66,10 @@ async function runCommand(
   const print = (text: string) => {
     io.stdout(`${text}\n`);
   };
+  const colour = colourWanted(io.tty, io.env);
   switch (command.name) {
     case 'show': {
-      const options: RenderOptions = { output: command.output, colour: io.tty };
+      const options: RenderOptions = { output: command.output, colour };
       if (command.view === 'config') {
         print(renderConfig(configInForce(await cluster.config()), options));
         return 0;
@@ -100,11 +103,20 @@ async function runCommand(
         now: io.now(),
         graceMs: command.graceSeconds * 1000,
       });
-      print(renderCheck(report, { output: command.output, colour: io.tty }));
+      print(renderCheck(report, { output: command.output, colour }));
       return problemCount(report) === 0 ? 0 : 1;
     }
     case 'release':
-      return release(command, cluster, io);
+      return release(command, cluster, io, colour);
+    case 'split': {
+      const outcome = await cluster.split(command.pool, command.parts);
+      if (!outcome.ok) {
+        io.stderr(`error: ${outcome.error}\n`);
+        return 2;
+      }
+      print(renderSplit(outcome.value, { output: command.output, colour }));
+      return outcome.value.blocksLeft.length === 0 ? 0 : 1;
+    }
     case 'configure': {
       const current = await cluster.config();
       const outcome = configureSpec(current?.spec, command.flags);
@@ -113,7 +125,7 @@ async function runCommand(
         return 2;
       }
       await cluster.writeConfig(current, outcome.spec);
-      print(renderConfig(configInForce(await cluster.config()), { output: 'table', colour: io.tty }));
+      print(renderConfig(configInForce(await cluster.config()), { output: 'table', colour }));
       return 0;
     }
   }
@@ -123,6 +135,7 @@ async function release(
   command: Extract<Command, { name: 'release' }>,
   cluster: Cluster,
   io: PluginIo,
+  colour: boolean,
 ): Promise<number> {
   const targets =
     command.from === 'report'
@@ -147,7 +160,7 @@ async function release(
     handle: target.handle,
     outcome: verdictText(verdict, command.dryRun),
   }));
-  io.stdout(`${renderRelease(rows, { output: command.output, colour: io.tty })}\n`);
+  io.stdout(`${renderRelease(rows, { output: command.output, colour })}\n`);
   return judged.some(({ verdict }) => verdict === 'held' || verdict === 'unowned') ? 1 : 0;
 }
 
@@ -231,13 +244,13 @@ function verdictText(verdict: Verdict, dryRun: boolean): string {
   }
 }
 
-/** Runs one of the cluster's reads with its progress shown on the terminal. */
-async function reading<T>(io: PluginIo, read: (progress: (done: string) => void) => Promise<T>): Promise<T> {
-  const lists: string[] = [];
+/** Runs one of the cluster's reads with its progress shown on the terminal, a page at a time. */
+async function reading<T>(io: PluginIo, read: (progress: Progress) => Promise<T>): Promise<T> {
+  const counts = new Map<string, number>();
   try {
-    return await read((done) => {
-      lists.push(done);
-      io.progress?.(`read ${lists.join(', ')}…`);
+    return await read((what, count) => {
+      counts.set(what, count);
+      io.progress?.(progressText(counts));
     });
   } finally {
     io.progress?.(undefined);

@@ -3,6 +3,7 @@ import { stringify as toYaml } from 'yaml';
 import { type CheckReport, problemCount } from './check.js';
 import { humanAge, paint, table, usageBar } from './format.js';
 import type { AddressState, BlockRow, BorrowedRow, PoolRow } from './show.js';
+import type { SplitOutcome } from './split.js';
 
 export const outputFormats = ['table', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof outputFormats)[number];
@@ -192,4 +193,33 @@ export function renderRelease(rows: readonly ReleaseRow[], options: RenderOption
           rows.map((row) => [row.address, row.pod, row.outcome]),
         ))
   );
+}
+
+export function renderSplit(outcome: SplitOutcome, options: RenderOptions): string {
+  const text = structured(outcome, options.output);
+  if (text !== undefined) return text;
+  const old = `IPPool "${outcome.pool}" ${outcome.cidr}`;
+  const lines = [
+    outcome.disabled ? `${old} disabled.` : `${old} was disabled already.`,
+    table(
+      ['POOL', 'CIDR', 'CREATED', 'BLOCKS MOVED'],
+      outcome.pools.map((pool) => [
+        pool.name,
+        pool.cidr,
+        pool.created ? 'yes' : 'already there',
+        String(outcome.blocksMoved[pool.name] ?? 0),
+      ]),
+    ),
+  ];
+  if (outcome.blocksLeft.length > 0)
+    lines.push(
+      paint(
+        `${outcome.blocksLeft.length} block(s) still being claimed in "${outcome.pool}" ` +
+          `(${outcome.blocksLeft.join(', ')}): run the same split again to move them.`,
+        'yellow',
+        options.colour,
+      ),
+    );
+  lines.push(`IPPool "${outcome.pool}" deleted: it goes once no block is left in it.`);
+  return lines.join('\n');
 }
