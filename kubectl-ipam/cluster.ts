@@ -236,12 +236,17 @@ export class Cluster {
     const pool = pools.find((candidate) => candidate.metadata.name === name);
     if (pool === undefined) {
       const made = splitChildren(name, pools);
-      return made.length === 0
-        ? { ok: false, error: `IPPool "${name}" not found` }
-        : {
-            ok: false,
-            error: `IPPool "${name}" not found: it was split into ${made.map((child) => `"${child.metadata.name}" ${child.spec.cidr}`).join(', ')} already`,
-          };
+      if (made.length === 0) return { ok: false, error: `IPPool "${name}" not found` };
+      // Split by an earlier run, which went as far as the old pool's deletion: nothing left to do.
+      const done = made.map((child) => ({
+        name: child.metadata.name,
+        cidr: child.spec.cidr,
+        created: false,
+      }));
+      return {
+        ok: true,
+        value: { pool: name, pools: done, disabled: false, blocksMoved: {}, blocksLeft: [] },
+      };
     }
     const plan = planSplit(pool, parts, pools);
     if (!plan.ok) return plan;

@@ -198,9 +198,14 @@ export function renderRelease(rows: readonly ReleaseRow[], options: RenderOption
 export function renderSplit(outcome: SplitOutcome, options: RenderOptions): string {
   const text = structured(outcome, options.output);
   if (text !== undefined) return text;
-  const old = `IPPool "${outcome.pool}" ${outcome.cidr}`;
+  const old = `IPPool "${outcome.pool}" ${outcome.cidr ?? ''}`;
+  const gone = outcome.cidr === undefined;
   const lines = [
-    outcome.disabled ? `${old} disabled.` : `${old} was disabled already.`,
+    gone
+      ? `IPPool "${outcome.pool}" is gone: it was split already.`
+      : outcome.disabled
+        ? `${old} disabled.`
+        : `${old} was disabled already.`,
     table(
       ['POOL', 'CIDR', 'CREATED', 'BLOCKS MOVED'],
       outcome.pools.map((pool) => [
@@ -220,6 +225,6 @@ export function renderSplit(outcome: SplitOutcome, options: RenderOptions): stri
         options.colour,
       ),
     );
-  lines.push(`IPPool "${outcome.pool}" deleted: it goes once no block is left in it.`);
+  if (!gone) lines.push(`IPPool "${outcome.pool}" deleted: it goes once no block is left in it.`);
   return lines.join('\n');
 }

@@ -169,6 +169,16 @@ describe('renderSplit', () => {
     );
   });
 
+  it('says when an earlier run finished the split', () => {
+    const done = { pool: 'rack', pools: outcome.pools, disabled: false, blocksMoved: {}, blocksLeft: [] };
+    expect(renderSplit(done, { output: 'table', colour: false }).split('\n')).toEqual([
+      'IPPool "rack" is gone: it was split already.',
+      'POOL    CIDR         CREATED        BLOCKS MOVED',
+      'rack-0  10.0.0.0/23  yes            0',
+      'rack-1  10.0.2.0/23  already there  0',
+    ]);
+  });
+
   it('is JSON for tools', () => {
     expect(JSON.parse(renderSplit(outcome, { output: 'json', colour: false }))).toEqual(outcome);
   });

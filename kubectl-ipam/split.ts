@@ -122,7 +122,8 @@ export function newPoolOf(block: IPAMBlock, children: readonly SplitChild[]): st
 /** What a run of `split` did, for the user and for tools (`-o json`). */
 export interface SplitOutcome {
   readonly pool: string;
-  readonly cidr: string;
+  /** Absent when the old pool is gone already: an earlier run finished the split. */
+  readonly cidr?: string;
   /** The old pool was disabled by this run (false when it already was). */
   readonly disabled: boolean;
   readonly pools: readonly { readonly name: string; readonly cidr: string; readonly created: boolean }[];
