@@ -236,6 +236,24 @@ describe('kubectl ipam check, release and configure', () => {
     expect(human.stdout).toMatch(/\d+ problems found\./);
   });
 
+  it('reads its lists a page at a time (--chunk-size), to the same report', async () => {
+    const paged = await ipam('check', '--grace', '0', '-o', 'json', '--chunk-size', '2');
+    expect(paged.code).toBe(1);
+    const again = JSON.parse(paged.stdout) as CheckReport;
+    const mine = (found: CheckReport) => ({
+      leaks: found.leaks.filter((leak) => ours(leak.block)).map((leak) => leak.address),
+      duplicates: found.duplicates.filter((duplicate) => duplicate.address.startsWith(`${net}.`)),
+      unrecorded: found.unrecordedPods.filter((pod) => pod.namespace === namespace),
+      orphans: found.affinitiesWithoutBlock.filter((problem) => ours(problem.block)),
+      outside: found.blocksOutsidePools.filter((problem) => ours(problem.block)),
+    });
+    expect(mine(again)).toEqual(mine(report));
+    // Pages of 2: the blocks arrived over several pages (this file alone made 5).
+    const blockCounts = new Set(paged.progress.flatMap((text) => /(\d+) blocks/.exec(text ?? '')?.[1] ?? []));
+    expect(blockCounts.size).toBeGreaterThanOrEqual(3);
+    expect([...blockCounts].map(Number)).toContain(2);
+  });
+
   /** The report, cut to this file's leaks (the shared API server may hold others), written to a file. */
   const reportFile = (changes: Partial<CheckReport> = {}): string => {
     const file = path.join(dir, `report-${randomInt(1e9)}.json`);

@@ -37,7 +37,7 @@ describe('progressText', () => {
         ['blocks', 1200],
         ['pods', 15000],
       ],
-      'read 3 pools, 1,200 blocks, 15,000 pods…',
+      'read 3 pools, 1200 blocks, 15000 pods…',
     ],
   ] as const)('%o', (counts, text) => {
     expect(progressText(new Map(counts))).toBe(text);

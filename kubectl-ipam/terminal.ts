@@ -22,8 +22,8 @@ export function progressLine(
   };
 }
 
-/** `read 3 pools, 1,200 blocks, 5,000 pods…`: how many objects of each list have arrived so far. */
+/** `read 3 pools, 1200 blocks, 5000 pods…`: how many objects of each list have arrived so far. */
 export function progressText(counts: ReadonlyMap<string, number>): string {
-  const lists = [...counts].map(([what, count]) => `${count.toLocaleString('en-US')} ${what}`);
+  const lists = [...counts].map(([what, count]) => `${count} ${what}`);
   return `read ${lists.join(', ')}…`;
 }
