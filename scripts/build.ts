@@ -3,7 +3,8 @@
  * bundles (dist/operator/main.mjs, dist/agent/agent.mjs), the CNI forwarder (dist/cni/topology-ipam, a
  * static Go binary: needs Go) and the installer's bundle (dist/installer/installer.mjs). Each bundle is
  * one ESM file, all its image needs besides Node. Besides the images: the kubectl plugin,
- * dist/kubectl-ipam/kubectl-ipam.
+ * dist/kubectl-ipam/kubectl-ipam, with its krew release beside it (scripts/krew.ts): the archive
+ * kubectl-ipam-linux-amd64.tar.gz, its .sha256 and the manifest ipam.yaml filled with that sha256.
  *
  * `npm run build -- agent installer` builds only those (images/Dockerfile builds the forwarder in a Go
  * stage of its own); `--out-dir DIR` puts them all in DIR instead, side by side as the CNI image lays
@@ -15,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type BuildOptions, build } from 'esbuild';
 import { buildForwarder } from '../cni/build.js';
+import { krewRelease } from './krew.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -44,9 +46,10 @@ async function bundle(entry: string, outfile: string, options: BuildOptions): Pr
 /**
  * The kubectl plugin, one executable file for kubectl to find on PATH, behind a `#!/usr/bin/env node`
  * line. CommonJS, which Node assumes for a file without extension outside any package; inside this
- * repository (package.json says ESM) the package.json written beside it says CommonJS again.
+ * repository (package.json says ESM) the package.json written beside it says CommonJS again. Then its
+ * krew release.
  */
-async function kubectlPlugin(outDir: string): Promise<string> {
+async function kubectlPlugin(outDir: string): Promise<string[]> {
   const outfile = path.join(outDir, 'kubectl-ipam');
   await build({
     ...esmForNode,
@@ -58,7 +61,12 @@ async function kubectlPlugin(outDir: string): Promise<string> {
   });
   fs.chmodSync(outfile, 0o755);
   fs.writeFileSync(path.join(outDir, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
-  return outfile;
+  const release = krewRelease(outDir, {
+    executable: outfile,
+    license: path.join(repo, 'LICENSE'),
+    manifest: path.join(repo, 'kubectl-ipam', 'krew', 'ipam.yaml'),
+  });
+  return [outfile, ...release];
 }
 
 /** Each artefact: its folder in dist/, and how to build it into a folder. */
@@ -96,8 +104,8 @@ const names =
 const outDir = values['out-dir'];
 for (const name of names) {
   const { distDir, build: buildArtefact } = artefacts[name];
-  const file = await buildArtefact(
+  const built = await buildArtefact(
     outDir === undefined ? path.join(repo, 'dist', distDir) : path.resolve(outDir),
   );
-  console.log(path.relative(process.cwd(), file));
+  for (const file of [built].flat()) console.log(path.relative(process.cwd(), file));
 }
