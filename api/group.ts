@@ -15,7 +15,7 @@ export const labels = {
 
 /**
  * On an IPPool made by `kubectl ipam split`: the name of the pool it was split from. A pool so marked may
- * lie inside that pool while the latter is disabled (`overlapFromSplit`, docs/adr/0013-splitting-a-pool.md).
+ * lie inside that pool while the latter is disabled (`overlapFromSplit`, docs/adr/0014-splitting-a-pool.md).
  */
 export const splitFromAnnotation = `${apiGroup}/split-from`;
 

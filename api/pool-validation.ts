@@ -451,7 +451,7 @@ export interface SplitParty extends PoolRef {
  * Whether an overlap is the one `kubectl ipam split` makes, and so no conflict: a pool strictly inside a
  * disabled pool it names as the one it was split from. The disabled pool hands out no new block, and no
  * two blocks ever overlap whatever the pools say (ADR 5), so no address can be handed out twice; re-enabling
- * the outer pool makes the pair an ordinary overlap again. See docs/adr/0013-splitting-a-pool.md.
+ * the outer pool makes the pair an ordinary overlap again. See docs/adr/0014-splitting-a-pool.md.
  */
 export function overlapFromSplit(overlap: Overlap<SplitParty>): boolean {
   const nested = (outer: SplitParty, inner: SplitParty) => outer.disabled && inner.splitFrom === outer.name;

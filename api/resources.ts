@@ -224,7 +224,7 @@ const ipamBlock: ResourceDefinition = {
   fieldRules: [
     { path: 'spec', rules: [ordinalsInsideBlock('allocations'), ordinalsInsideBlock('cooling')] },
     { path: 'spec.cidr', rules: blockCidrRules },
-    // spec.pool is not immutable: `kubectl ipam split` hands a block to the pool split out around it (ADR 13).
+    // spec.pool is not immutable: `kubectl ipam split` hands a block to the pool split out around it (ADR 14).
     // One entry per ordinal: the API server refuses a duplicate key, at no CEL cost.
     { path: 'spec.allocations', listType: 'map', listMapKeys: ['ordinal'] },
     { path: 'spec.cooling', listType: 'map', listMapKeys: ['ordinal'] },

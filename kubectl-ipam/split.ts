@@ -4,7 +4,7 @@
  * one in its split-from annotation, which makes it no conflict while the old pool stays disabled), hand
  * every confirmed block and its affinity to the new pool around it, and delete the old pool, which the
  * operator lets go once no block is left in it. Every step can be run again: an interrupted split is
- * finished by running the same command. See docs/adr/0013-splitting-a-pool.md.
+ * finished by running the same command. See docs/adr/0014-splitting-a-pool.md.
  */
 import { type IPAMBlock, type IPPool, isPendingBlock, splitFromAnnotation } from '../api/index.js';
 import {
