@@ -3,12 +3,12 @@
  * bundles (dist/operator/main.mjs, dist/agent/agent.mjs), the CNI forwarder (dist/cni/topology-ipam, a
  * static Go binary: needs Go) and the installer's bundle (dist/installer/installer.mjs). Each bundle is
  * one ESM file, all its image needs besides Node. Besides the images: the kubectl plugin,
- * dist/kubectl-ipam/kubectl-ipam, with its krew release beside it (scripts/krew.ts): the archive
- * kubectl-ipam-linux-amd64.tar.gz, its .sha256 and the manifest ipam.yaml filled with that sha256.
+ * dist/kubectl-ipam/bin/kubectl-ipam, with its krew release in dist/kubectl-ipam (scripts/krew.ts): the
+ * archive kubectl-ipam-linux-amd64.tar.gz, its .sha256 and the manifest ipam.yaml filled with that sha256.
  *
  * `npm run build -- agent installer` builds only those (images/Dockerfile builds the forwarder in a Go
- * stage of its own); `--out-dir DIR` puts them all in DIR instead, side by side as the CNI image lays
- * them out.
+ * stage of its own); `--out-dir DIR` puts their executables in DIR instead, side by side as the CNI image
+ * lays them out (the krew release is a dist/ product only).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -46,10 +46,9 @@ async function bundle(entry: string, outfile: string, options: BuildOptions): Pr
 /**
  * The kubectl plugin, one executable file for kubectl to find on PATH, behind a `#!/usr/bin/env node`
  * line. CommonJS, which Node assumes for a file without extension outside any package; inside this
- * repository (package.json says ESM) the package.json written beside it says CommonJS again. Then its
- * krew release.
+ * repository (package.json says ESM) the package.json written beside it says CommonJS again.
  */
-async function kubectlPlugin(outDir: string): Promise<string[]> {
+async function kubectlPlugin(outDir: string): Promise<string> {
   const outfile = path.join(outDir, 'kubectl-ipam');
   await build({
     ...esmForNode,
@@ -61,15 +60,33 @@ async function kubectlPlugin(outDir: string): Promise<string[]> {
   });
   fs.chmodSync(outfile, 0o755);
   fs.writeFileSync(path.join(outDir, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
+  return outfile;
+}
+
+/**
+ * The plugin in `outDir`/bin, the folder to put on PATH, and its krew release in `outDir`: kubectl takes
+ * every `kubectl-*` file on PATH for a plugin, and would complain of the archive beside the executable.
+ */
+async function kubectlPluginRelease(outDir: string): Promise<string[]> {
+  const executable = await kubectlPlugin(path.join(outDir, 'bin'));
   const release = krewRelease(outDir, {
-    executable: outfile,
+    executable,
     license: path.join(repo, 'LICENSE'),
     manifest: path.join(repo, 'kubectl-ipam', 'krew', 'ipam.yaml'),
   });
-  return [outfile, ...release];
+  return [executable, ...release];
 }
 
-/** Each artefact: its folder in dist/, and how to build it into a folder. */
+interface Artefact {
+  /** Its folder in dist/. */
+  readonly distDir: string;
+  /** Builds it into its dist/ folder; returns the files made. */
+  readonly build: (outDir: string) => Promise<string | string[]>;
+  /** Builds only its executable into a folder shared with others (`--out-dir`), if that differs. */
+  readonly buildExecutable?: (outDir: string) => Promise<string>;
+}
+
+/** Each artefact, by name. */
 const artefacts = {
   operator: {
     distDir: 'operator',
@@ -84,8 +101,12 @@ const artefacts = {
     distDir: 'installer',
     build: (outDir: string) => bundle('installer/main.ts', path.join(outDir, 'installer.mjs'), minified),
   },
-  'kubectl-ipam': { distDir: 'kubectl-ipam', build: kubectlPlugin },
-} as const;
+  'kubectl-ipam': {
+    distDir: 'kubectl-ipam',
+    build: kubectlPluginRelease,
+    buildExecutable: kubectlPlugin,
+  },
+} as const satisfies Record<string, Artefact>;
 type ArtefactName = keyof typeof artefacts;
 
 const isArtefact = (name: string): name is ArtefactName => Object.hasOwn(artefacts, name);
@@ -103,9 +124,10 @@ const names =
   positionals.length > 0 ? positionals.filter(isArtefact) : Object.keys(artefacts).filter(isArtefact);
 const outDir = values['out-dir'];
 for (const name of names) {
-  const { distDir, build: buildArtefact } = artefacts[name];
-  const built = await buildArtefact(
-    outDir === undefined ? path.join(repo, 'dist', distDir) : path.resolve(outDir),
-  );
+  const artefact: Artefact = artefacts[name];
+  const built =
+    outDir === undefined
+      ? await artefact.build(path.join(repo, 'dist', artefact.distDir))
+      : await (artefact.buildExecutable ?? artefact.build)(path.resolve(outDir));
   for (const file of [built].flat()) console.log(path.relative(process.cwd(), file));
 }
