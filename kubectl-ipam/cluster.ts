@@ -2,11 +2,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type IpamResources, ipamResources } from '../allocator/index.js';
 import {
   type IPAMBlock,
   type IPAMConfig,
   type IPAMConfigSpec,
+  type IPPool,
   ipamConfigName,
   labels,
   releaseWhere,
@@ -15,6 +17,7 @@ import { type Result, cidrToResourceName, cidrToString, parseCidr } from '../ipa
 import {
   type KubeObject,
   type Node,
+  ApiError,
   type ObjectList,
   type ObjectMeta,
   type Pod,
@@ -252,15 +255,7 @@ export class Cluster {
     if (!plan.ok) return plan;
     const { children } = plan.value;
     const disabled = pool.spec.disabled !== true && (await this.disable(name));
-    for (const child of children) {
-      if (child.exists) continue;
-      try {
-        await this.resources.pools.create(childPool(pool, child));
-      } catch (error) {
-        // Made by a run racing this one: planSplit checks it is the same pool when run again.
-        if (!isAlreadyExists(error)) throw error;
-      }
-    }
+    for (const child of children) if (!child.exists) await this.createPool(childPool(pool, child));
     const blocksMoved: Record<string, number> = {};
     const blocksLeft: string[] = [];
     const inOldPool = `${labels.pool}=${name}`;
@@ -293,6 +288,24 @@ export class Cluster {
         blocksLeft,
       },
     };
+  }
+
+  /**
+   * Creates a new pool of a split. The admission webhook judges overlaps by the pools its informer has
+   * seen, which may not show the old pool disabled yet: a refusal is tried again for a few seconds.
+   * One made meanwhile by a run racing this one is fine (the next run checks it is the same).
+   */
+  private async createPool(pool: IPPool): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.resources.pools.create(pool);
+        return;
+      } catch (error) {
+        if (isAlreadyExists(error)) return;
+        if (!(error instanceof ApiError && error.status === 422) || attempt >= 20) throw error;
+        await sleep(250);
+      }
+    }
   }
 
   /** Sets `disabled` on the pool; false if it already was (or is gone). */

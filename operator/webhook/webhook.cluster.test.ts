@@ -10,6 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { splitFromAnnotation } from '../../api/index.js';
 import { callbackLogger } from '../../common/index.js';
 import { Informer, ResourceClient } from '../../kube/index.js';
 import { adminClients } from '../../local-cluster/clients.js';
@@ -52,11 +53,15 @@ function kubectlAsync(args: readonly string[], input?: string): Promise<ToolResu
   });
 }
 
-function poolManifest(name: string, spec: Record<string, unknown>): string {
+function poolManifest(
+  name: string,
+  spec: Record<string, unknown>,
+  annotations: Record<string, string> = {},
+): string {
   return JSON.stringify({
     apiVersion: 'ipam.topology-ipam.dev/v1alpha1',
     kind: 'IPPool',
-    metadata: { name: `${prefix}-${name}`, labels: { [testLabel]: prefix } },
+    metadata: { name: `${prefix}-${name}`, labels: { [testLabel]: prefix }, annotations },
     spec,
   });
 }
@@ -241,6 +246,28 @@ describe('the admission webhook on a real API server', () => {
       'name',
     ]);
     expect(listed.stdout).toBe('');
+  });
+
+  it('admits a pool split out of a disabled pool it names (kubectl ipam split), not while that pool is enabled', async () => {
+    expect((await apply('whole', { cidr: '10.252.0.0/16' })).ok).toBe(true);
+    await eventually('the informer to see the pool', () => Promise.resolve(informer.get(`${prefix}-whole`)));
+    const half = poolManifest(
+      'whole-0',
+      { cidr: '10.252.0.0/17' },
+      { [splitFromAnnotation]: `${prefix}-whole` },
+    );
+    const refused = await kubectlAsync(['apply', '-f', '-'], half);
+    expect(refused.ok).toBe(false);
+    expect(refused.stderr).toContain(
+      `IPPool "${prefix}-whole-0" 10.252.0.0/17 overlaps IPPool "${prefix}-whole" 10.252.0.0/16 (contains it)`,
+    );
+    expect((await apply('whole', { cidr: '10.252.0.0/16', disabled: true })).ok).toBe(true);
+    await eventually('the informer to see the pool disabled', () =>
+      Promise.resolve(informer.get(`${prefix}-whole`)?.spec.disabled === true ? true : undefined),
+    );
+    const admitted = await kubectlAsync(['apply', '-f', '-'], half);
+    expect(admitted.stderr).toBe('');
+    expect(admitted.ok).toBe(true);
   });
 
   it('refuses a selector that does not parse, with the position', async () => {
