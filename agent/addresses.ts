@@ -41,6 +41,7 @@ import {
   blockContaining,
   cidrContainsAddress,
   cidrToResourceName,
+  safeParseCidr,
 } from '../ipam/index.js';
 import { ApiError, isConflict, isNotFound } from '../kube/index.js';
 import { type NetworkConfig, handleOf, isHandleOfNetwork, legacyHandleOf } from '../cni/config.js';
@@ -50,6 +51,7 @@ import {
   assignInBlock,
   assignRequestedInBlock,
   assignedIp,
+  assignedIpViaGateway,
   blockCidr,
   blocksToAssignFrom,
   candidatePools,
@@ -350,7 +352,11 @@ export class NodeAddresses implements CommandBackend {
                   : await this.assignRequested(request, requested, workload);
               assignedHere.push(placed);
             }
-            result.push(assignedIp(placed.block, placed.ordinal));
+            result.push(
+              config.ipam.linkLocalGateway
+                ? assignedIpViaGateway(placed.block, placed.ordinal, this.poolCidr(placed.block.spec.pool))
+                : assignedIp(placed.block, placed.ordinal),
+            );
           }
           return result;
         });
@@ -446,6 +452,13 @@ export class NodeAddresses implements CommandBackend {
     }
     const held = findHandle(wellFormedBlocks([fresh]), handle, family);
     return held ? { block: held.block, ordinal: held.outcome.allocation.ordinal } : undefined;
+  }
+
+  /** The CIDR of the pool named, if the cache holds it. */
+  private poolCidr(name: string): Cidr | undefined {
+    const pool = this.options.cache.pools().find((each) => each.metadata.name === name);
+    const cidr = pool === undefined ? undefined : safeParseCidr(pool.spec.cidr);
+    return cidr?.ok ? cidr.value : undefined;
   }
 
   private async assign(request: CommandRequest, family: IpFamily, pools: PoolSelection): Promise<Placed> {

@@ -48,6 +48,22 @@ describe('parseNetworkConfig', () => {
     expect(config.ipam.pools).toEqual([]);
   });
 
+  it.each([
+    ['off by default', {}, false],
+    ['on', { link_local_gateway: true }, true],
+    ['on, written as Calico writes flags', { link_local_gateway: 'true' }, true],
+    [
+      'on, with an IPv6 default route and an IPv4 route with its own gateway',
+      { link_local_gateway: true, routes: [{ dst: '::/0' }, { dst: '10.96.0.0/12', gw: '10.0.0.1' }] },
+      true,
+    ],
+    ['off, with an IPv4 default route', { routes: [{ dst: '0.0.0.0/0' }] }, false],
+  ])('reads link_local_gateway: %s', (_, fields, linkLocalGateway) => {
+    expect(parseNetworkConfig(network({ type: 'topology-ipam', ...fields })).ipam.linkLocalGateway).toBe(
+      linkLocalGateway,
+    );
+  });
+
   it('reads the GC valid-attachments list', () => {
     const config = parseNetworkConfig(
       network(
@@ -96,6 +112,18 @@ describe('parseNetworkConfig', () => {
     ['a bad route', network({ type: 't', routes: [{ dst: '0.0.0.0' }] }), 7, /routes\[0\]\.dst/],
     ['a bad gateway', network({ type: 't', routes: [{ dst: '0.0.0.0/0', gw: 'x' }] }), 7, /routes\[0\]\.gw/],
     ['a negative cool-down', network({ type: 't', cooldown_seconds: -1 }), 7, /cooldown_seconds/],
+    [
+      'a link_local_gateway that is no flag',
+      network({ type: 't', link_local_gateway: 'yes' }),
+      7,
+      /ipam\.link_local_gateway/,
+    ],
+    [
+      'an IPv4 route via the link-local gateway',
+      network({ type: 't', link_local_gateway: true, routes: [{ dst: '0.0.0.0/0' }] }),
+      7,
+      /ipam\.routes\[0\]: with link_local_gateway an IPv4 route without gw would go via 169\.254\.1\.1/,
+    ],
     ['a string flag', network({ type: 't', assign_ipv6: 'yes' }), 7, /assign_ipv6/],
     ['an agent socket that is no path', network({ type: 't', agent_socket: 7 }), 7, /ipam\.agent_socket/],
     [

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { errorMessage } from '../common/index.js';
 import { type Cidr, type IpFamily, cidrToString, safeParseAddress, safeParseCidr } from '../ipam/index.js';
 import { CniError } from './errors.js';
-import type { DnsConfig, RouteConfig } from './result.js';
+import { type DnsConfig, type RouteConfig, linkLocalGateways } from './result.js';
 import { type CniVersion, isSupportedVersion, supportedVersions } from './versions.js';
 
 /** A pool named in the configuration: by IPPool name, or by the pool's CIDR. */
@@ -32,6 +32,11 @@ export interface NetworkIpamSection {
   readonly cooldownSeconds?: number;
   /** The most one request may take in the agent, retries included. */
   readonly timeoutSeconds: number;
+  /**
+   * Each address is reported with a link-local gateway and its pool's prefix length, for a routed main
+   * plugin (`ptp`) that puts the gateway on the host side of each pod's veth (see result.ts).
+   */
+  readonly linkLocalGateway: boolean;
 }
 
 export interface Attachment {
@@ -85,6 +90,7 @@ const ipamSchema = z.strictObject({
   nodename: z.string().min(1).optional(),
   cooldown_seconds: z.int().min(0).optional(),
   timeout_seconds: z.number().positive().max(600).default(30),
+  link_local_gateway: flag.default(false),
   // Read by the forwarder, which dials it: the node agent's unix socket.
   agent_socket: z.string().min(1).optional(),
   // Read before the node agent (the plugin talked to the API server itself); still accepted so that
@@ -176,7 +182,7 @@ function parsePoolRef(text: string, path: string, family: IpFamily | undefined):
   return read.ref;
 }
 
-function checkRoute(route: RouteConfig, path: string): void {
+function checkRoute(route: RouteConfig, path: string, linkLocalGateway: boolean): void {
   const dst = safeParseCidr(route.dst);
   if (!dst.ok)
     throw invalid(`${path}.dst`, `${path}.dst: "${route.dst}" is not a valid CIDR: ${dst.error.message}`);
@@ -185,6 +191,16 @@ function checkRoute(route: RouteConfig, path: string): void {
     if (!gw.ok)
       throw invalid(`${path}.gw`, `${path}.gw: "${route.gw}" is not an IP address: ${gw.error.message}`);
   }
+  // Main plugins add the IPAM's routes (ipam.ConfigureIface) before a routed one (ptp) makes the gateway
+  // reachable: the kernel refuses a route via 169.254.1.1 then ("network is unreachable") and the pod
+  // fails to start. IPv6's gateway is on-link from the start (fe80::/64), so its routes work.
+  if (linkLocalGateway && route.gw === undefined && dst.value.family === 4)
+    throw invalid(
+      `${path}.gw`,
+      `${path}: with link_local_gateway an IPv4 route without gw would go via ${linkLocalGateways[4]}, ` +
+        'which the main plugin cannot reach when it adds the routes; the pod reaches its pool through ' +
+        "the gateway without one: remove this route or give it a gw on the pod's network",
+    );
 }
 
 /** Parses the `ipam` section (already JSON). */
@@ -214,7 +230,7 @@ export function parseNetworkIpamSection(value: unknown): NetworkIpamSection {
     );
   }
   ipam.routes.forEach((route, i) => {
-    checkRoute(route, `ipam.routes[${i}]`);
+    checkRoute(route, `ipam.routes[${i}]`, ipam.link_local_gateway);
   });
   return {
     type: ipam.type,
@@ -222,6 +238,7 @@ export function parseNetworkIpamSection(value: unknown): NetworkIpamSection {
     families,
     routes: ipam.routes,
     timeoutSeconds: ipam.timeout_seconds,
+    linkLocalGateway: ipam.link_local_gateway,
     ...(ipam.dns === undefined ? {} : { dns: ipam.dns }),
     ...(ipam.nodename === undefined ? {} : { nodename: ipam.nodename }),
     ...(ipam.cooldown_seconds === undefined ? {} : { cooldownSeconds: ipam.cooldown_seconds }),

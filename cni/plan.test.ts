@@ -8,6 +8,7 @@ import {
   assignInBlock,
   assignRequestedInBlock,
   assignedIp,
+  assignedIpViaGateway,
   blocksToAssignFrom,
   candidatePools,
   findHandle,
@@ -127,6 +128,41 @@ describe('blocksToAssignFrom and assignInBlock', () => {
       address: '10.0.0.1/26',
     });
   });
+
+  it.each([
+    [
+      'IPv4, with the pool prefix',
+      '10.0.0.64/26',
+      5,
+      '10.0.0.0/16',
+      { family: 4, address: '10.0.0.69/16', gateway: '169.254.1.1' },
+    ],
+    [
+      'IPv6, with the pool prefix',
+      'fd00::40/122',
+      5,
+      'fd00::/64',
+      { family: 6, address: 'fd00::45/64', gateway: 'fe80::ecee:eeff:feee:eeee' },
+    ],
+    [
+      'IPv4, its pool gone: the block prefix',
+      '10.0.0.64/26',
+      5,
+      undefined,
+      { family: 4, address: '10.0.0.69/26', gateway: '169.254.1.1' },
+    ],
+  ])(
+    'assignedIpViaGateway: %s, and the link-local gateway of the family',
+    (_, cidr, ordinal, poolCidr, expected) => {
+      expect(
+        assignedIpViaGateway(
+          block(cidr, 'p'),
+          ordinal,
+          poolCidr === undefined ? undefined : parseCidr(poolCidr),
+        ),
+      ).toEqual(expected);
+    },
+  );
 
   it('leaves out other families, pools not configured, excluded pools, draining blocks and other nodes', () => {
     const elsewhere = {

@@ -14,7 +14,7 @@ import {
 import type { PoolRef } from './config.js';
 import { CniError } from './errors.js';
 import { type PoolSource, annotationError } from './pool-annotations.js';
-import type { AssignedIp } from './result.js';
+import { type AssignedIp, linkLocalGateways } from './result.js';
 import {
   type Allocation,
   type AllocationOwner,
@@ -64,6 +64,22 @@ export function assignedIp(block: IPAMBlock, ordinal: number): AssignedIp {
   const address = allocationAddress(block.spec, ordinal);
   const cidr = blockCidr(block);
   return { family: address.family, address: `${addressToString(address)}/${cidr?.prefixLength ?? ''}` };
+}
+
+/**
+ * The address as `link_local_gateway` reports it: with the link-local gateway of its family, and the
+ * prefix length of its pool (the block's if the pool is gone). A routed main plugin (`ptp`) routes the
+ * address's prefix via the gateway in the pod, so the pod reaches every address of its pool, on any node,
+ * through its own node; with the block's prefix it would reach only its block.
+ */
+export function assignedIpViaGateway(block: IPAMBlock, ordinal: number, pool: Cidr | undefined): AssignedIp {
+  const { family, address } = assignedIp(block, ordinal);
+  const bare = address.replace(/\/\d*$/, '');
+  return {
+    family,
+    address: pool === undefined ? address : `${bare}/${pool.prefixLength}`,
+    gateway: linkLocalGateways[family],
+  };
 }
 
 /** Blocks in address order, so a node fills its lowest block first and its last ones can be released. */

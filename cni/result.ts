@@ -7,6 +7,13 @@ import { safeParseAddress } from '../ipam/index.js';
 import { CniError } from './errors.js';
 import { type CniVersion, compareVersions } from './versions.js';
 
+/**
+ * The gateways of `link_local_gateway`, Calico's: 169.254.1.1, and for IPv6 the link-local address Calico's
+ * host-side veths answer to. Never a pool address, and the same on every node, so a pod keeps it wherever
+ * it runs; `ptp` puts it on the host side of each pod's veth.
+ */
+export const linkLocalGateways = { 4: '169.254.1.1', 6: 'fe80::ecee:eeff:feee:eeee' } as const;
+
 export interface AssignedIp {
   readonly family: 4 | 6;
   /** Address with prefix length: `10.0.0.5/26`. */
