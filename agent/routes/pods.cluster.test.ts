@@ -1,16 +1,16 @@
 /**
  * Pods reach pods on other nodes through the agents' routes, on the real kernel and API server: three
  * "nodes" (network namespaces on one bridge, see testing.ts), each with its agent syncing routes into its
- * namespace, and two "pods" per node (namespaces given a veth and an address by Debian's bridge plugin,
- * with this IPAM through the forwarder). The pool has two blocks, so the third node's pods borrow
- * addresses from the others' blocks (strictAffinity off). Every pod pings every other one (one bounded
- * ping each); once a node's pods are gone and its block released, the block's routes are gone everywhere.
+ * namespace, and two "pods" per node (namespaces given a veth and an address by Debian's ptp plugin, with
+ * this IPAM and its link_local_gateway through the forwarder, as the chart's conflist does). The pool has
+ * two blocks, so the third node's pods borrow addresses from the others' blocks (strictAffinity off).
+ * Every pod pings every other one (one bounded ping each); once a node's pods are gone and its block
+ * released, the block's routes are gone everywhere.
  *
- * The bridge plugin (isGateway false, as in the chart) leaves the routes toward a node's own pods to
- * someone else, so each node here does what a routed main plugin (Calico's, ptp) does: 169.254.1.1 on its
- * bridge, a /32 per pod on the bridge, and in the pod a default route via 169.254.1.1 in place of the
- * block's connected route. Needs root, iproute2, ping and /usr/lib/cni/bridge; no traffic leaves the
- * namespaces, which are removed whatever happens.
+ * Nothing is routed by hand: ptp puts 169.254.1.1 on each pod's host-side veth with a /32 to the pod, and
+ * in the pod the pool via 169.254.1.1; it also turns on forwarding in the node's namespace. Needs root,
+ * iproute2, ping and /usr/lib/cni/ptp; no traffic leaves the namespaces, which are removed whatever
+ * happens.
  */
 import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -101,21 +101,20 @@ function inNamespace(
 }
 
 /**
- * Runs Debian's bridge plugin in the node's namespace, as that node's runtime would (asynchronously: the
+ * Runs Debian's ptp plugin in the node's namespace, as that node's runtime would (asynchronously: the
  * agents serving its forwarder run in this process).
  */
-function bridgePlugin(command: 'ADD' | 'DEL', pod: Pod): Promise<{ status: number | null; output: string }> {
+function ptpPlugin(command: 'ADD' | 'DEL', pod: Pod): Promise<{ status: number | null; output: string }> {
   const config = {
     cniVersion: '1.0.0',
     name: network,
-    type: 'bridge',
-    bridge: 'cni0',
-    isGateway: false,
+    type: 'ptp',
     ipMasq: false,
     ipam: {
       type: 'topology-ipam',
       nodename: nodeName(pod.node),
       pools: [pool.name],
+      link_local_gateway: true,
       agent_socket: agentSocket(installed(), nodeName(pod.node)),
     },
   };
@@ -124,20 +123,10 @@ function bridgePlugin(command: 'ADD' | 'DEL', pod: Pod): Promise<{ status: numbe
     CNI_NETNS: `/var/run/netns/${pod.netns}`,
     CNI_PATH: `${installed().binDir}:${debianPlugins}`,
   };
-  return inNamespace(nodes().netns(pod.node), [`${debianPlugins}/bridge`], {
+  return inNamespace(nodes().netns(pod.node), [`${debianPlugins}/ptp`], {
     env,
     input: JSON.stringify(config),
   });
-}
-
-/** What a routed main plugin adds beside the bridge plugin's veth and address (see the file comment). */
-function routePod(pod: Pod): void {
-  const node = nodes().netns(pod.node);
-  if (!ip('-n', node, '-o', 'addr', 'show', 'dev', 'cni0').includes(gateway))
-    ip('-n', node, 'addr', 'add', `${gateway}/32`, 'dev', 'cni0');
-  ip('-n', node, 'route', 'add', `${pod.address}/32`, 'dev', 'cni0', 'scope', 'link');
-  ip('-n', pod.netns, '-4', 'route', 'flush', 'dev', 'eth0', 'proto', 'kernel');
-  ip('-n', pod.netns, 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0', 'onlink');
 }
 
 /** One bounded ping from `from` to `to`. */
@@ -156,8 +145,6 @@ beforeAll(async () => {
   const missing = missingNamespacePrerequisites();
   if (missing.length > 0) throw new Error(`the pod routes test needs: ${missing.join('; ')}`);
   segment = createNodeSegment(tag, nodeCount, octet);
-  for (let node = 0; node < nodeCount; node++)
-    ip('netns', 'exec', nodes().netns(node), 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
   for (const pod of pods) {
     ip('netns', 'add', pod.netns);
     podNamespaces.push(pod.netns);
@@ -184,7 +171,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (plugin !== undefined)
-    for (const pod of pods) if (pod.address !== '') await bridgePlugin('DEL', pod).catch(() => undefined);
+    for (const pod of pods) if (pod.address !== '') await ptpPlugin('DEL', pod).catch(() => undefined);
   await Promise.all(agents.map((agent) => agent.stop(5_000)));
   if (plugin !== undefined) await removePlugin(plugin);
   for (const netns of podNamespaces) {
@@ -205,11 +192,18 @@ describe('pods on three nodes, routed by the agents', () => {
   it('every pod pings every other pod, also one with a borrowed address', async () => {
     // One node after the other: the first two claim the pool's two blocks, the third borrows.
     for (const pod of pods) {
-      const added = await bridgePlugin('ADD', pod);
+      const added = await ptpPlugin('ADD', pod);
       expect(added.status, added.output).toBe(0);
-      const result = JSON.parse(added.output) as { ips: { address: string }[] };
+      const result = JSON.parse(added.output) as { ips: { address: string; gateway?: string }[] };
+      expect(result.ips.map((each) => [each.address.split('/')[1], each.gateway])).toEqual([['25', gateway]]);
       pod.address = result.ips[0]?.address.split('/')[0] ?? '';
-      routePod(pod);
+      // What ptp made of the result: the pod's /32 and the gateway on the node's side of its veth.
+      const toPod = ip('-n', nodes().netns(pod.node), '-o', 'route', 'get', pod.address);
+      const hostVeth = /dev (\S+)/.exec(toPod)?.[1] ?? '';
+      expect(hostVeth).toMatch(/^veth/);
+      expect(ip('-n', nodes().netns(pod.node), '-o', 'addr', 'show', 'dev', hostVeth)).toContain(
+        `${gateway}/32`,
+      );
     }
     const blocks = await resources.blocks.list({ labelSelector: `${labels.pool}=${pool.name}` });
     const borrowed = blocks.items.flatMap((block) =>
@@ -247,7 +241,7 @@ describe('pods on three nodes, routed by the agents', () => {
     const inBlock = new Set(owned.spec.allocations.map((allocation) => allocation.handle));
     for (const pod of pods) {
       if (pod.node !== 0 && !inBlock.has(`${network}.${pod.containerId}.eth0`)) continue;
-      const deleted = await bridgePlugin('DEL', pod);
+      const deleted = await ptpPlugin('DEL', pod);
       expect(deleted.status, deleted.output).toBe(0);
       pod.address = '';
     }
