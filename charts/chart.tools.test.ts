@@ -569,6 +569,7 @@ describe('rendered with the defaults', () => {
       type: 'topology-ipam',
       assign_ipv4: true,
       assign_ipv6: false,
+      link_local_gateway: true,
     });
   });
 
@@ -593,10 +594,10 @@ describe('rendered with the defaults', () => {
       name: string;
       plugins: Record<string, unknown>[];
     };
-    expect(plugins.map((plugin) => plugin.type)).toEqual(['bridge', 'portmap']);
+    expect(plugins.map((plugin) => plugin.type)).toEqual(['ptp', 'portmap']);
     // What a runtime hands the main plugin, which hands it on to its IPAM plugin.
     const network = parseNetworkConfig(JSON.stringify({ cniVersion, name, ...plugins[0] }));
-    expect(network.ipam).toMatchObject({ type: 'topology-ipam', families: [4] });
+    expect(network.ipam).toMatchObject({ type: 'topology-ipam', families: [4], linkLocalGateway: true });
     expect(conflist).not.toMatch(/kubeconfig|nodename|token|state_dir|lock_dir/);
   });
 });
@@ -613,6 +614,29 @@ describe('rendered with other values', () => {
     const env = envOf(containerOf(findManifest(objects, 'Deployment')));
     expect(env.WEBHOOK_ENABLED).toBe('false');
     expect(env.WEBHOOK_SERVICE).toBeUndefined();
+  });
+
+  it.each([
+    [
+      'bridge as the main plugin: no gateway',
+      { conflist: { plugin: { type: 'bridge', bridge: 'cni0' } } },
+      'bridge',
+      undefined,
+    ],
+    ['ptp with link_local_gateway false in cni.ipam', { ipam: { link_local_gateway: false } }, 'ptp', false],
+    [
+      'another plugin asking for the gateway',
+      { conflist: { plugin: { type: 'calico-like' } }, ipam: { link_local_gateway: true } },
+      'calico-like',
+      true,
+    ],
+  ])('writes the conflist with %s', (_, cni, type, linkLocalGateway) => {
+    const objects = renderChart(helm, { values: { cni } });
+    const conflist = JSON.parse(envOf(installerOf(objects)).CNI_NETWORK_CONFIG ?? '') as {
+      plugins: { type: string; ipam?: Record<string, unknown> }[];
+    };
+    expect(conflist.plugins[0]?.type).toBe(type);
+    expect(conflist.plugins[0]?.ipam?.link_local_gateway).toBe(linkLocalGateway);
   });
 
   it('leaves out the DaemonSet, its identity and its node restriction when cni.enabled is false', () => {
@@ -646,9 +670,13 @@ describe('rendered with other values', () => {
   });
 
   it('passes the ipam values to the conflist', () => {
+    // With bridge: under ptp's link-local gateway an IPv4 route without gw is refused (cni/config.ts).
     const objects = renderChart(helm, {
       values: {
-        cni: { ipam: { assign_ipv6: true, pools: ['rel-topology-ipam-v6'], routes: [{ dst: '0.0.0.0/0' }] } },
+        cni: {
+          conflist: { plugin: { type: 'bridge' } },
+          ipam: { assign_ipv6: true, pools: ['rel-topology-ipam-v6'], routes: [{ dst: '0.0.0.0/0' }] },
+        },
       },
     });
     const conflist = JSON.parse(envOf(installerOf(objects)).CNI_NETWORK_CONFIG ?? '') as {

@@ -145,6 +145,12 @@ const ipamSection = z.strictObject({
     .array(z.strictObject({ dst: z.string(), gw: z.string().optional() }))
     .optional()
     .describe('Routes returned to the main plugin, e.g. [{dst: 0.0.0.0/0}].'),
+  link_local_gateway: z
+    .boolean()
+    .optional()
+    .describe(
+      "Report 169.254.1.1 (fe80::ecee:eeff:feee:eeee) as each address's gateway, with its pool's prefix length, for a routed main plugin; unset: true when cni.conflist.plugin is ptp, false otherwise. An IPv4 route without gw is refused with it.",
+    ),
   cooldown_seconds: z.int().min(0).optional().describe("Overrides IPAMConfig's releaseCooldownSeconds."),
   timeout_seconds: z
     .number()

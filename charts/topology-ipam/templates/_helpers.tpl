@@ -68,10 +68,14 @@ app.kubernetes.io/part-of: topology-ipam
 {{/*
 The conflist the installer writes, as JSON: the main plugin with our ipam section, then the chained ones.
 The ipam section names the agent's socket only when it is not the default, so a default install's
-conflist holds nothing but the values' own settings.
+conflist holds nothing but the values' own settings, and link_local_gateway for ptp unless cni.ipam
+says otherwise: ptp needs a gateway, bridge must not get one (an override of the plugin alone works).
 */}}
 {{- define "topology-ipam.conflist" -}}
 {{- $ipam := merge (dict "type" "topology-ipam") (deepCopy .Values.cni.ipam) }}
+{{- if and (eq .Values.cni.conflist.plugin.type "ptp") (not (hasKey $ipam "link_local_gateway")) }}
+{{- $_ := set $ipam "link_local_gateway" true }}
+{{- end }}
 {{- if ne .Values.cni.agent.socket (include "topology-ipam.defaultAgentSocket" .) }}
 {{- $_ := set $ipam "agent_socket" .Values.cni.agent.socket }}
 {{- end }}
