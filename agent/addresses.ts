@@ -631,8 +631,9 @@ export class NodeAddresses implements CommandBackend {
     for (const pool of candidates) {
       if (!clusterSettings.autoAllocateBlocks) break;
       const limit = mayClaimAnotherBlock({
-        pool: pool.name,
-        nodeBlocks: cache.blocks(),
+        family,
+        pools: candidates.map((candidate) => candidate.name),
+        nodeBlocks,
         maxBlocksPerHost: clusterSettings.maxBlocksPerHost,
       });
       if (!limit.allowed) {
@@ -871,19 +872,19 @@ export class NodeAddresses implements CommandBackend {
         throw error;
       }
       if (!settings.strictAffinity || this.hasFreeAddress(request, family)) continue;
-      const claimable = candidates.some(
-        (pool) =>
-          settings.autoAllocateBlocks &&
-          mayClaimAnotherBlock({
-            pool: pool.name,
-            nodeBlocks: cache.blocks(),
-            maxBlocksPerHost: settings.maxBlocksPerHost,
-          }).allowed,
-      );
+      const claimable =
+        candidates.length > 0 &&
+        settings.autoAllocateBlocks &&
+        mayClaimAnotherBlock({
+          family,
+          pools: candidates.map((pool) => pool.name),
+          nodeBlocks: cache.blocks(),
+          maxBlocksPerHost: settings.maxBlocksPerHost,
+        }).allowed;
       if (!claimable) {
         throw unavailable(
           `no IPv${family} address can be assigned on node ${this.node}: its blocks are full, ` +
-            `${settings.autoAllocateBlocks ? 'it holds maxBlocksPerHost blocks of every pool selecting it' : 'autoAllocateBlocks is off'}, and strictAffinity forbids borrowing`,
+            `${settings.autoAllocateBlocks ? `it holds maxBlocksPerHost IPv${family} blocks` : 'autoAllocateBlocks is off'}, and strictAffinity forbids borrowing`,
         );
       }
     }

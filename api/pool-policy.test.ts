@@ -383,7 +383,14 @@ describe('mayClaimAnotherBlock', () => {
   const confirmed = (index: number, pool = 'p') => block(`10.0.${index}.0/26`, pool, 'node-a');
   const pending = (index: number) => block(`10.0.${index}.0/26`, 'p', '');
 
-  it.each<{ name: string; blocks: ReturnType<typeof block>[]; max: number; allowed: boolean; held: number }>([
+  it.each<{
+    name: string;
+    blocks: ReturnType<typeof block>[];
+    claiming?: number;
+    max: number;
+    allowed: boolean;
+    held: number;
+  }>([
     {
       name: '0 means no limit',
       blocks: [confirmed(0), confirmed(1), confirmed(2)],
@@ -395,31 +402,57 @@ describe('mayClaimAnotherBlock', () => {
     { name: 'below the limit', blocks: [confirmed(0)], max: 2, allowed: true, held: 1 },
     { name: 'at the limit', blocks: [confirmed(0), confirmed(1)], max: 2, allowed: false, held: 2 },
     {
-      name: 'per pool: blocks of other pools do not count',
-      blocks: [confirmed(0, 'q'), confirmed(1, 'q')],
+      name: 'across pools: the blocks of every pool that may serve the request count together',
+      blocks: [confirmed(0), confirmed(1, 'q')],
+      max: 2,
+      allowed: false,
+      held: 2,
+    },
+    {
+      name: 'blocks of pools that may not serve the request (another family, or draining) do not count',
+      blocks: [confirmed(0, 'v6'), confirmed(1, 'gone')],
       max: 1,
       allowed: true,
       held: 0,
     },
     { name: 'a pending claim does not count', blocks: [pending(0)], max: 1, allowed: true, held: 0 },
     {
-      name: 'a draining block counts',
+      name: 'a draining block of a serving pool counts',
       blocks: [{ ...confirmed(0), spec: { ...confirmed(0).spec, draining: true } }],
       max: 1,
       allowed: false,
       held: 1,
     },
-  ])('$name: allowed=$allowed', ({ blocks, max, allowed, held }) => {
-    const verdict = mayClaimAnotherBlock({ pool: 'p', nodeBlocks: blocks, maxBlocksPerHost: max });
+    {
+      name: 'blocks being claimed count',
+      blocks: [confirmed(0)],
+      claiming: 1,
+      max: 2,
+      allowed: false,
+      held: 2,
+    },
+  ])('$name: allowed=$allowed', ({ blocks, claiming, max, allowed, held }) => {
+    const verdict = mayClaimAnotherBlock({
+      family: 4,
+      pools: ['p', 'q'],
+      nodeBlocks: blocks,
+      ...(claiming === undefined ? {} : { claiming }),
+      maxBlocksPerHost: max,
+    });
     expect(verdict).toMatchObject({ allowed, held });
   });
 
   it('says why it refuses', () => {
-    const verdict = mayClaimAnotherBlock({ pool: 'p', nodeBlocks: [confirmed(0)], maxBlocksPerHost: 1 });
+    const verdict = mayClaimAnotherBlock({
+      family: 4,
+      pools: ['p', 'q'],
+      nodeBlocks: [confirmed(0)],
+      maxBlocksPerHost: 1,
+    });
     expect(verdict).toEqual({
       allowed: false,
       held: 1,
-      why: 'the node holds 1 block(s) of p, the maxBlocksPerHost (1)',
+      why: 'the node holds 1 IPv4 block(s) of the pools that may serve it (p, q), the maxBlocksPerHost (1)',
     });
   });
 });

@@ -226,22 +226,34 @@ export type BlockLimitVerdict =
   | { readonly allowed: false; readonly held: number; readonly why: string };
 
 /**
- * Whether a node may claim another block of `pool`: `maxBlocksPerHost` (0: no limit) bounds the blocks a
- * node holds per pool. Only confirmed blocks count: a pending one is a claim in progress or one that
- * crashed, and the operator removes it once stale (counting it could refuse a node its first block).
+ * Whether a node may claim another block for a request of one IP family, as Calico counts: `maxBlocksPerHost`
+ * (0: no limit) bounds the blocks a node holds of that family in the pools that may serve the request,
+ * all of them together, not each pool on its own. Blocks of pools that no longer serve the node (they
+ * drain) do not count, as Calico counts only the blocks of the request's pools. Only confirmed blocks
+ * count: a pending one is a claim in progress or one that crashed, and the operator removes it once stale
+ * (counting it could refuse a node its first block).
  */
 export function mayClaimAnotherBlock(input: {
-  readonly pool: string;
+  readonly family: IpFamily;
+  /** The names of the pools that may serve the request: pools of `family`. */
+  readonly pools: readonly string[];
   /** The node's blocks, of any pool. */
   readonly nodeBlocks: readonly IPAMBlock[];
+  /** Blocks of those pools the caller is about to claim, not written yet (a plan claiming from several). */
+  readonly claiming?: number;
   readonly maxBlocksPerHost: number;
 }): BlockLimitVerdict {
-  const { pool, maxBlocksPerHost } = input;
-  const held = input.nodeBlocks.filter((block) => block.spec.pool === pool && !isPendingBlock(block)).length;
+  const { family, maxBlocksPerHost } = input;
+  const pools = new Set(input.pools);
+  const held =
+    input.nodeBlocks.filter((block) => pools.has(block.spec.pool) && !isPendingBlock(block)).length +
+    (input.claiming ?? 0);
   if (maxBlocksPerHost === 0 || held < maxBlocksPerHost) return { allowed: true, held };
   return {
     allowed: false,
     held,
-    why: `the node holds ${held} block(s) of ${pool}, the maxBlocksPerHost (${maxBlocksPerHost})`,
+    why:
+      `the node holds ${held} IPv${family} block(s) of the pools that may serve it ` +
+      `(${[...pools].join(', ')}), the maxBlocksPerHost (${maxBlocksPerHost})`,
   };
 }

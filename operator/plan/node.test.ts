@@ -204,6 +204,44 @@ describe('planNode: claiming', () => {
     expect(summary(plan({ rack: '0' }, [rack0, other], both)).claim).toEqual(['other']);
   });
 
+  it.each<{ name: string; blocks: IPAMBlock[]; max: number; claim: string[] }>([
+    {
+      name: 'limit 1, no block yet: one IPv4 block, from the first pool',
+      blocks: [],
+      max: 1,
+      claim: ['other', 'v6'],
+    },
+    {
+      name: 'limit 2, no block yet: one IPv4 block from each',
+      blocks: [],
+      max: 2,
+      claim: ['other', 'rack-0', 'v6'],
+    },
+    {
+      name: 'a full block of one pool is the family’s only block: none from the other',
+      blocks: [block('10.0.0.0/26', 'other', 'n', { allocations: allocations(62) })],
+      max: 1,
+      claim: ['v6'],
+    },
+    {
+      name: 'an IPv6 block counts against the IPv6 limit only',
+      blocks: [block('fd00::/122', 'v6', 'n', { allocations: allocations(62) })],
+      max: 1,
+      claim: ['other'],
+    },
+    {
+      name: 'a block of a pool that no longer selects the node does not count',
+      blocks: [block('10.9.0.0/26', 'gone', 'n', { allocations: allocations(1) })],
+      max: 1,
+      claim: ['other', 'v6'],
+    },
+  ])('maxBlocksPerHost counts per family across pools: $name', ({ blocks, max, claim }) => {
+    const v6 = view('v6', { cidr: 'fd00::/64', blockSize: 122, nodeSelector: 'rack == "0"' });
+    expect(summary(plan({ rack: '0' }, [rack0, other, v6], blocks, { maxBlocksPerHost: max })).claim).toEqual(
+      claim,
+    );
+  });
+
   it.each<{ name: string; pool: PoolView; labels: Record<string, string> | undefined; unselected: boolean }>([
     { name: 'a selector that does not match', pool: rack0, labels: { rack: '1' }, unselected: true },
     {

@@ -67,21 +67,27 @@ export function planNode(input: NodePlanInput): NodePlan {
   const { labels, pools, standings, blocks, config, now } = input;
   const wanted =
     labels === undefined ? { serving: [], passedOver: [] } : poolsSelecting(labels, pools, standings);
-  const claim = wanted.serving.filter((pool) => {
+  const claim: PoolView[] = [];
+  for (const pool of wanted.serving) {
+    const family = pool.valid?.cidr.family;
+    if (family === undefined) continue;
     const held = blocks.filter((block) => block.spec.pool === pool.name);
-    if (held.length === 0) return true;
-    const limit = mayClaimAnotherBlock({
-      pool: pool.name,
-      nodeBlocks: blocks,
-      maxBlocksPerHost: config.maxBlocksPerHost,
-    });
-    if (!limit.allowed) return false;
     const free = held.reduce(
       (sum, block) => sum + freeAddresses(block, config.releaseCooldownSeconds, now),
       0,
     );
-    return free < config.minFreeAddressesPerNode;
-  });
+    if (held.length > 0 && free >= config.minFreeAddressesPerNode) continue;
+    // The limit is per family across pools, so the blocks this plan claims count too.
+    const sameFamily = wanted.serving.filter((other) => other.valid?.cidr.family === family);
+    const limit = mayClaimAnotherBlock({
+      family,
+      pools: sameFamily.map((other) => other.name),
+      nodeBlocks: blocks,
+      claiming: claim.filter((other) => sameFamily.includes(other)).length,
+      maxBlocksPerHost: config.maxBlocksPerHost,
+    });
+    if (limit.allowed) claim.push(pool);
+  }
   const poolsByName = new Map(pools.map((pool) => [pool.name, pool]));
   const release = blocks.filter((block) => {
     if (block.spec.allocations.length > 0) return false;
