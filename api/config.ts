@@ -15,7 +15,10 @@ export const ipamConfigSpecSchema = z
       .min(0)
       .max(65536)
       .default(0)
-      .describe('Most blocks one node may hold per pool; 0 means no limit.'),
+      .describe(
+        'Most blocks one node may hold of one IP family, counted across the pools that may serve it (as ' +
+          'Calico counts); 0 means no limit.',
+      ),
     autoAllocateBlocks: z
       .boolean()
       .default(true)
@@ -38,6 +41,16 @@ export const ipamConfigSpecSchema = z
       .describe(
         'A released address is not handed out again for this long (at most a day), so a new pod does not inherit ' +
           'stale connection state.',
+      ),
+    leakGracePeriodSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(86400)
+      .default(900)
+      .describe(
+        'How long the operator waits, after it first finds an address whose pod is gone, before it frees it ' +
+          '(the pod is read again just before); 0 turns leak collection off.',
       ),
   })
   .strict();

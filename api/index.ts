@@ -106,12 +106,18 @@ export {
   resourceDefinitions,
 } from './resources.js';
 export {
+  type HandleAddress,
+  type HandleLeak,
   type Leak,
   type LeakCheck,
   type LeakReason,
   type LeakTiming,
+  type PodLookup,
+  handleLeaks,
+  leakGraceEnd,
   leakReason,
   leakedAllocations,
+  podHandles,
   withinLeakGrace,
 } from './leaks.js';
 export {

@@ -3,7 +3,15 @@ import type { Allocation } from './index.js';
 import type { Pod } from '../kube/index.js';
 import { allocation, block } from '../operator/plan/fixtures.js';
 import { parseCidr } from '../ipam/index.js';
-import { type LeakReason, leakReason, leakedAllocations } from './leaks.js';
+import {
+  type LeakReason,
+  handleLeaks,
+  leakGraceEnd,
+  leakReason,
+  leakedAllocations,
+  podHandles,
+  withinLeakGrace,
+} from './leaks.js';
 
 const NOW = Date.parse('2025-01-01T00:00:00Z');
 const GRACE_MS = 60_000;
@@ -86,8 +94,20 @@ describe('leakedAllocations', () => {
     {
       name: 'a pod of that name now runs on another node',
       entry: held(),
-      pod: pod({ nodeName: 'node-b' }, { podIPs: [{ ip: '10.0.0.5' }] }),
+      pod: pod({ nodeName: 'node-b' }, { podIPs: [{ ip: '10.0.0.9' }] }),
       reason: 'pod-moved',
+    },
+    {
+      name: 'a pod of that name on another node that reports the address: a live pod’s address is kept',
+      entry: held(),
+      pod: pod({ nodeName: 'node-b' }, { podIPs: [{ ip: '10.0.0.5' }] }),
+      reason: undefined,
+    },
+    {
+      name: 'a pod re-created under the name (another UID) that reports the address: kept',
+      entry: held({ podUID: 'uid-1' }),
+      pod: pod({ nodeName: 'node-a' }, { podIPs: [{ ip: '10.0.0.5' }] }, 'uid-2'),
+      reason: undefined,
     },
     {
       name: 'the pod is on its node and reports the address',
@@ -279,5 +299,74 @@ describe('leakReason on a fresh read of the pod', () => {
     { name: 'the pod was readdressed', entry: held(), pod: onNodeA('10.0.0.9'), reason: 'pod-readdressed' },
   ])('$name: $reason', ({ entry, pod: fresh, reason }) => {
     expect(leakReason(entry, fresh, parseCidr('10.0.0.0/26'))).toBe(reason);
+  });
+});
+
+describe('leakGraceEnd and withinLeakGrace', () => {
+  it.each<{ name: string; assignedAt: string; suspectedSince?: number; end: number }>([
+    { name: 'from the assignment alone', assignedAt: OLD, end: Date.parse(OLD) + GRACE_MS },
+    {
+      name: 'from the suspicion, when it came later',
+      assignedAt: OLD,
+      suspectedSince: NOW - 1_000,
+      end: NOW - 1_000 + GRACE_MS,
+    },
+    {
+      name: 'from the assignment, when the suspicion came earlier (a clock ahead)',
+      assignedAt: ago(1_000),
+      suspectedSince: NOW - 5_000,
+      end: NOW - 1_000 + GRACE_MS,
+    },
+    { name: 'never, for an unreadable assignment time', assignedAt: 'yesterday', end: Infinity },
+  ])('$name', ({ assignedAt, suspectedSince, end }) => {
+    const entry = held({ assignedAt });
+    expect(leakGraceEnd(entry, GRACE_MS, suspectedSince)).toBe(end);
+    const timing = { now: NOW, graceMs: GRACE_MS };
+    expect(withinLeakGrace(entry, timing, suspectedSince)).toBe(NOW < end);
+  });
+});
+
+describe('handleLeaks: a handle’s addresses go together', () => {
+  const v4 = block('10.0.0.0/26', 'p', 'node-a', {
+    allocations: [held({ handle: 'net.c1.eth0' }), held({ ordinal: 6, handle: 'net.c2.eth0', pod: 'db' })],
+  });
+  const v6 = block('fd00::/122', 'p6', 'node-b', {
+    allocations: [held({ ordinal: 7, handle: 'net.c1.eth0' })],
+  });
+  const handles = podHandles([v4, v6, block('10.0.1.0/26', 'p', 'node-a', { allocations: [allocation(1)] })]);
+
+  it('gathers each pod handle’s addresses from every block, and no handle of other users', () => {
+    expect(
+      [...handles].map(([handle, addresses]) => [
+        handle,
+        addresses.map(({ block: b, allocation: a }) => `${b.spec.cidr}#${String(a.ordinal)}`),
+      ]),
+    ).toEqual([
+      ['net.c1.eth0', ['10.0.0.0/26#5', 'fd00::/122#7']],
+      ['net.c2.eth0', ['10.0.0.0/26#6']],
+    ]);
+  });
+
+  it.each<{ name: string; pod: Pod | undefined; reasons: LeakReason[] | undefined }>([
+    { name: 'the pod is gone: both addresses', pod: undefined, reasons: ['pod-gone', 'pod-gone'] },
+    { name: 'the pod reports both: neither', pod: onNodeA('10.0.0.5', 'fd00::7'), reasons: undefined },
+    {
+      name: 'the pod reports its IPv4 address only: the IPv6 one stays with it',
+      pod: onNodeA('10.0.0.5'),
+      reasons: undefined,
+    },
+    {
+      name: 'the pod reports other addresses: both',
+      pod: onNodeA('10.0.0.9', 'fd00::9'),
+      reasons: ['pod-readdressed', 'pod-readdressed'],
+    },
+  ])('$name', ({ pod: found, reasons }) => {
+    const leaks = handleLeaks(handles.get('net.c1.eth0') ?? [], () => found);
+    expect(leaks?.map((leak) => leak.reason)).toEqual(reasons);
+    for (const leak of leaks ?? []) expect([v4, v6]).toContain(leak.block);
+  });
+
+  it('a handle with no addresses is no leak', () => {
+    expect(handleLeaks([], () => undefined)).toBeUndefined();
   });
 });

@@ -245,7 +245,12 @@ class ChaosRun {
     await answered(() =>
       this.resources.configs.create({
         metadata: { name: ipamConfigName },
-        spec: { strictAffinity: true, releaseCooldownSeconds: 0, minFreeAddressesPerNode: 4 },
+        spec: {
+          strictAffinity: true,
+          releaseCooldownSeconds: 0,
+          minFreeAddressesPerNode: 4,
+          leakGracePeriodSeconds: this.options.leakGraceSeconds,
+        },
       }),
     );
     const prefix = rackPoolPrefix(this.options.livePerNode);
@@ -687,7 +692,6 @@ export async function runChaos(
         LEASE_DURATION_SECONDS: '4',
         RENEW_DEADLINE_SECONDS: '3',
         RETRY_PERIOD_SECONDS: '0.5',
-        LEAK_GRACE_SECONDS: String(options.leakGraceSeconds),
       }),
     });
     processes.push(operator);

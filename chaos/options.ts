@@ -43,9 +43,10 @@ export const chaosOptionsSchema = z
     apiRestarts: count(3).describe('Times kube-apiserver is killed with SIGKILL and started again.'),
     leakGraceSeconds: z.coerce
       .number()
+      .int()
       .positive()
       .default(10)
-      .describe("The operator's LEAK_GRACE_SECONDS: short, so its leak collection runs during the bursts."),
+      .describe("The IPAMConfig's leakGracePeriodSeconds: short, so leak collection runs during the bursts."),
     maxSeconds: z.coerce
       .number()
       .positive()

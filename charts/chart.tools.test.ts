@@ -324,7 +324,6 @@ describe('rendered with the defaults', () => {
       RENEW_DEADLINE_SECONDS: '10',
       RETRY_PERIOD_SECONDS: '2',
       RESYNC_SECONDS: '300',
-      LEAK_GRACE_SECONDS: '60',
       API_TIMEOUT_SECONDS: '30',
       API_UNREACHABLE_NOT_READY_SECONDS: '10',
       API_UNREACHABLE_UNHEALTHY_SECONDS: '60',

@@ -70,7 +70,6 @@ const operator = z.strictObject({
     retryPeriodSeconds: seconds('How often replicas try to acquire or renew the lease.'),
   }),
   resyncSeconds: seconds('Full re-reconcile period, besides the watch events.'),
-  leakGraceSeconds: seconds('An address whose pod is gone is reclaimed after this long.'),
   apiTimeoutSeconds: seconds(
     'Longest one API request may take, so a hung API server fails requests (lease renewals included) instead of blocking them.',
   ),

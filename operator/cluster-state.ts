@@ -191,16 +191,19 @@ export class ClusterState {
     return [...byName.values()];
   }
 
+  /** The blocks whose spec parses; the others are in `malformed`. */
+  wellFormedBlocks(): IPAMBlock[] {
+    return this.allBlocks().filter(this.wellFormedBlock);
+  }
+
   /** The node's blocks whose spec parses; the others are in `malformed`. */
   blocksOfNode(node: string): IPAMBlock[] {
-    return this.allBlocks().filter(
-      (block) => block.metadata.labels?.[apiLabels.node] === node && this.wellFormedBlock(block),
-    );
+    return this.wellFormedBlocks().filter((block) => block.metadata.labels?.[apiLabels.node] === node);
   }
 
   /** The pool's blocks whose spec parses; the others are in `malformed`. */
   blocksOfPool(pool: string): IPAMBlock[] {
-    return this.allBlocks().filter((block) => block.spec.pool === pool && this.wellFormedBlock(block));
+    return this.wellFormedBlocks().filter((block) => block.spec.pool === pool);
   }
 
   /** Remembers a block we created, changed (`block`) or deleted (`undefined`) until the informer shows it. */

@@ -35,7 +35,6 @@ export async function main(): Promise<number> {
     renewDeadlineMs: settings.RENEW_DEADLINE_SECONDS * 1000,
     retryPeriodMs: settings.RETRY_PERIOD_SECONDS * 1000,
     resyncMs: settings.RESYNC_SECONDS * 1000,
-    leakGraceMs: settings.LEAK_GRACE_SECONDS * 1000,
   });
   const bounds: HealthBounds = {
     notReadyAfterApiSilenceMs: settings.API_UNREACHABLE_NOT_READY_SECONDS * 1000,

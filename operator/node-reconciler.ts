@@ -13,7 +13,7 @@ import { type ReconcileResult, done, requeueAfter } from './controller.js';
 import type { EventRecorder } from './events.js';
 import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
-import { type Leak, leakReason, leakedAllocations } from '../api/index.js';
+import { type HandleAddress, type HandleLeak, handleLeaks, leakGraceEnd, podHandles } from '../api/index.js';
 import { planNode } from './plan/node.js';
 import type { PoolView } from './plan/pools.js';
 
@@ -52,8 +52,11 @@ export interface NodeReconcilerOptions {
   readonly metrics: OperatorMetrics;
   /** Reports the objects skipped because they do not parse (see `malformedReporter`). */
   readonly reportMalformed: (found: readonly MalformedObject[]) => Promise<void>;
-  /** An address younger than this is never garbage-collected. */
-  readonly leakGraceMs: number;
+  /**
+   * Overrides the IPAMConfig's leakGracePeriodSeconds: for tests, which share one API server and must not
+   * change its cluster-wide IPAMConfig.
+   */
+  readonly leakGraceMs?: number;
   /** A pending affinity older than this with no block is a crashed claim, and is removed. */
   readonly staleClaimMs: number;
   readonly now?: () => Date;
@@ -110,6 +113,7 @@ export function nodeReconciler(
       );
     }
   }
+  const suspicions: Suspicions = new Map();
 
   return async (nodeName) => {
     const now = clock();
@@ -117,23 +121,27 @@ export function nodeReconciler(
     // Blocks, affinities and the config that do not parse are left out of everything below.
     await options.reportMalformed(state.malformed());
     const config = state.config();
+    const graceMs = options.leakGraceMs ?? config.leakGracePeriodSeconds * 1000;
+    /** How soon to look again at addresses that could not be judged: the grace, at most a minute. */
+    const leakRecheckMs = Math.min(graceMs, 60_000);
     let waitingOnPods = false;
+    /** When the first suspected handle leaves its grace period: it can be freed only then. */
+    let graceEndsInMs: number | undefined;
 
     const podsHealth = state.pods.health();
-    /** When the youngest pod address leaves its grace period: it can be judged only then. */
-    let graceEndsInMs: number | undefined;
-    for (const block of state.blocksOfNode(nodeName)) {
-      for (const allocation of block.spec.allocations) {
-        const left = Date.parse(allocation.assignedAt) + options.leakGraceMs - now.getTime();
-        if (left > 0 && allocation.pod !== undefined) graceEndsInMs = Math.min(graceEndsInMs ?? left, left);
-      }
-      if (podsHealth.state === 'healthy') {
-        if ((await collectLeaks(options, nodeName, block, now)) === 'retry') waitingOnPods = true;
-      } else if (block.spec.allocations.some((a) => a.pod !== undefined)) {
-        // A stale cache would show live pods as gone: free nothing until it is current, then look again.
-        await pause.report(podsHealth, nodeName, node);
-        waitingOnPods = true;
-      }
+    if (graceMs === 0) {
+      // Leak collection is off.
+      suspicions.clear();
+    } else if (podsHealth.state === 'healthy') {
+      const collected = await collectLeaks(options, { nodeName, now, graceMs, suspicions });
+      waitingOnPods = collected.retry;
+      graceEndsInMs = collected.graceEndsInMs;
+    } else if (
+      state.blocksOfNode(nodeName).some((b) => b.spec.allocations.some((a) => a.pod !== undefined))
+    ) {
+      // A stale cache would show live pods as gone: free nothing until it is current, then look again.
+      await pause.report(podsHealth, nodeName, node);
+      waitingOnPods = true;
     }
     if (podsHealth.state === 'healthy') pause.resume();
 
@@ -247,7 +255,7 @@ export function nodeReconciler(
     // After a claim the node may still be short (a burst of pods); look again once the write is visible.
     if (plan.claim.length > 0) return requeueAfter(100);
     const recheckMs = [
-      waitingOnPods || (!node && remaining > 0) ? options.leakGraceMs : undefined,
+      graceMs > 0 && (waitingOnPods || (!node && remaining > 0)) ? leakRecheckMs : undefined,
       graceEndsInMs === undefined ? undefined : graceEndsInMs + 1,
       crashedClaimsRecheckMs,
     ].filter((ms) => ms !== undefined);
@@ -277,73 +285,142 @@ async function labelRegions(options: NodeReconcilerOptions, nodeName: string): P
   }
 }
 
+/** Handles the operator found leaked, by handle: since when, and the node whose reconcile found it. */
+type Suspicions = Map<string, { readonly since: number; readonly node: string }>;
+
 /**
- * Frees the addresses of one block whose pods are gone. The cache only proposes: each candidate's pod
- * is read again from the API server just before the release, and only a 404, another pod of that name
- * (another UID) or a pod that the planner's rules condemn on the fresh object lets the address go. Any
- * other answer keeps it, to be looked at again later ('retry'). The release is one compare-and-swap
- * write of the block, at the version the candidates were found in.
+ * Frees the addresses whose pods are gone, as Calico does. The cache only proposes: a handle (every
+ * address of one pod interface, in this node's blocks or others) is suspected when the cache shows all
+ * of its addresses leaked and a direct read of each pod from the API server confirms it; it is freed once
+ * it has been suspected for the grace period, after a second direct read confirms it again. Any other
+ * answer (the pod exists and may hold the address, or cannot be read) keeps the whole handle, and an
+ * unreadable pod is looked at again later (`retry`). Suspicions live in the leader's memory: a new leader
+ * starts the grace again. The release is one compare-and-swap write of each block, at the version the
+ * leaks were found in.
  */
 async function collectLeaks(
   options: NodeReconcilerOptions,
-  nodeName: string,
-  block: IPAMBlock,
-  now: Date,
-): Promise<'done' | 'retry'> {
+  pass: {
+    readonly nodeName: string;
+    readonly now: Date;
+    readonly graceMs: number;
+    readonly suspicions: Suspicions;
+  },
+): Promise<{ readonly retry: boolean; readonly graceEndsInMs?: number }> {
   const { state, log, metrics } = options;
-  const candidates = leakedAllocations(block, {
-    pod: (namespace, name) => state.pod(namespace, name),
-    now: now.getTime(),
-    graceMs: options.leakGraceMs,
-  });
-  if (candidates.length === 0) return 'done';
-  const blockCidr = parseCidr(block.spec.cidr);
-  const judged = await Promise.all(
-    candidates.map(async (candidate) => {
-      const fresh = await readPod(state, candidate.namespace, candidate.pod);
-      if (fresh === 'unreadable') return { candidate, verdict: 'pod-unreadable' as const };
-      return {
-        candidate,
-        verdict: leakReason(candidate.allocation, fresh.pod, blockCidr) ?? ('pod-holds-address' as const),
-      };
-    }),
+  const { nodeName, now, graceMs, suspicions } = pass;
+  const handles = podHandles(state.wellFormedBlocks());
+  const ofNode = new Set(
+    state.blocksOfNode(nodeName).flatMap((b) => b.spec.allocations.map((a) => a.handle)),
   );
-  const leaks: Leak[] = [];
-  let outcome: 'done' | 'retry' = 'done';
-  for (const { candidate, verdict } of judged) {
+  for (const [handle, suspicion] of suspicions) {
+    if (suspicion.node === nodeName && !ofNode.has(handle)) suspicions.delete(handle);
+  }
+  let retry = false;
+  let graceEndsAt: number | undefined;
+  const due: HandleLeak[][] = [];
+  for (const handle of ofNode) {
+    const addresses = handles.get(handle);
+    const cached = addresses && handleLeaks(addresses, (namespace, name) => state.pod(namespace, name));
+    const suspicion = suspicions.get(handle);
+    if (!addresses || !cached) {
+      suspicions.delete(handle);
+      continue;
+    }
+    const ends =
+      suspicion && Math.max(...addresses.map((a) => leakGraceEnd(a.allocation, graceMs, suspicion.since)));
+    if (ends !== undefined && ends > now.getTime()) {
+      graceEndsAt = Math.min(graceEndsAt ?? ends, ends);
+      continue;
+    }
+    const verdict = await confirmLeak(state, addresses);
     if (verdict === 'pod-unreadable' || verdict === 'pod-holds-address') {
+      // An unreadable pod teaches nothing: a suspicion stays, and the handle is read again later.
+      if (verdict === 'pod-unreadable') retry = true;
+      else suspicions.delete(handle);
       metrics.leaksSpared.inc({ reason: verdict });
       log.info(
         'kept an address the pods cache showed as leaked: a direct read of its pod did not confirm it',
         {
           node: nodeName,
-          block: block.spec.cidr,
-          ordinal: candidate.allocation.ordinal,
-          pod: `${candidate.namespace}/${candidate.pod}`,
-          cache: candidate.reason,
+          handle,
+          addresses: addresses.map(
+            ({ block, allocation }) => `${block.spec.cidr}#${String(allocation.ordinal)}`,
+          ),
+          pods: [...new Set(cached.map((leak) => `${leak.namespace}/${leak.pod}`))],
+          cache: cached.map((leak) => leak.reason),
           read: verdict,
         },
       );
-      if (verdict === 'pod-unreadable') outcome = 'retry';
-    } else leaks.push({ ...candidate, reason: verdict });
+    } else if (suspicion) {
+      due.push(verdict);
+    } else {
+      suspicions.set(handle, { since: now.getTime(), node: nodeName });
+      const end = now.getTime() + graceMs;
+      graceEndsAt = Math.min(graceEndsAt ?? end, end);
+    }
   }
-  if (leaks.length === 0) return outcome;
-  const leaked = new Set(leaks.map((leak) => leak.allocation.handle));
-  const { spec } = releaseWhere(block.spec, (allocation) => leaked.has(allocation.handle), now);
-  const written = await state.resources.blocks.replace({ ...block, spec });
-  state.expect(block.metadata.name, written);
+  await release(options, nodeName, due.flat(), now);
+  for (const leaks of due) for (const leak of leaks) suspicions.delete(leak.allocation.handle);
+  return {
+    retry,
+    ...(graceEndsAt === undefined || !Number.isFinite(graceEndsAt)
+      ? {}
+      : { graceEndsInMs: Math.max(0, graceEndsAt - now.getTime()) }),
+  };
+}
+
+/**
+ * Each address of a handle judged on a direct read of its pod: the leaks, or why the handle is kept.
+ */
+async function confirmLeak(
+  state: ClusterState,
+  addresses: readonly HandleAddress[],
+): Promise<HandleLeak[] | 'pod-unreadable' | 'pod-holds-address'> {
+  const fresh = new Map<string, Pod | undefined>();
+  for (const { allocation } of addresses) {
+    const key = `${allocation.namespace ?? ''}/${allocation.pod ?? ''}`;
+    if (fresh.has(key) || allocation.namespace === undefined || allocation.pod === undefined) continue;
+    const read = await readPod(state, allocation.namespace, allocation.pod);
+    if (read === 'unreadable') return 'pod-unreadable';
+    fresh.set(key, read.pod);
+  }
+  return (
+    handleLeaks(addresses, (namespace, name) => fresh.get(`${namespace}/${name}`)) ?? 'pod-holds-address'
+  );
+}
+
+/** Frees confirmed leaks: one compare-and-swap write of each block that records some. */
+async function release(
+  options: NodeReconcilerOptions,
+  nodeName: string,
+  leaks: readonly HandleLeak[],
+  now: Date,
+): Promise<void> {
+  const { state, log, metrics } = options;
+  const byBlock = new Map<string, HandleLeak[]>();
   for (const leak of leaks) {
-    metrics.addressesCollected.inc({ reason: leak.reason });
-    log.info('freed a leaked address', {
-      node: nodeName,
-      block: block.spec.cidr,
-      ordinal: leak.allocation.ordinal,
-      handle: leak.allocation.handle,
-      pod: `${leak.namespace}/${leak.pod}`,
-      reason: leak.reason,
-    });
+    byBlock.set(leak.block.metadata.name, [...(byBlock.get(leak.block.metadata.name) ?? []), leak]);
   }
-  return outcome;
+  for (const blockLeaks of byBlock.values()) {
+    const [first] = blockLeaks;
+    if (!first) continue;
+    const leaked = new Set(blockLeaks.map((leak) => leak.allocation.handle));
+    const { spec } = releaseWhere(first.block.spec, (allocation) => leaked.has(allocation.handle), now);
+    const written = await state.resources.blocks.replace({ ...first.block, spec });
+    state.expect(first.block.metadata.name, written);
+    for (const leak of blockLeaks) {
+      metrics.addressesCollected.inc({ reason: leak.reason });
+      log.info('freed a leaked address', {
+        node: nodeName,
+        block: leak.block.spec.cidr,
+        ordinal: leak.allocation.ordinal,
+        handle: leak.allocation.handle,
+        pod: `${leak.namespace}/${leak.pod}`,
+        reason: leak.reason,
+      });
+    }
+  }
 }
 
 /** The pod as the API server has it now: `{ pod: undefined }` for a 404; 'unreadable' for any other error. */

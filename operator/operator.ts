@@ -29,10 +29,17 @@ export interface OperatorOptions {
   readonly retryPeriodMs?: number;
   /** Every key is reconciled again this often, so nothing drifts for long even if an event was missed. */
   readonly resyncMs?: number;
+  /**
+   * Overrides the IPAMConfig's leakGracePeriodSeconds: for tests, which share one API server and must not
+   * change its cluster-wide IPAMConfig.
+   */
   readonly leakGraceMs?: number;
   readonly staleClaimMs?: number;
   readonly workers?: number;
 }
+
+/** How long after a pod's deletion its node is looked at for leaked addresses. */
+const podGoneLookMs = 5_000;
 
 interface Controllers {
   readonly nodes: Controller;
@@ -49,11 +56,9 @@ export class Operator {
   private readonly elector: LeaderElector;
   private readonly startedAt = Date.now();
   private cachesSynced = false;
-  private readonly leakGraceMs: number;
 
   constructor(private readonly options: OperatorOptions) {
     this.state = new ClusterState(ipamResources(options.client), options.log);
-    this.leakGraceMs = options.leakGraceMs ?? operatorDefaults.leakGraceSeconds * 1000;
     this.elector = new LeaderElector({
       client: options.client,
       namespace: options.namespace,
@@ -139,7 +144,7 @@ export class Operator {
         log,
         metrics,
         reportMalformed,
-        leakGraceMs: this.leakGraceMs,
+        ...(this.options.leakGraceMs === undefined ? {} : { leakGraceMs: this.options.leakGraceMs }),
         staleClaimMs: this.options.staleClaimMs ?? 60_000,
       }),
     });
@@ -235,8 +240,9 @@ export class Operator {
     });
     state.pods.onChange((event, pod) => {
       const node = pod.spec?.nodeName;
+      // Its addresses become suspects: by then the kubelet's CNI DEL has usually freed them, sparing a read.
       if (event === 'deleted' && node !== undefined) {
-        this.controllers?.nodes.queue.addAfter(node, this.leakGraceMs + 1_000);
+        this.controllers?.nodes.queue.addAfter(node, podGoneLookMs);
       }
     });
     state.configs.onChange(() => {

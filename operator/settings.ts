@@ -13,7 +13,6 @@ export const operatorDefaults = {
   renewDeadlineSeconds: 10,
   retryPeriodSeconds: 2,
   resyncSeconds: 300,
-  leakGraceSeconds: 60,
 } as const;
 
 /** The operator's settings, from its environment (the Helm chart sets these). */
@@ -44,7 +43,6 @@ export const operatorSettingsSchema = z
     RENEW_DEADLINE_SECONDS: positiveSeconds(operatorDefaults.renewDeadlineSeconds),
     RETRY_PERIOD_SECONDS: positiveSeconds(operatorDefaults.retryPeriodSeconds),
     RESYNC_SECONDS: positiveSeconds(operatorDefaults.resyncSeconds),
-    LEAK_GRACE_SECONDS: positiveSeconds(operatorDefaults.leakGraceSeconds),
     API_TIMEOUT_SECONDS: positiveSeconds(defaultRequestTimeoutMs / 1000).describe(
       'Longest one API request may take; a watch must start within it and end within its own timeout plus this.',
     ),
