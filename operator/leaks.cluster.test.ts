@@ -21,6 +21,8 @@ import { eventually } from '../local-cluster/eventually.js';
 import { type CuttableProxy, cuttableProxy } from '../local-cluster/proxy.js';
 import { type InstalledPlugin, installPlugin, invokePlugin, removePlugin } from '../cni/testing.js';
 import { ClusterState } from './cluster-state.js';
+import { type IPAMConfigSpec, ipamConfigSpecSchema } from '../api/index.js';
+import { addressAtOrdinal, addressToString, parseCidr } from '../ipam/index.js';
 import { eventRecorder } from './events.js';
 import type { Logger } from '../common/index.js';
 import { jsonLogger } from '../runtime/index.js';
@@ -95,7 +97,7 @@ function rbac(): unknown {
 const token = (account: string) =>
   cluster.kubectl(['create', 'token', account, '-n', p, '--duration=1h']).trim();
 
-function createPod(name: string): string {
+function createPod(name: string, node = nodeName): string {
   cluster.kubectl([
     'run',
     name,
@@ -103,7 +105,7 @@ function createPod(name: string): string {
     p,
     '--image=registry.invalid/none',
     '--restart=Never',
-    `--overrides={"spec":{"nodeName":"${nodeName}"}}`,
+    `--overrides={"spec":{"nodeName":"${node}"}}`,
   ]);
   return cluster.kubectl(['get', 'pod', name, '-n', p, '-o', 'jsonpath={.metadata.uid}']);
 }
@@ -306,6 +308,216 @@ describe('leak collection on a real API server', () => {
     expect(
       await metric(operatorMetrics, /topology_ipam_addresses_collected_total\{reason="pod-replaced"\}/),
     ).toBe(1);
+  });
+});
+
+describe('the grace, handles and live pods, stepped through on a clock of the test’s own', () => {
+  const graceSeconds = 120;
+  const otherNode = `${p}-node2`;
+  const stop = new AbortController();
+  let informers: Promise<unknown>;
+  let state: ClusterState;
+  let metrics: OperatorMetrics;
+  let clock = 0;
+  /** A reconciler of the test's own, with the IPAMConfig's grace and the test's clock. */
+  let reconcile: (node: string) => Promise<ReconcileResult>;
+  /** Moves the clock on by `ms` and reconciles the test node. */
+  const after = (ms: number): Promise<ReconcileResult> => {
+    clock += ms;
+    return reconcile(nodeName);
+  };
+
+  /** The API server's state as this state's informers show it, with an IPAMConfig of the test's own. */
+  class WithConfig extends ClusterState {
+    constructor(private readonly spec: Partial<IPAMConfigSpec>) {
+      super(ipamResources(adminClient), log);
+    }
+    override config(): IPAMConfigSpec {
+      return ipamConfigSpecSchema.parse(this.spec);
+    }
+  }
+
+  function reconcilerOf(of: ClusterState, reconcilerMetrics: OperatorMetrics) {
+    const events = eventRecorder(adminClient, { component: 'leaks-test', instance: p, log });
+    return nodeReconciler({
+      state: of,
+      events,
+      log,
+      metrics: reconcilerMetrics,
+      reportMalformed: malformedReporter({ events, log, metrics: reconcilerMetrics }),
+      staleClaimMs: 60_000,
+      now: () => new Date(clock),
+    });
+  }
+
+  const addressOf = async (ordinal: number): Promise<string> =>
+    addressToString(addressAtOrdinal(parseCidr((await block()).spec.cidr), ordinal));
+
+  /** Sets the pod's reported addresses, as the kubelet would. */
+  function report(name: string, ips: string[]): void {
+    const status = { podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) };
+    cluster.kubectl([
+      'patch',
+      'pod',
+      name,
+      '-n',
+      p,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status }),
+    ]);
+  }
+
+  /** Sets the block's allocations and waits until this state shows them and `pods` as they now are. */
+  async function holdSeen(allocations: Allocation[], pods: readonly string[] = []): Promise<void> {
+    await hold(allocations);
+    const written = await block();
+    await eventually(() =>
+      state
+        .blocksOfNode(nodeName)
+        .some((b) => b.metadata.resourceVersion === written.metadata.resourceVersion)
+        ? true
+        : undefined,
+    );
+    await seePods(pods);
+  }
+
+  /** Waits until this state's pods cache shows each pod as the API server has it. */
+  async function seePods(pods: readonly string[]): Promise<void> {
+    for (const name of pods) {
+      const current = await new ResourceClient<Pod>(adminClient, coreResources.pods)
+        .get(name, p)
+        .catch(() => undefined);
+      await eventually(() =>
+        state.pod(p, name)?.metadata.resourceVersion === current?.metadata.resourceVersion ? true : undefined,
+      );
+    }
+  }
+
+  beforeAll(async () => {
+    // The test's operator, whose grace is 1 s, must collect nothing here: its pods permission goes and its
+    // connections break, so its pods cache is not current and it frees nothing (the first test shows it).
+    cluster.kubectl(['delete', 'clusterrolebinding', `${p}-operator-pods`]);
+    await eventually(() =>
+      cluster.tryKubectl([
+        'auth',
+        'can-i',
+        'list',
+        'pods',
+        '-n',
+        p,
+        `--as=system:serviceaccount:${p}:operator`,
+      ]).ok
+        ? undefined
+        : true,
+    );
+    proxy.cut();
+    await eventually(() => (operator.state.pods.health().state === 'healthy' ? undefined : true));
+    await createNodes(nodes, [otherNode]);
+    // The clock starts at the real time, after the allocations' assignment times are set from it.
+    clock = Date.now();
+    state = new WithConfig({ leakGracePeriodSeconds: graceSeconds });
+    informers = state.run(stop.signal);
+    await state.synced();
+    metrics = createMetrics();
+    reconcile = reconcilerOf(state, metrics);
+  });
+
+  afterAll(async () => {
+    stop.abort();
+    await informers;
+    await removeNodes(nodes, [otherNode]);
+    grantPods();
+  });
+
+  it('frees an address whose pod is gone once it has been found leaked for the grace, however old', async () => {
+    await holdSeen([allocation(10, 'gone10')]);
+    // Assigned ten seconds ago: under the old rule, counted from the assignment, it would go at once.
+    expect(await after(0)).toEqual({ requeueAfterMs: graceSeconds * 1000 + 1 });
+    expect(await heldPods()).toEqual([`${p}-gone10`]);
+    await after(graceSeconds * 1000 - 1);
+    expect(await heldPods()).toEqual([`${p}-gone10`]);
+    await after(1);
+    expect(await heldPods()).toEqual([]);
+    expect((await block()).spec.cooling.map((entry) => entry.ordinal)).toEqual([10]);
+    expect(await metric(metrics, /topology_ipam_addresses_collected_total\{reason="pod-gone"\}/)).toBe(1);
+  });
+
+  it('keeps the address a pod reports: a pod that exists, one re-created under the name, one on another node', async () => {
+    const live = createPod(`${p}-live`);
+    report(`${p}-live`, [await addressOf(11)]);
+    const oldUid = createPod(`${p}-again2`);
+    deletePod(`${p}-again2`);
+    createPod(`${p}-again2`);
+    report(`${p}-again2`, [await addressOf(12)]);
+    createPod(`${p}-elsewhere`, otherNode);
+    report(`${p}-elsewhere`, [await addressOf(13)]);
+    createPod(`${p}-moved`, otherNode);
+    report(`${p}-moved`, [await addressOf(60)]);
+    const pods = ['live', 'again2', 'elsewhere', 'moved'].map((name) => `${p}-${name}`);
+    await holdSeen(
+      [
+        allocation(11, 'live', live),
+        allocation(12, 'again2', oldUid),
+        allocation(13, 'elsewhere'),
+        allocation(14, 'moved'),
+      ],
+      pods,
+    );
+    await after(0);
+    await after(10 * graceSeconds * 1000);
+    // Only the pod on another node that reports another address lost it.
+    expect(await heldPods()).toEqual(pods.slice(0, 3));
+    expect(await metric(metrics, /topology_ipam_addresses_collected_total\{reason="pod-moved"\}/)).toBe(1);
+    for (const name of pods) deletePod(name);
+  });
+
+  it('frees the addresses of one handle together: none while the pod reports one, both once it is gone', async () => {
+    createPod(`${p}-pair`);
+    report(`${p}-pair`, [await addressOf(15)]);
+    // Two addresses of one handle (in a cluster, one per family): the pod reports only the first.
+    const pair = (ordinal: number): Allocation => ({
+      ...allocation(ordinal, 'pair'),
+      handle: 'net.pair.eth0',
+    });
+    await holdSeen([pair(15), pair(16)], [`${p}-pair`]);
+    await after(0);
+    await after(10 * graceSeconds * 1000);
+    expect(await heldPods()).toEqual([`${p}-pair`, `${p}-pair`]);
+
+    deletePod(`${p}-pair`);
+    await seePods([`${p}-pair`]);
+    await after(0);
+    expect(await heldPods()).toEqual([`${p}-pair`, `${p}-pair`]);
+    await after(graceSeconds * 1000);
+    expect(await heldPods()).toEqual([]);
+    expect((await block()).spec.cooling.map((entry) => entry.ordinal).sort((a, b) => a - b)).toEqual([
+      15, 16,
+    ]);
+  });
+
+  it('collects nothing, and reads no pod, when the IPAMConfig’s grace is 0', async () => {
+    await holdSeen([allocation(17, 'gone17')]);
+    const off = new WithConfig({ leakGracePeriodSeconds: 0 });
+    const offStop = new AbortController();
+    const offInformers = off.run(offStop.signal);
+    try {
+      await off.synced();
+      const offMetrics = createMetrics();
+      const reconcileOff = reconcilerOf(off, offMetrics);
+      clock += 24 * 3600_000;
+      expect(await reconcileOff(nodeName)).toEqual({ done: true });
+      clock += 24 * 3600_000;
+      await reconcileOff(nodeName);
+      expect(await heldPods()).toEqual([`${p}-gone17`]);
+      expect(
+        await metric(offMetrics, /topology_ipam_addresses_collected_total\{reason="pod-gone"\}/),
+      ).toBeUndefined();
+    } finally {
+      offStop.abort();
+      await offInformers;
+    }
   });
 });
 
