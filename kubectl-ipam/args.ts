@@ -56,6 +56,7 @@ const options = {
   'auto-allocate-blocks': { type: 'string' },
   'min-free-addresses-per-node': { type: 'string' },
   'release-cooldown-seconds': { type: 'string' },
+  'leak-grace-period-seconds': { type: 'string' },
 } as const satisfies Record<ConfigureFlag, { type: 'string' }> & Record<string, object>;
 
 /** The flags each command takes besides --kubeconfig, --context and --help. */
@@ -79,7 +80,7 @@ Usage:
   kubectl ipam release (--ip ADDRESS | --from-report FILE [--max-age MINUTES]) [--grace SECONDS] [--dry-run] [--force]
   kubectl ipam configure [--strict-affinity=true|false] [--max-blocks-per-host=N]
                          [--auto-allocate-blocks=true|false] [--min-free-addresses-per-node=N]
-                         [--release-cooldown-seconds=N]
+                         [--release-cooldown-seconds=N] [--leak-grace-period-seconds=N]
   kubectl ipam split POOL N [-o table|json|yaml]
       Splits POOL into N pools of equal size (N a power of two) with its settings, named POOL-0 to
       POOL-<N-1>: disables POOL, creates them, hands them POOL's blocks (addresses in use untouched)

@@ -14,6 +14,7 @@ describe('configureSpec', () => {
       { 'max-blocks-per-host': '0', 'release-cooldown-seconds': '5' },
       { maxBlocksPerHost: 0, releaseCooldownSeconds: 5 },
     ],
+    [undefined, { 'leak-grace-period-seconds': '0' }, { leakGracePeriodSeconds: 0 }],
   ])('from %o with %o writes %o', (current, flags, spec) => {
     expect(configureSpec(current, flags)).toEqual({ ok: true, spec });
   });
@@ -24,6 +25,7 @@ describe('configureSpec', () => {
     [{ 'max-blocks-per-host': '70000' }, /--max-blocks-per-host: Too big/],
     [{ 'min-free-addresses-per-node': '-1' }, /--min-free-addresses-per-node: Too small/],
     [{ 'release-cooldown-seconds': '90000' }, /--release-cooldown-seconds: Too big/],
+    [{ 'leak-grace-period-seconds': '-1' }, /--leak-grace-period-seconds: Too small/],
     [{}, /nothing to change/],
   ])('refuses %o, naming the flag', (flags, problem) => {
     const outcome = configureSpec(undefined, flags);

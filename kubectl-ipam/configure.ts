@@ -8,6 +8,7 @@ export const configureFlags = {
   'auto-allocate-blocks': { field: 'autoAllocateBlocks', kind: 'boolean' },
   'min-free-addresses-per-node': { field: 'minFreeAddressesPerNode', kind: 'integer' },
   'release-cooldown-seconds': { field: 'releaseCooldownSeconds', kind: 'integer' },
+  'leak-grace-period-seconds': { field: 'leakGracePeriodSeconds', kind: 'integer' },
 } as const satisfies Record<string, { field: keyof IPAMConfigSpec; kind: 'boolean' | 'integer' }>;
 export type ConfigureFlag = keyof typeof configureFlags;
 
