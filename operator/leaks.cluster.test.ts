@@ -162,6 +162,10 @@ beforeAll(async () => {
     log,
     metrics: operatorMetrics,
     leakGraceMs,
+    // The tests break its connections: on a loaded machine a renewal through the broken proxy may take
+    // seconds, and a leader that loses its Lease stops for good, so it gets a long renew deadline.
+    leaseDurationMs: 30_000,
+    renewDeadlineMs: 20_000,
   });
   running = operator.run(shutdown.signal);
   await createNodes(nodes, [nodeName], { [p]: 'yes' });

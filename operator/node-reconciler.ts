@@ -13,7 +13,14 @@ import { type ReconcileResult, done, requeueAfter } from './controller.js';
 import type { EventRecorder } from './events.js';
 import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
-import { type HandleAddress, type HandleLeak, handleLeaks, leakGraceEnd, podHandles } from '../api/index.js';
+import {
+  type HandleAddress,
+  type HandleLeak,
+  type PodLookup,
+  handleLeaks,
+  leakGraceEnd,
+  podHandles,
+} from '../api/index.js';
 import { planNode } from './plan/node.js';
 import type { PoolView } from './plan/pools.js';
 
@@ -309,19 +316,24 @@ async function collectLeaks(
 ): Promise<{ readonly retry: boolean; readonly graceEndsInMs?: number }> {
   const { state, log, metrics } = options;
   const { nodeName, now, graceMs, suspicions } = pass;
-  const handles = podHandles(state.wellFormedBlocks());
-  const ofNode = new Set(
-    state.blocksOfNode(nodeName).flatMap((b) => b.spec.allocations.map((a) => a.handle)),
-  );
+  const ofNode = podHandles(state.blocksOfNode(nodeName));
   for (const [handle, suspicion] of suspicions) {
     if (suspicion.node === nodeName && !ofNode.has(handle)) suspicions.delete(handle);
   }
+  const cache: PodLookup = (namespace, name) => state.pod(namespace, name);
+  // The node's own addresses first, so that every block of the cluster is read only when one is suspect.
+  const suspects = [...ofNode].filter(([handle, local]) => {
+    const leaked = handleLeaks(local, cache) !== undefined;
+    if (!leaked) suspicions.delete(handle);
+    return leaked;
+  });
+  const handles = suspects.length > 0 ? podHandles(state.wellFormedBlocks()) : new Map<string, never>();
   let retry = false;
   let graceEndsAt: number | undefined;
   const due: HandleLeak[][] = [];
-  for (const handle of ofNode) {
+  for (const [handle] of suspects) {
     const addresses = handles.get(handle);
-    const cached = addresses && handleLeaks(addresses, (namespace, name) => state.pod(namespace, name));
+    const cached = addresses && handleLeaks(addresses, cache);
     const suspicion = suspicions.get(handle);
     if (!addresses || !cached) {
       suspicions.delete(handle);
