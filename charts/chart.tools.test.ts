@@ -745,6 +745,7 @@ describe('rendered with other values', () => {
       autoAllocateBlocks: true,
       minFreeAddressesPerNode: 16,
       releaseCooldownSeconds: 30,
+      leakGracePeriodSeconds: 900,
     });
   });
 
