@@ -523,8 +523,11 @@ export class NodeAddresses implements CommandBackend {
     let block = cache.cached(name) ?? (await this.blockOrNone(name));
     if (block === undefined || isPendingBlock(block)) {
       const settings = cache.settings();
+      // The request's pool is the one holding the address: the limit counts its blocks, as Calico counts
+      // the blocks of a request's pools.
       const limit = mayClaimAnotherBlock({
-        pool: pool.name,
+        family: poolCidr.family,
+        pools: [pool.name],
         nodeBlocks: cache.blocks(),
         maxBlocksPerHost: settings.maxBlocksPerHost,
       });
