@@ -139,6 +139,9 @@ const agentGrants = (routes: boolean) =>
     'core nodes get *',
     'core nodes list *',
     'core nodes watch *',
+    ...['pods', 'namespaces'].flatMap((resource) =>
+      ['get', 'list', 'watch'].map((verb) => `core ${resource} ${verb} *`),
+    ),
   ].sort();
 
 describe('values', () => {
@@ -365,6 +368,8 @@ describe('rendered with the defaults', () => {
         'core pods get *',
         'core pods list *',
         'core pods watch *',
+        'core namespaces list *',
+        'core namespaces watch *',
         `${ipam} ippools list *`,
         `${ipam} ippools watch *`,
         `${ipam} ippools update *`,
@@ -399,7 +404,7 @@ describe('rendered with the defaults', () => {
     ]);
   });
 
-  it('grants the node agent the IPAM resources and Nodes only (IPAMConfig default by name), and no Secrets, pods or IPPool writes', () => {
+  it('grants the node agent the IPAM resources, and reads of Nodes, pods and namespaces only (IPAMConfig default by name): no Secrets, no writes but to blocks and affinities', () => {
     const granted = grants(rulesOf(findManifest(objects, 'ClusterRole', 'rel-topology-ipam-cni')));
     expect(granted).toEqual(agentGrants(true));
   });
