@@ -20,6 +20,7 @@ import {
   type IPAMBlock,
   type IPPool,
   type ParsedPool,
+  type ReservationSet,
   blockUsage,
   formatPassOver,
   isPendingBlock,
@@ -170,6 +171,7 @@ class BlockFullError extends Error {
 interface AssignSettings {
   readonly owner: AllocationOwner;
   readonly cooldownSeconds: number;
+  readonly reservations: ReservationSet;
 }
 
 /**
@@ -186,6 +188,7 @@ function assignIn(servedNode: string, settings: AssignSettings): BlockChange<num
     const outcome = assignInBlock(block, cidr, settings.owner, {
       now: new Date(),
       cooldownSeconds: settings.cooldownSeconds,
+      reservations: settings.reservations,
     });
     if (outcome.kind === 'full') {
       const state = block.spec.draining === true ? 'draining' : 'full';
@@ -466,6 +469,7 @@ export class NodeAddresses implements CommandBackend {
       owner: this.ownerOf(request),
       cooldownSeconds:
         request.config.ipam.cooldownSeconds ?? this.options.cache.settings().releaseCooldownSeconds,
+      reservations: this.options.cache.reservations(),
     };
     return (
       (await this.assignOnNode(family, settings, pools)) ??
@@ -705,6 +709,7 @@ export class NodeAddresses implements CommandBackend {
         blockSize: pool.blockSize,
         held: attempt.held,
         taken: attempt.taken,
+        reservations: attempt.settings.reservations,
       });
       if (!claimed) {
         attempt.notes.push(
@@ -901,7 +906,8 @@ export class NodeAddresses implements CommandBackend {
       const cidr = blockCidr(block);
       if (cidr?.family !== family || block.spec.node !== this.node || block.spec.draining === true)
         return false;
-      return blockUsage(block.spec, { now, cooldownSeconds, reserved: reservedOrdinals(cidr) }).free > 0;
+      const reserved = reservedOrdinals(cidr, this.options.cache.reservations());
+      return blockUsage(block.spec, { now, cooldownSeconds, reserved }).free > 0;
     });
   }
 

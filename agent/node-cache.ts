@@ -1,7 +1,8 @@
 /**
  * What the agent knows of its node without asking: its IPAMBlocks (label-selected), the IPPools, its own
- * Node (for the labels pool selectors match) and the IPAMConfig, each kept by an informer (list, watch,
- * re-list on 410 or error). A steady-state ADD or DEL reads nothing from the API server.
+ * Node (for the labels pool selectors match), the IPAMConfig and the IPReservations, each kept by an
+ * informer (list, watch, re-list on 410 or error). A steady-state ADD or DEL reads nothing from the API
+ * server.
  *
  * The agent's own writes are visible at once: a block it wrote is kept here until the watch delivers
  * that version or a later one, so the next batch starts from what it wrote, not from what the watch has
@@ -15,6 +16,9 @@ import {
   type IPAMConfig,
   type IPAMConfigSpec,
   type IPPool,
+  type IPReservation,
+  type ReservationSet,
+  compileReservations,
   ipamConfigName,
   ipamConfigSpecSchema,
   labels,
@@ -51,6 +55,9 @@ export class NodeCache implements BlockStore {
   private readonly poolInformer: Informer<IPPool>;
   private readonly nodeInformer: Informer<Node>;
   private readonly configInformer: Informer<IPAMConfig>;
+  private readonly reservationInformer: Informer<IPReservation>;
+  /** The reservations compiled, until the informer next changes. */
+  private compiledReservations: ReservationSet | undefined;
   /** Blocks as this agent last wrote them, until the watch shows that version or a later one. */
   private readonly written = new Map<string, IPAMBlock>();
   /** Whether each cached block's spec parses, by object. */
@@ -81,6 +88,8 @@ export class NodeCache implements BlockStore {
       resources.configs,
       options('ipamconfig', { fieldSelector: `metadata.name=${ipamConfigName}` }),
     );
+    this.reservationInformer = new Informer(resources.reservations, options('ipreservations', {}));
+    this.reservationInformer.onChange(() => (this.compiledReservations = undefined));
     this.blockInformer.onChange((_event, block) => {
       this.lastEventAt = Date.now();
       // Dropped once the watch shows that version or a later one (a deletion of an older incarnation
@@ -88,7 +97,12 @@ export class NodeCache implements BlockStore {
       const mine = this.written.get(block.metadata.name);
       if (mine !== undefined && !newer(mine, block)) this.written.delete(block.metadata.name);
     });
-    for (const informer of [this.poolInformer, this.nodeInformer, this.configInformer] as const) {
+    for (const informer of [
+      this.poolInformer,
+      this.nodeInformer,
+      this.configInformer,
+      this.reservationInformer,
+    ] as const) {
       informer.onChange(() => (this.lastEventAt = Date.now()));
     }
   }
@@ -100,6 +114,7 @@ export class NodeCache implements BlockStore {
       this.poolInformer.run(signal),
       this.nodeInformer.run(signal),
       this.configInformer.run(signal),
+      this.reservationInformer.run(signal),
     ]).then(() => undefined);
   }
 
@@ -110,6 +125,7 @@ export class NodeCache implements BlockStore {
       this.poolInformer.synced,
       this.nodeInformer.synced,
       this.configInformer.synced,
+      this.reservationInformer.synced,
     ]).then(() => undefined);
   }
 
@@ -126,6 +142,7 @@ export class NodeCache implements BlockStore {
     describe('IPPools', this.poolInformer.health());
     describe(`Node ${this.node}`, this.nodeInformer.health());
     describe(`IPAMConfig ${ipamConfigName}`, this.configInformer.health());
+    describe('IPReservations', this.reservationInformer.health());
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -185,6 +202,12 @@ export class NodeCache implements BlockStore {
 
   onPoolChange(handler: InformerHandler<IPPool>): void {
     this.poolInformer.onChange(handler);
+  }
+
+  /** What every IPReservation reserves, compiled once per change of any of them. */
+  reservations(): ReservationSet {
+    this.compiledReservations ??= compileReservations(this.reservationInformer.list());
+    return this.compiledReservations;
   }
 
   /** The node's labels, or undefined while there is no such Node. */

@@ -127,6 +127,18 @@ describe('candidateBlocks', () => {
     expect(names(blocks)).toEqual(expected.map((text) => cidrToString(cidr(text))));
   });
 
+  it('skips the blocks it is told could give no address (wholly reserved), keeping the order', () => {
+    const unusable = new Set(['10.0.0.64/26', '10.0.0.192/26']);
+    const blocks = candidateBlocks(
+      parseCidr('10.0.0.0/24'),
+      26,
+      [parseCidr('10.0.0.0/26')],
+      new Set(['10-0-0-0-26']),
+      (block) => unusable.has(cidrToString(block)),
+    );
+    expect(names(blocks)).toEqual(['10.0.0.128/26']);
+  });
+
   it('is lazy: the first candidates of an IPv6 pool of 2^74 blocks come at once', () => {
     const pool = parseCidr('fd00::/48');
     const blocks = candidateBlocks(

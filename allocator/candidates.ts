@@ -3,14 +3,17 @@ import { type Cidr, blockCount, blockIndexOf, cidrToResourceName, iterateBlocks 
 /**
  * The blocks of a pool a node should try to claim next, best first: those just after the node's
  * highest block (so its blocks stay contiguous and aggregate into fewer routes), then from the start of
- * the pool. Blocks whose names are in `taken` are skipped. Lazy: an IPv6 pool may have 2^58 blocks.
+ * the pool. Blocks whose names are in `taken`, and those `unusable` says could give no address (wholly
+ * reserved), are skipped. Lazy: an IPv6 pool may have 2^58 blocks.
  */
 export function* candidateBlocks(
   pool: Cidr,
   blockSize: number,
   held: readonly Cidr[],
   taken: ReadonlySet<string>,
+  unusable: (block: Cidr) => boolean = () => false,
 ): Generator<Cidr, void, undefined> {
+  const open = (block: Cidr): boolean => !taken.has(cidrToResourceName(block)) && !unusable(block);
   let start = 0n;
   for (const block of held) {
     const index = blockIndexOf(pool, blockSize, block);
@@ -18,11 +21,11 @@ export function* candidateBlocks(
   }
   if (start >= blockCount(pool, blockSize)) start = 0n;
   for (const block of iterateBlocks(pool, blockSize, start)) {
-    if (!taken.has(cidrToResourceName(block))) yield block;
+    if (open(block)) yield block;
   }
   let index = 0n;
   for (const block of iterateBlocks(pool, blockSize)) {
     if (index++ >= start) return;
-    if (!taken.has(cidrToResourceName(block))) yield block;
+    if (open(block)) yield block;
   }
 }

@@ -1,4 +1,11 @@
-import { type BlockAffinity, type IPAMBlock, isPendingBlock, labels } from '../api/index.js';
+import {
+  type BlockAffinity,
+  type IPAMBlock,
+  type ReservationSet,
+  isPendingBlock,
+  isWhollyReserved,
+  labels,
+} from '../api/index.js';
 import {
   type Cidr,
   blockRegion,
@@ -20,6 +27,8 @@ export interface ClaimRequest {
   readonly held: readonly Cidr[];
   /** Names of blocks of this pool known to be taken (a hint: the API server has the final word). */
   readonly taken: ReadonlySet<string>;
+  /** The IPReservations: a block they cover wholly could give no address, so it is never claimed. */
+  readonly reservations?: ReservationSet;
   /** How many candidates to try before giving up (other claimers may race us for each). */
   readonly maxAttempts?: number;
 }
@@ -59,7 +68,9 @@ export async function claimBlock(resources: IpamResources, request: ClaimRequest
   const { node, poolName, poolCidr, blockSize } = request;
   const overlaps: string[] = [];
   let attempts = request.maxAttempts ?? 64;
-  for (const cidr of candidateBlocks(poolCidr, blockSize, request.held, request.taken)) {
+  const { reservations } = request;
+  const unusable = reservations && ((cidr: Cidr) => isWhollyReserved(reservations, cidr));
+  for (const cidr of candidateBlocks(poolCidr, blockSize, request.held, request.taken, unusable)) {
     if (attempts-- <= 0) break;
     const outcome = await tryClaim(resources, node, poolName, cidr);
     if (outcome.kind === 'claimed') return { block: outcome.block, overlaps };

@@ -3,6 +3,7 @@ import {
   type IPAMBlock,
   type IPAMConfig,
   type IPPool,
+  type IPReservation,
   type ResourceDefinition,
   customResources,
 } from '../api/index.js';
@@ -15,6 +16,7 @@ export interface IpamResources {
   readonly blocks: ResourceClient<IPAMBlock>;
   readonly affinities: ResourceClient<BlockAffinity>;
   readonly configs: ResourceClient<IPAMConfig>;
+  readonly reservations: ResourceClient<IPReservation>;
 }
 
 /** A client of one resource, addressed as the model's table names it. */
@@ -32,5 +34,6 @@ export function ipamResources(client: KubeClient): IpamResources {
     blocks: resourceClient(client, customResources.blocks),
     affinities: resourceClient(client, customResources.affinities),
     configs: resourceClient(client, customResources.configs),
+    reservations: resourceClient(client, customResources.reservations),
   };
 }

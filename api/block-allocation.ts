@@ -6,7 +6,8 @@
  * An ordinal of a block is in exactly one of four states:
  * - allocated: in `allocations` (held by one handle);
  * - cooling: in `cooling` and released less than `cooldownSeconds` ago;
- * - reserved: never assigned (see `reservedOrdinals`);
+ * - reserved: never assigned (see `reservedOrdinals`: the block's network and broadcast addresses, and
+ *   whatever an IPReservation covers);
  * - free: everything else, including ordinals whose cooling entry has expired.
  *
  * Choice of ordinal: the lowest ordinal that was never released (or whose cooling entry was pruned) comes
@@ -15,6 +16,7 @@
  */
 import { type Address, type Cidr, addressAtOrdinal, cidrSize, parseCidr } from '../ipam/index.js';
 import type { Allocation, CoolingAddress, IPAMBlockSpec } from './block.js';
+import { type ReservationSet, noReservations, reservedOrdinalsIn } from './reservation.js';
 
 /** Who an address is assigned to: recorded on the allocation. */
 export interface AllocationOwner {
@@ -66,15 +68,18 @@ export function blockAddressCount(spec: IPAMBlockSpec): number {
 }
 
 /**
- * The ordinals a block never hands out, because its address is reported with the block's prefix length
- * (so that a bridge plugin can put the pods of one block on one L2 segment): the network address (for
- * IPv6, the subnet-router anycast address) and, for IPv4, the broadcast address. Blocks of 4 addresses or
- * fewer (IPv4 /30 and longer, IPv6 /126 and longer) reserve nothing: they are point-to-point sized.
+ * The ordinals a block never hands out. First those reserved by its shape, because its address is
+ * reported with the block's prefix length (so that a bridge plugin can put the pods of one block on one
+ * L2 segment): the network address (for IPv6, the subnet-router anycast address) and, for IPv4, the
+ * broadcast address; blocks of 4 addresses or fewer (IPv4 /30 and longer, IPv6 /126 and longer) reserve
+ * none of these: they are point-to-point sized. Then every ordinal `reservations` cover. Ascending.
  */
-export function reservedOrdinals(block: Cidr): number[] {
+export function reservedOrdinals(block: Cidr, reservations: ReservationSet = noReservations): number[] {
   const size = cidrSize(block);
-  if (size <= 4n) return [];
-  return block.family === 4 ? [0, Number(size - 1n)] : [0];
+  const byShape = size <= 4n ? [] : block.family === 4 ? [0, Number(size - 1n)] : [0];
+  const reserved = reservedOrdinalsIn(reservations, block);
+  if (reserved.length === 0) return byShape;
+  return [...new Set([...byShape, ...reserved])].sort((a, b) => a - b);
 }
 
 /** The allocation held by `handle` in this block, if any. */

@@ -28,7 +28,7 @@ const block = { cidr: '10.60.0.64/26', pool: 'p', node: 'node-a', allocations: [
 const affinity = { node: 'node-a', cidr: '10.60.0.64/26', pool: 'p', state: 'confirmed' };
 
 afterAll(() => {
-  for (const kind of ['ippools', 'ipamblocks', 'blockaffinities', 'ipamconfigs']) {
+  for (const kind of ['ippools', 'ipamblocks', 'blockaffinities', 'ipamconfigs', 'ipreservations']) {
     const names = cluster
       .kubectl(['get', kind, '-o', 'name'])
       .split('\n')
@@ -71,6 +71,47 @@ describe('the API server refuses pools over reserved ranges, naming the field an
     const result = create('IPPool', name, { cidr, disabled: true });
     expect(result.stderr).toBe('');
     expect(result.ok).toBe(true);
+  });
+});
+
+describe('IPReservation entries: an address or a CIDR of either family, as Calico accepts them', () => {
+  it.each([
+    ['an IPv4 address', '10.61.0.5'],
+    ['an IPv4 CIDR', '10.61.1.0/28'],
+    ['a CIDR with host bits set', '10.61.2.7/28'],
+    ['an IPv6 address', 'fd00:61::5'],
+    ['an IPv6 CIDR, not canonical', 'FD00:61:0::/120'],
+  ])('accepts %s: %s', (_, entry) => {
+    const name = `reservation-${entry.replace(/[^0-9a-zA-Z]+/g, '-').toLowerCase()}`;
+    const result = create('IPReservation', name, { reservedCIDRs: [entry] });
+    expect(result.stderr).toBe('');
+    expect(result.ok).toBe(true);
+  });
+
+  it.each([
+    ['no address', 'garbage'],
+    ['an octet out of range', '10.61.0.256'],
+    ['a prefix too long', '10.61.0.0/33'],
+    ['surrounding space', ' 10.61.0.5'],
+  ])('refuses %s, naming the entry', (_, entry) => {
+    const result = create('IPReservation', 'bad', { reservedCIDRs: ['10.61.0.1', entry] });
+    expect(result.ok).toBe(false);
+    expect(result.stderr).toContain('spec.reservedCIDRs[1]');
+    expect(result.stderr).toContain('each entry must be an IP address');
+  });
+
+  it('refuses the same entry twice (a set)', () => {
+    const result = create('IPReservation', 'twice', { reservedCIDRs: ['10.61.0.1', '10.61.0.1'] });
+    expect(result.ok).toBe(false);
+    expect(result.stderr).toContain('Duplicate value');
+  });
+
+  it('prints the reserved entries', () => {
+    create('IPReservation', 'printed', { reservedCIDRs: ['10.61.3.1', '10.61.4.0/30'] });
+    const table = cluster.kubectl(['get', 'ipr', `${prefix}-printed`]);
+    expect(table).toMatch(/NAME\s+RESERVED\s+AGE/);
+    expect(table).toContain('10.61.3.1');
+    expect(table).toContain('10.61.4.0/30');
   });
 });
 

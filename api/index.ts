@@ -96,10 +96,23 @@ export {
 } from './pool-policy.js';
 export { specProblems } from './problems.js';
 export {
+  type IPReservationSpec,
+  type ReservationSet,
+  MAX_RESERVED_CIDRS,
+  compileReservations,
+  ipReservationSpecSchema,
+  isReserved,
+  isWhollyReserved,
+  noReservations,
+  parseReservedEntry,
+  reservedOrdinalsIn,
+} from './reservation.js';
+export {
   type BlockAffinity,
   type IPAMBlock,
   type IPAMConfig,
   type IPPool,
+  type IPReservation,
   type ResourceDefinition,
   customResources,
   isPendingBlock,

@@ -14,6 +14,7 @@ import { apiGroup, apiVersionName } from './group.js';
 import { type IPPoolStatus, ipPoolStatusSchema } from './pool.js';
 import { type IPPoolSpecInput, ipPoolSpecSchema } from './pool-spec.js';
 import { RESERVED_RANGES, type ReservedRange } from './pool-validation.js';
+import { type IPReservationSpec, ipReservationSpecSchema } from './reservation.js';
 import type { CelRule } from './structural-schema.js';
 
 export interface PrinterColumn {
@@ -251,12 +252,38 @@ const ipamConfig: ResourceDefinition = {
   ],
 };
 
+// Calico's IPReservation: the entries Calico's validator accepts (an address or a CIDR, host bits allowed).
+const ipReservation: ResourceDefinition = {
+  kind: 'IPReservation',
+  ...clusterScoped,
+  plural: 'ipreservations',
+  shortNames: ['ipr'],
+  description:
+    'Addresses that are never assigned automatically. Reserving an address does not take it from a pod ' +
+    'holding it; once released it is not assigned again.',
+  spec: ipReservationSpecSchema,
+  printerColumns: [{ name: 'Reserved', type: 'string', jsonPath: '.spec.reservedCIDRs' }, age],
+  fieldRules: [
+    { path: 'spec.reservedCIDRs', listType: 'set' },
+    {
+      path: 'spec.reservedCIDRs[]',
+      rules: [
+        {
+          rule: 'isIP(self) || isCIDR(self)',
+          message: 'each entry must be an IP address (10.0.0.5, fd00::5) or a CIDR (10.0.1.0/28, fd00::/120)',
+        },
+      ],
+    },
+  ],
+};
+
 /** Every custom resource, by the name the typed client gives it. */
 export const customResources = {
   pools: ipPool,
   blocks: ipamBlock,
   affinities: blockAffinity,
   configs: ipamConfig,
+  reservations: ipReservation,
 } as const satisfies Record<string, ResourceDefinition>;
 
 /** Every custom resource: one CRD each. */
@@ -283,4 +310,7 @@ export interface BlockAffinity extends KubeObject {
 }
 export interface IPAMConfig extends KubeObject {
   spec: Partial<IPAMConfigSpec>;
+}
+export interface IPReservation extends KubeObject {
+  spec: Partial<IPReservationSpec>;
 }

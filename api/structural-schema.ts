@@ -61,12 +61,18 @@ function cleanProperties(properties: Record<string, unknown>): Record<string, un
   return Object.fromEntries(Object.entries(properties).map(([name, child]) => [name, clean(child)]));
 }
 
-/** Returns the node at a dotted property path (`spec.cidr`), for attaching rules after conversion. */
+/**
+ * Returns the node at a dotted property path (`spec.cidr`; `spec.list[]` for the list's items), for
+ * attaching rules after conversion.
+ */
 export function schemaAt(root: SchemaNode, dottedPath: string): SchemaNode {
   let node = root;
-  for (const name of dottedPath.split('.')) {
-    const child = node.properties?.[name];
-    if (!child) throw new Error(`schema has no property ${dottedPath} (missing ${name})`);
+  for (const segment of dottedPath.split('.')) {
+    const items = segment.endsWith('[]');
+    const name = items ? segment.slice(0, -2) : segment;
+    const property = node.properties?.[name];
+    const child = items ? property?.items : property;
+    if (!child) throw new Error(`schema has no property ${dottedPath} (missing ${segment})`);
     node = child;
   }
   return node;

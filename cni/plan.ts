@@ -21,6 +21,7 @@ import {
   type AssignOutcome,
   type IPAMBlock,
   type IPPool,
+  type ReservationSet,
   allocationAddress,
   assignAddress,
   assignOrdinal,
@@ -141,12 +142,15 @@ export function blocksToAssignFrom(blocks: readonly IPAMBlock[], filter: NodeBlo
 export interface AssignInBlockOptions {
   readonly now: Date;
   readonly cooldownSeconds: number;
+  /** The IPReservations: their addresses are never handed out (none: nothing beyond the block's own). */
+  readonly reservations?: ReservationSet;
 }
 
 /**
- * Assigns `owner` an address in one block (of CIDR `cidr`): the one it already holds there, else the
- * first free ordinal outside the block's reserved ones and out of cool-down. A draining block gives no
- * new address: `full` unless the owner already holds one there.
+ * Assigns `owner` an address in one block (of CIDR `cidr`): the one it already holds there (even one
+ * reserved since), else the first free ordinal outside the block's reserved ones and IPReservations,
+ * and out of cool-down. A draining block gives no new address: `full` unless the owner already holds
+ * one there.
  */
 export function assignInBlock(
   block: IPAMBlock,
@@ -158,7 +162,12 @@ export function assignInBlock(
     const existing = findAllocation(block.spec, owner.handle);
     return existing ? { kind: 'existing', spec: block.spec, allocation: existing } : { kind: 'full' };
   }
-  return assignAddress(block.spec, owner, { ...options, reserved: reservedOrdinals(cidr) });
+  const { now, cooldownSeconds, reservations } = options;
+  return assignAddress(block.spec, owner, {
+    now,
+    cooldownSeconds,
+    reserved: reservedOrdinals(cidr, reservations),
+  });
 }
 
 /** Why a requested address cannot be assigned in its block, as data. */

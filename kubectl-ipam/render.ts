@@ -111,7 +111,9 @@ export function renderAddress(state: AddressState, now: Date, options: RenderOpt
     case 'cooling':
       return `${state.address} is cooling down in block ${state.block}: released ${since(state.releasedAt)}, reusable from ${state.reusableAt}`;
     case 'reserved':
-      return `${state.address} is reserved in block ${state.block} (its network or broadcast address): never assigned`;
+      return state.reservations === undefined
+        ? `${state.address} is reserved in block ${state.block ?? '-'} (its network or broadcast address): never assigned`
+        : `${state.address} is reserved by IPReservation ${state.reservations.join(', ')}: never assigned automatically`;
     case 'free':
       return state.block === undefined
         ? `${state.address} is free: in pool ${state.pool}, in a block no node has claimed`

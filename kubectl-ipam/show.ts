@@ -2,8 +2,11 @@
 import {
   type IPAMBlock,
   type IPPool,
+  type IPReservation,
   allocationAddress,
   blockUsage,
+  compileReservations,
+  parseReservedEntry,
   poolConditionTypes,
   reservedOrdinals,
 } from '../api/index.js';
@@ -70,6 +73,7 @@ export interface BlockRow {
 /** Every block by node, then address. */
 export function blockRows(snapshot: AddressView, now: Date): BlockRow[] {
   const { releaseCooldownSeconds } = configInForce(snapshot.config).spec;
+  const reservations = compileReservations(snapshot.reservations);
   return snapshot.blocks
     .flatMap((block) => {
       const cidr = safeParseCidr(block.spec.cidr);
@@ -77,7 +81,7 @@ export function blockRows(snapshot: AddressView, now: Date): BlockRow[] {
       const usage = blockUsage(block.spec, {
         now,
         cooldownSeconds: releaseCooldownSeconds,
-        reserved: reservedOrdinals(cidr.value),
+        reserved: reservedOrdinals(cidr.value, reservations),
       });
       const state: BlockRow['state'] =
         block.spec.node === '' ? 'pending' : block.spec.draining === true ? 'draining' : 'affine';
@@ -142,7 +146,14 @@ export type AddressState =
       readonly releasedAt: string;
       readonly reusableAt: string;
     }
-  | { readonly state: 'reserved'; readonly address: string; readonly block: string }
+  /** Never assigned: the network or broadcast address of `block`, or covered by IPReservations. */
+  | {
+      readonly state: 'reserved';
+      readonly address: string;
+      readonly block?: string;
+      /** The IPReservations covering the address; none for a block's own network or broadcast address. */
+      readonly reservations?: readonly string[];
+    }
   /** In a pool; `block` is absent when no node has claimed the block that holds it. */
   | { readonly state: 'free'; readonly address: string; readonly pool: string; readonly block?: string }
   | { readonly state: 'outside'; readonly address: string };
@@ -151,13 +162,32 @@ export type AddressState =
 export function addressState(snapshot: AddressView, address: Address, now: Date): AddressState {
   const text = addressToString(address);
   const block = blockHolding(snapshot.blocks, address);
-  if (block !== undefined) return stateInBlock(snapshot, block, address, now);
+  const state = block === undefined ? undefined : stateInBlock(snapshot, block, address, now);
+  // Reservations stop new assignments only: a holder stays the answer.
+  if (state?.state === 'allocated') return state;
+  const reservations = reservationsCovering(snapshot.reservations, address);
+  if (reservations.length > 0) {
+    return { state: 'reserved', address: text, ...(block ? { block: block.spec.cidr } : {}), reservations };
+  }
+  if (state !== undefined) return state;
   const pool = snapshot.pools.find((candidate) => {
     const range = poolRange(candidate);
     return range !== undefined && cidrContainsAddress(range.cidr, address);
   });
   if (pool === undefined) return { state: 'outside', address: text };
   return { state: 'free', address: text, pool: pool.metadata.name };
+}
+
+/** The names of the IPReservations with an entry covering `address`. */
+function reservationsCovering(reservations: readonly IPReservation[], address: Address): string[] {
+  return reservations
+    .filter((reservation) =>
+      (reservation.spec.reservedCIDRs ?? []).some((entry) => {
+        const cidr = parseReservedEntry(entry);
+        return cidr !== undefined && cidrContainsAddress(cidr, address);
+      }),
+    )
+    .map((reservation) => reservation.metadata.name);
 }
 
 /** The block that records `address`; where overlapping blocks both do, the one holding it. */

@@ -5,7 +5,10 @@ import {
   type IPAMConfig,
   type IPAMConfigSpec,
   type IPPool,
+  type IPReservation,
+  type ReservationSet,
   blockAffinitySpecSchema,
+  compileReservations,
   ipamBlockSpecSchema,
   ipamConfigName,
   ipamConfigSpecSchema,
@@ -53,6 +56,9 @@ export class ClusterState {
   /** Trimmed to their pool annotations: which pools a namespace's pods ask for. */
   readonly namespaces: Informer<Namespace>;
   readonly configs: Informer<IPAMConfig>;
+  readonly reservations: Informer<IPReservation>;
+  /** The reservations compiled, until the informer next changes. */
+  private compiledReservations: ReservationSet | undefined;
   private readonly podsApi: ResourceClient<Pod>;
   private readonly views = new Map<string, { resourceVersion: string | undefined; view: PoolView }>();
   private readonly expected = new Map<string, { block: IPAMBlock | undefined; at: number }>();
@@ -84,6 +90,8 @@ export class ClusterState {
     this.blocks = new Informer(resources.blocks, { onError: onError('ipamblocks') });
     this.affinities = new Informer(resources.affinities, { onError: onError('blockaffinities') });
     this.configs = new Informer(resources.configs, { onError: onError('ipamconfigs') });
+    this.reservations = new Informer(resources.reservations, { onError: onError('ipreservations') });
+    this.reservations.onChange(() => (this.compiledReservations = undefined));
     this.blocks.onChange((event, block) => {
       const expectation = this.expected.get(block.metadata.name);
       if (!expectation) return;
@@ -104,6 +112,7 @@ export class ClusterState {
       this.blocks,
       this.affinities,
       this.configs,
+      this.reservations,
     ] as unknown as Informer<never>[];
   }
 
@@ -120,6 +129,12 @@ export class ClusterState {
     const object = this.configs.get(ipamConfigName);
     const usable = object !== undefined && this.problemsOf(ipamConfigSpecSchema, object).length === 0;
     return ipamConfigSpecSchema.parse(usable ? object.spec : {});
+  }
+
+  /** What every IPReservation reserves, compiled once per change of any of them. */
+  reservedAddresses(): ReservationSet {
+    this.compiledReservations ??= compileReservations(this.reservations.list());
+    return this.compiledReservations;
   }
 
   private problemsOf(schema: z.ZodType, object: KubeObject & { spec: unknown }): readonly string[] {

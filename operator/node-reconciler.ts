@@ -165,6 +165,7 @@ export function nodeReconciler(
       config,
       now,
       requestedBlocks: new Set(requested.keys()),
+      reservations: state.reservedAddresses(),
     });
 
     for (const pool of plan.claim) {
@@ -190,6 +191,7 @@ export function nodeReconciler(
         blockSize: valid.spec.blockSize,
         held,
         taken,
+        reservations: state.reservedAddresses(),
       });
       if (overlaps.length > 0) {
         log.warn('blocks not claimed: they overlap blocks of another pool', {

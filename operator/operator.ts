@@ -248,6 +248,10 @@ export class Operator {
     state.configs.onChange(() => {
       this.enqueueAllNodes();
     });
+    // Reserved addresses are not free: a node may need another block ahead of time.
+    state.reservations.onChange(() => {
+      this.enqueueAllNodes();
+    });
   }
 }
 

@@ -1,6 +1,7 @@
 import {
   type IPAMBlock,
   type IPAMConfigSpec,
+  type ReservationSet,
   blockUsage,
   formatPassOver,
   mayClaimAnotherBlock,
@@ -28,6 +29,8 @@ export interface NodePlanInput {
    * whatever the pool's nodeSelector, as the node agent assigns from it for those pods.
    */
   readonly requestedBlocks?: ReadonlySet<string>;
+  /** The IPReservations: reserved addresses do not count as free. */
+  readonly reservations?: ReservationSet;
 }
 
 export interface NodePlan {
@@ -44,8 +47,13 @@ export interface NodePlan {
 }
 
 /** Addresses of a block that the CNI plugin could assign now. */
-export function freeAddresses(block: IPAMBlock, cooldownSeconds: number, now: Date): number {
-  const reserved = reservedOrdinals(parseCidr(block.spec.cidr));
+export function freeAddresses(
+  block: IPAMBlock,
+  cooldownSeconds: number,
+  now: Date,
+  reservations?: ReservationSet,
+): number {
+  const reserved = reservedOrdinals(parseCidr(block.spec.cidr), reservations);
   return blockUsage(block.spec, { now, cooldownSeconds, reserved }).free;
 }
 
@@ -64,7 +72,7 @@ export function freeAddresses(block: IPAMBlock, cooldownSeconds: number, now: Da
  * the pool share it instead of each claiming a block of their own.
  */
 export function planNode(input: NodePlanInput): NodePlan {
-  const { labels, pools, standings, blocks, config, now } = input;
+  const { labels, pools, standings, blocks, config, now, reservations } = input;
   const wanted =
     labels === undefined ? { serving: [], passedOver: [] } : poolsSelecting(labels, pools, standings);
   const claim: PoolView[] = [];
@@ -73,7 +81,7 @@ export function planNode(input: NodePlanInput): NodePlan {
     if (family === undefined) continue;
     const held = blocks.filter((block) => block.spec.pool === pool.name);
     const free = held.reduce(
-      (sum, block) => sum + freeAddresses(block, config.releaseCooldownSeconds, now),
+      (sum, block) => sum + freeAddresses(block, config.releaseCooldownSeconds, now, reservations),
       0,
     );
     if (held.length > 0 && free >= config.minFreeAddressesPerNode) continue;
