@@ -74,8 +74,10 @@ export {
   overlapFromSplit,
   poolValidationCodes,
   RESERVED_RANGES,
+  blockSizeConflicts,
   formatPoolValidationError,
   parsePoolSpec,
+  poolSpecWarnings,
   validatePoolSpec,
 } from './pool-validation.js';
 export {

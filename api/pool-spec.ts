@@ -75,18 +75,21 @@ export const ipPoolSpecSchema = z.object({
     .enum(ENCAPSULATION_MODES)
     .default('Never')
     .describe(
-      'When to encapsulate traffic between workloads in IP-in-IP: Never, Always, or CrossSubnet (only ' +
-        'when the nodes are in different subnets). IPv4 pools only; exclusive with vxlanMode.',
+      "Calico's IP-in-IP mode (Never, Always, CrossSubnet), accepted for compatibility. topology-ipam " +
+        'encapsulates nothing: pod traffic between nodes is routed directly, so Always and CrossSubnet have ' +
+        'no effect (the webhook warns). IPv4 pools only; exclusive with vxlanMode.',
     ),
   vxlanMode: z
     .enum(ENCAPSULATION_MODES)
     .default('Never')
     .describe(
-      'When to encapsulate traffic between workloads in VXLAN: Never, Always, or CrossSubnet (only when ' +
-        'the nodes are in different subnets). Exclusive with ipipMode.',
+      "Calico's VXLAN mode (Never, Always, CrossSubnet), accepted for compatibility. topology-ipam " +
+        'encapsulates nothing: pod traffic between nodes is routed directly, so Always and CrossSubnet have ' +
+        'no effect (the webhook warns). Exclusive with ipipMode.',
     ),
   allowedUses: z
     .array(z.enum(ALLOWED_USES))
+    .max(10)
     .default(() => [...DEFAULT_ALLOWED_USES])
     .describe(
       'What addresses from this pool may be used for: Workload (pod addresses), Tunnel (node tunnel ' +
@@ -103,7 +106,10 @@ export const ipPoolSpecSchema = z.object({
   disableBGPExport: z
     .boolean()
     .default(false)
-    .describe('When true, routes for this pool are not advertised to BGP peers.'),
+    .describe(
+      "Calico's switch to keep this pool's routes from BGP peers, accepted for compatibility. topology-ipam " +
+        'runs no BGP and advertises no routes, so true has no effect (the webhook warns).',
+    ),
 });
 
 /** A spec as written by a user: every field but `cidr` optional. */

@@ -3,10 +3,12 @@ import { cidrToString, parseCidr } from '../ipam/index.js';
 import {
   type SplitParty,
   overlapFromSplit,
+  blockSizeConflicts,
   poolValidationCodes,
   type PoolValidationCode,
   formatPoolValidationError,
   parsePoolSpec,
+  poolSpecWarnings,
   validatePoolSpec,
 } from './pool-validation.js';
 
@@ -305,6 +307,30 @@ const cases: Case[] = [
     expected: ['cidr-immutable@spec.cidr'],
   },
   { name: 'cidr respelled, not changed', spec: { cidr: 'FD00:10:244:0::/64' }, oldSpec: v6, expected: [] },
+  {
+    name: 'cidr rewritten into its canonical text (Calico accepts it)',
+    spec: v6,
+    oldSpec: { cidr: 'FD00:10:244:0::/64' },
+    expected: [],
+  },
+  {
+    name: 'LoadBalancer taken out of the uses',
+    spec: { ...lb, allowedUses: ['Workload'] },
+    oldSpec: lb,
+    expected: ['load-balancer-use-immutable@spec.allowedUses'],
+  },
+  { name: 'LoadBalancer kept in the uses', spec: { ...lb, disabled: true }, oldSpec: lb, expected: [] },
+  {
+    name: 'LoadBalancer added to the uses',
+    spec: lb,
+    oldSpec: { ...lb, allowedUses: ['Workload'] },
+    expected: [],
+  },
+  {
+    name: 'LoadBalancer with BGP export off',
+    spec: { ...lb, disableBGPExport: true },
+    expected: ['load-balancer-disable-bgp-export@spec.disableBGPExport'],
+  },
   { name: 'blockSize from unset to the default', spec: { ...v4, blockSize: 26 }, oldSpec: v4, expected: [] },
   { name: 'blockSize from 0 to unset', spec: v6, oldSpec: { ...v6, blockSize: 0 }, expected: [] },
   {
@@ -339,6 +365,42 @@ const cases: Case[] = [
   },
 ];
 
+/** Blocks that exist when a pool is created, against its block size. */
+const conflictCases: (Case & { readonly blocks: readonly string[] })[] = [
+  { name: 'no block in the range', spec: v4, blocks: ['10.245.0.0/24'], expected: [] },
+  { name: 'blocks of the same size', spec: v4, blocks: ['10.244.0.0/26', '10.244.9.64/26'], expected: [] },
+  {
+    name: 'a block of another size inside',
+    spec: v4,
+    blocks: ['10.244.1.0/28', 'garbage'],
+    expected: ['block-size-conflict@spec.blockSize'],
+  },
+  {
+    name: 'a block containing the pool',
+    spec: { cidr: '10.244.0.0/28', blockSize: 30 },
+    blocks: ['10.244.0.0/26'],
+    expected: ['block-size-conflict@spec.blockSize'],
+  },
+  { name: 'another family', spec: v6, blocks: ['10.244.0.0/28'], expected: [] },
+  {
+    name: 'at most three named',
+    spec: v4,
+    blocks: ['10.244.1.0/28', '10.244.2.0/28', '10.244.3.0/28', '10.244.4.0/28'],
+    expected: Array<'block-size-conflict@spec.blockSize'>(3).fill('block-size-conflict@spec.blockSize'),
+  },
+  { name: 'an invalid spec is not compared', spec: { cidr: 'x' }, blocks: ['10.244.1.0/28'], expected: [] },
+];
+
+describe('blockSizeConflicts', () => {
+  it.each(conflictCases)('$name', ({ spec, blocks, expected }) => {
+    const errors = blockSizeConflicts(
+      spec,
+      blocks.map((cidr) => ({ cidr })),
+    );
+    expect(errors.map((e) => `${e.code}@${e.field}`)).toEqual(expected);
+  });
+});
+
 describe('validatePoolSpec', () => {
   it.each(cases)('$name', ({ spec, oldSpec, expected }) => {
     const errors = validatePoolSpec(spec, oldSpec === undefined ? {} : { oldSpec });
@@ -347,7 +409,9 @@ describe('validatePoolSpec', () => {
   });
 
   it('has a table row for every code', () => {
-    const covered = new Set(cases.flatMap((c) => c.expected.map((e) => e.slice(0, e.indexOf('@')))));
+    const covered = new Set(
+      [...cases, ...conflictCases].flatMap((c) => c.expected.map((e) => e.slice(0, e.indexOf('@')))),
+    );
     expect([...poolValidationCodes].filter((code) => !covered.has(code))).toEqual([]);
   });
 
@@ -549,5 +613,41 @@ describe('overlapFromSplit', () => {
     },
   ] as const)('$name: $expected', ({ a, b, relation, expected }) => {
     expect(overlapFromSplit({ a, b, relation })).toBe(expected);
+  });
+});
+
+describe('poolSpecWarnings: what this project accepts from Calico but does not do', () => {
+  it.each([
+    ['nothing asked', v4, []],
+    [
+      'Never everywhere, BGP export on',
+      { ...v4, ipipMode: 'Never', vxlanMode: 'Never', disableBGPExport: false },
+      [],
+    ],
+    ['IP-in-IP Always', { ...v4, ipipMode: 'Always' }, ['spec.ipipMode: Always has no effect']],
+    [
+      'IP-in-IP CrossSubnet',
+      { ...v4, ipipMode: 'CrossSubnet' },
+      ['spec.ipipMode: CrossSubnet has no effect'],
+    ],
+    ['VXLAN Always', { ...v6, vxlanMode: 'Always' }, ['spec.vxlanMode: Always has no effect']],
+    ['VXLAN CrossSubnet', { ...v4, vxlanMode: 'CrossSubnet' }, ['spec.vxlanMode: CrossSubnet has no effect']],
+    [
+      'BGP export off',
+      { ...v4, disableBGPExport: true },
+      ['spec.disableBGPExport: true has no effect: topology-ipam runs no BGP'],
+    ],
+    [
+      'all at once',
+      { ...v4, ipipMode: 'Always', vxlanMode: 'Always', disableBGPExport: true },
+      ['spec.ipipMode: Always', 'spec.vxlanMode: Always', 'spec.disableBGPExport: true'],
+    ],
+    ['a spec of the wrong shape', { cidr: 7 }, []],
+  ])('%s', (_, spec, starts) => {
+    const warnings = poolSpecWarnings(spec);
+    expect(warnings).toHaveLength(starts.length);
+    starts.forEach((start, i) => {
+      expect(warnings[i]).toContain(start);
+    });
   });
 });

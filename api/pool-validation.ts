@@ -61,8 +61,14 @@ export const poolValidationCodes = [
   'load-balancer-encapsulation',
   /** A LoadBalancer pool has a nodeSelector other than all(). */
   'load-balancer-node-selector',
+  /** A LoadBalancer pool keeps its routes from BGP peers (Calico: its addresses must be advertised). */
+  'load-balancer-disable-bgp-export',
   'cidr-immutable',
   'block-size-immutable',
+  /** An update takes LoadBalancer out of a pool's uses (its addresses belong to Services). */
+  'load-balancer-use-immutable',
+  /** A new pool's block size differs from that of a block that already exists in its range. */
+  'block-size-conflict',
 ] as const;
 
 export type PoolValidationCode = (typeof poolValidationCodes)[number];
@@ -95,8 +101,11 @@ interface PoolValidationDetails {
   'load-balancer-not-alone': object;
   'load-balancer-encapsulation': object;
   'load-balancer-node-selector': object;
+  'load-balancer-disable-bgp-export': object;
   'cidr-immutable': { readonly oldCidr: string };
   'block-size-immutable': { readonly oldBlockSize: number };
+  'load-balancer-use-immutable': object;
+  'block-size-conflict': { readonly block: string };
 }
 
 /**
@@ -194,7 +203,7 @@ export function validatePoolSpec(
   const selector = checkSelector(selectorFields.node, resolveNodeSelector(pool.nodeSelector), errors);
   checkSelector(selectorFields.namespace, resolveNamespaceSelector(pool.namespaceSelector), errors);
   checkAllowedUses(pool, selector, errors);
-  if (options.oldSpec !== undefined) checkImmutable(options.oldSpec, cidr, blockSize, errors);
+  if (options.oldSpec !== undefined) checkImmutable(pool, options.oldSpec, cidr, blockSize, errors);
   return errors;
 }
 
@@ -399,6 +408,13 @@ function checkAllowedUses(
       });
     }
   }
+  if (pool.disableBGPExport) {
+    errors.push({
+      code: 'load-balancer-disable-bgp-export',
+      field: 'spec.disableBGPExport',
+      message: 'a LoadBalancer pool cannot disable BGP export; set disableBGPExport to false',
+    });
+  }
   if (selector !== undefined && selector.toString() !== parseSelector(ALL_NODES_SELECTOR).toString()) {
     errors.push({
       code: 'load-balancer-node-selector',
@@ -409,6 +425,7 @@ function checkAllowedUses(
 }
 
 function checkImmutable(
+  pool: LenientSpec,
   oldSpec: unknown,
   cidr: Cidr | undefined,
   blockSize: number | undefined,
@@ -417,8 +434,17 @@ function checkImmutable(
   // The stored spec was validated when written; if it no longer parses there is nothing sound to compare.
   const old = lenientSpecSchema.safeParse(oldSpec);
   if (!old.success) return;
+  const oldUses = resolveAllowedUses(old.data.allowedUses);
+  if (oldUses.includes('LoadBalancer') && !resolveAllowedUses(pool.allowedUses).includes('LoadBalancer')) {
+    errors.push({
+      code: 'load-balancer-use-immutable',
+      field: 'spec.allowedUses',
+      message: "LoadBalancer cannot be taken out of a pool's uses; create a new pool for other uses",
+    });
+  }
   const oldCidr = safeParseCidr(old.data.cidr);
   if (!oldCidr.ok || cidr === undefined) return;
+  // Another text of the same CIDR (its canonical text, as Calico allows, or any other) is no change.
   if (!cidrEquals(oldCidr.value, cidr)) {
     errors.push({
       code: 'cidr-immutable',
@@ -463,4 +489,64 @@ export function overlapFromSplit(overlap: Overlap<SplitParty>): boolean {
     case 'b-contains-a':
       return nested(overlap.b, overlap.a);
   }
+}
+
+/**
+ * What a pool asks for that this project does not do (Calico's encapsulation and BGP export), as one
+ * `spec.field: ...` line each: admitted, with these as admission warnings. Empty for a spec of the wrong
+ * shape (its errors say enough).
+ */
+export function poolSpecWarnings(spec: unknown): string[] {
+  const parsed = lenientSpecSchema.safeParse(spec);
+  if (!parsed.success) return [];
+  const pool = parsed.data;
+  const warnings: string[] = [];
+  for (const [field, mode, what] of [
+    ['ipipMode', pool.ipipMode, 'IP-in-IP'],
+    ['vxlanMode', pool.vxlanMode, 'VXLAN'],
+  ] as const) {
+    if (isEnabled(mode)) {
+      warnings.push(
+        `spec.${field}: ${mode} has no effect: topology-ipam does not encapsulate (no ${what}); pod traffic ` +
+          `between nodes is routed directly, so the nodes must reach each other's pod blocks without it`,
+      );
+    }
+  }
+  if (pool.disableBGPExport) {
+    warnings.push(
+      'spec.disableBGPExport: true has no effect: topology-ipam runs no BGP and advertises no routes',
+    );
+  }
+  return warnings;
+}
+
+/**
+ * Blocks already in a new pool's range whose size is not the pool's block size (left by an earlier pool
+ * over the same range): Calico refuses such a pool, since its blocks would overlap them. One error per
+ * block, at most `limit`. Blocks whose CIDR does not parse are skipped.
+ */
+export function blockSizeConflicts(
+  spec: unknown,
+  blocks: readonly { readonly cidr: string }[],
+  limit = 3,
+): PoolValidationError[] {
+  const parsed = parsePoolSpec(spec);
+  if (!parsed.ok) return [];
+  const { cidr, spec: pool } = parsed.value;
+  const errors: PoolValidationError[] = [];
+  for (const block of blocks) {
+    const blockCidr = safeParseCidr(block.cidr);
+    if (!blockCidr.ok || blockCidr.value.prefixLength === pool.blockSize) continue;
+    if (cidrRelation(blockCidr.value, cidr) === 'disjoint') continue;
+    errors.push({
+      code: 'block-size-conflict',
+      field: 'spec.blockSize',
+      message:
+        `block ${block.cidr} already exists in ${cidrToString(cidr)} with another size than /${pool.blockSize}; ` +
+        `use blockSize ${blockCidr.value.prefixLength}, or wait until its addresses are released`,
+      block: block.cidr,
+    });
+    if (errors.length >= limit) break;
+  }
+  return errors;
 }

@@ -12,7 +12,7 @@ import { type IPAMBlockSpec, ipamBlockSpecSchema } from './block.js';
 import { type IPAMConfigSpec, ipamConfigName, ipamConfigSpecSchema } from './config.js';
 import { apiGroup, apiVersionName } from './group.js';
 import { type IPPoolStatus, ipPoolStatusSchema } from './pool.js';
-import { type IPPoolSpecInput, ipPoolSpecSchema } from './pool-spec.js';
+import { ALL_NODES_SELECTOR, type IPPoolSpecInput, ipPoolSpecSchema } from './pool-spec.js';
 import { RESERVED_RANGES, type ReservedRange } from './pool-validation.js';
 import { type IPReservationSpec, ipReservationSpecSchema } from './reservation.js';
 import type { CelRule } from './structural-schema.js';
@@ -110,6 +110,43 @@ function ordinalsInsideBlock(list: 'allocations' | 'cooling'): CelRule {
   };
 }
 
+const isLoadBalancer = "has(self.allowedUses) && self.allowedUses.exists(u, u == 'LoadBalancer')";
+const isOn = (mode: string) => `(has(self.${mode}) && self.${mode} != 'Never')`;
+
+/** What validatePoolSpec says of LoadBalancer pools (checkAllowedUses), for the API server, as Calico's CRD. */
+const loadBalancerRules: CelRule[] = [
+  {
+    rule: `!(${isLoadBalancer}) || self.allowedUses.all(u, u == 'LoadBalancer')`,
+    message: 'LoadBalancer cannot be combined with other uses; use a separate pool',
+    fieldPath: '.allowedUses',
+    reason: 'FieldValueForbidden',
+  },
+  {
+    rule: `!(${isLoadBalancer}) || !(${isOn('ipipMode')} || ${isOn('vxlanMode')})`,
+    message: 'a LoadBalancer pool cannot use encapsulation; set ipipMode and vxlanMode to Never',
+    fieldPath: '.allowedUses',
+    reason: 'FieldValueForbidden',
+  },
+  {
+    rule: `!(${isLoadBalancer}) || !has(self.disableBGPExport) || !self.disableBGPExport`,
+    message: 'a LoadBalancer pool cannot disable BGP export',
+    fieldPath: '.disableBGPExport',
+    reason: 'FieldValueForbidden',
+  },
+  {
+    rule: `!(${isLoadBalancer}) || !has(self.nodeSelector) || self.nodeSelector == '${ALL_NODES_SELECTOR}' || self.nodeSelector == ''`,
+    message: `a LoadBalancer pool must select all nodes: nodeSelector ${ALL_NODES_SELECTOR}`,
+    fieldPath: '.nodeSelector',
+    reason: 'FieldValueInvalid',
+  },
+  {
+    rule: `!(has(oldSelf.allowedUses) && oldSelf.allowedUses.exists(u, u == 'LoadBalancer')) || (${isLoadBalancer})`,
+    message: "LoadBalancer cannot be taken out of a pool's uses",
+    fieldPath: '.allowedUses',
+    reason: 'FieldValueForbidden',
+  },
+];
+
 // The API server checks what one object can say about itself; overlaps between pools and selector
 // syntax need the admission webhook and the reconciler.
 const ipPool: ResourceDefinition = {
@@ -166,6 +203,17 @@ const ipPool: ResourceDefinition = {
           fieldPath: '.blockSize',
           reason: 'FieldValueForbidden',
         },
+        {
+          rule:
+            `(has(self.disabled) && self.disabled) || !isCIDR(self.cidr) || cidr(self.cidr).prefixLength() <= ` +
+            `(has(self.blockSize) && self.blockSize != 0 ? self.blockSize : ` +
+            `(cidr(self.cidr).ip().family() == 4 ? ${BLOCK_SIZE_LIMITS[4].default} : ${BLOCK_SIZE_LIMITS[6].default}))`,
+          message:
+            'the pool is smaller than one block: use a shorter prefix, a larger blockSize, or disable it',
+          fieldPath: '.cidr',
+          reason: 'FieldValueInvalid',
+        },
+        ...loadBalancerRules,
       ],
     },
     {
@@ -178,7 +226,11 @@ const ipPool: ResourceDefinition = {
           message: 'cidr must not have host bits set: use the network address (10.0.0.0/24, not 10.0.0.1/24)',
         },
         ...RESERVED_RANGES.map(reservedRangeRule),
-        immutable('cidr'),
+        {
+          // Another text of the same CIDR is no change: its canonical text, as Calico allows, or any other.
+          rule: 'self == oldSelf || (isCIDR(self) && isCIDR(oldSelf) && cidr(self) == cidr(oldSelf))',
+          message: 'cidr is immutable: only its text may change, into another text of the same CIDR',
+        },
       ],
     },
     { path: 'spec.blockSize', rules: [immutable('blockSize')] },

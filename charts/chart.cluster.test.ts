@@ -253,7 +253,7 @@ describe('one release through its life', () => {
       await kubectl(['api-resources', '--api-group=ipam.topology-ipam.dev', '-o', 'name'])
     ).split('\n');
     expect(served.filter(Boolean).sort()).toEqual(
-      ['blockaffinities', 'ipamblocks', 'ipamconfigs', 'ippools'].map(
+      ['blockaffinities', 'ipamblocks', 'ipamconfigs', 'ippools', 'ipreservations'].map(
         (plural) => `${plural}.ipam.topology-ipam.dev`,
       ),
     );

@@ -78,6 +78,7 @@ export async function main(): Promise<number> {
           host: '0.0.0.0',
           port: settings.WEBHOOK_PORT,
           pools: () => operator.state.pools.list(),
+          blocks: () => operator.state.blocks.list(),
           registry: metrics.registry,
           log: log.with({ component: 'webhook' }),
         })

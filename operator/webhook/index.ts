@@ -6,7 +6,7 @@
 import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { IPPool } from '../../api/index.js';
+import type { IPAMBlock, IPPool } from '../../api/index.js';
 import { type Logger, silentLogger } from '../../common/index.js';
 import { type KubeClient, ResourceClient } from '../../kube/index.js';
 import { keepCaBundle } from './ca-bundle.js';
@@ -74,6 +74,8 @@ export interface AdmissionWebhookOptions {
   readonly ipSans?: readonly string[];
   /** The pools that exist now: pass a synced IPPool informer's `list`. */
   readonly pools: () => readonly IPPool[];
+  /** The blocks that exist now (an IPAMBlock informer's `list`), for a new pool's block size. */
+  readonly blocks?: () => readonly IPAMBlock[];
   readonly registry?: Registry;
   readonly log?: Logger;
   readonly now?: () => Date;
@@ -142,6 +144,7 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
   const server = createWebhookServer({
     tls: first,
     pools: options.pools,
+    ...(options.blocks === undefined ? {} : { blocks: options.blocks }),
     ...(options.registry === undefined ? {} : { registry: options.registry }),
     log,
   });

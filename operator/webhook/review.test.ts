@@ -241,6 +241,18 @@ describe('reviewPool', () => {
       );
     });
   });
+  it.each(['CREATE', 'UPDATE'] as const)(
+    'admits on %s a pool asking for encapsulation, with a warning that it has no effect',
+    (operation) => {
+      const asking = pool('tunnelled', { cidr: '10.30.0.0/16', vxlanMode: 'CrossSubnet' });
+      const old = operation === 'UPDATE' ? pool('tunnelled', { cidr: '10.30.0.0/16' }) : undefined;
+      const response = reviewPool(request(operation, asking, old), existing);
+      expect(response.allowed).toBe(true);
+      expect(response.warnings).toEqual([
+        expect.stringMatching(/^spec\.vxlanMode: CrossSubnet has no effect/),
+      ]);
+    },
+  );
 
   it('allows DELETE, even of a pool that overlaps', () => {
     const doomed = pool('rack-1', { cidr: '192.168.1.0/24' });

@@ -2,28 +2,34 @@
  * The admission decision for IPPools, as a pure function of one admission.k8s.io/v1 request and the
  * pools that exist: no I/O, no clock. The HTTPS server parses the AdmissionReview and calls it.
  *
- * - CREATE: refuse a spec that breaks any rule of `validatePoolSpec` and a CIDR that overlaps any
- *   existing pool (a pool being deleted still holds its blocks, so it counts), all reasons at once. The
- *   one overlap allowed is a split's (`overlapFromSplit`): a pool inside the disabled pool it names in
- *   its split-from annotation.
+ * - CREATE: refuse a spec that breaks any rule of `validatePoolSpec`, a CIDR that overlaps any
+ *   existing pool (a pool being deleted still holds its blocks, so it counts), and a block size other
+ *   than that of a block already in the range (`blockSizeConflicts`), all reasons at once. The one
+ *   overlap allowed is a split's (`overlapFromSplit`): a pool inside the disabled pool it names in its
+ *   split-from annotation.
  * - UPDATE: a change that leaves the spec alone (labels, finalizers: the controller removing its
  *   finalizer from a pool being deleted) is always allowed, so that an object written before the
  *   webhook was installed can still be cleaned up. A spec change is validated with the immutability
  *   rules; overlaps are refused only if the CIDR changed (already refused as immutable). An overlap the
  *   pool already had is reported as a warning, not a refusal: refusing would forbid disabling or fixing
  *   the pool, and the reconciler already keeps the newer pool of the pair unallocatable.
+ * - CREATE and UPDATE of a spec asking for what this project does not do (IP-in-IP or VXLAN, BGP export
+ *   off): admitted with a warning each (`poolSpecWarnings`), which kubectl prints.
  * - DELETE, CONNECT and subresources: allowed.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import {
+  type IPAMBlock,
   type IPPool,
   type PoolValidationError,
   type SplitParty,
   apiGroup,
+  blockSizeConflicts,
   formatPoolValidationError,
   overlapFromSplit,
   splitFromAnnotation,
+  poolSpecWarnings,
   validatePoolSpec,
 } from '../../api/index.js';
 import { type Cidr, cidrEquals, findOverlapsWith, formatOverlap, safeParseCidr } from '../../ipam/index.js';
@@ -135,7 +141,10 @@ function poolRefs(pools: readonly IPPool[]): SplitParty[] {
 }
 
 function causeOf(error: PoolValidationError): StatusCause {
-  const forbidden = error.code === 'cidr-immutable' || error.code === 'block-size-immutable';
+  const forbidden =
+    error.code === 'cidr-immutable' ||
+    error.code === 'block-size-immutable' ||
+    error.code === 'load-balancer-use-immutable';
   return {
     reason: forbidden ? 'FieldValueForbidden' : 'FieldValueInvalid',
     field: error.field,
@@ -143,8 +152,12 @@ function causeOf(error: PoolValidationError): StatusCause {
   };
 }
 
-/** Reviews one admission request for an IPPool against the pools that exist now. */
-export function reviewPool(request: AdmissionRequest, existingPools: readonly IPPool[]): AdmissionResponse {
+/** Reviews one admission request for an IPPool against the pools and blocks that exist now. */
+export function reviewPool(
+  request: AdmissionRequest,
+  existingPools: readonly IPPool[],
+  existingBlocks: readonly IPAMBlock[] = [],
+): AdmissionResponse {
   const { uid, operation } = request;
   if (request.kind.group !== apiGroup || request.kind.kind !== 'IPPool') {
     const { group, kind } = request.kind;
@@ -172,10 +185,19 @@ export function reviewPool(request: AdmissionRequest, existingPools: readonly IP
     if (isDeepStrictEqual(old.spec, object.data.spec)) return allow(uid);
   }
 
-  const errors = validatePoolSpec(object.data.spec, old === undefined ? {} : { oldSpec: old.spec });
+  const errors =
+    old === undefined
+      ? [
+          ...validatePoolSpec(object.data.spec),
+          ...blockSizeConflicts(
+            object.data.spec,
+            existingBlocks.map((block) => block.spec),
+          ),
+        ]
+      : validatePoolSpec(object.data.spec, { oldSpec: old.spec });
   const messages = errors.map(formatPoolValidationError);
   const causes = errors.map(causeOf);
-  const warnings: string[] = [];
+  const warnings = poolSpecWarnings(object.data.spec);
   const cidr = poolCidr(object.data.spec);
   if (cidr !== undefined) {
     const oldCidr = old === undefined ? undefined : poolCidr(old.spec);

@@ -7,7 +7,7 @@ import type http from 'node:http';
 import https from 'node:https';
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
-import type { IPPool } from '../../api/index.js';
+import type { IPAMBlock, IPPool } from '../../api/index.js';
 import { type Logger, errorMessage, silentLogger } from '../../common/index.js';
 import type { KeyAndCertificate } from './x509.js';
 import {
@@ -32,6 +32,8 @@ export interface WebhookServerOptions {
   readonly tls: KeyAndCertificate;
   /** The pools that exist now (an informer's `list()`); called once per review. */
   readonly pools: () => readonly IPPool[];
+  /** The blocks that exist now, for a new pool's block size; none: not checked. */
+  readonly blocks?: () => readonly IPAMBlock[];
   /** Where to register `topology_ipam_webhook_decisions_total{operation,allowed}`. */
   readonly registry?: Registry;
   /** Called after each decision, besides the counter. */
@@ -123,7 +125,7 @@ export function createWebhookServer(options: WebhookServerOptions): https.Server
       );
     }
     const admission = parsed.data.request;
-    const response = reviewPool(admission, options.pools());
+    const response = reviewPool(admission, options.pools(), options.blocks?.() ?? []);
     counter?.inc({ operation: admission.operation, allowed: String(response.allowed) });
     options.onDecision?.({ operation: admission.operation, allowed: response.allowed });
     const name =

@@ -346,6 +346,21 @@ describe('the admission webhook on a real API server', () => {
     expect(naming, lines.join('\n')).toHaveLength(1);
   });
 
+  it('admits a pool asking for encapsulation or no BGP export, and kubectl shows why it has no effect', async () => {
+    const result = await apply('tunnelled', {
+      cidr: '10.252.0.0/24',
+      ipipMode: 'Always',
+      disableBGPExport: true,
+    });
+    expect(result.ok).toBe(true);
+    expect(result.stderr).toContain(
+      'Warning: spec.ipipMode: Always has no effect: topology-ipam does not encapsulate',
+    );
+    expect(result.stderr).toContain('Warning: spec.disableBGPExport: true has no effect');
+    const plain = await apply('plain', { cidr: '10.253.0.0/24' });
+    expect(plain.stderr).toBe('');
+  });
+
   it('lets a metadata-only update through', async () => {
     const labelled = await kubectlAsync(['label', 'ippool', `${prefix}-default`, 'team=network']);
     expect(labelled.stderr).toBe('');
