@@ -74,6 +74,45 @@ describe('the API server refuses pools over reserved ranges, naming the field an
   });
 });
 
+describe("the API server checks Calico's cross-field pool rules itself, with no webhook", () => {
+  const lb = { cidr: '10.62.0.0/24', allowedUses: ['LoadBalancer'] };
+  it.each([
+    [
+      'LoadBalancer with Workload',
+      { ...lb, allowedUses: ['LoadBalancer', 'Workload'] },
+      'cannot be combined',
+    ],
+    ['LoadBalancer with VXLAN', { ...lb, vxlanMode: 'Always' }, 'cannot use encapsulation'],
+    ['LoadBalancer with IP-in-IP', { ...lb, ipipMode: 'CrossSubnet' }, 'cannot use encapsulation'],
+    ['LoadBalancer with BGP export off', { ...lb, disableBGPExport: true }, 'cannot disable BGP export'],
+    ['LoadBalancer on some nodes', { ...lb, nodeSelector: 'rack == "0"' }, 'must select all nodes'],
+    ['a pool smaller than one block', { cidr: '10.62.1.0/28' }, 'smaller than one block'],
+    [
+      'more than ten uses',
+      { cidr: '10.62.2.0/24', allowedUses: Array(11).fill('Workload') },
+      'must have at most 10 items',
+    ],
+  ])('refuses %s', (_, spec, message) => {
+    const result = create('IPPool', 'cross-field', spec);
+    expect(result.ok).toBe(false);
+    expect(result.stderr).toContain(message);
+  });
+
+  it('accepts a disabled pool smaller than one block, and a plain LoadBalancer pool', () => {
+    expect(create('IPPool', 'small-disabled', { cidr: '10.62.3.0/28', disabled: true }).stderr).toBe('');
+    expect(create('IPPool', 'lb', lb).stderr).toBe('');
+  });
+
+  it('refuses an update taking LoadBalancer out of the uses', () => {
+    const result = cluster.tryKubectl(
+      ['apply', '-f', '-'],
+      manifest('IPPool', 'lb', { ...lb, allowedUses: ['Workload'] }),
+    );
+    expect(result.ok).toBe(false);
+    expect(result.stderr).toContain("LoadBalancer cannot be taken out of a pool's uses");
+  });
+});
+
 describe('IPReservation entries: an address or a CIDR of either family, as Calico accepts them', () => {
   it.each([
     ['an IPv4 address', '10.61.0.5'],

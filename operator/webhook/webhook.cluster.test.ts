@@ -41,6 +41,7 @@ const configs = new ResourceClient<ValidatingWebhookConfiguration>(
 const secrets = new ResourceClient<Secret>(client, secretResourceType);
 const stop = new AbortController();
 const informer = new Informer(resources.pools, { labelSelector: `${testLabel}=${prefix}` });
+const blockInformer = new Informer(resources.blocks, { labelSelector: `${testLabel}=${prefix}` });
 const registry = new Registry();
 const logs: { level: string; message: string; fields: Record<string, unknown> }[] = [];
 const started: AdmissionWebhook[] = [];
@@ -103,6 +104,7 @@ function start(
       ? {}
       : { certificateLifetimeMs: options.certificateLifetimeMs }),
     pools: () => informer.list(),
+    blocks: () => blockInformer.list(),
     registry,
     log: callbackLogger((level, message, fields) => {
       logs.push({ level, message, fields });
@@ -160,7 +162,8 @@ function postReview(
 beforeAll(async () => {
   cluster.kubectl(['create', 'namespace', namespace]);
   void informer.run(stop.signal);
-  await informer.synced;
+  void blockInformer.run(stop.signal);
+  await Promise.all([informer.synced, blockInformer.synced]);
   // The webhook starts before its configuration exists, as the operator may before the chart's objects.
   webhook = await start();
   const configuration = {
@@ -211,6 +214,7 @@ afterAll(async () => {
   await Promise.all(started.map((instance) => instance.close()));
   await kubectlAsync(['delete', 'validatingwebhookconfiguration', vwcName, '--ignore-not-found']);
   await kubectlAsync(['delete', 'ippools', '-l', `${testLabel}=${prefix}`, '--ignore-not-found']);
+  await kubectlAsync(['delete', 'ipamblocks', '-l', `${testLabel}=${prefix}`, '--ignore-not-found']);
   await kubectlAsync(['delete', 'secrets', '--all', '-n', namespace, '--ignore-not-found']);
   // No namespace controller runs on the bare control plane: the namespace would stay Terminating.
   await kubectlAsync(['delete', 'namespace', namespace, '--wait=false', '--ignore-not-found']);
@@ -359,6 +363,33 @@ describe('the admission webhook on a real API server', () => {
     expect(result.stderr).toContain('Warning: spec.disableBGPExport: true has no effect');
     const plain = await apply('plain', { cidr: '10.253.0.0/24' });
     expect(plain.stderr).toBe('');
+  });
+
+  it('refuses a pool whose block size differs from a block already in its range, naming the block', async () => {
+    await resources.blocks.create({
+      metadata: { name: '10-254-0-16-28', labels: { [testLabel]: prefix } },
+      spec: { cidr: '10.254.0.16/28', pool: `${prefix}-gone`, node: 'node-a', allocations: [], cooling: [] },
+    });
+    await eventually('the informer to see the block', () => Promise.resolve(blockInformer.list()[0]));
+    const refused = await apply('over-old-blocks', { cidr: '10.254.0.0/24', blockSize: 26 });
+    expect(refused.ok).toBe(false);
+    expect(refused.stderr).toContain(
+      'spec.blockSize: block 10.254.0.16/28 already exists in 10.254.0.0/24 with another size than /26',
+    );
+    const matching = await apply('over-old-blocks', { cidr: '10.254.0.0/24', blockSize: 28 });
+    expect(matching.stderr).toBe('');
+    expect(matching.ok).toBe(true);
+  });
+
+  it('lets the CIDR be rewritten into its canonical text, as Calico does', async () => {
+    const created = await apply('respelled', { cidr: 'FD00:254:0:0::/120' });
+    expect(created.stderr).toBe('');
+    const canonical = await apply('respelled', { cidr: 'fd00:254::/120' });
+    expect(canonical.stderr).toBe('');
+    expect(canonical.ok).toBe(true);
+    const moved = await apply('respelled', { cidr: 'fd00:255::/120' });
+    expect(moved.ok).toBe(false);
+    expect(moved.stderr).toContain('cidr is immutable');
   });
 
   it('lets a metadata-only update through', async () => {
