@@ -15,7 +15,7 @@ import { type AdminClients, adminClients, createNodes, removeNodes } from '../lo
 import { clusterTestContext } from '../local-cluster/context.js';
 import { createAllocatablePool } from '../local-cluster/pools.js';
 import type { RunningAgent } from './agent.js';
-import { type AgentAnswer, askAgent, startSyncedAgent } from './testing.js';
+import { type AgentAnswer, addressOf, askAgent, startSyncedAgent } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -48,11 +48,6 @@ const ask = (node: string, command: string, containerId: string): Promise<AgentA
     },
     { cniVersion: '1.0.0', name: network, type: 'bridge', ipam: { type: 'topology-ipam' } },
   );
-};
-
-const addressOf = (answer: AgentAnswer): string => {
-  expect(answer.exitCode, answer.stdout).toBe(0);
-  return ((answer.json?.ips ?? []) as { address: string }[])[0]?.address ?? '';
 };
 
 beforeAll(async () => {

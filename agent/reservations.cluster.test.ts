@@ -17,7 +17,7 @@ import { clusterTestContext } from '../local-cluster/context.js';
 import { eventually } from '../local-cluster/eventually.js';
 import { createAllocatablePool } from '../local-cluster/pools.js';
 import type { RunningAgent } from './agent.js';
-import { type AgentAnswer, askAgent, startSyncedAgent } from './testing.js';
+import { type AgentAnswer, addressOf, askAgent, startSyncedAgent } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -49,11 +49,6 @@ const request = (command: 'ADD' | 'DEL', containerId: string): Promise<AgentAnsw
       ipam: { type: 'topology-ipam', pools: [pool.name], cooldown_seconds: 0 },
     },
   );
-
-const addressOf = (answer: AgentAnswer): string => {
-  expect(answer.exitCode, answer.stdout).toBe(0);
-  return ((answer.json?.ips ?? []) as { address: string }[])[0]?.address ?? '';
-};
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-reservations-'));

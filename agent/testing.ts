@@ -1,5 +1,6 @@
 /** Test support: agents in this process, and one request to an agent over its socket, as the forwarder sends it. */
 import net from 'node:net';
+import { expect } from 'vitest';
 import { KubeClient, loadConnection } from '../kube/index.js';
 import { type RunningAgent, startAgent } from './agent.js';
 import { type AgentReply, protocolVersion } from './protocol.js';
@@ -7,6 +8,12 @@ import { type AgentReply, protocolVersion } from './protocol.js';
 export interface AgentAnswer extends AgentReply {
   /** The parsed stdout, if any. */
   readonly json: Record<string, unknown> | undefined;
+}
+
+/** The first address of a successful ADD's answer (`10.0.0.5/26`); fails the test on any other answer. */
+export function addressOf(answer: AgentAnswer): string {
+  expect(answer.exitCode, answer.stdout).toBe(0);
+  return ((answer.json?.ips ?? []) as { address: string }[])[0]?.address ?? '';
 }
 
 export function askAgent(

@@ -113,6 +113,18 @@ describe("the API server checks Calico's cross-field pool rules itself, with no 
   });
 });
 
+describe('kubectl explain says what this project does with the fields it accepts from Calico', () => {
+  it.each([
+    ['ippool.spec.ipipMode', 'encapsulates nothing'],
+    ['ippool.spec.vxlanMode', 'encapsulates nothing'],
+    ['ippool.spec.disableBGPExport', 'runs no BGP'],
+    ['ipreservation.spec.reservedCIDRs', 'never assigned automatically'],
+  ])('%s', (field, words) => {
+    const explained = cluster.kubectl(['explain', field]).replace(/\s+/g, ' ');
+    expect(explained).toContain(words);
+  });
+});
+
 describe('IPReservation entries: an address or a CIDR of either family, as Calico accepts them', () => {
   it.each([
     ['an IPv4 address', '10.61.0.5'],

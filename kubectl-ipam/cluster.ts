@@ -9,6 +9,7 @@ import {
   type IPAMConfig,
   type IPAMConfigSpec,
   type IPPool,
+  type IPReservation,
   ipamConfigName,
   labels,
   releaseWhere,
@@ -154,6 +155,21 @@ export class Cluster {
       this.config(),
     ]);
     return { pools, blocks, config };
+  }
+
+  /**
+   * Every IPReservation: read for `show --ip` only, the one view that names them. The API server answers
+   * 429 while it sets up a custom resource's storage on the first request to it: waited out, as kubectl does.
+   */
+  async reservations(): Promise<IPReservation[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.resources.reservations.list()).items;
+      } catch (error) {
+        if (!(error instanceof ApiError && error.status === 429) || attempt >= 10) throw error;
+        await sleep(500);
+      }
+    }
   }
 
   /** Reads everything `check` needs (large clusters take a while: every pod is listed). */

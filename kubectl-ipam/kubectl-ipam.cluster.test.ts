@@ -192,6 +192,20 @@ describe('kubectl ipam show', () => {
     expect(stdout).toMatch(answer);
   });
 
+  it('names the IPReservations covering an address', async () => {
+    const name = `${prefix}-appliances`;
+    await resources.reservations.create({ metadata: { name }, spec: { reservedCIDRs: [`${net}.0.160/30`] } });
+    try {
+      const { code, stdout } = await ipam('show', '--ip', `${net}.0.161`);
+      expect(code).toBe(0);
+      expect(stdout).toContain(
+        `${net}.0.161 is reserved by IPReservation ${name}: never assigned automatically`,
+      );
+    } finally {
+      await resources.reservations.delete(name);
+    }
+  });
+
   it('shows the IPAMConfig in force as YAML', async () => {
     const { stdout } = await ipam('show', '--config', '-o', 'yaml');
     expect(stdout).toMatch(/maxBlocksPerHost: \d+/);

@@ -92,8 +92,10 @@ async function runCommand(
           print(renderBorrowed(borrowedRows(snapshot), options));
           break;
         case 'address':
-          if (address?.ok === true)
-            print(renderAddress(addressState(snapshot, address.value, now), now, options));
+          if (address?.ok === true) {
+            const state = addressState(snapshot, address.value, now, await cluster.reservations());
+            print(renderAddress(state, now, options));
+          }
           break;
       }
       return 0;

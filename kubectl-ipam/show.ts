@@ -5,7 +5,6 @@ import {
   type IPReservation,
   allocationAddress,
   blockUsage,
-  compileReservations,
   parseReservedEntry,
   poolConditionTypes,
   reservedOrdinals,
@@ -73,7 +72,6 @@ export interface BlockRow {
 /** Every block by node, then address. */
 export function blockRows(snapshot: AddressView, now: Date): BlockRow[] {
   const { releaseCooldownSeconds } = configInForce(snapshot.config).spec;
-  const reservations = compileReservations(snapshot.reservations);
   return snapshot.blocks
     .flatMap((block) => {
       const cidr = safeParseCidr(block.spec.cidr);
@@ -81,7 +79,7 @@ export function blockRows(snapshot: AddressView, now: Date): BlockRow[] {
       const usage = blockUsage(block.spec, {
         now,
         cooldownSeconds: releaseCooldownSeconds,
-        reserved: reservedOrdinals(cidr.value, reservations),
+        reserved: reservedOrdinals(cidr.value),
       });
       const state: BlockRow['state'] =
         block.spec.node === '' ? 'pending' : block.spec.draining === true ? 'draining' : 'affine';
@@ -158,16 +156,22 @@ export type AddressState =
   | { readonly state: 'free'; readonly address: string; readonly pool: string; readonly block?: string }
   | { readonly state: 'outside'; readonly address: string };
 
-/** Who holds `address`, or what else it is. */
-export function addressState(snapshot: AddressView, address: Address, now: Date): AddressState {
+/** Who holds `address`, or what else it is (`reservations`: every IPReservation). */
+export function addressState(
+  snapshot: AddressView,
+  address: Address,
+  now: Date,
+  reservations: readonly IPReservation[] = [],
+): AddressState {
   const text = addressToString(address);
   const block = blockHolding(snapshot.blocks, address);
   const state = block === undefined ? undefined : stateInBlock(snapshot, block, address, now);
   // Reservations stop new assignments only: a holder stays the answer.
   if (state?.state === 'allocated') return state;
-  const reservations = reservationsCovering(snapshot.reservations, address);
-  if (reservations.length > 0) {
-    return { state: 'reserved', address: text, ...(block ? { block: block.spec.cidr } : {}), reservations };
+  const covering = reservationsCovering(reservations, address);
+  if (covering.length > 0) {
+    const where = block === undefined ? {} : { block: block.spec.cidr };
+    return { state: 'reserved', address: text, ...where, reservations: covering };
   }
   if (state !== undefined) return state;
   const pool = snapshot.pools.find((candidate) => {
