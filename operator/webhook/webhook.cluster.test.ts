@@ -352,7 +352,7 @@ describe('the admission webhook on a real API server', () => {
 
   it('admits a pool asking for encapsulation or no BGP export, and kubectl shows why it has no effect', async () => {
     const result = await apply('tunnelled', {
-      cidr: '10.252.0.0/24',
+      cidr: '10.236.0.0/24',
       ipipMode: 'Always',
       disableBGPExport: true,
     });
@@ -361,7 +361,7 @@ describe('the admission webhook on a real API server', () => {
       'Warning: spec.ipipMode: Always has no effect: topology-ipam does not encapsulate',
     );
     expect(result.stderr).toContain('Warning: spec.disableBGPExport: true has no effect');
-    const plain = await apply('plain', { cidr: '10.253.0.0/24' });
+    const plain = await apply('plain', { cidr: '10.237.0.0/24' });
     expect(plain.stderr).toBe('');
   });
 
