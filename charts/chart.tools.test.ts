@@ -136,6 +136,8 @@ const agentGrants = (routes: boolean) =>
     `${ipam} ippools list *`,
     `${ipam} ippools watch *`,
     ...['get', 'list', 'watch'].map((verb) => `${ipam} ipamconfigs ${verb} default`),
+    `${ipam} ipreservations list *`,
+    `${ipam} ipreservations watch *`,
     'core nodes get *',
     'core nodes list *',
     'core nodes watch *',
@@ -381,6 +383,8 @@ describe('rendered with the defaults', () => {
         ),
         `${ipam} ipamconfigs list *`,
         `${ipam} ipamconfigs watch *`,
+        `${ipam} ipreservations list *`,
+        `${ipam} ipreservations watch *`,
         ...['get', 'list', 'watch', 'update'].map(
           (verb) => `admissionregistration.k8s.io validatingwebhookconfigurations ${verb} rel-topology-ipam`,
         ),
