@@ -34,7 +34,6 @@ import {
   unclearedReason,
 } from '../api/index.js';
 import {
-  type Address,
   type Cidr,
   type IpFamily,
   addressOrdinal,
@@ -264,11 +263,6 @@ export interface NodeAddressesOptions {
   readonly borrowed: BorrowIndex;
   /** The pods and namespaces, for their pool and address annotations and the namespaces' labels. */
   readonly workloads: WorkloadSource;
-  /**
-   * Why an address may not be handed out to a pod that requests it (an IPReservation), or undefined.
-   * Consulted for requested addresses; none when absent.
-   */
-  readonly reserved?: (address: Address) => string | undefined;
 }
 
 export class NodeAddresses implements CommandBackend {
@@ -516,8 +510,9 @@ export class NodeAddresses implements CommandBackend {
       uncleared: unclearedReason(pool.object),
     });
     if (why !== undefined) throw refuse(`its pool ${pool.name} cannot give it: ${formatPassOver(why)}`);
-    const reservation = this.options.reserved?.(address);
-    if (reservation !== undefined) throw refuse(`${text} is reserved: ${reservation}`);
+    const reservations = cache.reservationsCovering(address);
+    if (reservations.length > 0)
+      throw refuse(`${text} is reserved by IPReservation ${reservations.join(', ')}`);
     const { spec, cidr: poolCidr } = pool.valid;
     const blockRange = blockContaining(poolCidr, spec.blockSize, address);
     const ordinal = blockRange === undefined ? undefined : addressOrdinal(blockRange, address);

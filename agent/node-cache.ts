@@ -22,8 +22,10 @@ import {
   ipamConfigName,
   ipamConfigSpecSchema,
   labels,
+  reservationsCovering,
   specProblems,
 } from '../api/index.js';
+import type { Address } from '../ipam/index.js';
 import { CniError } from '../cni/errors.js';
 import { wellFormedBlocks } from '../cni/plan.js';
 import {
@@ -208,6 +210,11 @@ export class NodeCache implements BlockStore {
   reservations(): ReservationSet {
     this.compiledReservations ??= compileReservations(this.reservationInformer.list());
     return this.compiledReservations;
+  }
+
+  /** The IPReservations covering `address`, by name: what refuses a pod's requested address. */
+  reservationsCovering(address: Address): string[] {
+    return reservationsCovering(this.reservationInformer.list(), address);
   }
 
   /** The node's labels, or undefined while there is no such Node. */

@@ -3,7 +3,7 @@
  * then its namespace's, then the network configuration's `ipam.pools`; Calico's annotation names work
  * unchanged; an annotated pool serves even where its nodeSelector excludes the node; a bad annotation
  * fails the ADD with an error naming it, where it was found and the pod; a requested address is given
- * exactly or refused; a namespaceSelector pool serves only its namespaces; a Manual pool only pods that
+ * exactly or refused (taken, in no pool, reserved, outside its namespaceSelector); a namespaceSelector pool serves only its namespaces; a Manual pool only pods that
  * ask for it; and a steady-state ADD of an annotated pod reads nothing (the agent's caches).
  */
 import fs from 'node:fs';
@@ -234,6 +234,31 @@ describe('requested addresses (ipAddrs) on the node agent', () => {
     expect(answer.json?.code).toBe(7);
     expect(answer.json?.msg).toBe(`invalid annotation ${oursAddrs} on pod ${plain}/nowhere`);
     expect(String(answer.json?.details)).toContain(`asks for 10.${octet}.9.9, which is in no IPPool`);
+  });
+
+  it('refuses an address an IPReservation covers, naming the reservation', async () => {
+    const reservation = `${prefix}-reserved`;
+    await admin.resources.reservations.create({
+      metadata: { name: reservation },
+      spec: { reservedCIDRs: [`${wanted('pod', 30)}/31`] },
+    });
+    try {
+      await createPod(plain, 'reserved', { [oursAddrs]: `["${wanted('pod', 31)}"]` });
+      // The agent learns of the reservation from its watch.
+      const answer = await eventually(async () => {
+        const refused = await add(plain, 'reserved');
+        expect(refused.json?.code).toBe(105);
+        return refused;
+      });
+      expect(answer.json?.msg).toBe(
+        `the address ${wanted('pod', 31)} requested for pod ${plain}/reserved cannot be assigned`,
+      );
+      expect(String(answer.json?.details)).toContain(
+        `${wanted('pod', 31)} is reserved by IPReservation ${reservation}`,
+      );
+    } finally {
+      await admin.resources.reservations.delete(reservation);
+    }
   });
 
   it("refuses an address of a pool whose namespaceSelector excludes the pod's namespace", async () => {

@@ -107,6 +107,7 @@ export {
   isWhollyReserved,
   noReservations,
   parseReservedEntry,
+  reservationsCovering,
   reservedOrdinalsIn,
 } from './reservation.js';
 export {

@@ -12,6 +12,7 @@ import {
   type Address,
   type Cidr,
   type IpFamily,
+  cidrContainsAddress,
   cidrEnd,
   cidrOf,
   familyBits,
@@ -108,6 +109,25 @@ function spansOverlapping(set: ReservationSet, family: IpFamily, first: bigint, 
 /** Whether a reservation covers `address`: automatic assignment never hands it out, nor may a pod request it. */
 export function isReserved(set: ReservationSet, address: Address): boolean {
   return spansOverlapping(set, address.family, address.value, address.value).length > 0;
+}
+
+/** The names of the reservations with an entry covering `address`: what a refusal or a look-up names. */
+export function reservationsCovering(
+  reservations: readonly {
+    readonly metadata: { readonly name: string };
+    readonly spec: { readonly reservedCIDRs?: readonly string[] };
+  }[],
+  address: Address,
+): string[] {
+  return reservations
+    .filter((reservation) =>
+      // Objects stored before the CRD defaulted the list may lack it.
+      (reservation.spec.reservedCIDRs ?? []).some((entry) => {
+        const cidr = parseReservedEntry(entry);
+        return cidr !== undefined && cidrContainsAddress(cidr, address);
+      }),
+    )
+    .map((reservation) => reservation.metadata.name);
 }
 
 /** Whether reservations cover every address of `cidr` (a block that could never give an address). */

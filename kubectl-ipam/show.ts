@@ -5,8 +5,8 @@ import {
   type IPReservation,
   allocationAddress,
   blockUsage,
-  parseReservedEntry,
   poolConditionTypes,
+  reservationsCovering,
   reservedOrdinals,
 } from '../api/index.js';
 import {
@@ -180,18 +180,6 @@ export function addressState(
   });
   if (pool === undefined) return { state: 'outside', address: text };
   return { state: 'free', address: text, pool: pool.metadata.name };
-}
-
-/** The names of the IPReservations with an entry covering `address`. */
-function reservationsCovering(reservations: readonly IPReservation[], address: Address): string[] {
-  return reservations
-    .filter((reservation) =>
-      (reservation.spec.reservedCIDRs ?? []).some((entry) => {
-        const cidr = parseReservedEntry(entry);
-        return cidr !== undefined && cidrContainsAddress(cidr, address);
-      }),
-    )
-    .map((reservation) => reservation.metadata.name);
 }
 
 /** The block that records `address`; where overlapping blocks both do, the one holding it. */
