@@ -558,6 +558,8 @@ describe('one release through its life', () => {
       assign_ipv4: true,
       assign_ipv6: false,
       agent_socket: valuesV1.cni.agent.socket,
+      // The chart's main plugin is ptp, which routes each pod through a link-local gateway.
+      link_local_gateway: true,
     });
   });
 
@@ -654,8 +656,10 @@ describe('one release through its life', () => {
         });
       const added = await invoke('ADD');
       expect(added.ok, added.stdout + added.stderr).toBe(true);
-      const result = JSON.parse(added.stdout) as { ips: { address: string }[] };
-      expect(result.ips[0]?.address).toMatch(new RegExp(`^10\\.${octet}\\.0\\.\\d+/26$`));
+      const result = JSON.parse(added.stdout) as { ips: { address: string; gateway?: string }[] };
+      // With the link-local gateway (ptp) the address carries its pool's prefix (rack 0's /24), not its block's.
+      expect(result.ips[0]?.address).toMatch(new RegExp(`^10\\.${octet}\\.0\\.\\d+/24$`));
+      expect(result.ips[0]?.gateway).toBe('169.254.1.1');
       const deleted = await invoke('DEL');
       expect(deleted.ok, deleted.stdout + deleted.stderr).toBe(true);
       agent.kill('SIGTERM');
