@@ -6,13 +6,14 @@ import { errorMessage } from '../common/index.js';
 import { ipamResources } from '../allocator/index.js';
 import { CniError } from '../cni/errors.js';
 import { type CommandBackend, type Outcome, run } from '../cni/run.js';
-import type { KubeClient } from '../kube/index.js';
+import { type Informer, type KubeClient, type Node, healthProblems } from '../kube/index.js';
 import { parseSelector } from '../selector/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IpamResources } from '../allocator/index.js';
 import { labels, normalizePoolSpec } from '../api/index.js';
 import type { Logger } from '../common/index.js';
 import { NodeAddresses } from './addresses.js';
+import { nodeAddressInformer } from './all-nodes.js';
 import { BlockWriter } from './block-writer.js';
 import { BorrowIndex, borrowedAddresses } from './borrowed.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
@@ -80,21 +81,31 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   const watching = new AbortController();
   const informers = Promise.all([cache.run(watching.signal), workloads.run(watching.signal)]);
+  // One watch of every Node's addresses, shared by the routes and natOutgoing.
+  let allNodes: Informer<Node> | undefined;
+  const nodeAddresses = () =>
+    (allNodes ??= nodeAddressInformer(client, (error) => {
+      log.warn('watch failed; listing again after a pause', { cache: 'nodes', error: errorMessage(error) });
+    }));
   const routes =
     options.routes === undefined
       ? undefined
-      : startRoutes(node, resources, options.routes, log, watching.signal);
+      : startRoutes(node, resources, nodeAddresses(), options.routes, log, watching.signal);
   const natOutgoing =
     options.natOutgoing === undefined
       ? undefined
-      : startNat(cache, resources, options.natOutgoing, log, watching.signal);
+      : startNat(cache, nodeAddresses(), options.natOutgoing, log, watching.signal);
+  const nodeInformer = allNodes?.run(watching.signal);
   let inFlight = 0;
   const metrics = createAgentMetrics({
     defaultMetrics: options.defaultMetrics ?? false,
     requestCounts: () => client.counts,
     cacheAgeSeconds: () => (cache.lastEventAt === 0 ? 0 : (Date.now() - cache.lastEventAt) / 1000),
     inFlight: () => inFlight,
-    ...(routes === undefined ? {} : { routeSyncFailures: () => routes.sync.failures }),
+    syncFailures: {
+      ...(routes === undefined ? {} : { routes: () => routes.sync.failures }),
+      ...(natOutgoing === undefined ? {} : { natOutgoing: () => natOutgoing.sync.failures }),
+    },
   });
   const writer = new BlockWriter(cache, { observer: metrics });
   const borrowed = new BorrowIndex();
@@ -168,7 +179,13 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     natOutgoing,
     health: () => {
       const health = cache.health();
-      const reasons = [...health.reasons, ...(routes?.problems() ?? []), ...(natOutgoing?.problems() ?? [])];
+      const reasons = [
+        ...health.reasons,
+        ...(allNodes === undefined
+          ? []
+          : healthProblems("Nodes (every node's addresses)", allNodes.health())),
+        ...(routes?.problems() ?? []),
+      ];
       return { ready: reasons.length === 0, reasons };
     },
     stop: async (graceMs = 25_000) => {
@@ -184,6 +201,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       clearTimeout(timer);
       watching.abort();
       await informers.catch(() => undefined);
+      await nodeInformer;
       await routes?.stopped;
       await natOutgoing?.stopped;
       client.close();

@@ -2,9 +2,10 @@
  * A level-triggered loop: once its inputs have listed, `syncOnce` runs at each change of them and every
  * `resyncMs` (so that state someone else changed comes back), never twice at once; changes arriving
  * during a run make one more run. A run computes everything from scratch, so missed or merged triggers
- * cost nothing. A failed run is retried at the next change or resync.
+ * cost nothing. A failed run is retried at the next change or resync; it is counted (the agent's /metrics)
+ * and logged with advice on what a user can do about it.
  */
-import { errorMessage } from '../common/index.js';
+import { errorMessage, type Logger } from '../common/index.js';
 
 /** What a loop is triggered by (informers). */
 export interface Triggers {
@@ -17,7 +18,12 @@ export interface LevelTriggeredOptions {
   /** Brings the state in line; throws when it could not. */
   readonly syncOnce: () => Promise<void>;
   readonly resyncMs: number;
-  readonly onFailure: (error: string) => void;
+  /** Where a failed run is said: `<what> not synced; …` with the error and `advice(error)`. */
+  readonly failures: {
+    readonly log: Logger;
+    readonly what: string;
+    readonly advice: (error: string) => string;
+  };
 }
 
 export class LevelTriggered {
@@ -25,6 +31,8 @@ export class LevelTriggered {
   private running: Promise<void> | undefined;
   /** What the last run failed on; undefined once one went through. */
   lastError: string | undefined = 'not synced yet';
+  /** Runs that failed since the start (the agent's /metrics). */
+  failures = 0;
   private markSynced!: () => void;
   /** Resolves when the first run has ended, whatever its outcome. */
   readonly firstSync = new Promise<void>((resolve) => (this.markSynced = resolve));
@@ -64,8 +72,13 @@ export class LevelTriggered {
         await this.options.syncOnce();
         this.lastError = undefined;
       } catch (error) {
+        this.failures++;
         this.lastError = errorMessage(error);
-        this.options.onFailure(this.lastError);
+        const { log, what, advice } = this.options.failures;
+        log.warn(`${what} not synced; trying again at the next change or resync`, {
+          error: this.lastError,
+          advice: advice(this.lastError),
+        });
       }
       this.markSynced();
     }

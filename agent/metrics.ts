@@ -8,14 +8,26 @@ export interface AgentMetrics extends BatchObserver {
   readonly requestDuration: Histogram<'command' | 'result'>;
 }
 
+/** A counter per sync the agent runs; each failure is retried at the next change or resync. */
+const syncErrorMetrics = {
+  routes: {
+    name: 'topology_ipam_agent_route_sync_errors_total',
+    help: 'Route syncs (agent/routes/) that failed; each is retried at the next change or resync, and its error and advice are logged.',
+  },
+  natOutgoing: {
+    name: 'topology_ipam_agent_nat_sync_errors_total',
+    help: 'natOutgoing table syncs (agent/nat/) that failed; each is retried at the next change or resync, and its error and advice are logged.',
+  },
+} as const;
+
 export function createAgentMetrics(options: {
   readonly defaultMetrics?: boolean;
   readonly requestCounts: () => RequestCounts;
   /** Seconds since the caches last heard from the API server. */
   readonly cacheAgeSeconds: () => number;
   readonly inFlight: () => number;
-  /** Route syncs that failed so far; only when the agent installs routes. */
-  readonly routeSyncFailures?: () => number;
+  /** Syncs that failed so far, of what the agent keeps in step in the kernel (only what it runs). */
+  readonly syncFailures?: { readonly [Sync in keyof typeof syncErrorMetrics]?: () => number };
 }): AgentMetrics {
   const registry = new Registry();
   if (options.defaultMetrics === true) collectDefaultMetrics({ register: registry });
@@ -46,15 +58,13 @@ export function createAgentMetrics(options: {
       this.set(options.inFlight());
     },
   });
-  const { routeSyncFailures } = options;
-  if (routeSyncFailures !== undefined)
+  for (const [sync, failures] of Object.entries(options.syncFailures ?? {}))
     new Counter({
-      name: 'topology_ipam_agent_route_sync_errors_total',
-      help: 'Route syncs (agent/routes/) that failed; each is retried at the next change or resync, and its error and advice are logged.',
+      ...syncErrorMetrics[sync as keyof typeof syncErrorMetrics],
       registers,
       collect() {
         this.reset();
-        this.inc(routeSyncFailures());
+        this.inc(failures());
       },
     });
   const batchSize = new Histogram({

@@ -9,7 +9,6 @@
  * shown so far. Correctness does not rest on this cache: every write is a compare-and-swap at the
  * version read, so a stale copy costs a conflict and one read of that block, never a lost update.
  */
-import { errorMessage } from '../common/index.js';
 import type { IpamResources } from '../allocator/index.js';
 import {
   type IPAMBlock,
@@ -31,10 +30,10 @@ import { wellFormedBlocks } from '../cni/plan.js';
 import {
   Informer,
   type InformerHandler,
-  type InformerHealth,
   type Node,
   ResourceClient,
   coreResources,
+  healthProblems,
   isNotFound,
 } from '../kube/index.js';
 import type { BlockStore } from './block-writer.js';
@@ -132,19 +131,13 @@ export class NodeCache implements BlockStore {
   }
 
   health(): CacheHealth {
-    const reasons: string[] = [];
-    const describe = (what: string, health: InformerHealth) => {
-      if (health.state === 'unsynced') reasons.push(`${what}: not listed yet`);
-      if (health.state === 'failing') {
-        const message = errorMessage(health.error);
-        reasons.push(`${what}: failing since ${health.since.toISOString()}: ${message}`);
-      }
-    };
-    describe('IPAMBlocks of this node', this.blockInformer.health());
-    describe('IPPools', this.poolInformer.health());
-    describe(`Node ${this.node}`, this.nodeInformer.health());
-    describe(`IPAMConfig ${ipamConfigName}`, this.configInformer.health());
-    describe('IPReservations', this.reservationInformer.health());
+    const reasons = [
+      ...healthProblems('IPAMBlocks of this node', this.blockInformer.health()),
+      ...healthProblems('IPPools', this.poolInformer.health()),
+      ...healthProblems(`Node ${this.node}`, this.nodeInformer.health()),
+      ...healthProblems(`IPAMConfig ${ipamConfigName}`, this.configInformer.health()),
+      ...healthProblems('IPReservations', this.reservationInformer.health()),
+    ];
     return { ready: reasons.length === 0, reasons };
   }
 

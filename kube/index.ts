@@ -23,6 +23,7 @@ export {
   type InformerHandler,
   type InformerHealth,
   Informer,
+  healthProblems,
   objectKey,
   trimMetadata,
   trimmedSource,

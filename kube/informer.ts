@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../common/index.js';
 import { isGone } from './errors.js';
 import type { KubeObject } from './objects.js';
 import type { ListOptions, ResourceClient } from './resource-client.js';
@@ -74,6 +75,18 @@ export function trimMetadata(
       ...(keep.labels ? { labels: labels ?? {} } : {}),
     },
   };
+}
+
+/** Why a cache named `what` cannot be trusted to be current, as one line; none when it can. */
+export function healthProblems(what: string, health: InformerHealth): string[] {
+  switch (health.state) {
+    case 'healthy':
+      return [];
+    case 'unsynced':
+      return [`${what}: not listed yet`];
+    case 'failing':
+      return [`${what}: failing since ${health.since.toISOString()}: ${errorMessage(health.error)}`];
+  }
 }
 
 export const objectKey = (object: KubeObject): string =>

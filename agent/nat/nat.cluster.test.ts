@@ -11,7 +11,8 @@ import { randomInt } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { IpamResources } from '../../allocator/index.js';
-import { KubeClient, loadConnection } from '../../kube/index.js';
+import { type LogFields, callbackLogger } from '../../common/index.js';
+import { KubeClient, type RequestOptions, type WatchEvent, loadConnection } from '../../kube/index.js';
 import { type AdminClients, adminClients, createNodes, removeNodes } from '../../local-cluster/clients.js';
 import { removePoolAndBlocks } from '../../local-cluster/cleanup.js';
 import { clusterTestContext } from '../../local-cluster/context.js';
@@ -337,5 +338,51 @@ describe('natOutgoing from the node agent', () => {
     expect(ourHandle()).toBe(before.handle);
     expect(ourTable()).toEqual(before.table);
     expect(foreignSnapshot()).toBe(before.foreign);
+  });
+  it('with routes on too, keeps one watch of the Nodes for both; counts a failed sync on /metrics and logs what to do', async () => {
+    if (plugin === undefined) throw new Error('the plugin is not installed');
+    const nodeWatches: string[] = [];
+    class RecordingClient extends KubeClient {
+      override watch<T>(
+        path: string,
+        options: RequestOptions,
+        onEvent: (event: WatchEvent<T>) => void,
+      ): Promise<void> {
+        // The agent's own Node is watched apart, by a field selector.
+        if (path.endsWith('/nodes') && options.query?.fieldSelector === undefined) nodeWatches.push(path);
+        return super.watch(path, options, onEvent);
+      }
+    }
+    const warnings: LogFields[] = [];
+    // A namespace that does not exist: every `ip -n` and `ip netns exec` fails.
+    const absent = { netns: `${tag}-absent`, resyncMs: 3_600_000 };
+    const both = await startAgent({
+      node: nodeName,
+      client: new RecordingClient(loadConnection(cluster.kubeconfig), { userAgent: 'topology-ipam-agent' }),
+      socketPath: agentSocket(plugin, `${nodeName}-both`),
+      routes: absent,
+      natOutgoing: absent,
+      log: callbackLogger((level, message, fields) => {
+        if (level === 'warn' && message.startsWith('natOutgoing table not synced')) warnings.push(fields);
+      }),
+    });
+    try {
+      await both.natOutgoing?.sync.firstSync;
+      await both.routes?.sync.firstSync;
+      expect(both.natOutgoing?.sync.lastError).toMatch(/absent/);
+      expect(warnings[0]).toMatchObject({ natOutgoing: true, advice: expect.any(String) as unknown });
+      const metrics = await both.metrics.registry.metrics();
+      expect(metrics).toMatch(/^topology_ipam_agent_nat_sync_errors_total [1-9]/m);
+      expect(metrics).toMatch(/^topology_ipam_agent_route_sync_errors_total [1-9]/m);
+      await vi.waitFor(
+        () => {
+          expect(nodeWatches.length).toBeGreaterThan(0);
+        },
+        { timeout: 10_000, interval: 50 },
+      );
+      expect(nodeWatches).toHaveLength(1);
+    } finally {
+      await both.stop(5_000);
+    }
   });
 });

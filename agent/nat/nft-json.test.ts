@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTable, parseTableNames } from './nft-json.js';
+import { natSyncAdvice, parseTable, parseTableNames } from './nft-json.js';
 import { desiredNatTable } from './plan.js';
 import { tableDifferences } from './table.js';
 
@@ -100,5 +100,29 @@ describe('parseTableNames', () => {
     ]);
     expect(parseTableNames(tables)).toEqual(['inet topology-ipam', 'ip nat']);
     expect(parseTableNames(listing([meta]))).toEqual([]);
+  });
+});
+
+describe('natSyncAdvice', () => {
+  it.each([
+    ['spawn nft ENOENT', /nft is not on the agent's PATH.*natOutgoing.enabled=false/],
+    [
+      'ip netns exec n nft -f - exited 1: exec of "nft" failed: No such file or directory',
+      /not on the agent's PATH/,
+    ],
+    [
+      'nft -f - exited 1: Error: Could not process rule: Operation not permitted',
+      /CAP_NET_ADMIN.*natOutgoing.enabled=true/,
+    ],
+    [
+      'nft -f - exited 1: Error: Could not process rule: Operation not supported',
+      /kernel lacks nftables NAT.*natOutgoing.enabled=false/,
+    ],
+    [
+      'ip netns exec n nft -j list tables inet exited 1: Cannot open network namespace',
+      /tries again at the next change or resync/,
+    ],
+  ])('%s', (error, advice) => {
+    expect(natSyncAdvice(error)).toMatch(advice);
   });
 });

@@ -120,3 +120,17 @@ export function parseTable(json: string): InstalledTable {
   }
   return { flags, sets, chains, rules, others };
 }
+
+const turnOffNat =
+  "or turn natOutgoing off (the chart's natOutgoing.enabled=false) if something else masquerades the pods' traffic";
+
+/** What a user can do about a failed sync, from the error `nft` (or starting it) gave. */
+export function natSyncAdvice(error: string): string {
+  if (error.includes('ENOENT') || error.includes('exec of "nft" failed'))
+    return `nftables' nft is not on the agent's PATH: run the chart's cni image, which carries it, ${turnOffNat}`;
+  if (/Operation not permitted|EPERM/i.test(error))
+    return `the agent may not change nftables: it needs CAP_NET_ADMIN in the node's network namespace (the chart adds it with natOutgoing.enabled=true), ${turnOffNat}`;
+  if (/Operation not supported|Protocol not supported/i.test(error))
+    return `the node's kernel lacks nftables NAT in an inet table (Linux 5.2 or later, modules nf_tables, nft_chain_nat and nft_masq), ${turnOffNat}`;
+  return 'the table already in place stays; the agent tries again at the next change or resync';
+}

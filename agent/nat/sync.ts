@@ -9,6 +9,7 @@
 import type { Logger } from '../../common/index.js';
 import { LevelTriggered } from '../level-triggered.js';
 import type { NatRuleset } from './nft.js';
+import { natSyncAdvice } from './nft-json.js';
 import { desiredNatTable } from './plan.js';
 import type { NatInputs } from './sources.js';
 import { type NftTable, tableDifferences } from './table.js';
@@ -47,8 +48,6 @@ export function natTableSync(
       if (differences.length > 0) await replace(desired.table, differences);
       else installed = JSON.stringify(desired.table);
     },
-    onFailure: (error) => {
-      log.warn('natOutgoing table not synced; trying again at the next change or resync', { error });
-    },
+    failures: { log, what: 'natOutgoing table', advice: natSyncAdvice },
   });
 }

@@ -1,5 +1,5 @@
 /** Reads and changes the routes of a network namespace with iproute2 (`ip`), in one process per step. */
-import { spawn } from 'node:child_process';
+import { runCommand } from '../../runtime/index.js';
 import { deleteCommand, parseIpRoutes, replaceCommand } from './ip-json.js';
 import type { InstalledRoute, RouteChanges } from './plan.js';
 
@@ -12,7 +12,7 @@ export interface RouteTable {
 /** The main table of the named network namespace (`ip -n`), or of the agent's own when undefined. */
 export function ipRouteTable(netns?: string): RouteTable {
   const ip = (args: readonly string[], stdin = '') =>
-    run('ip', [...(netns === undefined ? [] : ['-n', netns]), ...args], stdin);
+    runCommand('ip', [...(netns === undefined ? [] : ['-n', netns]), ...args], stdin);
   return {
     read: async () => {
       const tables = await Promise.all(
@@ -28,22 +28,4 @@ export function ipRouteTable(netns?: string): RouteTable {
       if (lines.length > 0) await ip(['-batch', '-', '-force'], `${lines.join('\n')}\n`);
     },
   };
-}
-
-function run(command: string, args: readonly string[], stdin: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`${command} ${args.join(' ')} exited ${String(code)}: ${stderr.trim()}`));
-    });
-    // An ip that exits before reading (a namespace gone) breaks the pipe: its exit status says why.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(stdin);
-  });
 }

@@ -1,12 +1,11 @@
 /**
  * What the routes need from the API server, kept by informers: every BlockAffinity (which node holds
- * which block), every Node's InternalIPs and every IPAMBlock's borrowed addresses (allocations for a
- * node other than the block's). All are cluster-wide by nature (any node may hold a block or borrow an
- * address this node routes to), so none can be narrowed by a selector; each object is trimmed to what
- * the routes read as it arrives, so the cache holds no images, conditions or labels of a thousand nodes,
- * and no allocation a block's own node holds.
+ * which block), every Node's InternalIPs (the agent's Node address informer, agent/all-nodes.ts) and
+ * every IPAMBlock's borrowed addresses (allocations for a node other than the block's). All are
+ * cluster-wide by nature (any node may hold a block or borrow an address this node routes to), so none
+ * can be narrowed by a selector; each block is trimmed as it arrives to what the routes read, so the
+ * cache holds no allocation a block's own node holds.
  */
-import { errorMessage } from '../../common/index.js';
 import type { IpamResources } from '../../allocator/index.js';
 import {
   type BlockAffinity,
@@ -15,30 +14,13 @@ import {
   blockAffinitySpecSchema,
 } from '../../api/index.js';
 import { addressToString } from '../../ipam/index.js';
-import {
-  Informer,
-  type InformerHealth,
-  type KubeObject,
-  type Node,
-  ResourceClient,
-  coreResources,
-  trimmedSource,
-} from '../../kube/index.js';
+import { Informer, healthProblems, trimMetadata } from '../../kube/index.js';
 import { wellFormedBlocks } from '../../cni/plan.js';
+import { type NodeAddressCache, nodeChangeMatters } from '../all-nodes.js';
 import type { BorrowedAddress, HeldBlock, NodeInternalIps } from './plan.js';
 
 /** The affinity states whose block may hold addresses: pending ones have none yet. */
 const routedStates: ReadonlySet<string> = new Set(['confirmed', 'pendingDeletion']);
-
-const trimmedMetadata = (metadata: KubeObject['metadata']) => ({
-  name: metadata.name,
-  ...(metadata.resourceVersion === undefined ? {} : { resourceVersion: metadata.resourceVersion }),
-});
-
-const trimNode = (node: Node): Node => ({
-  metadata: trimmedMetadata(node.metadata),
-  status: { addresses: node.status?.addresses ?? [] },
-});
 
 /**
  * A block with its borrowed allocations only: the only ones routed other than by the block's route. A
@@ -48,7 +30,7 @@ const trimNode = (node: Node): Node => ({
 const trimBlock = (block: IPAMBlock): IPAMBlock => {
   const wellFormed = wellFormedBlocks([block]).length === 1;
   return {
-    metadata: trimmedMetadata(block.metadata),
+    metadata: trimMetadata(block, { annotations: [], labels: false }).metadata,
     spec: {
       ...block.spec,
       allocations: wellFormed
@@ -67,25 +49,26 @@ const borrowedKey = (block: IPAMBlock | undefined): string =>
 
 export class RouteSources {
   private readonly affinities: Informer<BlockAffinity>;
-  private readonly nodes: Informer<Node>;
   private readonly blocks: Informer<IPAMBlock>;
 
-  constructor(resources: IpamResources, onError?: (what: string, error: unknown) => void) {
+  constructor(
+    resources: IpamResources,
+    private readonly nodes: NodeAddressCache,
+    onError?: (what: string, error: unknown) => void,
+  ) {
     const options = (what: string) => ({
       maxBackoffMs: 5_000,
       onError: (error: unknown) => onError?.(what, error),
     });
     this.affinities = new Informer(resources.affinities, options('block affinities'));
-    this.nodes = new Informer(
-      trimmedSource(new ResourceClient<Node>(resources.client, coreResources.nodes), trimNode),
-      options('nodes'),
-    );
-    this.blocks = new Informer(trimmedSource(resources.blocks, trimBlock), options('blocks'));
+    this.blocks = new Informer(resources.blocks, { ...options('blocks'), transform: trimBlock });
   }
 
   onChange(handler: () => void): void {
     this.affinities.onChange(handler);
-    this.nodes.onChange(handler);
+    this.nodes.onChange((event, node, previous) => {
+      if (nodeChangeMatters(event, node, previous)) handler();
+    });
     // Every address assigned anywhere changes a block; only a borrowed one changes the routes.
     this.blocks.onChange((event, block, previous) => {
       const before = event === 'deleted' ? block : previous;
@@ -94,32 +77,20 @@ export class RouteSources {
     });
   }
 
+  /** Runs the informers of its own (the Nodes' is the agent's). */
   run(signal: AbortSignal): Promise<void> {
-    return Promise.all([this.affinities.run(signal), this.nodes.run(signal), this.blocks.run(signal)]).then(
-      () => undefined,
-    );
+    return Promise.all([this.affinities.run(signal), this.blocks.run(signal)]).then(() => undefined);
   }
 
   get synced(): Promise<void> {
     return Promise.all([this.affinities.synced, this.nodes.synced, this.blocks.synced]).then(() => undefined);
   }
 
-  /** Why the routes cannot be trusted to be current, one line per cache; empty when they can. */
+  /** Why the routes cannot be trusted to be current, one line per cache of its own; empty when they can. */
   problems(): string[] {
-    const describe = (what: string, health: InformerHealth): string[] => {
-      switch (health.state) {
-        case 'healthy':
-          return [];
-        case 'unsynced':
-          return [`${what}: not listed yet`];
-        case 'failing':
-          return [`${what}: failing since ${health.since.toISOString()}: ${errorMessage(health.error)}`];
-      }
-    };
     return [
-      ...describe('BlockAffinities (routes)', this.affinities.health()),
-      ...describe('Nodes (routes)', this.nodes.health()),
-      ...describe('IPAMBlocks (routes)', this.blocks.health()),
+      ...healthProblems('BlockAffinities (routes)', this.affinities.health()),
+      ...healthProblems('IPAMBlocks (routes)', this.blocks.health()),
     ];
   }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/index.js';
 import type { RouteTable } from './iproute.js';
 import { type InstalledRoute, type RouteChanges, routeKey, routeProtocol } from './plan.js';
-import { type RouteInputs, RouteSync } from './sync.js';
+import { type RouteInputs, routeSync } from './sync.js';
 
 /** A kernel table in memory that can be told to refuse the next write. */
 class FakeTable implements RouteTable {
@@ -42,13 +42,13 @@ function inputs(blocks: { cidr: string; node: string }[]): RouteInputs & { chang
 const dsts = (table: FakeTable) =>
   [...table.routes.values()].map((route) => `${route.kind} ${route.dst}`).sort();
 
-describe('RouteSync', () => {
+describe('routeSync', () => {
   it('syncs at start and on each change; a refused write is retried at the next one; a second agent writes nothing', async () => {
     const blocks = [{ cidr: '10.0.0.0/26', node: 'a' }];
     const sources = inputs(blocks);
     const table = new FakeTable();
     const stop = new AbortController();
-    const sync = new RouteSync({ node: 'a', sources, table, log: silentLogger, resyncMs: 3_600_000 });
+    const sync = routeSync({ node: 'a', sources, table, log: silentLogger, resyncMs: 3_600_000 });
     const running = sync.run(stop.signal);
     await sync.firstSync;
     await sync.settled();
@@ -70,7 +70,7 @@ describe('RouteSync', () => {
     await running;
 
     const writes = table.writes;
-    const again = new RouteSync({ node: 'a', sources: inputs(blocks), table, log: silentLogger });
+    const again = routeSync({ node: 'a', sources: inputs(blocks), table, log: silentLogger });
     const restop = new AbortController();
     const rerunning = again.run(restop.signal);
     await again.firstSync;
