@@ -591,6 +591,7 @@ describe('one release through its life', () => {
     const env = await daemonSetEnvironment('agent');
     expect(env.AGENT_SOCKET).toBe(valuesV1.cni.agent.socket);
     expect(env.ROUTES).toBe('true');
+    expect(env.NAT_OUTGOING).toBe('true');
     // The folders the kubelet makes for the DaemonSet's hostPath volumes (DirectoryOrCreate: 0755).
     fs.mkdirSync(path.dirname(valuesV1.cni.agent.socket), { recursive: true, mode: 0o755 });
     const agentLog = path.join(tmp, 'agent.log');
@@ -601,8 +602,10 @@ describe('one release through its life', () => {
       {
         env: {
           ...env,
-          // Not this machine's own routing table: agent/routes/ and cni/e2e/ check routes in namespaces.
+          // Not this machine's own routing table nor nftables: agent/routes/, agent/nat/ and cni/e2e/
+          // check them in namespaces.
           ROUTES: 'false',
+          NAT_OUTGOING: 'false',
           NODE_NAME: nodeName(0),
           KUBECONFIG: kubeconfig,
           HEALTH_PORT: String(healthPort),

@@ -119,7 +119,7 @@ const rootWithNoCapabilities = {
   readOnlyRootFilesystem: true,
   capabilities: { drop: ['ALL'] },
 };
-/** The agent changes the node's routes (routes.enabled, the default): NET_ADMIN, and only that. */
+/** The agent changes the node's routes or natOutgoing table (both on by default): NET_ADMIN, and only that. */
 const rootWithNetAdmin = { ...rootWithNoCapabilities, capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] } };
 /** What the agent may do with BlockAffinities: its claims, and with routes the informer of all. */
 const affinityVerbs = (routes: boolean) => [
@@ -553,6 +553,7 @@ describe('rendered with the defaults', () => {
       LOG_LEVEL: 'info',
       API_TIMEOUT_SECONDS: '30',
       ROUTES: 'true',
+      NAT_OUTGOING: 'true',
     });
     expect(agent.securityContext).toEqual(rootWithNetAdmin);
     expect(agent.ports).toEqual([{ name: 'http-metrics', containerPort: 9099, protocol: 'TCP' }]);
@@ -653,7 +654,9 @@ describe('rendered with other values', () => {
   });
 
   it('runs no routes when routes.enabled is false: no ROUTES, no capability, no list of BlockAffinities', () => {
-    const objects = renderChart(helm, { values: { routes: { enabled: false } } });
+    const objects = renderChart(helm, {
+      values: { routes: { enabled: false }, natOutgoing: { enabled: false } },
+    });
     const agent = agentOf(objects);
     expect(envOf(agent)).not.toHaveProperty('ROUTES');
     expect(agent.securityContext).toEqual(rootWithNoCapabilities);
@@ -661,6 +664,42 @@ describe('rendered with other values', () => {
       agentGrants(false),
     );
   });
+
+  it.each([
+    [
+      'routes and natOutgoing (the default)',
+      {},
+      { ROUTES: 'true', NAT_OUTGOING: 'true' },
+      rootWithNetAdmin,
+      true,
+    ],
+    ['routes only', { natOutgoing: { enabled: false } }, { ROUTES: 'true' }, rootWithNetAdmin, true],
+    ['natOutgoing only', { routes: { enabled: false } }, { NAT_OUTGOING: 'true' }, rootWithNetAdmin, false],
+    [
+      'neither',
+      { routes: { enabled: false }, natOutgoing: { enabled: false } },
+      {},
+      rootWithNoCapabilities,
+      false,
+    ],
+  ])(
+    'runs %s: their settings, NET_ADMIN only when one is on, BlockAffinities listed only with routes',
+    (_name, values, settings, securityContext, routes) => {
+      const objects = renderChart(helm, { values });
+      const agent = agentOf(objects);
+      const env = envOf(agent);
+      expect({ ROUTES: env.ROUTES, NAT_OUTGOING: env.NAT_OUTGOING }).toEqual({
+        ROUTES: undefined,
+        NAT_OUTGOING: undefined,
+        ...settings,
+      });
+      expect(agent.securityContext).toEqual(securityContext);
+      // natOutgoing reads IPPools and Nodes, which the agent lists and watches anyway.
+      expect(grants(rulesOf(findManifest(objects, 'ClusterRole', 'rel-topology-ipam-cni')))).toEqual(
+        agentGrants(routes),
+      );
+    },
+  );
 
   it('adds NET_ADMIN to capabilities an agent securityContext of the values already adds, once', () => {
     const objects = renderChart(helm, {

@@ -176,7 +176,7 @@ const agent = z.strictObject({
     ),
   resources,
   securityContext: freeform.describe(
-    'Container securityContext of the agent: root (its socket folder is root’s, like the runtime calling the forwarder) with every capability dropped; routes.enabled adds NET_ADMIN to it.',
+    'Container securityContext of the agent: root (its socket folder is root’s, like the runtime calling the forwarder) with every capability dropped; routes.enabled or natOutgoing.enabled adds NET_ADMIN to it.',
   ),
 });
 
@@ -249,6 +249,14 @@ const routes = z.strictObject({
     ),
 });
 
+const natOutgoing = z.strictObject({
+  enabled: z
+    .boolean()
+    .describe(
+      "The node agent masquerades as Calico's Felix does: traffic from a pool with `natOutgoing: true` to an address outside every IPPool and every Node's InternalIP and ExternalIP leaves with the node's address (one nftables table, `inet topology-ipam`). Adds NET_ADMIN to the agent container and NAT_OUTGOING=true to its environment; it reads only IPPools and Nodes, which the agent's RBAC already grants. Turn it off when something else masquerades the pods' traffic.",
+    ),
+});
+
 const ipamConfig = z.strictObject({
   create: z
     .boolean()
@@ -295,6 +303,7 @@ export const valuesSchema = z.strictObject({
   webhook,
   cni,
   routes,
+  natOutgoing,
   ipamConfig,
   ippools,
 });
