@@ -20,7 +20,6 @@ import {
   coreResources,
   isNotFound,
   trimMetadata,
-  trimmedSource,
 } from '../kube/index.js';
 
 const trimPod = (pod: Pod): Pod => trimMetadata(pod, { annotations: workloadAnnotationNames, labels: false });
@@ -51,16 +50,19 @@ export class WorkloadCache implements WorkloadSource {
   constructor(client: KubeClient, node: string, onError?: (what: string, error: unknown) => void) {
     this.podsApi = new ResourceClient<Pod>(client, coreResources.pods);
     this.namespacesApi = new ResourceClient<Namespace>(client, coreResources.namespaces);
-    const options = (what: string, fieldSelector?: string) => ({
-      ...(fieldSelector === undefined ? {} : { fieldSelector }),
+    const options = (what: string) => ({
       maxBackoffMs: 5_000,
       onError: (error: unknown) => onError?.(what, error),
     });
-    this.pods = new Informer(
-      trimmedSource(this.podsApi, trimPod),
-      options('pods of this node', `spec.nodeName=${node}`),
-    );
-    this.namespaces = new Informer(trimmedSource(this.namespacesApi, trimNamespace), options('namespaces'));
+    this.pods = new Informer(this.podsApi, {
+      ...options('pods of this node'),
+      fieldSelector: `spec.nodeName=${node}`,
+      transform: trimPod,
+    });
+    this.namespaces = new Informer(this.namespacesApi, {
+      ...options('namespaces'),
+      transform: trimNamespace,
+    });
   }
 
   run(signal: AbortSignal): Promise<void> {

@@ -26,7 +26,6 @@ export {
   healthProblems,
   objectKey,
   trimMetadata,
-  trimmedSource,
 } from './informer.js';
 export { type Connection, loadConnection } from './kubeconfig.js';
 export {

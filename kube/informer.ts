@@ -31,26 +31,6 @@ export type InformerHealth =
   | { readonly state: 'failing'; readonly error: unknown; readonly since: Date };
 
 /**
- * A list and watch of `resource` that keeps only what `trim` returns of each object, so that an informer
- * over many large objects (every Node, a node's pods) holds only the fields its reader needs.
- */
-export function trimmedSource<T extends KubeObject>(
-  resource: Pick<ResourceClient<T>, 'list' | 'watch'>,
-  trim: (object: T) => T,
-): Pick<ResourceClient<T>, 'list' | 'watch'> {
-  return {
-    list: async (options) => {
-      const list = await resource.list(options);
-      return { ...list, items: list.items.map(trim) };
-    },
-    watch: (options, onEvent) =>
-      resource.watch(options, (event) => {
-        onEvent({ ...event, object: trim(event.object) });
-      }),
-  };
-}
-
-/**
  * An object reduced to its identity (name, namespace, uid, resourceVersion), the `annotations` named and,
  * when asked, its labels: what a cache of objects read only for a few annotations keeps.
  */

@@ -27,7 +27,6 @@ import {
   ResourceClient,
   coreResources,
   trimMetadata,
-  trimmedSource,
 } from '../kube/index.js';
 import type { Logger } from '../common/index.js';
 import { type PoolStanding, type PoolView, poolStandings, poolView } from './plan/pools.js';
@@ -80,12 +79,11 @@ export class ClusterState {
     });
     this.podsApi = new ResourceClient<Pod>(client, coreResources.pods);
     this.pods = new Informer(this.podsApi, { onError: onError('pods') });
-    this.namespaces = new Informer(
-      trimmedSource(new ResourceClient<Namespace>(client, coreResources.namespaces), (namespace) =>
+    this.namespaces = new Informer(new ResourceClient<Namespace>(client, coreResources.namespaces), {
+      onError: onError('namespaces'),
+      transform: (namespace) =>
         trimMetadata(namespace, { annotations: workloadAnnotationNames, labels: false }),
-      ),
-      { onError: onError('namespaces') },
-    );
+    });
     this.pools = new Informer(resources.pools, { onError: onError('ippools') });
     this.blocks = new Informer(resources.blocks, { onError: onError('ipamblocks') });
     this.affinities = new Informer(resources.affinities, { onError: onError('blockaffinities') });
