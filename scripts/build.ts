@@ -16,7 +16,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type BuildOptions, build } from 'esbuild';
 import { buildForwarder } from '../cni/build.js';
-import { krewRelease } from './krew.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -69,6 +68,8 @@ async function kubectlPlugin(outDir: string): Promise<string> {
  */
 async function kubectlPluginRelease(outDir: string): Promise<string[]> {
   const executable = await kubectlPlugin(path.join(outDir, 'bin'));
+  // Loaded here only: the images' build stage copies build.ts alone and builds no kubectl plugin.
+  const { krewRelease } = await import('./krew.js');
   const release = krewRelease(outDir, {
     executable,
     license: path.join(repo, 'LICENSE'),
