@@ -9,4 +9,4 @@ export {
   logLevels,
   silentLogger,
 } from './log.js';
-export { pluginName } from './plugin-name.js';
+export { pluginName, routesPluginName } from './plugin-name.js';

@@ -126,32 +126,38 @@ describe('installing into host directories', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  it('puts only the forwarder and the conflist in place, with their modes', async () => {
+  it('puts only the forwarder (under its two names) and the conflist in place, with their modes', async () => {
     const report = await installOnce(settings);
     expect(Object.keys(report).map((file) => path.relative(root, file))).toEqual([
       'host/opt/cni/bin/topology-ipam',
+      'host/opt/cni/bin/topology-ipam-routes',
       'host/etc/cni/net.d/10-topology-ipam.conflist',
     ]);
     expect(written(report)).toEqual([
       'host/etc/cni/net.d/10-topology-ipam.conflist',
       'host/opt/cni/bin/topology-ipam',
+      'host/opt/cni/bin/topology-ipam-routes',
     ]);
     expect(modeOf(host('opt', 'cni', 'bin', 'topology-ipam'))).toBe(0o755);
+    expect(modeOf(host('opt', 'cni', 'bin', 'topology-ipam-routes'))).toBe(0o755);
     expect(modeOf(host('etc', 'cni', 'net.d', '10-topology-ipam.conflist'))).toBe(0o644);
-    expect(fs.readdirSync(host('opt', 'cni', 'bin'))).toEqual(['topology-ipam']);
+    expect(fs.readdirSync(host('opt', 'cni', 'bin'))).toEqual(['topology-ipam', 'topology-ipam-routes']);
     expect(fs.readdirSync(host('etc', 'cni', 'net.d'))).toEqual(['10-topology-ipam.conflist']);
     expect(
       JSON.parse(fs.readFileSync(host('etc', 'cni', 'net.d', '10-topology-ipam.conflist'), 'utf8')),
     ).toEqual(conflist);
   });
 
-  it('installs the forwarder runnable as a runtime runs it, with an empty PATH', async () => {
-    await installOnce(settings);
-    const { stdout } = await run(host('opt', 'cni', 'bin', 'topology-ipam'), ['x'], {
-      env: { CNI_COMMAND: 'VERSION', PATH: '' },
-    });
-    expect(JSON.parse(stdout)).toEqual({ forwarder: 1, command: 'VERSION', argv: 'x' });
-  });
+  it.each(['topology-ipam', 'topology-ipam-routes'])(
+    'installs the forwarder runnable as a runtime runs it, with an empty PATH, as %s',
+    async (name) => {
+      await installOnce(settings);
+      const { stdout } = await run(host('opt', 'cni', 'bin', name), ['x'], {
+        env: { CNI_COMMAND: 'VERSION', PATH: '' },
+      });
+      expect(JSON.parse(stdout)).toEqual({ forwarder: 1, command: 'VERSION', argv: 'x' });
+    },
+  );
 
   it('removes what the version before the node agent installed: node, the bundle and the copied credentials', async () => {
     for (const name of ['node', 'topology-ipam.mjs']) write(host('opt', 'cni', 'bin', name), name);
@@ -167,7 +173,11 @@ describe('installing into host directories', () => {
       'host/opt/cni/bin/node',
       'host/opt/cni/bin/topology-ipam.mjs',
     ]);
-    expect(fs.readdirSync(host('opt', 'cni', 'bin')).sort()).toEqual(['bridge', 'topology-ipam']);
+    expect(fs.readdirSync(host('opt', 'cni', 'bin')).sort()).toEqual([
+      'bridge',
+      'topology-ipam',
+      'topology-ipam-routes',
+    ]);
     expect(fs.readdirSync(host('etc', 'cni', 'net.d'))).toEqual(['10-topology-ipam.conflist']);
     expect(Object.values(await installOnce(settings))).not.toContain('removed');
   });
@@ -186,7 +196,7 @@ describe('installing into host directories', () => {
 
   it('writes nothing when nothing changed', async () => {
     await installOnce(settings);
-    expect(Object.values(await installOnce(settings))).toEqual(['unchanged', 'unchanged']);
+    expect(Object.values(await installOnce(settings))).toEqual(['unchanged', 'unchanged', 'unchanged']);
     expect(Object.values(await resync(settings))).toEqual(['unchanged']);
   });
 
@@ -198,13 +208,21 @@ describe('installing into host directories', () => {
       'host/etc/cni/net.d/10-topology-ipam.conflist',
       'host/opt/cni/bin/topology-ipam',
     ]);
+    fs.rmSync(host('opt', 'cni', 'bin', 'topology-ipam-routes'));
+    expect(written(await resync(settings))).toEqual(['host/opt/cni/bin/topology-ipam-routes']);
     fs.appendFileSync(path.join(settings.SOURCE_DIR, 'topology-ipam'), '# a new version\n');
-    expect(written(await installOnce(settings))).toEqual(['host/opt/cni/bin/topology-ipam']);
+    expect(written(await installOnce(settings))).toEqual([
+      'host/opt/cni/bin/topology-ipam',
+      'host/opt/cni/bin/topology-ipam-routes',
+    ]);
   });
 
   it('writes no conflist without CNI_NETWORK_CONFIG, only the forwarder', async () => {
     const report = await installOnce({ ...settings, CNI_NETWORK_CONFIG: '' });
-    expect(written(report)).toEqual(['host/opt/cni/bin/topology-ipam']);
+    expect(written(report)).toEqual([
+      'host/opt/cni/bin/topology-ipam',
+      'host/opt/cni/bin/topology-ipam-routes',
+    ]);
     expect(fs.existsSync(host('etc', 'cni', 'net.d'))).toBe(false);
   });
 

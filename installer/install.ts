@@ -5,7 +5,8 @@
  *
  * 1. the forwarder binary into the CNI bin directory, as `topology-ipam` (a static executable: it only
  *    hands each CNI command to the node agent over its unix socket, so it needs no credentials, no
- *    node binary and no configuration beyond the conflist);
+ *    node binary and no configuration beyond the conflist), and a copy as `topology-ipam-routes`, the
+ *    chained plugin it is when run under that name;
  * 2. the conflist, last: a runtime treats the node's network as ready once a conflist exists;
  * 3. what earlier versions installed and nothing uses any more: the `node` binary and the plugin bundle
  *    next to the launcher, and the copied credentials (`<net dir>/topology-ipam/`, which held a token).
@@ -23,7 +24,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { type Logger, errorMessage, pluginName } from '../common/index.js';
+import { type Logger, errorMessage, pluginName, routesPluginName } from '../common/index.js';
 import type { InstallerSettings } from './settings.js';
 
 /** `removed`: a file an earlier version installed, gone now. */
@@ -159,27 +160,35 @@ const exists = (file: string): Promise<boolean> =>
     () => false,
   );
 
-/** The forwarder in the image, and where it goes on the host. */
-function forwarder(settings: InstallerSettings): { source: string; target: string } {
+/**
+ * The forwarder in the image, and where it goes on the host: under its own name and under the chained
+ * plugin's, which the binary reads to choose its mode (a runtime runs the binary its `type` names).
+ */
+function forwarder(settings: InstallerSettings): { source: string; targets: string[] } {
   return {
     source: path.join(settings.SOURCE_DIR, pluginName),
-    target: path.join(installPaths(settings).binDir, pluginName),
+    targets: [pluginName, routesPluginName].map((name) => path.join(installPaths(settings).binDir, name)),
   };
 }
 
 export async function installForwarder(settings: InstallerSettings): Promise<StepReport> {
-  const { source, target } = forwarder(settings);
-  await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
-  try {
-    return { [target]: await copyIfChanged(source, target, 0o755) };
-  } catch (error) {
-    throw new InstallerError(`cannot install ${source} as ${target}: ${errorMessage(error)}`);
+  const { source, targets } = forwarder(settings);
+  await fs.mkdir(installPaths(settings).binDir, { recursive: true, mode: 0o755 });
+  const report: StepReport = {};
+  for (const target of targets) {
+    try {
+      report[target] = await copyIfChanged(source, target, 0o755);
+    } catch (error) {
+      throw new InstallerError(`cannot install ${source} as ${target}: ${errorMessage(error)}`);
+    }
   }
+  return report;
 }
 
-/** True when the forwarder is in place (a cheap check for the re-sync loop: no hashing). */
-export function forwarderPresent(settings: InstallerSettings): Promise<boolean> {
-  return exists(forwarder(settings).target);
+/** True when the forwarder is in place under both names (a cheap check for the re-sync loop: no hashing). */
+export async function forwarderPresent(settings: InstallerSettings): Promise<boolean> {
+  const present = await Promise.all(forwarder(settings).targets.map(exists));
+  return present.every(Boolean);
 }
 
 export async function syncConflist(settings: InstallerSettings): Promise<StepReport> {

@@ -3,6 +3,7 @@
 // the agent's reply and exits with its code, per agent/protocol.ts. Every CNI decision is the agent's;
 // this program only answers VERSION itself and says so readably (code 11, try again later) when the agent
 // cannot be reached. Go, so that the start-up every pod pays is a few milliseconds (docs/adr/0011).
+// Run under its second name, topology-ipam-routes, it is a chained plugin instead (routes.go).
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -41,10 +43,23 @@ type reply struct {
 	Stdout   *string `json:"stdout"`
 }
 
+// versioned is the cniVersion of a network configuration, for the errors about it.
+type versioned struct {
+	CNIVersion any `json:"cniVersion"`
+}
+
+// cniVersion is the configuration's version if it is a string, else the latest: errors carry one.
+func (config versioned) cniVersion() string {
+	if version, ok := config.CNIVersion.(string); ok {
+		return version
+	}
+	return latestVersion
+}
+
 // network holds the few fields the forwarder reads; anything malformed is left to the agent to refuse.
 type network struct {
-	CNIVersion any `json:"cniVersion"`
-	IPAM       struct {
+	versioned
+	IPAM struct {
 		AgentSocket    any `json:"agent_socket"`
 		TimeoutSeconds any `json:"timeout_seconds"`
 	} `json:"ipam"`
@@ -57,25 +72,40 @@ type cniError struct {
 	Details    string `json:"details"`
 }
 
+// The runtime executes a plugin by its type, so the name it runs this binary under is the mode, as
+// Calico's calico and calico-ipam are one binary: the IPAM path pays one string comparison for it.
 func main() {
 	if os.Getenv("CNI_COMMAND") == "VERSION" {
 		fmt.Print(versionInfo)
 		return
 	}
-	stdin, err := io.ReadAll(io.LimitReader(os.Stdin, maxStdinBytes+1))
-	var config network
-	_ = json.Unmarshal(stdin, &config) // best effort: the agent reports a malformed configuration
-	cniVersion, ok := config.CNIVersion.(string)
-	if !ok {
-		cniVersion = latestVersion
+	if filepath.Base(os.Args[0]) == routesPluginName {
+		addPodRoutes()
+		return
 	}
+	forward()
+}
+
+// readConfig reads the network configuration from stdin into config (best effort: the decoding error
+// is returned) and fails, in the configuration's cniVersion when it has one, if stdin cannot be read.
+func readConfig(config interface{ cniVersion() string }) ([]byte, error) {
+	stdin, err := io.ReadAll(io.LimitReader(os.Stdin, maxStdinBytes+1))
+	decoding := json.Unmarshal(stdin, config)
 	if err != nil {
-		fail(cniVersion, 5, "cannot read the network configuration", err.Error())
+		fail(config.cniVersion(), 5, "cannot read the network configuration", err.Error())
 	}
 	if len(stdin) > maxStdinBytes {
-		fail(cniVersion, 7, "network configuration too large",
+		fail(config.cniVersion(), 7, "network configuration too large",
 			fmt.Sprintf("the network configuration on stdin exceeds %d bytes", maxStdinBytes))
 	}
+	return stdin, decoding
+}
+
+// forward hands the invocation to the node agent: the IPAM plugin.
+func forward() {
+	var config network
+	stdin, _ := readConfig(&config) // the agent reports a malformed configuration
+	cniVersion := config.cniVersion()
 	socket, ok := config.IPAM.AgentSocket.(string)
 	if !ok {
 		socket = defaultAgentSocket
