@@ -548,7 +548,8 @@ describe('one release through its life', () => {
       SOURCE_DIR: image,
     });
     expect(installRun.code, installRun.stdout).toBe(0);
-    expect(fs.readdirSync(binDir)).toEqual(['topology-ipam']);
+    // The forwarder under its two names: the IPAM, and the chained plugin of the pods' default routes.
+    expect(fs.readdirSync(binDir)).toEqual(['topology-ipam', 'topology-ipam-routes']);
     expect(fs.readdirSync(netDir)).toEqual(['10-topology-ipam.conflist']);
     const conflist = JSON.parse(fs.readFileSync(path.join(netDir, '10-topology-ipam.conflist'), 'utf8')) as {
       plugins: Record<string, unknown>[];

@@ -603,7 +603,9 @@ describe('rendered with the defaults', () => {
       name: string;
       plugins: Record<string, unknown>[];
     };
-    expect(plugins.map((plugin) => plugin.type)).toEqual(['ptp', 'portmap']);
+    // ptp, then the chained plugin that adds the pods' default routes via the link-local gateway.
+    expect(plugins.map((plugin) => plugin.type)).toEqual(['ptp', 'topology-ipam-routes', 'portmap']);
+    expect(plugins[1]).toEqual({ type: 'topology-ipam-routes' });
     // What a runtime hands the main plugin, which hands it on to its IPAM plugin.
     const network = parseNetworkConfig(JSON.stringify({ cniVersion, name, ...plugins[0] }));
     expect(network.ipam).toMatchObject({ type: 'topology-ipam', families: [4], linkLocalGateway: true });
@@ -631,21 +633,31 @@ describe('rendered with other values', () => {
       { conflist: { plugin: { type: 'bridge', bridge: 'cni0' } } },
       'bridge',
       undefined,
+      ['bridge', 'portmap'],
     ],
-    ['ptp with link_local_gateway false in cni.ipam', { ipam: { link_local_gateway: false } }, 'ptp', false],
+    [
+      'ptp with link_local_gateway false in cni.ipam',
+      { ipam: { link_local_gateway: false } },
+      'ptp',
+      false,
+      ['ptp', 'portmap'],
+    ],
     [
       'another plugin asking for the gateway',
       { conflist: { plugin: { type: 'calico-like' } }, ipam: { link_local_gateway: true } },
       'calico-like',
       true,
+      ['calico-like', 'topology-ipam-routes', 'portmap'],
     ],
-  ])('writes the conflist with %s', (_, cni, type, linkLocalGateway) => {
+  ])('writes the conflist with %s', (_, cni, type, linkLocalGateway, types) => {
     const objects = renderChart(helm, { values: { cni } });
     const conflist = JSON.parse(envOf(installerOf(objects)).CNI_NETWORK_CONFIG ?? '') as {
       plugins: { type: string; ipam?: Record<string, unknown> }[];
     };
     expect(conflist.plugins[0]?.type).toBe(type);
     expect(conflist.plugins[0]?.ipam?.link_local_gateway).toBe(linkLocalGateway);
+    // The default routes' plugin goes with the gateway it routes via, never with bridge's result.
+    expect(conflist.plugins.map((plugin) => plugin.type)).toEqual(types);
   });
 
   it('leaves out the DaemonSet, its identity and its node restriction when cni.enabled is false', () => {

@@ -148,7 +148,7 @@ const ipamSection = z.strictObject({
     .boolean()
     .optional()
     .describe(
-      "Report 169.254.1.1 (fe80::ecee:eeff:feee:eeee) as each address's gateway, with its pool's prefix length, for a routed main plugin; unset: true when cni.conflist.plugin is ptp, false otherwise. An IPv4 route without gw is refused with it.",
+      "Report 169.254.1.1 (fe80::ecee:eeff:feee:eeee) as each address's gateway, with its pool's prefix length, for a routed main plugin; unset: true when cni.conflist.plugin is ptp, false otherwise. With it the conflist chains topology-ipam-routes after the main plugin, which adds the pods' default routes via the gateway; an IPv4 route without gw here is refused.",
     ),
   cooldown_seconds: z.int().min(0).optional().describe("Overrides IPAMConfig's releaseCooldownSeconds."),
   timeout_seconds: z
@@ -218,7 +218,9 @@ const cni = z.strictObject({
       ),
     chained: z
       .array(z.looseObject({ type: z.string().min(1) }))
-      .describe('Plugins chained after the main one.'),
+      .describe(
+        'Plugins chained after the main one (after topology-ipam-routes, which the chart adds with link_local_gateway).',
+      ),
   }),
   ipam: ipamSection,
   agent,

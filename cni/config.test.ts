@@ -124,6 +124,12 @@ describe('parseNetworkConfig', () => {
       7,
       /ipam\.routes\[0\]: with link_local_gateway an IPv4 route without gw would go via 169\.254\.1\.1/,
     ],
+    [
+      'an IPv4 route via the link-local gateway, sent to the chained plugin',
+      network({ type: 't', link_local_gateway: true, routes: [{ dst: '10.96.0.0/12' }] }),
+      7,
+      /list the route in the routes of topology-ipam-routes, chained after the main plugin/,
+    ],
     ['a string flag', network({ type: 't', assign_ipv6: 'yes' }), 7, /assign_ipv6/],
     ['an agent socket that is no path', network({ type: 't', agent_socket: 7 }), 7, /ipam\.agent_socket/],
     [

@@ -4,7 +4,7 @@
  * version → 1, an unknown `ipam` field → 2, anything else invalid → 7.
  */
 import { z } from 'zod';
-import { errorMessage } from '../common/index.js';
+import { errorMessage, routesPluginName } from '../common/index.js';
 import { type Cidr, type IpFamily, cidrToString, safeParseAddress, safeParseCidr } from '../ipam/index.js';
 import { CniError } from './errors.js';
 import { type DnsConfig, type RouteConfig, linkLocalGateways } from './result.js';
@@ -193,13 +193,15 @@ function checkRoute(route: RouteConfig, path: string, linkLocalGateway: boolean)
   }
   // Main plugins add the IPAM's routes (ipam.ConfigureIface) before a routed one (ptp) makes the gateway
   // reachable: the kernel refuses a route via 169.254.1.1 then ("network is unreachable") and the pod
-  // fails to start. IPv6's gateway is on-link from the start (fe80::/64), so its routes work.
+  // fails to start. The chained topology-ipam-routes adds such routes after ptp instead. IPv6's gateway
+  // is on-link from the start (fe80::/64), so its routes work here.
   if (linkLocalGateway && route.gw === undefined && dst.value.family === 4)
     throw invalid(
       `${path}.gw`,
       `${path}: with link_local_gateway an IPv4 route without gw would go via ${linkLocalGateways[4]}, ` +
-        'which the main plugin cannot reach when it adds the routes; the pod reaches its pool through ' +
-        "the gateway without one: remove this route or give it a gw on the pod's network",
+        'which the main plugin cannot reach when it adds the routes: list the route in the routes of ' +
+        `${routesPluginName}, chained after the main plugin, which adds it once the gateway is on-link ` +
+        "(the chart's conflist chains it with the default route), or give it a gw on the pod's network",
     );
 }
 

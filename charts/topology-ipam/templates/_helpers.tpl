@@ -70,6 +70,8 @@ The conflist the installer writes, as JSON: the main plugin with our ipam sectio
 The ipam section names the agent's socket only when it is not the default, so a default install's
 conflist holds nothing but the values' own settings, and link_local_gateway for ptp unless cni.ipam
 says otherwise: ptp needs a gateway, bridge must not get one (an override of the plugin alone works).
+With link_local_gateway, topology-ipam-routes follows the main plugin: it adds the pods' default
+routes via the gateway, which ptp puts on-link only after it has added the IPAM's routes.
 */}}
 {{- define "topology-ipam.conflist" -}}
 {{- $ipam := merge (dict "type" "topology-ipam") (deepCopy .Values.cni.ipam) }}
@@ -80,7 +82,11 @@ says otherwise: ptp needs a gateway, bridge must not get one (an override of the
 {{- $_ := set $ipam "agent_socket" .Values.cni.agent.socket }}
 {{- end }}
 {{- $main := merge (dict "ipam" $ipam) (deepCopy .Values.cni.conflist.plugin) }}
-{{- $plugins := prepend (deepCopy .Values.cni.conflist.chained) $main }}
+{{- $plugins := deepCopy .Values.cni.conflist.chained }}
+{{- if $ipam.link_local_gateway }}
+{{- $plugins = prepend $plugins (dict "type" "topology-ipam-routes") }}
+{{- end }}
+{{- $plugins = prepend $plugins $main }}
 {{- dict "cniVersion" .Values.cni.conflist.cniVersion "name" .Values.cni.conflist.name "plugins" $plugins | toJson }}
 {{- end }}
 
