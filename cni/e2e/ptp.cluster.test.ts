@@ -1,15 +1,19 @@
 /**
  * End to end: Debian's `ptp` plugin (containernetworking-plugins) with this plugin as its `ipam` (the
- * forwarder, asking the node's agent) and `link_local_gateway`, as the chart's conflist has them. The
- * "node" is a network namespace made here, with two "pod" namespaces: ptp gives each pod a veth, its
- * IPv4 and IPv6 addresses with the pools' prefix lengths, routes via the link-local gateways (IPv6's
- * default route from `routes`), and the node a /32 (/128) to each pod and the gateways on the host-side
- * veths; the pods ping each other through the node, over both families. Needs root, iproute2, ping and
- * /usr/lib/cni/ptp: without them the test fails saying what to install, it is never skipped.
+ * forwarder, asking the node's agent) and `link_local_gateway`, then the chained `topology-ipam-routes`
+ * (the forwarder under its second name), as the chart's conflist has them. The "node" is a network
+ * namespace made here, with two "pod" namespaces: ptp gives each pod a veth, its IPv4 and IPv6 addresses
+ * with the pools' prefix lengths, routes via the link-local gateways, and the node a /32 (/128) to each
+ * pod and the gateways on the host-side veths; the chained plugin adds each pod's default routes via the
+ * gateways, which ptp cannot; the pods ping each other through the node, over both families. Needs root,
+ * iproute2, ping and /usr/lib/cni/ptp: without them the test fails saying what to install, it is never
+ * skipped.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routesPluginName } from '../../common/index.js';
 import type { IpamResources } from '../../allocator/index.js';
 import { labels } from '../../api/index.js';
 import { type AdminClients, adminClients, createNodes, removeNodes } from '../../local-cluster/clients.js';
@@ -54,11 +58,14 @@ function plugin(): InstalledPlugin {
 
 const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8', stdio: 'pipe' });
 
-/** Runs Debian's ptp plugin in the node's namespace as a runtime would, with the forwarder on CNI_PATH. */
+/**
+ * Runs Debian's ptp plugin in the node's namespace as a runtime would, with the forwarder on CNI_PATH,
+ * then on ADD the chained plugin with ptp's result as prevResult, as the chart's conflist lists them.
+ */
 function ptpPlugin(command: 'ADD' | 'DEL', containerId: string, netns: string) {
-  const config = {
-    cniVersion: '1.0.0',
-    name: `${prefix}-e2e`,
+  const network = { cniVersion: '1.0.0', name: `${prefix}-e2e` };
+  const ptp = {
+    ...network,
     type: 'ptp',
     ipMasq: false,
     ipam: {
@@ -67,7 +74,6 @@ function ptpPlugin(command: 'ADD' | 'DEL', containerId: string, netns: string) {
       pools: pools.map((pool) => pool.name),
       assign_ipv6: true,
       link_local_gateway: true,
-      routes: [{ dst: '::/0' }],
       agent_socket: agentSocket(plugin(), node),
     },
   };
@@ -76,12 +82,21 @@ function ptpPlugin(command: 'ADD' | 'DEL', containerId: string, netns: string) {
     CNI_NETNS: `/var/run/netns/${netns}`,
     CNI_PATH: `${plugin().binDir}:${debianPlugins}`,
   };
-  const run = spawnSync('ip', ['netns', 'exec', nodeNetns, `${debianPlugins}/ptp`], {
-    env,
-    input: JSON.stringify(config),
-    encoding: 'utf8',
+  const run = (binary: string, config: Record<string, unknown>) =>
+    spawnSync('ip', ['netns', 'exec', nodeNetns, binary], {
+      env,
+      input: JSON.stringify(config),
+      encoding: 'utf8',
+    });
+  const main = run(`${debianPlugins}/ptp`, ptp);
+  if (command === 'DEL' || main.status !== 0)
+    return { status: main.status, stdout: main.stdout, stderr: main.stderr };
+  const chained = run(path.join(plugin().binDir, routesPluginName), {
+    ...network,
+    type: routesPluginName,
+    prevResult: JSON.parse(main.stdout) as unknown,
   });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  return { status: chained.status, stdout: chained.stdout, stderr: `${main.stdout}${chained.stderr}` };
 }
 
 const ping = (from: string, address: string) =>
@@ -132,7 +147,15 @@ describe("Debian's ptp plugin with topology-ipam and its link-local gateway", ()
     for (const [i, netns] of pods.entries()) {
       const added = ptpPlugin('ADD', `c${i}`, netns);
       expect(added.status, `${added.stdout}${added.stderr}`).toBe(0);
-      const result = JSON.parse(added.stdout) as { ips: { address: string; gateway?: string }[] };
+      const result = JSON.parse(added.stdout) as {
+        ips: { address: string; gateway?: string }[];
+        routes?: { dst: string; gw?: string }[];
+      };
+      // The chain's result: ptp's, with the default routes the chained plugin added.
+      expect(result.routes).toEqual([
+        { dst: '0.0.0.0/0', gw: linkLocalGateways[4] },
+        { dst: '::/0', gw: linkLocalGateways[6] },
+      ]);
       expect(result.ips.map((each) => [each.address.split('/')[1], each.gateway])).toEqual([
         ['24', linkLocalGateways[4]],
         ['120', linkLocalGateways[6]],
@@ -144,6 +167,16 @@ describe("Debian's ptp plugin with topology-ipam and its link-local gateway", ()
       expect(ip('-n', netns, '-4', 'route')).toContain(`${pool4?.cidr} via ${linkLocalGateways[4]} dev eth0`);
       expect(ip('-n', netns, '-6', 'route')).toContain(`${pool6?.cidr} via ${linkLocalGateways[6]} dev eth0`);
       expect(ip('-n', netns, '-6', 'route')).toContain(`default via ${linkLocalGateways[6]} dev eth0`);
+      // Calico's routes exactly: the default via the gateway, and the gateway on-link.
+      const routes4 = ip('-n', netns, '-4', 'route')
+        .split('\n')
+        .map((line) => line.trim());
+      expect(routes4).toEqual(
+        expect.arrayContaining([
+          `default via ${linkLocalGateways[4]} dev eth0`,
+          `${linkLocalGateways[4]} dev eth0 scope link src ${v4 ?? ''}`,
+        ]),
+      );
       const toPod = ip('-n', nodeNetns, '-o', 'route', 'get', v4 ?? '');
       const hostVeth = /dev (\S+)/.exec(toPod)?.[1] ?? '';
       expect(hostVeth).toMatch(/^veth/);
