@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type RunningAgent, startAgent } from '../agent/agent.js';
 import { agentNodeFlags } from '../agent/settings.js';
-import { pluginName } from '../common/index.js';
+import { pluginName, routesPluginName } from '../common/index.js';
 import { KubeClient, type RequestCounts, loadConnection } from '../kube/index.js';
 import { type ComponentProcess, startComponentProcess } from '../local-cluster/operator-process.js';
 import { buildForwarder } from './build.js';
@@ -51,6 +51,26 @@ export async function removePlugin(plugin: InstalledPlugin): Promise<void> {
   plugin.agents.clear();
   plugin.startingAgents.clear();
   fs.rmSync(plugin.root, { recursive: true, force: true });
+}
+
+/**
+ * The chained `topology-ipam-routes` as a runtime runs it after the main plugin (the chart's conflist
+ * lists it after ptp): its executable, and its stdin, the network with the main plugin's result as
+ * prevResult.
+ */
+export function chainedRoutesPlugin(
+  plugin: InstalledPlugin,
+  network: { readonly cniVersion: string; readonly name: string },
+  mainResult: string,
+): { readonly executable: string; readonly stdin: string } {
+  return {
+    executable: path.join(plugin.binDir, routesPluginName),
+    stdin: JSON.stringify({
+      ...network,
+      type: routesPluginName,
+      prevResult: JSON.parse(mainResult) as unknown,
+    }),
+  };
 }
 
 /** Where Debian's containernetworking-plugins package puts the reference plugins (bridge...). */

@@ -28,6 +28,7 @@ import { type RunningAgent, startAgent } from '../agent.js';
 import { parseTable } from './nft-json.js';
 import { natSetNames } from './plan.js';
 import type { InstalledTable } from './table.js';
+import { nft, recordSources, seenSources } from './testing.js';
 
 const debianPlugins = '/usr/lib/cni';
 const cluster = clusterTestContext(import.meta.url);
@@ -61,9 +62,6 @@ let agent: RunningAgent | undefined;
 const podIps = { natPod: { v4: '', v6: '' }, plainPod: { v4: '', v6: '' } };
 
 const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8', stdio: 'pipe' });
-const nft = (netns: string, args: readonly string[], input?: string) =>
-  execFileSync('ip', ['netns', 'exec', netns, 'nft', ...args], { encoding: 'utf8', stdio: 'pipe', input });
-
 function missingPrerequisites(): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root (network namespaces and a bridge are created)');
@@ -145,37 +143,6 @@ async function addPod(pod: keyof typeof podIps): Promise<void> {
 /** One bounded ping; whether a reply came does not matter to what the receiver records. */
 function ping(from: string, to: string): boolean {
   return spawnSync('ip', ['netns', 'exec', from, 'ping', '-c', '1', '-W', '2', to]).status === 0;
-}
-
-/** Records the source of every echo request a namespace receives, before routing can drop it. */
-function recordSources(netns: string): void {
-  nft(
-    netns,
-    ['-f', '-'],
-    [
-      'table inet recorder {',
-      '\tset seen-v4 { type ipv4_addr; flags dynamic; }',
-      '\tset seen-v6 { type ipv6_addr; flags dynamic; }',
-      '\tchain prerouting {',
-      '\t\ttype filter hook prerouting priority raw; policy accept;',
-      '\t\ticmp type echo-request add @seen-v4 { ip saddr }',
-      '\t\ticmpv6 type echo-request add @seen-v6 { ip6 saddr }',
-      '\t}',
-      '}',
-      '',
-    ].join('\n'),
-  );
-}
-
-/** The sources a namespace saw since the last call. */
-function seenSources(netns: string): string[] {
-  const seen = ['seen-v4', 'seen-v6'].flatMap((set) =>
-    parseTable(nft(netns, ['-j', 'list', 'set', 'inet', 'recorder', set])).sets.flatMap((each) =>
-      each.elements.map((cidr) => cidr.split('/')[0] ?? ''),
-    ),
-  );
-  for (const set of ['seen-v4', 'seen-v6']) nft(netns, ['flush', 'set', 'inet', 'recorder', set]);
-  return seen.sort();
 }
 
 const ourTable = (): InstalledTable =>

@@ -4,15 +4,18 @@
  * namespace, and two "pods" per node (namespaces given a veth and an address by Debian's ptp plugin, with
  * this IPAM and its link_local_gateway through the forwarder, as the chart's conflist does). The pool has
  * two blocks, so the third node's pods borrow addresses from the others' blocks (strictAffinity off).
- * Every pod pings every other one (one bounded ping each); once a node's pods are gone and its block
- * released, the block's routes are gone everywhere.
+ * Every pod pings every other one (one bounded ping each), and "the world" (one more namespace on the
+ * nodes' segment, which has no route to the pods) through its default route, masqueraded by its node's
+ * agent (natOutgoing); once a node's pods are gone and its block released, the block's routes are gone
+ * everywhere.
  *
  * Nothing is routed by hand: ptp puts 169.254.1.1 on each pod's host-side veth with a /32 to the pod, and
- * in the pod the pool via 169.254.1.1; it also turns on forwarding in the node's namespace. Needs root,
- * iproute2, ping and /usr/lib/cni/ptp; no traffic leaves the namespaces, which are removed whatever
- * happens.
+ * in the pod the pool via 169.254.1.1; it also turns on forwarding in the node's namespace. The chained
+ * topology-ipam-routes, run after ptp as the chart's conflist lists it, adds the pod's default route via
+ * 169.254.1.1. Needs root, iproute2, nftables, ping and /usr/lib/cni/ptp; no traffic leaves the
+ * namespaces, which are removed whatever happens.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { IpamResources } from '../../allocator/index.js';
@@ -20,6 +23,7 @@ import { labels } from '../../api/index.js';
 import {
   type InstalledPlugin,
   agentSocket,
+  chainedRoutesPlugin,
   debianPlugins,
   environmentFor,
   installPlugin,
@@ -33,6 +37,7 @@ import { type AdminClients, adminClients, removeNodes } from '../../local-cluste
 import { clusterTestContext } from '../../local-cluster/context.js';
 import { createAllocatablePool } from '../../local-cluster/pools.js';
 import { type RunningAgent, startAgent } from '../agent.js';
+import { recordSources, seenSources } from '../nat/testing.js';
 import { routeProtocol } from './plan.js';
 import { type NodeSegment, createNodeSegment, createSegmentNodes, ip } from './testing.js';
 
@@ -43,6 +48,8 @@ const octet = randomInt(100, 250);
 const nodeCount = 3;
 const nodeName = (index: number) => `${prefix}-n${index + 1}`;
 const nodeNames = Array.from({ length: nodeCount }, (_, index) => nodeName(index));
+/** The namespace after the nodes' on their segment: no Node, no agent, no route to the pods. */
+const world = nodeCount;
 /** Two /26 blocks for three nodes: the last node to ask borrows. */
 const pool = { name: `${prefix}-pool`, cidr: `10.${octet}.0.0/25` };
 const network = `${prefix}-pods`;
@@ -102,9 +109,13 @@ function inNamespace(
 
 /**
  * Runs Debian's ptp plugin in the node's namespace, as that node's runtime would (asynchronously: the
- * agents serving its forwarder run in this process).
+ * agents serving its forwarder run in this process), then on ADD the chained topology-ipam-routes with
+ * ptp's result, as the chart's conflist lists them.
  */
-function ptpPlugin(command: 'ADD' | 'DEL', pod: Pod): Promise<{ status: number | null; output: string }> {
+async function ptpPlugin(
+  command: 'ADD' | 'DEL',
+  pod: Pod,
+): Promise<{ status: number | null; output: string }> {
   const config = {
     cniVersion: '1.0.0',
     name: network,
@@ -123,14 +134,18 @@ function ptpPlugin(command: 'ADD' | 'DEL', pod: Pod): Promise<{ status: number |
     CNI_NETNS: `/var/run/netns/${pod.netns}`,
     CNI_PATH: `${installed().binDir}:${debianPlugins}`,
   };
-  return inNamespace(nodes().netns(pod.node), [`${debianPlugins}/ptp`], {
+  const main = await inNamespace(nodes().netns(pod.node), [`${debianPlugins}/ptp`], {
     env,
     input: JSON.stringify(config),
   });
+  if (command === 'DEL' || main.status !== 0) return main;
+  const chained = chainedRoutesPlugin(installed(), { cniVersion: '1.0.0', name: network }, main.output);
+  return inNamespace(nodes().netns(pod.node), [chained.executable], { env, input: chained.stdin });
 }
 
 /** One bounded ping from `from` to `to`. */
-const ping = (from: Pod, to: Pod) => inNamespace(from.netns, ['ping', '-c', '1', '-W', '2', to.address]);
+const ping = (from: Pod, to: Pod | string) =>
+  inNamespace(from.netns, ['ping', '-c', '1', '-W', '2', typeof to === 'string' ? to : to.address]);
 
 /** Our routes in the node's namespace under the pool, as `dst kind [via]` lines, sorted. */
 function ourRoutes(node: number): string[] {
@@ -143,8 +158,10 @@ function ourRoutes(node: number): string[] {
 
 beforeAll(async () => {
   const missing = missingNamespacePrerequisites();
+  if (spawnSync('nft', ['--version']).status !== 0) missing.push('nft (apt-get install nftables)');
   if (missing.length > 0) throw new Error(`the pod routes test needs: ${missing.join('; ')}`);
-  segment = createNodeSegment(tag, nodeCount, octet);
+  segment = createNodeSegment(tag, nodeCount + 1, octet);
+  recordSources(nodes().netns(world));
   for (const pod of pods) {
     ip('netns', 'add', pod.netns);
     podNamespaces.push(pod.netns);
@@ -155,7 +172,12 @@ beforeAll(async () => {
   await createSegmentNodes(admin, nodes(), nodeNames, { labels: { 'topology-ipam.test/pods': prefix } });
   await createAllocatablePool(resources, {
     metadata: { name: pool.name },
-    spec: { cidr: pool.cidr, blockSize: 26, nodeSelector: `topology-ipam.test/pods == "${prefix}"` },
+    spec: {
+      cidr: pool.cidr,
+      blockSize: 26,
+      nodeSelector: `topology-ipam.test/pods == "${prefix}"`,
+      natOutgoing: true,
+    },
   });
   for (let node = 0; node < nodeCount; node++) {
     const agent = await startAgent({
@@ -163,9 +185,11 @@ beforeAll(async () => {
       client: new KubeClient(loadConnection(cluster.kubeconfig), { userAgent: 'topology-ipam-agent' }),
       socketPath: agentSocket(installed(), nodeName(node)),
       routes: { netns: nodes().netns(node), resyncMs: 1_000 },
+      natOutgoing: { netns: nodes().netns(node), resyncMs: 1_000 },
     });
     agents.push(agent);
     await agent.cache.synced;
+    await agent.natOutgoing?.sync.firstSync;
   }
 }, 120_000);
 
@@ -230,6 +254,28 @@ describe('pods on three nodes, routed by the agents', () => {
         const answer = await ping(from, to);
         if (answer.status !== 0) failures.push(`${from.netns} → ${to.address}: ${answer.output.trim()}`);
       }
+    expect(failures).toEqual([]);
+  });
+
+  it("every pod reaches the world through its default route alone, as its node's address (natOutgoing)", async () => {
+    const worldAddress = nodes().v4(world);
+    seenSources(nodes().netns(world));
+    const failures: string[] = [];
+    for (const pod of pods) {
+      // The pod's only way out: no route of its own covers the world's segment.
+      const podRoutes = ip('-n', pod.netns, '-4', 'route')
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line !== '');
+      expect(podRoutes).toContain(`default via ${gateway} dev eth0`);
+      expect(ip('-n', pod.netns, '-4', '-o', 'route', 'get', worldAddress)).toContain(
+        `via ${gateway} dev eth0`,
+      );
+      const answer = await ping(pod, worldAddress);
+      if (answer.status !== 0) failures.push(`${pod.netns} → ${worldAddress}: ${answer.output.trim()}`);
+      // The world has no route to the pods: the reply came back because the request left masqueraded.
+      expect(seenSources(nodes().netns(world))).toEqual([nodes().v4(pod.node)]);
+    }
     expect(failures).toEqual([]);
   });
 

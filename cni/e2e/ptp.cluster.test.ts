@@ -11,9 +11,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routesPluginName } from '../../common/index.js';
 import type { IpamResources } from '../../allocator/index.js';
 import { labels } from '../../api/index.js';
 import { type AdminClients, adminClients, createNodes, removeNodes } from '../../local-cluster/clients.js';
@@ -21,6 +19,7 @@ import { clusterTestContext } from '../../local-cluster/context.js';
 import {
   type InstalledPlugin,
   agentSocket,
+  chainedRoutesPlugin,
   debianPlugins,
   environmentFor,
   installPlugin,
@@ -82,20 +81,13 @@ function ptpPlugin(command: 'ADD' | 'DEL', containerId: string, netns: string) {
     CNI_NETNS: `/var/run/netns/${netns}`,
     CNI_PATH: `${plugin().binDir}:${debianPlugins}`,
   };
-  const run = (binary: string, config: Record<string, unknown>) =>
-    spawnSync('ip', ['netns', 'exec', nodeNetns, binary], {
-      env,
-      input: JSON.stringify(config),
-      encoding: 'utf8',
-    });
-  const main = run(`${debianPlugins}/ptp`, ptp);
+  const run = (binary: string, input: string) =>
+    spawnSync('ip', ['netns', 'exec', nodeNetns, binary], { env, input, encoding: 'utf8' });
+  const main = run(`${debianPlugins}/ptp`, JSON.stringify(ptp));
   if (command === 'DEL' || main.status !== 0)
     return { status: main.status, stdout: main.stdout, stderr: main.stderr };
-  const chained = run(path.join(plugin().binDir, routesPluginName), {
-    ...network,
-    type: routesPluginName,
-    prevResult: JSON.parse(main.stdout) as unknown,
-  });
+  const { executable, stdin } = chainedRoutesPlugin(plugin(), network, main.stdout);
+  const chained = run(executable, stdin);
   return { status: chained.status, stdout: chained.stdout, stderr: `${main.stdout}${chained.stderr}` };
 }
 
