@@ -240,6 +240,25 @@ describe('images/Dockerfile', () => {
     });
   }, 60_000); // starting node takes seconds on a loaded machine
 
+  it('builds a forwarder that is the chained topology-ipam-routes under that name, as the installer puts it', async () => {
+    const linkDir = fs.mkdtempSync(path.join(os.tmpdir(), 'images-routes-'));
+    try {
+      const routes = path.join(linkDir, 'topology-ipam-routes');
+      fs.linkSync(built('forwarder', '/src/dist/cni/topology-ipam'), routes);
+      const child = run(routes, [], { env: { CNI_COMMAND: 'ADD' } });
+      child.child.stdin?.end('{"cniVersion":"1.0.0","name":"n","type":"topology-ipam-routes"}');
+      const failure = await child.then(
+        () => undefined,
+        (error: unknown) => error as { code: number; stdout: string },
+      );
+      expect(failure?.code).toBe(1);
+      expect(JSON.parse(failure?.stdout ?? '')).toMatchObject({ code: 7 });
+      expect(failure?.stdout).toContain('chained plugin and got no prevResult');
+    } finally {
+      fs.rmSync(linkDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it("puts ip and nft on the cni image's PATH, with every library they load but glibc's beside them", () => {
     const root = built('nettools', '/src/dist/nettools');
     expect(copies(stage('cni'))).toContainEqual({
