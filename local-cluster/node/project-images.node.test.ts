@@ -8,9 +8,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConnection } from '../../kube/index.js';
-import { eventually } from '../eventually.js';
 import { freePort } from '../ports.js';
 import { LocalCluster } from './cluster.js';
 import { type ProjectImages, importProjectImages } from './project-images.js';
@@ -48,16 +48,18 @@ async function readyPod(name: string, spec: Record<string, unknown>): Promise<{ 
     spec: { nodeName, hostNetwork: true, restartPolicy: 'Never', terminationGracePeriodSeconds: 1, ...spec },
   };
   kubectl(['create', '-f', '-'], JSON.stringify(pod));
-  await eventually(
-    () =>
-      kubectl(['get', 'pod', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']) ===
-        'True' || undefined,
-    { timeoutMs: 150_000, intervalMs: 1000 },
-  ).catch((error: unknown) => {
-    throw new Error(`pod ${name} not Ready: ${kubectl(['get', 'pod', name, '-o', 'jsonpath={.status}'])}`, {
-      cause: error,
-    });
-  });
+  const deadline = Date.now() + 150_000;
+  for (;;) {
+    const status = JSON.parse(kubectl(['get', 'pod', name, '-o', 'jsonpath={.status}'])) as {
+      phase?: string;
+      conditions?: { type: string; status: string }[];
+    };
+    if (status.conditions?.some(({ type, status: value }) => type === 'Ready' && value === 'True')) break;
+    // Its containers' last words are in the status (FallbackToLogsOnError).
+    if (status.phase === 'Failed' || Date.now() > deadline)
+      throw new Error(`pod ${name} not Ready: ${JSON.stringify(status)}`);
+    await sleep(1000);
+  }
   return { uid: kubectl(['get', 'pod', name, '-o', 'jsonpath={.metadata.uid}']) };
 }
 
@@ -111,6 +113,7 @@ describe('the project images on a real node', () => {
       name,
       image: images.cni,
       imagePullPolicy: 'Never',
+      terminationMessagePolicy: 'FallbackToLogsOnError',
       volumeMounts: [cni],
       ...more,
     });
@@ -138,7 +141,8 @@ describe('the project images on a real node', () => {
           env: [
             ...apiServerEnv,
             { name: 'NODE_NAME', value: nodeName },
-            { name: 'AGENT_SOCKET', value: '/cni/agent.sock' },
+            // A folder of its own: the agent makes its socket's folder private, which uid 65532 cannot do to the volume's root.
+            { name: 'AGENT_SOCKET', value: '/cni/agent/agent.sock' },
             { name: 'HEALTH_PORT', value: String(healthPort) },
           ],
           readinessProbe: readyzProbe(healthPort),
@@ -161,6 +165,7 @@ describe('the project images on a real node', () => {
           name: 'operator',
           image: images.operator,
           imagePullPolicy: 'Never',
+          terminationMessagePolicy: 'FallbackToLogsOnError',
           env: [
             ...apiServerEnv,
             { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
