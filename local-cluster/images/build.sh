@@ -13,11 +13,11 @@
 #   storage-<driver>/  buildah's own store (instead of /var/lib/containers): the base images and the
 #                  layer cache that lets a changed source rebuild only the steps after it. Older builds
 #                  are removed from it.
-# `bash build.sh clean` removes all of it.
+# `bash build.sh clean` removes all of it. TOPOLOGY_IPAM_IMAGES_DIR puts it elsewhere.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache="$repo/.cache/images"
+cache="${TOPOLOGY_IPAM_IMAGES_DIR:-$repo/.cache/images}"
 export BUILDAH_ISOLATION=chroot TMPDIR="$cache/tmp"
 # chroot isolation: a build step needs no OCI runtime or user namespace. overlay where the kernel mounts
 # it on this file system (each step then costs only what it changes), else vfs (each step copies the
@@ -103,13 +103,14 @@ fi
 
 base() { echo "localhost/topology-ipam-base/$1:$base_key"; }
 bases="$cache/bases/$base_key"
-if [[ ! -f $bases/debian.tar || ! -f $bases/runtime.tar ]]; then
-  rm -rf "$bases" "$bases.partial" && mkdir -p "$bases.partial"
-  make_roots "$bases.partial"
-  mv "$bases.partial" "$bases"
-  echo "made the Debian roots ($((SECONDS - start))s)" >&2
-fi
+# runtime is the last of the four base images made: with it, all are there.
 if ! buildah inspect --type image "$(base runtime)" >/dev/null 2>&1; then
+  if [[ ! -f $bases/debian.tar || ! -f $bases/runtime.tar ]]; then
+    rm -rf "$bases" "$bases.partial" && mkdir -p "$bases.partial"
+    make_roots "$bases.partial"
+    mv "$bases.partial" "$bases"
+    echo "made the Debian roots ($((SECONDS - start))s)" >&2
+  fi
   context_dir=$(mktemp -d)
   trap 'rm -rf "$context_dir"' EXIT
   ln "$bases/debian.tar" "$bases/runtime.tar" "$context_dir/"
