@@ -10,7 +10,7 @@
 #                  node, npm and Go versions and CA bundle, and this script;
 #   builds/<tag>/  the archives, tagged by the bases' key, the Dockerfile, its .dockerignore and every
 #                  file of the build context: a second run with nothing changed only hashes.
-#   storage-<driver>/  buildah's own store (instead of /var/lib/containers): the base images and the
+#   storage-<driver>/  buildah's own store (not /var/lib/containers): the base images and the
 #                  layer cache that lets a changed source rebuild only the steps after it. Older builds
 #                  are removed from it.
 # `bash build.sh clean` removes all of it. TOPOLOGY_IPAM_IMAGES_DIR puts it elsewhere.
@@ -36,6 +36,9 @@ if [[ ${1:-} == clean ]]; then
     store "$driver" rmi --all --force >/dev/null 2>&1 || true
   done
   rm -rf "$cache"
+  # The one file buildah writes outside its store as root, whatever --root says: a cache of which blobs
+  # it has seen where, that any containers tool rebuilds.
+  rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb
   exit 0
 fi
 mkdir -p "$TMPDIR" "$cache/bases" "$cache/builds"
