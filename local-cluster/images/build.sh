@@ -125,7 +125,7 @@ if ! buildah inspect --type image "$(base runtime)" >/dev/null 2>&1; then
   cp -a "$goroot" "$context_dir/go"
   cp "$ca_bundle" "$context_dir/ca-certificates.crt"
   for target in debian node go runtime; do
-    buildah build --quiet --layers=false --pull=never -f "$here/bases.Dockerfile" --target "$target" \
+    buildah build --quiet --layers=false --force-rm --pull=never -f "$here/bases.Dockerfile" --target "$target" \
       -t "$(base "$target")" "$context_dir" >&2
   done
   rm -rf "$context_dir"
