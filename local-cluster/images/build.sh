@@ -10,26 +10,41 @@
 #                  node, npm and Go versions and CA bundle, and this script;
 #   builds/<tag>/  the archives, tagged by the bases' key, the Dockerfile, its .dockerignore and every
 #                  file of the build context: a second run with nothing changed only hashes.
-#   storage/       buildah's own (vfs) store: the base images and the layer cache that lets a changed
-#                  source rebuild only the steps after it. Older builds are removed from it.
-# `bash build.sh clean` removes all of it.
+#   storage-<driver>/  buildah's own store (not /var/lib/containers): the base images and the
+#                  layer cache that lets a changed source rebuild only the steps after it. Older builds
+#                  are removed from it.
+# `bash build.sh clean` removes all of it. TOPOLOGY_IPAM_IMAGES_DIR puts it elsewhere.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache="$repo/.cache/images"
-# vfs: no overlay mounts inside this environment; chroot: no OCI runtime needed to run a build step.
-buildah() {
-  command buildah --root "$cache/storage" --runroot "$cache/run" --storage-driver vfs "$@"
-}
+cache="${TOPOLOGY_IPAM_IMAGES_DIR:-$repo/.cache/images}"
 export BUILDAH_ISOLATION=chroot TMPDIR="$cache/tmp"
+# chroot isolation: a build step needs no OCI runtime or user namespace. overlay where the kernel mounts
+# it on this file system (each step then costs only what it changes), else vfs (each step copies the
+# whole root: several times slower, and gigabytes).
+store() { # DRIVER ARGS...
+  local driver=$1
+  shift
+  command buildah --root "$cache/storage-$driver" --runroot "$cache/run-$driver" --storage-driver "$driver" "$@"
+}
 
 if [[ ${1:-} == clean ]]; then
-  # vfs layers are plain folders, some read-only to their owner: buildah's own removal first.
-  if [[ -d $cache/storage ]]; then buildah rm --all >/dev/null && buildah rmi --all --force >/dev/null || true; fi
+  for driver in overlay vfs; do
+    [[ -d $cache/storage-$driver ]] || continue
+    # Working containers hold mounts; vfs layers hold folders read-only to their owner.
+    store "$driver" rm --all >/dev/null 2>&1 || true
+    store "$driver" rmi --all --force >/dev/null 2>&1 || true
+  done
   rm -rf "$cache"
+  # The one file buildah writes outside its store as root, whatever --root says: a cache of which blobs
+  # it has seen where, that any containers tool rebuilds.
+  rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb
   exit 0
 fi
 mkdir -p "$TMPDIR" "$cache/bases" "$cache/builds"
+driver=vfs
+if store overlay info >/dev/null 2>&1; then driver=overlay; fi
+buildah() { store "$driver" "$@"; }
 start=$SECONDS
 
 # The Debian release of the public bases, from the Dockerfile's DEBIAN_IMAGE default (debian:<release>-slim).
@@ -45,9 +60,22 @@ node_bin=$(command -v node)
 npm_dir="$(npm root -g)/npm"
 goroot=$(go env GOROOT)
 
+# The two Debian roots, as tarballs in DIR: apt's for the build stages; distroless' packages only
+# extracted (no shell, no dpkg) for the runtime, with its nonroot user (uid 65532) and home. Its text is
+# part of the bases' key.
+make_roots() { # DIR
+  mmdebstrap --variant=apt --skip=output/dev "$release" "$1/debian.tar" "${mirror[@]}" >&2
+  mmdebstrap --variant=extract --include="$runtime_packages" --skip=output/dev \
+    --customize-hook='printf "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n" >"$1/etc/passwd"' \
+    --customize-hook='printf "root:x:0:\nnonroot:x:65532:\n" >"$1/etc/group"' \
+    --customize-hook='mkdir -p "$1/home/nonroot" "$1/tmp" && chown 65532:65532 "$1/home/nonroot" && chmod 1777 "$1/tmp"' \
+    "$release" "$1/runtime.tar" "${mirror[@]}" >&2
+}
+
 base_key=$({
   echo "$release $runtime_packages"
-  cat "${mirror[@]}" "$ca_bundle" "$here/bases.Dockerfile" "$0"
+  cat "${mirror[@]}" "$ca_bundle" "$here/bases.Dockerfile"
+  declare -f make_roots
   "$node_bin" --version
   "$node_bin" "$npm_dir/bin/npm-cli.js" --version
   go env GOVERSION
@@ -78,20 +106,14 @@ fi
 
 base() { echo "localhost/topology-ipam-base/$1:$base_key"; }
 bases="$cache/bases/$base_key"
-if [[ ! -f $bases/debian.tar || ! -f $bases/runtime.tar ]]; then
-  rm -rf "$bases" && mkdir -p "$bases.partial"
-  # apt's root for the build stages; distroless' packages only extracted (no shell, no dpkg) for the
-  # runtime, with its nonroot user (uid 65532) and home.
-  mmdebstrap --variant=apt --skip=output/dev "$release" "$bases.partial/debian.tar" "${mirror[@]}" >&2
-  mmdebstrap --variant=extract --include="$runtime_packages" --skip=output/dev \
-    --customize-hook='printf "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n" >"$1/etc/passwd"' \
-    --customize-hook='printf "root:x:0:\nnonroot:x:65532:\n" >"$1/etc/group"' \
-    --customize-hook='mkdir -p "$1/home/nonroot" "$1/tmp" && chown 65532:65532 "$1/home/nonroot" && chmod 1777 "$1/tmp"' \
-    "$release" "$bases.partial/runtime.tar" "${mirror[@]}" >&2
-  mv "$bases.partial" "$bases"
-  echo "made the Debian roots ($((SECONDS - start))s)" >&2
-fi
+# runtime is the last of the four base images made: with it, all are there.
 if ! buildah inspect --type image "$(base runtime)" >/dev/null 2>&1; then
+  if [[ ! -f $bases/debian.tar || ! -f $bases/runtime.tar ]]; then
+    rm -rf "$bases" "$bases.partial" && mkdir -p "$bases.partial"
+    make_roots "$bases.partial"
+    mv "$bases.partial" "$bases"
+    echo "made the Debian roots ($((SECONDS - start))s)" >&2
+  fi
   context_dir=$(mktemp -d)
   trap 'rm -rf "$context_dir"' EXIT
   ln "$bases/debian.tar" "$bases/runtime.tar" "$context_dir/"
@@ -103,7 +125,7 @@ if ! buildah inspect --type image "$(base runtime)" >/dev/null 2>&1; then
   cp -a "$goroot" "$context_dir/go"
   cp "$ca_bundle" "$context_dir/ca-certificates.crt"
   for target in debian node go runtime; do
-    buildah build --quiet --layers --pull=never -f "$here/bases.Dockerfile" --target "$target" \
+    buildah build --quiet --layers=false --force-rm --pull=never -f "$here/bases.Dockerfile" --target "$target" \
       -t "$(base "$target")" "$context_dir" >&2
   done
   rm -rf "$context_dir"
