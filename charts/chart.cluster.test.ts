@@ -346,6 +346,9 @@ describe('one release through its life', () => {
         [verb, 'pods', '-A'],
         [verb, 'namespaces'],
       ]),
+      // Events on its Node when a route or natOutgoing sync fails or recovers.
+      ['create', 'events', '-n', 'default'],
+      ['patch', 'events', '-n', 'default'],
     ];
     const cniCannot: readonly (readonly string[])[] = [
       ['*', '*'],
@@ -373,6 +376,9 @@ describe('one release through its life', () => {
       ['patch', 'nodes'],
       ['create', 'serviceaccounts/token', '-n', namespace],
       ['create', 'leases.coordination.k8s.io', '-n', namespace],
+      ['create', 'events', '-n', 'kube-system'],
+      ['delete', 'events', '-n', 'default'],
+      ['list', 'events', '-n', 'default'],
     ];
 
     // Asked all at once, four kubectl processes at a time; each test then reads its answer.

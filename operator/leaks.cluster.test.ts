@@ -23,7 +23,7 @@ import { type InstalledPlugin, installPlugin, invokePlugin, removePlugin } from 
 import { ClusterState } from './cluster-state.js';
 import { type IPAMConfigSpec, ipamConfigSpecSchema } from '../api/index.js';
 import { addressAtOrdinal, addressToString, parseCidr } from '../ipam/index.js';
-import { eventRecorder } from './events.js';
+import { eventRecorder } from '../runtime/index.js';
 import type { Logger } from '../common/index.js';
 import { jsonLogger } from '../runtime/index.js';
 import { type OperatorMetrics, createMetrics } from './metrics.js';

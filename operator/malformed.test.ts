@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../kube/index.js';
 import type { MalformedObject } from './cluster-state.js';
-import type { EventRecorder } from './events.js';
+import type { EventRecorder } from '../runtime/index.js';
 import { jsonLogger } from '../runtime/index.js';
 import { malformedReporter } from './malformed.js';
 import { createMetrics } from './metrics.js';

@@ -1,6 +1,6 @@
 import { apiVersion } from '../api/index.js';
 import type { MalformedObject } from './cluster-state.js';
-import type { EventRecorder } from './events.js';
+import type { EventRecorder } from '../runtime/index.js';
 import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
 

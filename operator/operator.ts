@@ -4,7 +4,7 @@ import type { KubeClient } from '../kube/index.js';
 import { ClusterState } from './cluster-state.js';
 import { Controller } from './controller.js';
 import { canonicalJson } from './equality.js';
-import { eventRecorder } from './events.js';
+import { eventRecorder } from '../runtime/index.js';
 import type { HealthObservations } from './health.js';
 import { LeaderElector } from './leader.js';
 import { malformedReporter } from './malformed.js';
