@@ -107,6 +107,7 @@ export {
   isWhollyReserved,
   noReservations,
   parseReservedEntry,
+  reservationProblems,
   reservationsCovering,
   reservedOrdinalsIn,
 } from './reservation.js';

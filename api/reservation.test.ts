@@ -9,6 +9,7 @@ import {
   isWhollyReserved,
   noReservations,
   parseReservedEntry,
+  reservationProblems,
   reservedOrdinalsIn,
 } from './reservation.js';
 
@@ -70,6 +71,26 @@ describe('compileReservations', () => {
 
   it('treats a reservation without entries as reserving nothing', () => {
     expect(compileReservations([{ metadata: { name: 'empty' }, spec: {} }])).toEqual(noReservations);
+  });
+});
+
+describe('reservationProblems', () => {
+  it.each([
+    ['well-formed entries', { reservedCIDRs: ['10.0.0.5', '10.0.1.3/28', 'fd00::/120'] }, []],
+    ['no entries', {}, []],
+    [
+      'each entry that is neither an address nor a CIDR, by its index, with why',
+      { reservedCIDRs: ['10.0.0.5', 'garbage', '10.0.0.0/33'] },
+      [
+        'spec.reservedCIDRs[1]: "garbage" is not a valid IP address: ',
+        'spec.reservedCIDRs[2]: "10.0.0.0/33" is not a valid CIDR: ',
+      ],
+    ],
+    ['a spec that does not parse', { reservedCIDRs: 'not-a-list' }, ['spec.reservedCIDRs: ']],
+  ])('%s', (_name, spec, expected) => {
+    const problems = reservationProblems(spec);
+    expect(problems).toHaveLength(expected.length);
+    for (const [index, start] of expected.entries()) expect(problems[index]).toContain(start);
   });
 });
 

@@ -16,9 +16,11 @@ import {
   cidrEnd,
   cidrOf,
   familyBits,
+  type Result,
   safeParseAddress,
   safeParseCidr,
 } from '../ipam/index.js';
+import { specProblems } from './problems.js';
 
 /** Bounds that keep the API server's CEL cost estimate of the entry rule low. */
 export const MAX_RESERVED_CIDRS = 1024;
@@ -39,16 +41,40 @@ export type IPReservationSpec = z.output<typeof ipReservationSpecSchema>;
 
 /**
  * One entry as a CIDR: an address is its /32 or /128, and a CIDR with host bits set is its network (as
- * Calico's ParseCIDROrIP reads it). Undefined when the entry is neither.
+ * Calico's ParseCIDROrIP reads it); otherwise the parser's message of why the entry is neither.
  */
-export function parseReservedEntry(text: string): Cidr | undefined {
+export function safeParseReservedEntry(text: string): Result<Cidr, string> {
   if (text.includes('/')) {
     const cidr = safeParseCidr(text);
-    if (cidr.ok) return cidr.value;
-    return cidr.error.code === 'cidr-host-bits-set' ? cidr.error.network : undefined;
+    if (cidr.ok) return cidr;
+    return cidr.error.code === 'cidr-host-bits-set'
+      ? { ok: true, value: cidr.error.network }
+      : { ok: false, error: cidr.error.message };
   }
   const address = safeParseAddress(text);
-  return address.ok ? cidrOf(address.value, familyBits(address.value.family)) : undefined;
+  return address.ok
+    ? { ok: true, value: cidrOf(address.value, familyBits(address.value.family)) }
+    : { ok: false, error: address.error.message };
+}
+
+/** `safeParseReservedEntry`'s CIDR, or undefined when the entry is neither an address nor a CIDR. */
+export function parseReservedEntry(text: string): Cidr | undefined {
+  const parsed = safeParseReservedEntry(text);
+  return parsed.ok ? parsed.value : undefined;
+}
+
+/**
+ * What is wrong with a reservation, as `spec.field: message` lines ([] if nothing): a spec that does not
+ * parse, or each entry that is neither an address nor a CIDR (stored before the CRD checked entries).
+ * Assigners skip such an entry and honour the others; the operator reports it.
+ */
+export function reservationProblems(spec: unknown): string[] {
+  const parsed = ipReservationSpecSchema.safeParse(spec);
+  if (!parsed.success) return specProblems(ipReservationSpecSchema, spec);
+  return parsed.data.reservedCIDRs.flatMap((entry, index) => {
+    const cidr = safeParseReservedEntry(entry);
+    return cidr.ok ? [] : [`spec.reservedCIDRs[${index}]: ${cidr.error}; skipped, so it reserves nothing`];
+  });
 }
 
 /** An inclusive range of address values of one family. */

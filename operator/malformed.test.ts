@@ -63,4 +63,26 @@ describe('malformedReporter', () => {
     await report([]);
     expect(await gauge('IPAMBlock')).toBe(0);
   });
+
+  it('says of an IPReservation that only its malformed entries are skipped, by the agents too', async () => {
+    const { report, recorded, gauge } = setup();
+    await report([
+      {
+        kind: 'IPReservation',
+        object: { metadata: { name: 'r', resourceVersion: '1' } },
+        problems: ['spec.reservedCIDRs[1]: "garbage" is not a valid IP address: unexpected "g"'],
+      },
+    ]);
+    expect(recorded).toEqual([
+      {
+        name: 'r',
+        kind: 'IPReservation',
+        type: 'Warning',
+        reason: 'Malformed',
+        message:
+          'entries skipped by the operator and the node agents until fixed: spec.reservedCIDRs[1]: "garbage" is not a valid IP address: unexpected "g"',
+      },
+    ]);
+    expect(await gauge('IPReservation')).toBe(1);
+  });
 });
