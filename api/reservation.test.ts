@@ -10,6 +10,7 @@ import {
   noReservations,
   parseReservedEntry,
   reservationProblems,
+  reservationStatus,
   reservedOrdinalsIn,
 } from './reservation.js';
 
@@ -91,6 +92,41 @@ describe('reservationProblems', () => {
     const problems = reservationProblems(spec);
     expect(problems).toHaveLength(expected.length);
     for (const [index, start] of expected.entries()) expect(problems[index]).toContain(start);
+  });
+});
+
+describe('reservationStatus', () => {
+  const at = (iso: string) => new Date(iso);
+  const bad = { metadata: { generation: 2 }, spec: { reservedCIDRs: ['garbage'] } };
+
+  it('is EntriesValid False naming the entry while one does not parse, True once fixed', () => {
+    const first = reservationStatus(bad, at('2026-01-01T00:00:00Z'));
+    expect(first.conditions).toEqual([
+      {
+        type: 'EntriesValid',
+        status: 'False',
+        reason: 'MalformedEntries',
+        message: expect.stringMatching(
+          /^spec\.reservedCIDRs\[0\]: "garbage" is not a valid IP address/,
+        ) as unknown,
+        observedGeneration: 2,
+        lastTransitionTime: '2026-01-01T00:00:00.000Z',
+      },
+    ]);
+    const fixed = { metadata: { generation: 3 }, spec: { reservedCIDRs: ['10.0.0.1'] }, status: first };
+    expect(reservationStatus(fixed, at('2026-01-02T00:00:00Z')).conditions?.[0]).toMatchObject({
+      status: 'True',
+      reason: 'EntriesParse',
+      message: '',
+      observedGeneration: 3,
+      lastTransitionTime: '2026-01-02T00:00:00.000Z',
+    });
+  });
+
+  it('keeps the transition time while the status stays the same', () => {
+    const first = reservationStatus(bad, at('2026-01-01T00:00:00Z'));
+    const again = reservationStatus({ ...bad, status: first }, at('2026-01-05T00:00:00Z'));
+    expect(again).toEqual(first);
   });
 });
 

@@ -20,6 +20,7 @@ import {
   safeParseAddress,
   safeParseCidr,
 } from '../ipam/index.js';
+import { type Condition, conditionSchema } from './pool.js';
 import { specProblems } from './problems.js';
 
 /** Bounds that keep the API server's CEL cost estimate of the entry rule low. */
@@ -38,6 +39,21 @@ export const ipReservationSpecSchema = z.object({
     ),
 });
 export type IPReservationSpec = z.output<typeof ipReservationSpecSchema>;
+
+export const reservationConditionTypes = { entriesValid: 'EntriesValid' } as const;
+
+export const ipReservationStatusSchema = z
+  .object({
+    conditions: z
+      .array(conditionSchema)
+      .optional()
+      .describe(
+        'EntriesValid: False (reason MalformedEntries) while an entry is neither an address nor a CIDR; ' +
+          'such an entry reserves nothing until fixed.',
+      ),
+  })
+  .strict();
+export type IPReservationStatus = z.infer<typeof ipReservationStatusSchema>;
 
 /**
  * One entry as a CIDR: an address is its /32 or /128, and a CIDR with host bits set is its network (as
@@ -75,6 +91,35 @@ export function reservationProblems(spec: unknown): string[] {
     const cidr = safeParseReservedEntry(entry);
     return cidr.ok ? [] : [`spec.reservedCIDRs[${index}]: ${cidr.error}; skipped, so it reserves nothing`];
   });
+}
+
+/**
+ * The status the operator writes: the EntriesValid condition from `reservationProblems`. Its transition
+ * time moves only when its status flips, as Kubernetes conditions do.
+ */
+export function reservationStatus(
+  reservation: {
+    readonly metadata: { readonly generation?: number };
+    readonly spec?: unknown;
+    readonly status?: IPReservationStatus;
+  },
+  now: Date,
+): IPReservationStatus {
+  const problems = reservationProblems(reservation.spec);
+  const status = problems.length === 0 ? 'True' : 'False';
+  const previous = reservation.status?.conditions?.find(
+    (condition) => condition.type === reservationConditionTypes.entriesValid,
+  );
+  const { generation } = reservation.metadata;
+  const condition: Condition = {
+    type: reservationConditionTypes.entriesValid,
+    status,
+    reason: problems.length === 0 ? 'EntriesParse' : 'MalformedEntries',
+    message: problems.join('; '),
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+    lastTransitionTime: previous?.status === status ? previous.lastTransitionTime : now.toISOString(),
+  };
+  return { conditions: [condition] };
 }
 
 /** An inclusive range of address values of one family. */

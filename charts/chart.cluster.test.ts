@@ -287,6 +287,7 @@ describe('one release through its life', () => {
       ['watch', 'ipamconfigs.ipam.topology-ipam.dev'],
       ['list', 'ipreservations.ipam.topology-ipam.dev'],
       ['watch', 'ipreservations.ipam.topology-ipam.dev'],
+      ['update', 'ipreservations.ipam.topology-ipam.dev', '--subresource=status'],
       ['get', `validatingwebhookconfigurations/${fullname}`],
       ['update', `validatingwebhookconfigurations/${fullname}`],
       ['create', 'leases.coordination.k8s.io', '-n', namespace],

@@ -387,6 +387,7 @@ describe('rendered with the defaults', () => {
         `${ipam} ipamconfigs watch *`,
         `${ipam} ipreservations list *`,
         `${ipam} ipreservations watch *`,
+        `${ipam} ipreservations/status update *`,
         ...['get', 'list', 'watch', 'update'].map(
           (verb) => `admissionregistration.k8s.io validatingwebhookconfigurations ${verb} rel-topology-ipam`,
         ),

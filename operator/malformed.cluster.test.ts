@@ -208,6 +208,23 @@ describe('malformed objects stored before the CRDs were strict', () => {
     expect(gauge?.values.find((value) => value.labels.kind === 'IPReservation')?.value).toBe(1);
   });
 
+  it('an IPReservation with entries that do not parse: EntriesValid False in its status, True once fixed', async () => {
+    const entriesValid = async () =>
+      (await resources.reservations.get(reservation.metadata.name)).status?.conditions?.find(
+        (condition) => condition.type === 'EntriesValid',
+      );
+    const invalid = await eventually(entriesValid, { timeoutMs: 60_000 });
+    expect(invalid).toMatchObject({ status: 'False', reason: 'MalformedEntries' });
+    expect(invalid.message).toMatch(/^spec\.reservedCIDRs\[1\]: "garbage" .+; spec\.reservedCIDRs\[2\]: /);
+    const current = await resources.reservations.get(reservation.metadata.name);
+    await resources.reservations.replace({ ...current, spec: { reservedCIDRs: ['10.93.1.5'] } });
+    const valid = await eventually(
+      async () => ((await entriesValid())?.status === 'True' ? entriesValid() : undefined),
+      { timeoutMs: 60_000 },
+    );
+    expect(valid).toMatchObject({ reason: 'EntriesParse', message: '' });
+  });
+
   it('are left as they are: neither deleted nor rewritten', async () => {
     const block = await resources.blocks.get(outOfRangeBlock.metadata.name);
     expect(block.spec).toEqual(outOfRangeBlock.spec);
