@@ -7,6 +7,7 @@ import { ipamResources } from '../allocator/index.js';
 import { CniError } from '../cni/errors.js';
 import { type CommandBackend, type Outcome, run } from '../cni/run.js';
 import { type Informer, type KubeClient, type Node, healthProblems } from '../kube/index.js';
+import { eventRecorder } from '../runtime/index.js';
 import { parseSelector } from '../selector/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IpamResources } from '../allocator/index.js';
@@ -87,14 +88,16 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     (allNodes ??= nodeAddressInformer(client, (error) => {
       log.warn('watch failed; listing again after a pause', { cache: 'nodes', error: errorMessage(error) });
     }));
+  // Events on the Node about the routes' and natOutgoing's syncs.
+  const events = eventRecorder(client, { component: 'topology-ipam-agent', instance: node, log });
   const routes =
     options.routes === undefined
       ? undefined
-      : startRoutes(node, resources, nodeAddresses(), options.routes, log, watching.signal);
+      : startRoutes(node, resources, nodeAddresses(), options.routes, log, events, watching.signal);
   const natOutgoing =
     options.natOutgoing === undefined
       ? undefined
-      : startNat(cache, nodeAddresses(), options.natOutgoing, log, watching.signal);
+      : startNat(node, cache, nodeAddresses(), options.natOutgoing, log, events, watching.signal);
   const nodeInformer = allNodes?.run(watching.signal);
   let inFlight = 0;
   const metrics = createAgentMetrics({

@@ -15,7 +15,7 @@ import { type AdminClients, adminClients, createNodes, removeNodes } from '../lo
 import { clusterTestContext } from '../local-cluster/context.js';
 import { createAllocatablePool } from '../local-cluster/pools.js';
 import type { RunningAgent } from './agent.js';
-import { type AgentAnswer, addressOf, askAgent, startSyncedAgent } from './testing.js';
+import { type AgentAnswer, type IpamRequest, addressOf, askIpam, startSyncedAgent } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -34,20 +34,10 @@ const start = async (node: string): Promise<RunningAgent> => {
   return agent;
 };
 
-const ask = (node: string, command: string, containerId: string): Promise<AgentAnswer> => {
+const ask = (node: string, command: IpamRequest['command'], containerId: string): Promise<AgentAnswer> => {
   const agent = agents.get(node);
   if (!agent) throw new Error(`no agent for ${node}`);
-  return askAgent(
-    agent.socketPath,
-    {
-      CNI_COMMAND: command,
-      CNI_CONTAINERID: containerId,
-      CNI_NETNS: '/var/run/netns/x',
-      CNI_IFNAME: 'eth0',
-      CNI_PATH: '/opt/cni/bin',
-    },
-    { cniVersion: '1.0.0', name: network, type: 'bridge', ipam: { type: 'topology-ipam' } },
-  );
+  return askIpam(agent.socketPath, { command, containerId, network });
 };
 
 beforeAll(async () => {

@@ -2,8 +2,8 @@
  * A level-triggered loop: once its inputs have listed, `syncOnce` runs at each change of them and every
  * `resyncMs` (so that state someone else changed comes back), never twice at once; changes arriving
  * during a run make one more run. A run computes everything from scratch, so missed or merged triggers
- * cost nothing. A failed run is retried at the next change or resync; it is counted (the agent's /metrics)
- * and logged with advice on what a user can do about it.
+ * cost nothing. A failed run is retried at the next change or resync; it is counted (the agent's /metrics),
+ * logged with advice on what a user can do about it, and reported (Events on the Node, sync-events.ts).
  */
 import { errorMessage, type Logger } from '../common/index.js';
 
@@ -12,6 +12,9 @@ export interface Triggers {
   readonly synced: Promise<void>;
   onChange(handler: () => void): void;
 }
+
+/** How a run ended: its error and the advice for it, or undefined if it went through. */
+export type RunFailure = { readonly error: string; readonly advice: string } | undefined;
 
 export interface LevelTriggeredOptions {
   readonly triggers: Triggers;
@@ -23,6 +26,8 @@ export interface LevelTriggeredOptions {
     readonly log: Logger;
     readonly what: string;
     readonly advice: (error: string) => string;
+    /** Told how each run ended. */
+    readonly report?: (failure: RunFailure) => void;
   };
 }
 
@@ -68,18 +73,18 @@ export class LevelTriggered {
   private async drain(): Promise<void> {
     while (this.dirty) {
       this.dirty = false;
+      const { log, what, advice, report } = this.options.failures;
+      let failure: RunFailure;
       try {
         await this.options.syncOnce();
-        this.lastError = undefined;
       } catch (error) {
         this.failures++;
-        this.lastError = errorMessage(error);
-        const { log, what, advice } = this.options.failures;
-        log.warn(`${what} not synced; trying again at the next change or resync`, {
-          error: this.lastError,
-          advice: advice(this.lastError),
-        });
+        const message = errorMessage(error);
+        failure = { error: message, advice: advice(message) };
+        log.warn(`${what} not synced; trying again at the next change or resync`, failure);
       }
+      this.lastError = failure?.error;
+      report?.(failure);
       this.markSynced();
     }
   }

@@ -13,7 +13,7 @@ import { type AdminClients, adminClients, createNodes, removeNodes } from '../lo
 import { clusterTestContext } from '../local-cluster/context.js';
 import { createAllocatablePool } from '../local-cluster/pools.js';
 import type { RunningAgent } from './agent.js';
-import { type AgentAnswer, addressOf, askAgent, startSyncedAgent } from './testing.js';
+import { type AgentAnswer, addressOf, askIpam, startSyncedAgent } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -29,17 +29,7 @@ let resources: IpamResources;
 let agent: RunningAgent;
 
 const add = (containerId: string, ipam: Record<string, unknown>): Promise<AgentAnswer> =>
-  askAgent(
-    agent.socketPath,
-    {
-      CNI_COMMAND: 'ADD',
-      CNI_CONTAINERID: containerId,
-      CNI_NETNS: '/var/run/netns/x',
-      CNI_IFNAME: 'eth0',
-      CNI_PATH: '/opt/cni/bin',
-    },
-    { cniVersion: '1.0.0', name: `${prefix}-net`, type: 'bridge', ipam: { type: 'topology-ipam', ...ipam } },
-  );
+  askIpam(agent.socketPath, { command: 'ADD', containerId, network: `${prefix}-net`, ipam });
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-manual-'));

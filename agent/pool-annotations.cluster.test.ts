@@ -18,7 +18,7 @@ import { eventually } from '../local-cluster/eventually.js';
 import { createAllocatablePool } from '../local-cluster/pools.js';
 import { type Namespace, type Pod, ResourceClient, coreResources } from '../kube/index.js';
 import type { RunningAgent } from './agent.js';
-import { type AgentAnswer, askAgent, startSyncedAgent } from './testing.js';
+import { type AgentAnswer, askIpam, startSyncedAgent } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -73,23 +73,13 @@ const add = (
   pod: string,
   ipam: Record<string, unknown> = { pools: [pools.configured.name] },
 ): Promise<AgentAnswer> =>
-  askAgent(
-    agent.socketPath,
-    {
-      CNI_COMMAND: 'ADD',
-      CNI_CONTAINERID: `${namespace}-${pod}`,
-      CNI_NETNS: '/var/run/netns/x',
-      CNI_IFNAME: 'eth0',
-      CNI_PATH: '/opt/cni/bin',
-      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${pod}`,
-    },
-    {
-      cniVersion: '1.0.0',
-      name: `${prefix}-net`,
-      type: 'bridge',
-      ipam: { type: 'topology-ipam', ...ipam },
-    },
-  );
+  askIpam(agent.socketPath, {
+    command: 'ADD',
+    containerId: `${namespace}-${pod}`,
+    network: `${prefix}-net`,
+    ipam,
+    cniArgs: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${pod}`,
+  });
 
 /** The address the agent answered, without its prefix length. */
 function addressOf(answer: AgentAnswer): string {

@@ -17,7 +17,7 @@ import { clusterTestContext } from '../local-cluster/context.js';
 import { eventually } from '../local-cluster/eventually.js';
 import { createAllocatablePool } from '../local-cluster/pools.js';
 import type { RunningAgent } from './agent.js';
-import { type AgentAnswer, addressOf, askAgent, startSyncedAgent } from './testing.js';
+import { type AgentAnswer, addressOf, askIpam, startSyncedAgent } from './testing.js';
 
 const cluster = clusterTestContext(import.meta.url);
 const { prefix } = cluster;
@@ -32,23 +32,13 @@ let resources: IpamResources;
 let agent: RunningAgent;
 
 const request = (command: 'ADD' | 'DEL', containerId: string): Promise<AgentAnswer> =>
-  askAgent(
-    agent.socketPath,
-    {
-      CNI_COMMAND: command,
-      CNI_CONTAINERID: containerId,
-      CNI_NETNS: '/var/run/netns/x',
-      CNI_IFNAME: 'eth0',
-      CNI_PATH: '/opt/cni/bin',
-    },
-    {
-      cniVersion: '1.0.0',
-      name: `${prefix}-net`,
-      type: 'bridge',
-      // No cool-down: a released address could be handed out again at once, but for its reservation.
-      ipam: { type: 'topology-ipam', pools: [pool.name], cooldown_seconds: 0 },
-    },
-  );
+  askIpam(agent.socketPath, {
+    command,
+    containerId,
+    network: `${prefix}-net`,
+    // No cool-down: a released address could be handed out again at once, but for its reservation.
+    ipam: { pools: [pool.name], cooldown_seconds: 0 },
+  });
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-ipam-reservations-'));

@@ -99,6 +99,7 @@ export {
 export { specProblems } from './problems.js';
 export {
   type IPReservationSpec,
+  type IPReservationStatus,
   type ReservationSet,
   MAX_RESERVED_CIDRS,
   compileReservations,
@@ -107,6 +108,9 @@ export {
   isWhollyReserved,
   noReservations,
   parseReservedEntry,
+  reservationConditionTypes,
+  reservationProblems,
+  reservationStatus,
   reservationsCovering,
   reservedOrdinalsIn,
 } from './reservation.js';

@@ -9,6 +9,8 @@ import {
   isWhollyReserved,
   noReservations,
   parseReservedEntry,
+  reservationProblems,
+  reservationStatus,
   reservedOrdinalsIn,
 } from './reservation.js';
 
@@ -70,6 +72,61 @@ describe('compileReservations', () => {
 
   it('treats a reservation without entries as reserving nothing', () => {
     expect(compileReservations([{ metadata: { name: 'empty' }, spec: {} }])).toEqual(noReservations);
+  });
+});
+
+describe('reservationProblems', () => {
+  it.each([
+    ['well-formed entries', { reservedCIDRs: ['10.0.0.5', '10.0.1.3/28', 'fd00::/120'] }, []],
+    ['no entries', {}, []],
+    [
+      'each entry that is neither an address nor a CIDR, by its index, with why',
+      { reservedCIDRs: ['10.0.0.5', 'garbage', '10.0.0.0/33'] },
+      [
+        'spec.reservedCIDRs[1]: "garbage" is not a valid IP address: ',
+        'spec.reservedCIDRs[2]: "10.0.0.0/33" is not a valid CIDR: ',
+      ],
+    ],
+    ['a spec that does not parse', { reservedCIDRs: 'not-a-list' }, ['spec.reservedCIDRs: ']],
+  ])('%s', (_name, spec, expected) => {
+    const problems = reservationProblems(spec);
+    expect(problems).toHaveLength(expected.length);
+    for (const [index, start] of expected.entries()) expect(problems[index]).toContain(start);
+  });
+});
+
+describe('reservationStatus', () => {
+  const at = (iso: string) => new Date(iso);
+  const bad = { metadata: { generation: 2 }, spec: { reservedCIDRs: ['garbage'] } };
+
+  it('is EntriesValid False naming the entry while one does not parse, True once fixed', () => {
+    const first = reservationStatus(bad, at('2026-01-01T00:00:00Z'));
+    expect(first.conditions).toEqual([
+      {
+        type: 'EntriesValid',
+        status: 'False',
+        reason: 'MalformedEntries',
+        message: expect.stringMatching(
+          /^spec\.reservedCIDRs\[0\]: "garbage" is not a valid IP address/,
+        ) as unknown,
+        observedGeneration: 2,
+        lastTransitionTime: '2026-01-01T00:00:00.000Z',
+      },
+    ]);
+    const fixed = { metadata: { generation: 3 }, spec: { reservedCIDRs: ['10.0.0.1'] }, status: first };
+    expect(reservationStatus(fixed, at('2026-01-02T00:00:00Z')).conditions?.[0]).toMatchObject({
+      status: 'True',
+      reason: 'EntriesParse',
+      message: '',
+      observedGeneration: 3,
+      lastTransitionTime: '2026-01-02T00:00:00.000Z',
+    });
+  });
+
+  it('keeps the transition time while the status stays the same', () => {
+    const first = reservationStatus(bad, at('2026-01-01T00:00:00Z'));
+    const again = reservationStatus({ ...bad, status: first }, at('2026-01-05T00:00:00Z'));
+    expect(again).toEqual(first);
   });
 });
 

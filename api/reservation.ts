@@ -16,9 +16,12 @@ import {
   cidrEnd,
   cidrOf,
   familyBits,
+  type Result,
   safeParseAddress,
   safeParseCidr,
 } from '../ipam/index.js';
+import { type Condition, conditionSchema } from './pool.js';
+import { specProblems } from './problems.js';
 
 /** Bounds that keep the API server's CEL cost estimate of the entry rule low. */
 export const MAX_RESERVED_CIDRS = 1024;
@@ -37,18 +40,86 @@ export const ipReservationSpecSchema = z.object({
 });
 export type IPReservationSpec = z.output<typeof ipReservationSpecSchema>;
 
+export const reservationConditionTypes = { entriesValid: 'EntriesValid' } as const;
+
+export const ipReservationStatusSchema = z
+  .object({
+    conditions: z
+      .array(conditionSchema)
+      .optional()
+      .describe(
+        'EntriesValid: False (reason MalformedEntries) while an entry is neither an address nor a CIDR; ' +
+          'such an entry reserves nothing until fixed.',
+      ),
+  })
+  .strict();
+export type IPReservationStatus = z.infer<typeof ipReservationStatusSchema>;
+
 /**
  * One entry as a CIDR: an address is its /32 or /128, and a CIDR with host bits set is its network (as
- * Calico's ParseCIDROrIP reads it). Undefined when the entry is neither.
+ * Calico's ParseCIDROrIP reads it); otherwise the parser's message of why the entry is neither.
  */
-export function parseReservedEntry(text: string): Cidr | undefined {
+export function safeParseReservedEntry(text: string): Result<Cidr, string> {
   if (text.includes('/')) {
     const cidr = safeParseCidr(text);
-    if (cidr.ok) return cidr.value;
-    return cidr.error.code === 'cidr-host-bits-set' ? cidr.error.network : undefined;
+    if (cidr.ok) return cidr;
+    return cidr.error.code === 'cidr-host-bits-set'
+      ? { ok: true, value: cidr.error.network }
+      : { ok: false, error: cidr.error.message };
   }
   const address = safeParseAddress(text);
-  return address.ok ? cidrOf(address.value, familyBits(address.value.family)) : undefined;
+  return address.ok
+    ? { ok: true, value: cidrOf(address.value, familyBits(address.value.family)) }
+    : { ok: false, error: address.error.message };
+}
+
+/** `safeParseReservedEntry`'s CIDR, or undefined when the entry is neither an address nor a CIDR. */
+export function parseReservedEntry(text: string): Cidr | undefined {
+  const parsed = safeParseReservedEntry(text);
+  return parsed.ok ? parsed.value : undefined;
+}
+
+/**
+ * What is wrong with a reservation, as `spec.field: message` lines ([] if nothing): a spec that does not
+ * parse, or each entry that is neither an address nor a CIDR (stored before the CRD checked entries).
+ * Assigners skip such an entry and honour the others; the operator reports it.
+ */
+export function reservationProblems(spec: unknown): string[] {
+  const parsed = ipReservationSpecSchema.safeParse(spec);
+  if (!parsed.success) return specProblems(ipReservationSpecSchema, spec);
+  return parsed.data.reservedCIDRs.flatMap((entry, index) => {
+    const cidr = safeParseReservedEntry(entry);
+    return cidr.ok ? [] : [`spec.reservedCIDRs[${index}]: ${cidr.error}; skipped, so it reserves nothing`];
+  });
+}
+
+/**
+ * The status the operator writes: the EntriesValid condition from `reservationProblems`. Its transition
+ * time moves only when its status flips, as Kubernetes conditions do.
+ */
+export function reservationStatus(
+  reservation: {
+    readonly metadata: { readonly generation?: number };
+    readonly spec?: unknown;
+    readonly status?: IPReservationStatus;
+  },
+  now: Date,
+): IPReservationStatus {
+  const problems = reservationProblems(reservation.spec);
+  const status = problems.length === 0 ? 'True' : 'False';
+  const previous = reservation.status?.conditions?.find(
+    (condition) => condition.type === reservationConditionTypes.entriesValid,
+  );
+  const { generation } = reservation.metadata;
+  const condition: Condition = {
+    type: reservationConditionTypes.entriesValid,
+    status,
+    reason: problems.length === 0 ? 'EntriesParse' : 'MalformedEntries',
+    message: problems.join('; '),
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+    lastTransitionTime: previous?.status === status ? previous.lastTransitionTime : now.toISOString(),
+  };
+  return { conditions: [condition] };
 }
 
 /** An inclusive range of address values of one family. */

@@ -14,7 +14,12 @@ import { apiGroup, apiVersionName } from './group.js';
 import { type IPPoolStatus, ipPoolStatusSchema } from './pool.js';
 import { ALL_NODES_SELECTOR, type IPPoolSpecInput, ipPoolSpecSchema } from './pool-spec.js';
 import { RESERVED_RANGES, type ReservedRange } from './pool-validation.js';
-import { type IPReservationSpec, ipReservationSpecSchema } from './reservation.js';
+import {
+  type IPReservationSpec,
+  type IPReservationStatus,
+  ipReservationSpecSchema,
+  ipReservationStatusSchema,
+} from './reservation.js';
 import type { CelRule } from './structural-schema.js';
 
 export interface PrinterColumn {
@@ -314,7 +319,17 @@ const ipReservation: ResourceDefinition = {
     'Addresses that are never assigned automatically. Reserving an address does not take it from a pod ' +
     'holding it; once released it is not assigned again.',
   spec: ipReservationSpecSchema,
-  printerColumns: [{ name: 'Reserved', type: 'string', jsonPath: '.spec.reservedCIDRs' }, age],
+  status: ipReservationStatusSchema,
+  printerColumns: [
+    { name: 'Reserved', type: 'string', jsonPath: '.spec.reservedCIDRs' },
+    {
+      name: 'Valid',
+      type: 'string',
+      jsonPath: '.status.conditions[?(@.type=="EntriesValid")].status',
+      priority: 1,
+    },
+    age,
+  ],
   fieldRules: [
     { path: 'spec.reservedCIDRs', listType: 'set' },
     {
@@ -326,6 +341,7 @@ const ipReservation: ResourceDefinition = {
         },
       ],
     },
+    { path: 'status.conditions', listType: 'map', listMapKeys: ['type'] },
   ],
 };
 
@@ -365,4 +381,5 @@ export interface IPAMConfig extends KubeObject {
 }
 export interface IPReservation extends KubeObject {
   spec: Partial<IPReservationSpec>;
+  status?: IPReservationStatus;
 }

@@ -287,6 +287,7 @@ describe('one release through its life', () => {
       ['watch', 'ipamconfigs.ipam.topology-ipam.dev'],
       ['list', 'ipreservations.ipam.topology-ipam.dev'],
       ['watch', 'ipreservations.ipam.topology-ipam.dev'],
+      ['update', 'ipreservations.ipam.topology-ipam.dev', '--subresource=status'],
       ['get', `validatingwebhookconfigurations/${fullname}`],
       ['update', `validatingwebhookconfigurations/${fullname}`],
       ['create', 'leases.coordination.k8s.io', '-n', namespace],
@@ -346,6 +347,9 @@ describe('one release through its life', () => {
         [verb, 'pods', '-A'],
         [verb, 'namespaces'],
       ]),
+      // Events on its Node when a route or natOutgoing sync fails or recovers.
+      ['create', 'events', '-n', 'default'],
+      ['patch', 'events', '-n', 'default'],
     ];
     const cniCannot: readonly (readonly string[])[] = [
       ['*', '*'],
@@ -373,6 +377,9 @@ describe('one release through its life', () => {
       ['patch', 'nodes'],
       ['create', 'serviceaccounts/token', '-n', namespace],
       ['create', 'leases.coordination.k8s.io', '-n', namespace],
+      ['create', 'events', '-n', 'kube-system'],
+      ['delete', 'events', '-n', 'default'],
+      ['list', 'events', '-n', 'default'],
     ];
 
     // Asked all at once, four kubectl processes at a time; each test then reads its answer.

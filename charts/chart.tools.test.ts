@@ -252,6 +252,8 @@ describe('rendered with the defaults', () => {
         'ClusterRoleBinding/rel-topology-ipam-cni',
         'ClusterRoleBinding/rel-topology-ipam-operator',
         'DaemonSet/rel-topology-ipam-cni',
+        'Role/rel-topology-ipam-cni-events',
+        'RoleBinding/rel-topology-ipam-cni-events',
         'Deployment/rel-topology-ipam-operator',
         'PodDisruptionBudget/rel-topology-ipam-operator',
         'Role/rel-topology-ipam-operator',
@@ -385,6 +387,7 @@ describe('rendered with the defaults', () => {
         `${ipam} ipamconfigs watch *`,
         `${ipam} ipreservations list *`,
         `${ipam} ipreservations watch *`,
+        `${ipam} ipreservations/status update *`,
         ...['get', 'list', 'watch', 'update'].map(
           (verb) => `admissionregistration.k8s.io validatingwebhookconfigurations ${verb} rel-topology-ipam`,
         ),
@@ -411,6 +414,12 @@ describe('rendered with the defaults', () => {
   it('grants the node agent the IPAM resources, and reads of Nodes, pods and namespaces only (IPAMConfig default by name): no Secrets, no writes but to blocks and affinities', () => {
     const granted = grants(rulesOf(findManifest(objects, 'ClusterRole', 'rel-topology-ipam-cni')));
     expect(granted).toEqual(agentGrants(true));
+  });
+
+  it('grants the node agent create and patch of Events in default only (sync failures on its Node)', () => {
+    const role = findManifest(objects, 'Role', 'rel-topology-ipam-cni-events');
+    expect(role.metadata.namespace).toBe('default');
+    expect(grants(rulesOf(role))).toEqual(['core events create *', 'core events patch *']);
   });
 
   it('binds each role to its own ServiceAccount only', () => {

@@ -247,7 +247,7 @@ const routes = z.strictObject({
   enabled: z
     .boolean()
     .describe(
-      "The node agent routes the pod network directly (Calico's `Never` encapsulation): every other node's blocks via that node's InternalIP (the nodes share an L2 segment), a blackhole for its own, a /32 or /128 toward a pod's node for a borrowed address. Adds NET_ADMIN to the agent container, ROUTES=true to its environment and list/watch on BlockAffinities to its RBAC. Turn it off when something else routes the blocks (BGP, the cloud's route tables, another CNI).",
+      "The node agent routes the pod network directly (Calico's `Never` encapsulation): every other node's blocks via that node's InternalIP (the nodes share an L2 segment), a blackhole for its own, a /32 or /128 toward a pod's node for a borrowed address. Adds NET_ADMIN to the agent container, ROUTES=true to its environment, and to its RBAC list/watch on BlockAffinities and create/patch on Events in `default` (a Warning Event `RouteSyncFailed` on the Node when a sync fails). Turn it off when something else routes the blocks (BGP, the cloud's route tables, another CNI).",
     ),
 });
 
@@ -255,7 +255,7 @@ const natOutgoing = z.strictObject({
   enabled: z
     .boolean()
     .describe(
-      "The node agent masquerades as Calico's Felix does: traffic from a pool with `natOutgoing: true` to an address outside every IPPool and every Node's InternalIP and ExternalIP leaves with the node's address (one nftables table, `inet topology-ipam`). Adds NET_ADMIN to the agent container and NAT_OUTGOING=true to its environment; it reads only IPPools and Nodes, which the agent's RBAC already grants. Turn it off when something else masquerades the pods' traffic.",
+      "The node agent masquerades as Calico's Felix does: traffic from a pool with `natOutgoing: true` to an address outside every IPPool and every Node's InternalIP and ExternalIP leaves with the node's address (one nftables table, `inet topology-ipam`). Adds NET_ADMIN to the agent container, NAT_OUTGOING=true to its environment and create/patch on Events in `default` to its RBAC (a Warning Event `NatSyncFailed` on the Node when a sync fails); it reads only IPPools and Nodes, which the agent's RBAC already grants. Turn it off when something else masquerades the pods' traffic.",
     ),
 });
 

@@ -17,7 +17,7 @@ import { eventually } from '../local-cluster/eventually.js';
 import { jsonLogger } from '../runtime/index.js';
 import { ClusterState } from './cluster-state.js';
 import type { ReconcileResult } from './controller.js';
-import { eventRecorder } from './events.js';
+import { eventRecorder } from '../runtime/index.js';
 import { malformedReporter } from './malformed.js';
 import { createMetrics } from './metrics.js';
 import { nodeReconciler } from './node-reconciler.js';

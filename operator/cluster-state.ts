@@ -13,6 +13,7 @@ import {
   ipamConfigName,
   ipamConfigSpecSchema,
   labels as apiLabels,
+  reservationProblems,
   specProblems,
   workloadAnnotationNames,
 } from '../api/index.js';
@@ -31,13 +32,19 @@ import {
 import type { Logger } from '../common/index.js';
 import { type PoolStanding, type PoolView, poolStandings, poolView } from './plan/pools.js';
 
-/** An object the operator skips because its spec does not parse (stored before the CRD was as strict). */
+/**
+ * An object the operator skips because its spec does not parse (stored before the CRD was as strict); of
+ * an IPReservation, only the entries that do not parse are skipped.
+ */
 export interface MalformedObject {
-  readonly kind: 'IPAMBlock' | 'BlockAffinity' | 'IPAMConfig';
+  readonly kind: 'IPAMBlock' | 'BlockAffinity' | 'IPAMConfig' | 'IPReservation';
   readonly object: KubeObject;
   /** `spec.field: what is wrong`, each. */
   readonly problems: readonly string[];
 }
+
+/** What is wrong with a spec: by a schema, or by a check of its own (an IPReservation's entries). */
+type SpecCheck = z.ZodType | ((spec: unknown) => string[]);
 
 /** How long our own block writes override the informer's view, at most (it normally catches up in ms). */
 const expectationTtlMs = 5_000;
@@ -135,10 +142,10 @@ export class ClusterState {
     return this.compiledReservations;
   }
 
-  private problemsOf(schema: z.ZodType, object: KubeObject & { spec: unknown }): readonly string[] {
+  private problemsOf(schema: SpecCheck, object: KubeObject & { spec: unknown }): readonly string[] {
     let problems = this.problems.get(object);
     if (problems === undefined) {
-      problems = specProblems(schema, object.spec);
+      problems = typeof schema === 'function' ? schema(object.spec) : specProblems(schema, object.spec);
       this.problems.set(object, problems);
     }
     return problems;
@@ -157,7 +164,7 @@ export class ClusterState {
   /** Every object the controllers skip because it does not parse, with what is wrong with it. */
   malformed(): MalformedObject[] {
     const found: MalformedObject[] = [];
-    const check = (kind: MalformedObject['kind'], schema: z.ZodType, objects: readonly KubeObject[]) => {
+    const check = (kind: MalformedObject['kind'], schema: SpecCheck, objects: readonly KubeObject[]) => {
       for (const object of objects as (KubeObject & { spec: unknown })[]) {
         const problems = this.problemsOf(schema, object);
         if (problems.length > 0) found.push({ kind, object, problems });
@@ -166,6 +173,7 @@ export class ClusterState {
     check('IPAMBlock', ipamBlockSpecSchema, this.blocks.list());
     check('BlockAffinity', blockAffinitySpecSchema, this.affinities.list());
     check('IPAMConfig', ipamConfigSpecSchema, this.configs.list());
+    check('IPReservation', reservationProblems, this.reservations.list());
     return found;
   }
 

@@ -23,7 +23,7 @@ import { type InstalledPlugin, installPlugin, invokePlugin, removePlugin } from 
 import { ClusterState } from './cluster-state.js';
 import { type IPAMConfigSpec, ipamConfigSpecSchema } from '../api/index.js';
 import { addressAtOrdinal, addressToString, parseCidr } from '../ipam/index.js';
-import { eventRecorder } from './events.js';
+import { eventRecorder } from '../runtime/index.js';
 import type { Logger } from '../common/index.js';
 import { jsonLogger } from '../runtime/index.js';
 import { type OperatorMetrics, createMetrics } from './metrics.js';
@@ -112,6 +112,21 @@ function createPod(name: string, node = nodeName): string {
 
 /** Grants the operator its pods permission again (a no-op while it has it). */
 const grantPods = () => cluster.tryKubectl(['apply', '-f', '-'], JSON.stringify(operatorPods));
+
+/**
+ * Revokes the operator's pods permission, then breaks its connections as a network fault would: its pods
+ * cache can no longer refresh, and still shows what it last saw.
+ */
+async function revokePodsAndCut(): Promise<void> {
+  cluster.kubectl(['delete', 'clusterrolebinding', `${p}-operator-pods`]);
+  await eventually(() =>
+    cluster.tryKubectl(['auth', 'can-i', 'list', 'pods', '-n', p, `--as=system:serviceaccount:${p}:operator`])
+      .ok
+      ? undefined
+      : true,
+  );
+  proxy.cut();
+}
 
 const deletePod = (name: string) =>
   cluster.kubectl(['delete', 'pod', name, '-n', p, '--grace-period=0', '--force', '--ignore-not-found']);
@@ -208,27 +223,11 @@ describe('leak collection on a real API server', () => {
   it('frees nothing while its pods cache cannot list or watch pods, says why, and resumes when it can', async () => {
     createPod(`${p}-before`);
     await eventually(() => operator.state.pod(p, `${p}-before`));
-    // Revoke the operator's pods permission, then break its connections as a network fault would: its
-    // pods cache can no longer refresh, and still shows what it last saw.
-    cluster.kubectl(['delete', 'clusterrolebinding', `${p}-operator-pods`]);
     // Granted again below; also if an assertion fails first, so that the next tests see a working operator.
     onTestFinished(() => {
       grantPods();
     });
-    await eventually(() =>
-      cluster.tryKubectl([
-        'auth',
-        'can-i',
-        'list',
-        'pods',
-        '-n',
-        p,
-        `--as=system:serviceaccount:${p}:operator`,
-      ]).ok
-        ? undefined
-        : true,
-    );
-    proxy.cut();
+    await revokePodsAndCut();
     // A pod that starts now: the stale cache never shows it.
     createPod(`${p}-after`);
     await hold([allocation(1, 'before'), allocation(2, 'after'), allocation(3, 'gone')]);
@@ -402,21 +401,7 @@ describe('the grace, handles and live pods, stepped through on a clock of the te
   beforeAll(async () => {
     // The test's operator, whose grace is 1 s, must collect nothing here: its pods permission goes and its
     // connections break, so its pods cache is not current and it frees nothing (the first test shows it).
-    cluster.kubectl(['delete', 'clusterrolebinding', `${p}-operator-pods`]);
-    await eventually(() =>
-      cluster.tryKubectl([
-        'auth',
-        'can-i',
-        'list',
-        'pods',
-        '-n',
-        p,
-        `--as=system:serviceaccount:${p}:operator`,
-      ]).ok
-        ? undefined
-        : true,
-    );
-    proxy.cut();
+    await revokePodsAndCut();
     await eventually(() => (operator.state.pods.health().state === 'healthy' ? undefined : true));
     await createNodes(nodes, [otherNode]);
     // The clock starts at the real time, after the allocations' assignment times are set from it.

@@ -3,7 +3,7 @@
  * wrote): the operator must skip and report each one, and keep converging everything else.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BlockAffinity, type IPAMBlock, labels as apiLabels } from '../api/index.js';
+import { type BlockAffinity, type IPAMBlock, type IPReservation, labels as apiLabels } from '../api/index.js';
 import { cidrToResourceName, parseCidr } from '../ipam/index.js';
 import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
 import { adminClients, createNodes, removeNodes } from '../local-cluster/clients.js';
@@ -68,6 +68,11 @@ const outOfRangeBlock: IPAMBlock = {
     cooling: [{ ordinal: 3, releasedAt: 'later' }],
   },
 };
+/** A reservation with one well-formed entry and two that are neither an address nor a CIDR. */
+const reservation: IPReservation = {
+  metadata: { name: `${p}-reservation` },
+  spec: { reservedCIDRs: ['10.93.1.5', 'garbage', '10.93.1.0/33'] },
+};
 const garbageAffinity: BlockAffinity = {
   metadata: { name: `${p}-garbage-affinity`, labels: blockLabels(nodeA) },
   spec: { node: nodeA, cidr: 'garbage', pool: poolName, state: 'pending' },
@@ -82,6 +87,7 @@ beforeAll(async () => {
       spec: { node: nodeA, cidr: validBlock.spec.cidr, pool: poolName, state: 'confirmed' },
     });
     await resources.affinities.create(garbageAffinity);
+    await resources.reservations.create(reservation);
   });
 
   await createNodes(nodes, [nodeA, nodeB], { [p]: 'yes' });
@@ -103,6 +109,7 @@ afterAll(async () => {
   shutdown.abort();
   await running;
   await resources.affinities.delete(garbageAffinity.metadata.name).catch(() => undefined);
+  await resources.reservations.delete(reservation.metadata.name).catch(() => undefined);
   await removePoolAndBlocks(resources, poolName);
   await removeNodes(nodes, [nodeA, nodeB]);
   cluster.tryKubectl(['delete', 'namespace', p, '--wait=false']);
@@ -172,6 +179,50 @@ describe('malformed objects stored before the CRDs were strict', () => {
     const count = (kind: string) => gauge?.values.find((value) => value.labels.kind === kind)?.value;
     expect(count('IPAMBlock')).toBe(2);
     expect(count('BlockAffinity')).toBe(1);
+  });
+
+  it('an IPReservation with entries that do not parse: a Warning Event on it naming each entry and why, and counted', async () => {
+    const event = await eventually(
+      () => {
+        const listed = JSON.parse(
+          cluster.kubectl([
+            'get',
+            'events',
+            '-n',
+            'default',
+            '--field-selector',
+            `reason=Malformed,involvedObject.name=${reservation.metadata.name}`,
+            '-o',
+            'json',
+          ]),
+        ) as { items: { involvedObject: { kind?: string }; type: string; message: string }[] };
+        return listed.items[0];
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(event).toMatchObject({ type: 'Warning', involvedObject: { kind: 'IPReservation' } });
+    expect(event.message).toMatch(
+      /^entries skipped by the operator and the node agents until fixed: spec\.reservedCIDRs\[1\]: "garbage" is not a valid IP address: .+; spec\.reservedCIDRs\[2\]: "10\.93\.1\.0\/33" is not a valid CIDR: /,
+    );
+    const gauge = await metrics.registry.getSingleMetric('topology_ipam_malformed_objects')?.get();
+    expect(gauge?.values.find((value) => value.labels.kind === 'IPReservation')?.value).toBe(1);
+  });
+
+  it('an IPReservation with entries that do not parse: EntriesValid False in its status, True once fixed', async () => {
+    const entriesValid = async () =>
+      (await resources.reservations.get(reservation.metadata.name)).status?.conditions?.find(
+        (condition) => condition.type === 'EntriesValid',
+      );
+    const invalid = await eventually(entriesValid, { timeoutMs: 60_000 });
+    expect(invalid).toMatchObject({ status: 'False', reason: 'MalformedEntries' });
+    expect(invalid.message).toMatch(/^spec\.reservedCIDRs\[1\]: "garbage" .+; spec\.reservedCIDRs\[2\]: /);
+    const current = await resources.reservations.get(reservation.metadata.name);
+    await resources.reservations.replace({ ...current, spec: { reservedCIDRs: ['10.93.1.5'] } });
+    const valid = await eventually(
+      async () => ((await entriesValid())?.status === 'True' ? entriesValid() : undefined),
+      { timeoutMs: 60_000 },
+    );
+    expect(valid).toMatchObject({ reason: 'EntriesParse', message: '' });
   });
 
   it('are left as they are: neither deleted nor rewritten', async () => {

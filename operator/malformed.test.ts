@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../kube/index.js';
 import type { MalformedObject } from './cluster-state.js';
-import type { EventRecorder } from './events.js';
+import type { EventRecorder } from '../runtime/index.js';
 import { jsonLogger } from '../runtime/index.js';
 import { malformedReporter } from './malformed.js';
 import { createMetrics } from './metrics.js';
@@ -62,5 +62,27 @@ describe('malformedReporter', () => {
     expect(await gauge('IPAMConfig')).toBe(0);
     await report([]);
     expect(await gauge('IPAMBlock')).toBe(0);
+  });
+
+  it('says of an IPReservation that only its malformed entries are skipped, by the agents too', async () => {
+    const { report, recorded, gauge } = setup();
+    await report([
+      {
+        kind: 'IPReservation',
+        object: { metadata: { name: 'r', resourceVersion: '1' } },
+        problems: ['spec.reservedCIDRs[1]: "garbage" is not a valid IP address: unexpected "g"'],
+      },
+    ]);
+    expect(recorded).toEqual([
+      {
+        name: 'r',
+        kind: 'IPReservation',
+        type: 'Warning',
+        reason: 'Malformed',
+        message:
+          'entries skipped by the operator and the node agents until fixed: spec.reservedCIDRs[1]: "garbage" is not a valid IP address: unexpected "g"',
+      },
+    ]);
+    expect(await gauge('IPReservation')).toBe(1);
   });
 });

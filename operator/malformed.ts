@@ -1,6 +1,6 @@
 import { apiVersion } from '../api/index.js';
 import type { MalformedObject } from './cluster-state.js';
-import type { EventRecorder } from './events.js';
+import type { EventRecorder } from '../runtime/index.js';
 import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
 
@@ -18,7 +18,12 @@ export function malformedReporter(options: {
 }): (found: readonly MalformedObject[]) => Promise<void> {
   const { events, log, metrics } = options;
   let reported = new Set<string>();
-  const kinds: readonly MalformedObject['kind'][] = ['IPAMBlock', 'BlockAffinity', 'IPAMConfig'];
+  const kinds: readonly MalformedObject['kind'][] = [
+    'IPAMBlock',
+    'BlockAffinity',
+    'IPAMConfig',
+    'IPReservation',
+  ];
   return async (found) => {
     for (const kind of kinds)
       metrics.malformedObjects.set({ kind }, found.filter((m) => m.kind === kind).length);
@@ -37,7 +42,9 @@ export function malformedReporter(options: {
         { ...object, apiVersion, kind },
         'Warning',
         malformedReason,
-        `skipped by the operator until fixed: ${problems.join('; ')}`,
+        kind === 'IPReservation'
+          ? `entries skipped by the operator and the node agents until fixed: ${problems.join('; ')}`
+          : `skipped by the operator until fixed: ${problems.join('; ')}`,
       );
     }
     // Forget versions that were fixed or deleted, so the set stays as small as the problem.

@@ -124,7 +124,7 @@ export function createMetrics(
     }),
     malformedObjects: new Gauge({
       name: 'topology_ipam_malformed_objects',
-      help: 'Objects the controllers skip because their spec does not parse (each has a Warning Event), by kind.',
+      help: 'Objects the controllers skip because their spec does not parse, or IPReservations with entries they skip (each has a Warning Event), by kind.',
       labelNames: ['kind'],
       registers,
     }),

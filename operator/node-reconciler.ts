@@ -10,7 +10,7 @@ import { blockRegion, cidrToResourceName, parseCidr, safeParseCidr } from '../ip
 import { type InformerHealth, type Node, type Pod, isConflict, isNotFound } from '../kube/index.js';
 import type { ClusterState, MalformedObject } from './cluster-state.js';
 import { type ReconcileResult, done, requeueAfter } from './controller.js';
-import type { EventRecorder } from './events.js';
+import type { EventRecorder } from '../runtime/index.js';
 import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
 import {

@@ -4,10 +4,11 @@ import type { KubeClient } from '../kube/index.js';
 import { ClusterState } from './cluster-state.js';
 import { Controller } from './controller.js';
 import { canonicalJson } from './equality.js';
-import { eventRecorder } from './events.js';
+import { eventRecorder } from '../runtime/index.js';
 import type { HealthObservations } from './health.js';
 import { LeaderElector } from './leader.js';
 import { malformedReporter } from './malformed.js';
+import { reservationReconciler } from './reservation-reconciler.js';
 import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
 import { nodeReconciler } from './node-reconciler.js';
@@ -44,7 +45,10 @@ const podGoneLookMs = 5_000;
 interface Controllers {
   readonly nodes: Controller;
   readonly pools: Controller;
+  readonly reservations: Controller;
 }
+
+const each = ({ nodes, pools, reservations }: Controllers): Controller[] => [nodes, pools, reservations];
 
 /**
  * The operator: informers on every replica (the admission webhook reads them too); the controllers
@@ -109,7 +113,7 @@ export class Operator {
       startedAt: this.startedAt,
       lastApiAnswerAt: this.options.client.lastAnsweredAt(),
       cachesSynced: this.cachesSynced,
-      controllers: controllers ? [controllers.nodes.progress(), controllers.pools.progress()] : [],
+      controllers: controllers ? each(controllers).map((controller) => controller.progress()) : [],
     };
   }
 
@@ -121,7 +125,7 @@ export class Operator {
   /** Resolves when the controllers have nothing queued or in progress (for tests and benchmarks). */
   isIdle(): boolean {
     const controllers = this.controllers;
-    return controllers !== undefined && controllers.nodes.queue.isIdle() && controllers.pools.queue.isIdle();
+    return controllers !== undefined && each(controllers).every((controller) => controller.queue.isIdle());
   }
 
   private async lead(leadership: AbortSignal): Promise<void> {
@@ -155,10 +159,18 @@ export class Operator {
       workers: 1,
       reconcile: poolReconciler({ state: this.state, events, log, metrics, reportMalformed }),
     });
-    this.controllers = { nodes, pools };
+    const reservations = new Controller({
+      name: 'reservations',
+      log,
+      metrics,
+      workers: 1,
+      reconcile: reservationReconciler({ state: this.state }),
+    });
+    this.controllers = { nodes, pools, reservations };
     metrics.leader.set(1);
     nodes.start();
     pools.start();
+    reservations.start();
     this.resyncAll();
     const resyncMs = this.options.resyncMs ?? operatorDefaults.resyncSeconds * 1000;
     const resync = setInterval(() => {
@@ -176,13 +188,15 @@ export class Operator {
     clearInterval(resync);
     this.controllers = undefined;
     metrics.leader.set(0);
-    await Promise.all([nodes.stop(), pools.stop()]);
+    await Promise.all([nodes.stop(), pools.stop(), reservations.stop()]);
   }
 
   private resyncAll(): void {
     for (const node of this.state.nodes.list()) this.enqueueNode(node.metadata.name);
     for (const block of this.state.blocks.list()) this.enqueueNode(block.metadata.labels?.[apiLabels.node]);
     this.enqueueAllPools();
+    for (const reservation of this.state.reservations.list())
+      this.controllers?.reservations.queue.add(reservation.metadata.name);
   }
 
   private enqueueNode(name: string | undefined): void {
@@ -249,8 +263,9 @@ export class Operator {
       this.enqueueAllNodes();
     });
     // Reserved addresses are not free: a node may need another block ahead of time.
-    state.reservations.onChange(() => {
+    state.reservations.onChange((_event, reservation) => {
       this.enqueueAllNodes();
+      this.controllers?.reservations.queue.add(reservation.metadata.name);
     });
   }
 }

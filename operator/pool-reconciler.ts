@@ -12,7 +12,7 @@ import { isNotFound } from '../kube/index.js';
 import type { ClusterState, MalformedObject } from './cluster-state.js';
 import { semanticallyEqual } from './equality.js';
 import { type ReconcileResult, done, requeueAfter } from './controller.js';
-import type { EventRecorder } from './events.js';
+import type { EventRecorder } from '../runtime/index.js';
 import type { Logger } from '../common/index.js';
 import type { OperatorMetrics } from './metrics.js';
 import { type PoolStanding, type PoolView } from './plan/pools.js';

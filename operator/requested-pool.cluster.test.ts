@@ -11,7 +11,7 @@ import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IPAMBlock, labels } from '../api/index.js';
 import type { RunningAgent } from '../agent/agent.js';
-import { type AgentAnswer, askAgent, startSyncedAgent } from '../agent/testing.js';
+import { type AgentAnswer, askIpam, startSyncedAgent } from '../agent/testing.js';
 import { removePoolAndBlocks } from '../local-cluster/cleanup.js';
 import { adminClients, createNodes, createPods, removeNodes, removePods } from '../local-cluster/clients.js';
 import { clusterTestContext } from '../local-cluster/context.js';
@@ -32,18 +32,12 @@ let agent: RunningAgent;
 let dir: string;
 
 const request = (command: 'ADD' | 'DEL', pod: string): Promise<AgentAnswer> =>
-  askAgent(
-    agent.socketPath,
-    {
-      CNI_COMMAND: command,
-      CNI_CONTAINERID: pod,
-      CNI_NETNS: '/var/run/netns/x',
-      CNI_IFNAME: 'eth0',
-      CNI_PATH: '/opt/cni/bin',
-      CNI_ARGS: `K8S_POD_NAMESPACE=${p};K8S_POD_NAME=${pod}`,
-    },
-    { cniVersion: '1.0.0', name: `${p}-net`, type: 'bridge', ipam: { type: 'topology-ipam' } },
-  );
+  askIpam(agent.socketPath, {
+    command,
+    containerId: pod,
+    network: `${p}-net`,
+    cniArgs: `K8S_POD_NAMESPACE=${p};K8S_POD_NAME=${pod}`,
+  });
 
 const awayBlocks = async (): Promise<IPAMBlock[]> =>
   (await resources.blocks.list({ labelSelector: `${labels.pool}=${away.name}` })).items;

@@ -2,6 +2,8 @@
 import type { Logger } from '../../common/index.js';
 import type { NodeAddressCache } from '../all-nodes.js';
 import type { LevelTriggered } from '../level-triggered.js';
+import { syncEvents } from '../sync-events.js';
+import type { EventRecorder } from '../../runtime/index.js';
 import { nftRuleset } from './nft.js';
 import { natTableName } from './plan.js';
 import { NatSources, type PoolCache } from './sources.js';
@@ -13,12 +15,17 @@ export interface RunningNat {
   readonly stopped: Promise<void>;
 }
 
-/** Syncs the table from the agent's pool cache and Node address informer, which the agent runs. */
+/**
+ * Syncs the table from the agent's pool cache and Node address informer, which the agent runs; a streak
+ * of failed syncs is a Warning Event `NatSyncFailed` on the Node, its end `NatSyncRecovered`.
+ */
 export function startNat(
+  node: string,
   pools: PoolCache,
   nodes: NodeAddressCache,
   options: { readonly netns?: string; readonly resyncMs?: number },
   log: Logger,
+  events: EventRecorder,
   signal: AbortSignal,
 ): RunningNat {
   const sync = natTableSync(
@@ -26,6 +33,12 @@ export function startNat(
     nftRuleset('inet', natTableName, options.netns),
     log.with({ natOutgoing: true }),
     options.resyncMs,
+    syncEvents({
+      recorder: events,
+      node,
+      what: 'natOutgoing table',
+      reasons: { failed: 'NatSyncFailed', recovered: 'NatSyncRecovered' },
+    }),
   );
   return { sync, stopped: sync.run(signal) };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/index.js';
+import { type ManualTriggers, manualTriggers, runLoopOnce, startLoop } from '../testing.js';
 import type { NatRuleset } from './nft.js';
 import type { NatPool } from './plan.js';
 import type { NatInputs } from './sources.js';
@@ -27,16 +28,11 @@ class FakeRuleset implements NatRuleset {
   }
 }
 
-function inputs(pools: NatPool[]): NatInputs & { change(): void } {
-  const handlers: (() => void)[] = [];
+function inputs(pools: NatPool[]): NatInputs & ManualTriggers {
   return {
-    synced: Promise.resolve(),
-    onChange: (handler) => handlers.push(handler),
+    ...manualTriggers(),
     pools: () => pools,
     nodeAddresses: () => [{ name: 'a', addresses: ['192.168.5.1'] }],
-    change: () => {
-      for (const handler of handlers) handler();
-    },
   };
 }
 
@@ -48,37 +44,25 @@ describe('natTableSync', () => {
     const pools = [{ name: 'a', cidr: '10.1.0.0/16', natOutgoing: true }];
     const from = inputs(pools);
     const ruleset = new FakeRuleset();
-    const stop = new AbortController();
     const sync = natTableSync(from, ruleset, silentLogger, 3_600_000);
-    const running = sync.run(stop.signal);
-    await sync.firstSync;
-    await sync.settled();
+    const loop = await startLoop(sync, from);
     expect(sources(ruleset)).toEqual(['10.1.0.0/16']);
 
     pools.push({ name: 'b', cidr: '10.2.0.0/16', natOutgoing: true });
     ruleset.refuseNext = true;
-    from.change();
-    await sync.settled();
+    await loop.change();
     expect(sync.lastError).toMatch(/not permitted/);
     expect(sources(ruleset)).toEqual(['10.1.0.0/16']);
 
-    from.change();
-    await sync.settled();
+    await loop.change();
     expect(sync.lastError).toBeUndefined();
     expect(sources(ruleset)).toEqual(['10.1.0.0/16', '10.2.0.0/16']);
-    from.change();
-    await sync.settled();
-    stop.abort();
-    await running;
+    await loop.change();
+    await loop.stop();
     expect(ruleset.writes).toBe(2);
 
-    const again = natTableSync(inputs(pools), ruleset, silentLogger);
-    const restop = new AbortController();
-    const rerunning = again.run(restop.signal);
-    await again.firstSync;
-    await again.settled();
-    restop.abort();
-    await rerunning;
+    const again = inputs(pools);
+    await runLoopOnce(natTableSync(again, ruleset, silentLogger), again);
     expect(ruleset.writes).toBe(2);
   });
 
@@ -86,25 +70,18 @@ describe('natTableSync', () => {
     const pools = [{ name: 'a', cidr: '10.1.0.0/16', natOutgoing: true }];
     const from = inputs(pools);
     const ruleset = new FakeRuleset();
-    const stop = new AbortController();
-    const sync = natTableSync(from, ruleset, silentLogger, 3_600_000);
-    const running = sync.run(stop.signal);
-    await sync.firstSync;
-    await sync.settled();
+    const loop = await startLoop(natTableSync(from, ruleset, silentLogger, 3_600_000), from);
     expect([ruleset.reads, ruleset.writes]).toEqual([1, 1]);
 
     pools.push({ name: 'b', cidr: '10.2.0.0/16', natOutgoing: true });
-    from.change();
-    await sync.settled();
+    await loop.change();
     expect([ruleset.reads, ruleset.writes]).toEqual([1, 2]);
     expect(sources(ruleset)).toEqual(['10.1.0.0/16', '10.2.0.0/16']);
 
     ruleset.table = undefined;
-    from.change();
-    await sync.settled();
+    await loop.change();
     expect([ruleset.reads, ruleset.writes]).toEqual([2, 3]);
     expect(sources(ruleset)).toEqual(['10.1.0.0/16', '10.2.0.0/16']);
-    stop.abort();
-    await running;
+    await loop.stop();
   });
 });

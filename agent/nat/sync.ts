@@ -7,7 +7,7 @@
  * change's way to the kernel short.
  */
 import type { Logger } from '../../common/index.js';
-import { LevelTriggered } from '../level-triggered.js';
+import { LevelTriggered, type RunFailure } from '../level-triggered.js';
 import type { NatRuleset } from './nft.js';
 import { natSyncAdvice } from './nft-json.js';
 import { desiredNatTable } from './plan.js';
@@ -19,6 +19,7 @@ export function natTableSync(
   ruleset: NatRuleset,
   log: Logger,
   resyncMs = 30_000,
+  report?: (failure: RunFailure) => void,
 ): LevelTriggered {
   let lastProblems = '';
   /** The table last seen installed, by reading it or by writing it; undefined after a failure. */
@@ -48,6 +49,11 @@ export function natTableSync(
       if (differences.length > 0) await replace(desired.table, differences);
       else installed = JSON.stringify(desired.table);
     },
-    failures: { log, what: 'natOutgoing table', advice: natSyncAdvice },
+    failures: {
+      log,
+      what: 'natOutgoing table',
+      advice: natSyncAdvice,
+      ...(report === undefined ? {} : { report }),
+    },
   });
 }

@@ -3,6 +3,8 @@ import { errorMessage, type Logger } from '../../common/index.js';
 import type { IpamResources } from '../../allocator/index.js';
 import type { NodeAddressCache } from '../all-nodes.js';
 import type { LevelTriggered } from '../level-triggered.js';
+import { syncEvents } from '../sync-events.js';
+import type { EventRecorder } from '../../runtime/index.js';
 import { ipRouteTable } from './iproute.js';
 import { RouteSources } from './sources.js';
 import { routeSync } from './sync.js';
@@ -17,13 +19,17 @@ export interface RunningRoutes {
   readonly stopped: Promise<void>;
 }
 
-/** Syncs the routes from informers of its own and the agent's Node address informer, which the agent runs. */
+/**
+ * Syncs the routes from informers of its own and the agent's Node address informer, which the agent runs;
+ * a streak of failed syncs is a Warning Event `RouteSyncFailed` on the Node, its end `RouteSyncRecovered`.
+ */
 export function startRoutes(
   node: string,
   resources: IpamResources,
   nodes: NodeAddressCache,
   options: { readonly netns?: string; readonly resyncMs?: number },
   log: Logger,
+  events: EventRecorder,
   signal: AbortSignal,
 ): RunningRoutes {
   const routeLog = log.with({ routes: true });
@@ -36,6 +42,12 @@ export function startRoutes(
     table: ipRouteTable(options.netns),
     log: routeLog,
     ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
+    report: syncEvents({
+      recorder: events,
+      node,
+      what: 'routes',
+      reasons: { failed: 'RouteSyncFailed', recovered: 'RouteSyncRecovered' },
+    }),
   });
   const stopped = Promise.all([sources.run(signal), sync.run(signal)]).then(() => undefined);
   return { sync, problems: () => sources.problems(), stopped };

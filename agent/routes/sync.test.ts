@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/index.js';
+import { type ManualTriggers, manualTriggers, runLoopOnce, startLoop } from '../testing.js';
 import type { RouteTable } from './iproute.js';
 import { type InstalledRoute, type RouteChanges, routeKey, routeProtocol } from './plan.js';
 import { type RouteInputs, routeSync } from './sync.js';
@@ -25,17 +26,12 @@ class FakeTable implements RouteTable {
   }
 }
 
-function inputs(blocks: { cidr: string; node: string }[]): RouteInputs & { change(): void } {
-  const handlers: (() => void)[] = [];
+function inputs(blocks: { cidr: string; node: string }[]): RouteInputs & ManualTriggers {
   return {
-    synced: Promise.resolve(),
-    onChange: (handler) => handlers.push(handler),
+    ...manualTriggers(),
     heldBlocks: () => blocks,
     nodeInternalIps: () => [{ name: 'b', internalIps: ['192.168.5.2'] }],
     borrowedAddresses: () => [],
-    change: () => {
-      for (const handler of handlers) handler();
-    },
   };
 }
 
@@ -47,36 +43,25 @@ describe('routeSync', () => {
     const blocks = [{ cidr: '10.0.0.0/26', node: 'a' }];
     const sources = inputs(blocks);
     const table = new FakeTable();
-    const stop = new AbortController();
     const sync = routeSync({ node: 'a', sources, table, log: silentLogger, resyncMs: 3_600_000 });
-    const running = sync.run(stop.signal);
-    await sync.firstSync;
-    await sync.settled();
+    const loop = await startLoop(sync, sources);
     expect(dsts(table)).toEqual(['blackhole 10.0.0.0/26']);
 
     blocks.push({ cidr: '10.0.0.64/26', node: 'b' });
     table.refuseNext = true;
-    sources.change();
-    await sync.settled();
+    await loop.change();
     expect(sync.lastError).toMatch(/not permitted/);
     expect(sync.failures).toBe(1);
     expect(dsts(table)).toEqual(['blackhole 10.0.0.0/26']);
 
-    sources.change();
-    await sync.settled();
+    await loop.change();
     expect(sync.lastError).toBeUndefined();
     expect(dsts(table)).toEqual(['blackhole 10.0.0.0/26', 'via 10.0.0.64/26']);
-    stop.abort();
-    await running;
+    await loop.stop();
 
     const writes = table.writes;
-    const again = routeSync({ node: 'a', sources: inputs(blocks), table, log: silentLogger });
-    const restop = new AbortController();
-    const rerunning = again.run(restop.signal);
-    await again.firstSync;
-    await again.settled();
-    restop.abort();
-    await rerunning;
+    const again = inputs(blocks);
+    await runLoopOnce(routeSync({ node: 'a', sources: again, table, log: silentLogger }), again);
     expect(table.writes).toBe(writes);
   });
 });

@@ -4,7 +4,7 @@
  * scratch, read from the kernel and diffed; only the difference is written.
  */
 import type { Logger } from '../../common/index.js';
-import { LevelTriggered, type Triggers } from '../level-triggered.js';
+import { LevelTriggered, type RunFailure, type Triggers } from '../level-triggered.js';
 import type { RouteTable } from './iproute.js';
 import {
   type BorrowedAddress,
@@ -28,6 +28,8 @@ export interface RouteSyncOptions {
   readonly table: RouteTable;
   readonly log: Logger;
   readonly resyncMs?: number;
+  /** Told how each run ended (Events on the Node). */
+  readonly report?: (failure: RunFailure) => void;
 }
 
 export function routeSync({
@@ -36,13 +38,14 @@ export function routeSync({
   table,
   log,
   resyncMs = 30_000,
+  report,
 }: RouteSyncOptions): LevelTriggered {
   /** The problems and blocked routes last logged. */
   let lastSaid = '';
   return new LevelTriggered({
     triggers: sources,
     resyncMs,
-    failures: { log, what: 'routes', advice: routeSyncAdvice },
+    failures: { log, what: 'routes', advice: routeSyncAdvice, ...(report === undefined ? {} : { report }) },
     syncOnce: async () => {
       const desired = desiredRoutes(
         node,
