@@ -59,6 +59,11 @@ const hostLocalSubnet = '10.78.0.0/16';
 /** After a conflist is renamed into place, before the warm-up pod: containerd reloads on the event. */
 const settleMs = 2000;
 const startTimeoutMs = 180_000;
+/**
+ * A trial of single pods starts this many, one after another (each once the previous runs, which stays):
+ * enough samples for a p90 at the default repetitions, for a few seconds each.
+ */
+const roundsOf = (pods: number): number => (pods === 1 ? 5 : 1);
 
 type BenchPod = Pod & { spec: Record<string, unknown> };
 
@@ -292,17 +297,19 @@ async function main(): Promise<void> {
         current = trial.network;
       }
       loads.push(os.loadavg()[0] ?? Number.NaN);
-      const latencies = await startPods(api, trial.pods);
-      inNetwork(setups[trial.network], latencies, trial.network);
-      await deletePods(api);
       const cell = cellOf(trial.pods, trial.network);
-      cell.toSandbox.push(...latencies.map((latency) => latency.toSandbox));
-      cell.toRunning.push(...latencies.map((latency) => latency.toRunning));
-      cell.toAddress.push(...latencies.map((latency) => latency.toAddress));
-      cell.lastRunning.push(Math.max(...latencies.map((latency) => latency.toRunning)));
+      for (let round = 0; round < roundsOf(trial.pods); round++) {
+        const latencies = await startPods(api, trial.pods);
+        inNetwork(setups[trial.network], latencies, trial.network);
+        cell.toSandbox.push(...latencies.map((latency) => latency.toSandbox));
+        cell.toRunning.push(...latencies.map((latency) => latency.toRunning));
+        cell.toAddress.push(...latencies.map((latency) => latency.toAddress));
+        cell.lastRunning.push(Math.max(...latencies.map((latency) => latency.toRunning)));
+      }
+      await deletePods(api);
       process.stderr.write(
-        `trial ${String(index + 1)}/${String(plan.length)}: ${String(trial.pods)} pods on ${trial.network}, ` +
-          `median to Running ${median(latencies.map((latency) => latency.toRunning)).toFixed(0)} ms (load ${(loads.at(-1) ?? 0).toFixed(2)})\n`,
+        `trial ${String(index + 1)}/${String(plan.length)}: ${String(trial.pods)} pods at once on ${trial.network}, ` +
+          `median to Running so far ${median(cell.toRunning).toFixed(0)} ms (load ${(loads.at(-1) ?? 0).toFixed(2)})\n`,
       );
     }
     report(cells, {
@@ -330,7 +337,9 @@ function report(
       `${median(loads).toFixed(2)} median, ${(loads[0] ?? 0).toFixed(2)}–${(loads.at(-1) ?? 0).toFixed(2)})\n`,
   );
   console.log(
-    'Milliseconds from the ADDED event of a pod to the first event showing it so, median / p90 (p90 from 10 samples up).\n',
+    "Milliseconds from a pod's ADDED event to the first event showing the state, as this process's watches " +
+      'received them; median / p90 over every pod of every repetition (a p90 from 10 samples up). The slowest ' +
+      'of a batch: the median over repetitions of its last pod to Running.\n',
   );
   console.log('| pods at once | to | topology-ipam | host-local | ratio of medians | samples per network |');
   console.log('| --- | --- | --- | --- | --- | --- |');
