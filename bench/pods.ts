@@ -95,6 +95,19 @@ interface Api {
 }
 
 /**
+ * The API server closed a watch before the pods had started (it drops a watcher that falls behind, as
+ * this process can on a loaded machine): the events missed would come late on a new watch, so the
+ * trial is run again instead.
+ */
+class WatchEnded extends Error {
+  override readonly name = 'WatchEnded';
+  constructor() {
+    super('the API server closed a watch before the pods had started');
+  }
+}
+const attemptsPerTrial = 3;
+
+/**
  * Creates `count` pods at once and waits until each is Running with an address, watching the pods and
  * their `Pulled` events from before the creation.
  */
@@ -152,6 +165,7 @@ async function startPods(api: Api, count: number): Promise<PodLatency[]> {
       ...watches.map((watch) => watch.then(() => 'a watch ended' as const)),
       sleep(startTimeoutMs, 'timed out' as const, { ref: false }),
     ]);
+    if (outcome === 'a watch ended') throw new WatchEnded();
     if (outcome !== 'started')
       throw new Error(`pods ${names.join(', ')} not all Running with an address: ${outcome}`);
   } finally {
@@ -195,6 +209,7 @@ async function switchTo(
   setups: Record<Network, NetworkSetup>,
   from: Network | undefined,
   network: Network,
+  onRetry: (attempt: number) => void,
 ): Promise<void> {
   if (from !== undefined) {
     await eventually(async () => (await setups[from].released()) || undefined, {
@@ -204,8 +219,32 @@ async function switchTo(
   }
   await node.useConflist(setups[network].conflist);
   await sleep(settleMs);
-  inNetwork(setups[network], await startPods(api, 1), network);
-  await deletePods(api);
+  const [warmUp = []] = await runTrial(api, 1, 1, onRetry);
+  inNetwork(setups[network], warmUp, network);
+}
+
+/**
+ * `rounds` batches of `pods` pods one after another, then every pod deleted; run again from the start
+ * when a watch ended under it (`onRetry` hears of each attempt after the first).
+ */
+async function runTrial(
+  api: Api,
+  pods: number,
+  rounds: number,
+  onRetry: (attempt: number) => void,
+): Promise<PodLatency[][]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const batches: PodLatency[][] = [];
+      for (let round = 0; round < rounds; round++) batches.push(await startPods(api, pods));
+      return batches;
+    } catch (error) {
+      if (!(error instanceof WatchEnded) || attempt === attemptsPerTrial) throw error;
+      onRetry(attempt + 1);
+    } finally {
+      await deletePods(api);
+    }
+  }
 }
 
 interface Cell {
@@ -289,24 +328,28 @@ async function main(): Promise<void> {
       return cell;
     };
     const loads: number[] = [];
+    const redone: string[] = [];
     const startedAt = Date.now();
     let current: Network | undefined;
     for (const [index, trial] of plan.entries()) {
       if (trial.network !== current) {
-        await switchTo(node, api, setups, current, trial.network);
+        await switchTo(node, api, setups, current, trial.network, (attempt) => {
+          redone.push(`the warm-up on ${trial.network} (attempt ${String(attempt)})`);
+        });
         current = trial.network;
       }
       loads.push(os.loadavg()[0] ?? Number.NaN);
+      const rounds = await runTrial(api, trial.pods, roundsOf(trial.pods), (attempt) => {
+        redone.push(`${String(trial.pods)} on ${trial.network} (attempt ${String(attempt)})`);
+      });
       const cell = cellOf(trial.pods, trial.network);
-      for (let round = 0; round < roundsOf(trial.pods); round++) {
-        const latencies = await startPods(api, trial.pods);
+      for (const latencies of rounds) {
         inNetwork(setups[trial.network], latencies, trial.network);
         cell.toSandbox.push(...latencies.map((latency) => latency.toSandbox));
         cell.toRunning.push(...latencies.map((latency) => latency.toRunning));
         cell.toAddress.push(...latencies.map((latency) => latency.toAddress));
         cell.lastRunning.push(Math.max(...latencies.map((latency) => latency.toRunning)));
       }
-      await deletePods(api);
       process.stderr.write(
         `trial ${String(index + 1)}/${String(plan.length)}: ${String(trial.pods)} pods at once on ${trial.network}, ` +
           `median to Running so far ${median(cell.toRunning).toFixed(0)} ms (load ${(loads.at(-1) ?? 0).toFixed(2)})\n`,
@@ -317,6 +360,7 @@ async function main(): Promise<void> {
       mainPlugin: main.type,
       minutes: (Date.now() - startedAt) / 60_000,
       loads,
+      redone,
     });
   } finally {
     client.close();
@@ -326,7 +370,13 @@ async function main(): Promise<void> {
 
 function report(
   cells: ReadonlyMap<string, Cell>,
-  run: { repetitions: number; mainPlugin: string; minutes: number; loads: readonly number[] },
+  run: {
+    repetitions: number;
+    mainPlugin: string;
+    minutes: number;
+    loads: readonly number[];
+    redone: readonly string[];
+  },
 ): void {
   const ms = (value: number | undefined) => (value === undefined ? '–' : value.toFixed(0));
   const both = (summary: Summary) => `${ms(summary.median)} / ${ms(summary.p90)}`;
@@ -361,6 +411,8 @@ function report(
       );
     }
   }
+  if (run.redone.length > 0)
+    console.log(`\nTrials run again after the API server closed a watch: ${run.redone.join(', ')}.`);
 }
 
 await main();
