@@ -12,7 +12,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{allocator,api,common,runtime,kube,kubectl-ipam,selector,ipam,operator,cni,agent,charts,installer,local-cluster,test,scripts,chaos}/**/*.test.ts',
+            '{allocator,api,common,runtime,kube,kubectl-ipam,selector,ipam,operator,cni,agent,charts,installer,local-cluster,test,scripts,chaos,bench}/**/*.test.ts',
           ],
           exclude: ['**/*.cluster.test.ts', '**/*.tools.test.ts', '**/*.node.test.ts', '**/node_modules/**'],
         },

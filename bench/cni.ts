@@ -29,7 +29,7 @@ import { ControlPlane } from '../local-cluster/control-plane.js';
 import { installCrds } from '../local-cluster/crds.js';
 import { createAllocatablePool } from '../local-cluster/pools.js';
 import { freePort } from '../local-cluster/ports.js';
-import { median } from './measure.js';
+import { median, percentile } from './measure.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const hostLocal = '/usr/lib/cni/host-local';
@@ -39,11 +39,6 @@ type Level = (typeof levels)[number];
 const rounds: Record<Level, number> = { 1: 40, 10: 6, 50: 2 };
 const runs = 3;
 const node = 'bench-node';
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
 
 type Command = 'ADD' | 'DEL';
 /** `slot` names the pod: the same in every round, as a node's pods come and go under their own names. */

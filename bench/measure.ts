@@ -19,6 +19,18 @@ export function median(values: readonly number[]): number {
   return (lower + upper) / 2;
 }
 
+/**
+ * The nearest-rank percentile: the smallest sample with at least `p` percent of the samples at or below
+ * it, so always one of the samples (no interpolation between two runs that both happened).
+ */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) throw new RangeError('percentile of an empty list');
+  if (!(p > 0 && p <= 100)) throw new RangeError(`percentile ${String(p)} is not in (0, 100]`);
+  const sorted = [...values].sort((a, b) => a - b);
+  // p × n first, so a whole rank stays whole: (7 / 100) × 100 is 7.000000000000001, one rank too far.
+  return sorted[Math.ceil((p * sorted.length) / 100) - 1] ?? Number.NaN;
+}
+
 /** Runs `run` `warmups` times untimed, then `runs` times timed; returns the median and spread. */
 export async function measure(
   name: string,

@@ -16,7 +16,7 @@ import { agentNodeFlags } from '../../agent/settings.js';
 import { type InstalledPlugin, agentSettings, agentSocket, debianPlugins } from '../../cni/testing.js';
 import { buildForwarder } from '../../cni/build.js';
 import { pluginName } from '../../common/index.js';
-import { installOnce, installerSettings } from '../../installer/index.js';
+import { copyIfChanged, installOnce, installerSettings, writeIfChanged } from '../../installer/index.js';
 import { componentArgs } from '../operator-process.js';
 import { freePort } from '../ports.js';
 import { spawnServer, startReaper } from '../processes.js';
@@ -57,6 +57,18 @@ export interface NodeOptions {
    */
   readonly reaper?: boolean;
   readonly readyTimeoutMs?: number;
+}
+
+/** A CNI network configuration list, as the node's CNI folder holds it. */
+export interface Conflist {
+  readonly cniVersion: string;
+  readonly name: string;
+  readonly plugins: readonly {
+    readonly type: string;
+    readonly ipam?: { readonly type?: string; readonly [key: string]: unknown };
+    readonly [key: string]: unknown;
+  }[];
+  readonly [key: string]: unknown;
 }
 
 export interface NodePaths {
@@ -137,6 +149,38 @@ export class RealNode {
   stop(): void {
     execFileSync('bash', [cleanScript, this.options.stateDir], { stdio: 'ignore' });
     for (const child of this.children) child.kill('SIGKILL');
+  }
+
+  /**
+   * The conflist containerd uses: of the files in the CNI folder that libcni reads, the first by name
+   * (containerd 1.6 loads that one only).
+   */
+  conflist(): { readonly file: string; readonly json: Conflist } {
+    const [name] = fs
+      .readdirSync(this.paths.cniNetDir)
+      .filter((entry) => ['.conf', '.conflist', '.json'].includes(path.extname(entry)))
+      .sort();
+    if (name === undefined) throw new Error(`no conflist in ${this.paths.cniNetDir}`);
+    const file = path.join(this.paths.cniNetDir, name);
+    return { file, json: JSON.parse(fs.readFileSync(file, 'utf8')) as Conflist };
+  }
+
+  /**
+   * Puts `conflist` in place of the one containerd uses, for a benchmark that compares pod networks on
+   * this node: the Debian plugins it names that the node lacks are copied in first, then it is written
+   * beside the old file and renamed over it, which containerd 1.6 reloads on (as the installer writes).
+   * Pods started before keep the network they have, but containerd tears each down with the conflist
+   * in place then: delete them first.
+   */
+  async useConflist(conflist: Conflist): Promise<void> {
+    const types = conflist.plugins.flatMap((plugin) =>
+      plugin.ipam?.type === undefined ? [plugin.type] : [plugin.type, plugin.ipam.type],
+    );
+    for (const type of new Set(types)) {
+      const installed = path.join(this.paths.cniBinDir, type);
+      if (!fs.existsSync(installed)) await copyIfChanged(path.join(debianPlugins, type), installed, 0o755);
+    }
+    await writeIfChanged(this.conflist().file, `${JSON.stringify(conflist, null, 2)}\n`, 0o644);
   }
 
   /** Debian's bridge and the loopback every sandbox gets, as a node's image brings them. */
