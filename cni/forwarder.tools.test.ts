@@ -3,7 +3,6 @@
  * a unix socket that records what it receives and answers as told: the forwarder carries env and stdin
  * there and the reply back unchanged, and fails with code 11 whenever no proper reply arrives.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,13 +17,8 @@ import {
 } from '../agent/protocol.js';
 import { buildForwarder } from './build.js';
 import { type StandInAgent, type StandInAnswer, startStandInAgent } from './stand-in-agent.js';
+import { type ProcessOutcome, runWithStdin } from './testing.js';
 import { versionInfo } from './versions.js';
-
-interface Outcome {
-  readonly exitCode: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 let executable: string;
 let buildDir: string;
@@ -57,24 +51,8 @@ function forward(
   env: Record<string, string>,
   stdin: string,
   { keepStdinOpen = false } = {},
-): Promise<Outcome> {
-  const child = spawn(executable, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  child.stdin.on('error', () => undefined);
-  child.stdin.write(stdin);
-  if (!keepStdinOpen) child.stdin.end();
-  const hang = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (exitCode) => {
-      clearTimeout(hang);
-      child.stdin.destroy();
-      resolve({ exitCode, stdout, stderr });
-    });
-  });
+): Promise<ProcessOutcome> {
+  return runWithStdin(executable, env, stdin, { keepStdinOpen });
 }
 
 const add = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/c1', CNI_IFNAME: 'eth0' };
@@ -88,7 +66,12 @@ function config(ipam: Record<string, unknown>, cniVersion: unknown = '1.0.0'): s
   });
 }
 
-function cniError(outcome: Outcome): { cniVersion: string; code: number; msg: string; details: string } {
+function cniError(outcome: ProcessOutcome): {
+  cniVersion: string;
+  code: number;
+  msg: string;
+  details: string;
+} {
   return JSON.parse(outcome.stdout) as { cniVersion: string; code: number; msg: string; details: string };
 }
 

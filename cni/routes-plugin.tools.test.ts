@@ -5,7 +5,7 @@
  * routes via the link-local gateways, idempotently, checks them, and passes prevResult on with them.
  * Needs root and iproute2: without them the test fails saying what to install, it is never skipped.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,14 +14,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { routesPluginName } from '../common/index.js';
 import { buildForwarder } from './build.js';
 import { linkLocalGateways } from './result.js';
-import { missingNamespacePrerequisites } from './testing.js';
+import { type ProcessOutcome, missingNamespacePrerequisites, runWithStdin } from './testing.js';
 import { versionInfo } from './versions.js';
-
-interface Outcome {
-  readonly exitCode: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 let buildDir: string;
 let plugin: string;
@@ -95,30 +89,21 @@ function run(
   command: string,
   config: Record<string, unknown> | string,
   { env = {}, keepStdinOpen = false }: { env?: Record<string, string>; keepStdinOpen?: boolean } = {},
-): Promise<Outcome> {
-  const child = spawn(plugin, [], {
-    env: { CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: netns, CNI_IFNAME: 'eth0', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  child.stdin.on('error', () => undefined);
-  child.stdin.write(typeof config === 'string' ? config : JSON.stringify(config));
-  if (!keepStdinOpen) child.stdin.end();
-  const hang = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (exitCode) => {
-      clearTimeout(hang);
-      child.stdin.destroy();
-      resolve({ exitCode, stdout, stderr });
-    });
-  });
+): Promise<ProcessOutcome> {
+  return runWithStdin(
+    plugin,
+    { CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: netns, CNI_IFNAME: 'eth0', ...env },
+    typeof config === 'string' ? config : JSON.stringify(config),
+    { keepStdinOpen },
+  );
 }
 
-function cniError(outcome: Outcome): { cniVersion: string; code: number; msg: string; details: string } {
+function cniError(outcome: ProcessOutcome): {
+  cniVersion: string;
+  code: number;
+  msg: string;
+  details: string;
+} {
   expect(outcome.exitCode, outcome.stdout).toBe(1);
   return JSON.parse(outcome.stdout) as { cniVersion: string; code: number; msg: string; details: string };
 }

@@ -73,6 +73,41 @@ export function chainedRoutesPlugin(
   };
 }
 
+export interface ProcessOutcome {
+  readonly exitCode: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `executable` as a runtime runs a plugin: `env` alone, `stdin` written. With `keepStdinOpen` a
+ * program that reads stdin to its end hangs (until killed after 20 s), so the test sees it did not read.
+ */
+export function runWithStdin(
+  executable: string,
+  env: NodeJS.ProcessEnv,
+  stdin: string,
+  { keepStdinOpen = false } = {},
+): Promise<ProcessOutcome> {
+  const child = spawn(executable, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdin.on('error', () => undefined);
+  child.stdin.write(stdin);
+  if (!keepStdinOpen) child.stdin.end();
+  const hang = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (exitCode) => {
+      clearTimeout(hang);
+      child.stdin.destroy();
+      resolve({ exitCode, stdout, stderr });
+    });
+  });
+}
+
 /** Where Debian's containernetworking-plugins package puts the reference plugins (bridge...). */
 export const debianPlugins = '/usr/lib/cni';
 
