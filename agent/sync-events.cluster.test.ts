@@ -21,30 +21,7 @@ let dir: string;
 let admin: AdminClients;
 let agent: RunningAgent | undefined;
 
-interface NodeEvent {
-  type: string;
-  reason: string;
-  message: string;
-  count: number;
-  involvedObject: { kind: string; name: string };
-}
-
-function nodeEvents(): NodeEvent[] {
-  const list = JSON.parse(
-    cluster.kubectl([
-      'get',
-      'events',
-      '-n',
-      'default',
-      '--field-selector',
-      `involvedObject.name=${node}`,
-      '-o',
-      'json',
-    ]),
-  ) as { items: NodeEvent[] };
-  return list.items;
-}
-const withReason = (reason: string) => nodeEvents().filter((event) => event.reason === reason);
+const withReason = (reason: string) => cluster.events(`involvedObject.name=${node},reason=${reason}`);
 /** The Events of `reason` once there is one. */
 const recorded = (reason: string) =>
   eventually(() => {

@@ -340,8 +340,8 @@ function checkSelector(
     errors.push({
       code: which.invalid,
       field: which.field,
-      message: `cannot parse selector ${JSON.stringify(text)}: expected ${error.expected} at position ${error.position}`,
-      position: error.position,
+      message: `cannot parse selector ${JSON.stringify(text)}: expected ${error.expected} at position ${error.offset}`,
+      position: error.offset,
       offset: error.offset,
       length: error.length,
       expected: error.expected,

@@ -17,6 +17,16 @@ export interface ClusterTestContext {
    * objects there), one `reason: message` line each.
    */
   eventsAbout(name: string): string;
+  /** The Events in `default` matching `fieldSelector` (`reason=Malformed`, `involvedObject.name=n1`). */
+  events(fieldSelector: string): ClusterEvent[];
+}
+
+export interface ClusterEvent {
+  readonly type: string;
+  readonly reason: string;
+  readonly message: string;
+  readonly count: number;
+  readonly involvedObject: { readonly kind?: string; readonly name: string };
 }
 
 export function clusterTestContext(testFileUrl: string): ClusterTestContext {
@@ -62,5 +72,11 @@ export function clusterTestContext(testFileUrl: string): ClusterTestContext {
         '-o',
         'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}',
       ]),
+    events: (fieldSelector) =>
+      (
+        JSON.parse(
+          kubectl(['get', 'events', '-n', 'default', '--field-selector', fieldSelector, '-o', 'json']),
+        ) as { items: ClusterEvent[] }
+      ).items,
   };
 }

@@ -151,19 +151,9 @@ describe('malformed objects stored before the CRDs were strict', () => {
     ]);
     const events = await eventually(
       () => {
-        const listed = JSON.parse(
-          cluster.kubectl([
-            'get',
-            'events',
-            '-n',
-            'default',
-            '--field-selector',
-            'reason=Malformed',
-            '-o',
-            'json',
-          ]),
-        ) as { items: { involvedObject: { name: string; kind?: string }; type: string; message: string }[] };
-        const ours = listed.items.filter((event) => expected.has(event.involvedObject.name));
+        const ours = cluster
+          .events('reason=Malformed')
+          .filter((event) => expected.has(event.involvedObject.name));
         return ours.length >= expected.size ? ours : undefined;
       },
       { timeoutMs: 60_000 },
@@ -183,21 +173,7 @@ describe('malformed objects stored before the CRDs were strict', () => {
 
   it('an IPReservation with entries that do not parse: a Warning Event on it naming each entry and why, and counted', async () => {
     const event = await eventually(
-      () => {
-        const listed = JSON.parse(
-          cluster.kubectl([
-            'get',
-            'events',
-            '-n',
-            'default',
-            '--field-selector',
-            `reason=Malformed,involvedObject.name=${reservation.metadata.name}`,
-            '-o',
-            'json',
-          ]),
-        ) as { items: { involvedObject: { kind?: string }; type: string; message: string }[] };
-        return listed.items[0];
-      },
+      () => cluster.events(`reason=Malformed,involvedObject.name=${reservation.metadata.name}`)[0],
       { timeoutMs: 60_000 },
     );
     expect(event).toMatchObject({ type: 'Warning', involvedObject: { kind: 'IPReservation' } });

@@ -40,32 +40,28 @@ export interface SelectorParseErrorDetail {
 }
 
 /**
- * A selector that is not valid Calico syntax. `position` is a 0-based offset into `input`: where the parser
- * stopped, so the error's span is that point (`offset`, `length` 0).
+ * A selector that is not valid Calico syntax. `offset` is 0-based into `input`: where the parser stopped,
+ * so the error's span is that point (`length` 0).
  */
 export class SelectorParseError extends Error implements ParseError<typeof SELECTOR_PARSE_ERROR> {
   override readonly name = 'SelectorParseError';
   readonly code = SELECTOR_PARSE_ERROR;
   readonly input: string;
-  readonly position: number;
+  readonly offset: number;
   readonly expected: SelectorExpectation;
   readonly length = 0;
 
   constructor(
     input: string,
-    position: number,
+    offset: number,
     expected: SelectorExpectation,
     detail: SelectorParseErrorDetail = {},
   ) {
     const after = detail.after === undefined ? '' : ` after ${detail.after}`;
     const note = detail.note === undefined ? '' : ` (${detail.note})`;
-    super(`expected ${expected}${after} at ${position}${note}`);
+    super(`expected ${expected}${after} at ${offset}${note}`);
     this.input = input;
-    this.position = position;
+    this.offset = offset;
     this.expected = expected;
-  }
-
-  get offset(): number {
-    return this.position;
   }
 }

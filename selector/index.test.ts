@@ -35,7 +35,7 @@ describe('public API', () => {
       name: 'SelectorParseError',
       code: 'SELECTOR_PARSE',
       input: 'rack =~ "x"',
-      position: 5,
+      offset: 5,
       expected: 'operator',
       message: 'expected operator after label "rack" at 5',
     });
@@ -62,7 +62,7 @@ describe('SelectorParseError as a parse error', () => {
     ['has(', 4],
   ])('%j: the span is the point where the parser stopped, %i', (input, offset) => {
     expect(() => parseSelector(input)).toThrow(
-      expect.objectContaining({ code: 'SELECTOR_PARSE', input, offset, position: offset, length: 0 }),
+      expect.objectContaining({ code: 'SELECTOR_PARSE', input, offset, length: 0 }),
     );
   });
 });

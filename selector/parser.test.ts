@@ -93,7 +93,7 @@ describe('parse: valid selectors and their canonical form', () => {
     const nested = (depth: number): string => `${'('.repeat(depth)}a == "b"${')'.repeat(depth)}`;
     expect(print(parse(nested(MAX_PAREN_DEPTH)))).toBe('a == "b"');
     expect(parseError(nested(MAX_PAREN_DEPTH + 1))).toMatchObject({
-      position: MAX_PAREN_DEPTH,
+      offset: MAX_PAREN_DEPTH,
       expected: 'at most 1000 levels of parentheses',
     });
   });
@@ -161,7 +161,7 @@ describe('parse: invalid selectors', () => {
     [`has(${long})`, 4, 'label of at most 512 characters'],
   ])('%j fails at %i expecting %j', (input, position, expected) => {
     const error = parseError(input);
-    expect({ position: error.position, expected: error.expected }).toEqual({ position, expected });
+    expect({ position: error.offset, expected: error.expected }).toEqual({ position, expected });
     expect(error.input).toBe(input);
     expect(error.message).toContain(`expected ${expected}`);
     expect(error.message).toContain(` at ${position}`);

@@ -171,10 +171,10 @@ class Parser {
   }
 
   #error(
-    position: number,
+    offset: number,
     expected: SelectorExpectation,
     detail?: SelectorParseErrorDetail,
   ): SelectorParseError {
-    return new SelectorParseError(this.#input, position, expected, detail);
+    return new SelectorParseError(this.#input, offset, expected, detail);
   }
 }

@@ -101,8 +101,8 @@ function tryParse(input: string): void {
     expect(parseSelector(canonical).toString()).toBe(canonical);
   } catch (error) {
     if (!(error instanceof SelectorParseError)) throw error;
-    expect(error.position).toBeGreaterThanOrEqual(0);
-    expect(error.position).toBeLessThanOrEqual(input.length);
+    expect(error.offset).toBeGreaterThanOrEqual(0);
+    expect(error.offset).toBeLessThanOrEqual(input.length);
   }
 }
 
