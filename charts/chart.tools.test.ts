@@ -623,6 +623,21 @@ describe('rendered with the defaults', () => {
 });
 
 describe('rendered with other values', () => {
+  it.each([
+    [true, { maxUnavailable: 1, maxSurge: 0 }],
+    [false, { maxUnavailable: 0, maxSurge: 1 }],
+  ])('with operator.hostNetwork %s, rolls the operator %o', (hostNetwork, rollingUpdate) => {
+    const deployment = findManifest(
+      renderChart(helm, { values: { operator: { hostNetwork } } }),
+      'Deployment',
+    );
+    expect(podSpec(deployment).hostNetwork).toBe(hostNetwork ? true : undefined);
+    expect((deployment.spec as { strategy: unknown }).strategy).toEqual({
+      type: 'RollingUpdate',
+      rollingUpdate,
+    });
+  });
+
   it('leaves out the webhook, its Secret and its configuration rights when disabled', () => {
     const objects = renderChart(helm, { values: { webhook: { enabled: false } } });
     expect(objects.map((object) => object.kind)).not.toContain('ValidatingWebhookConfiguration');

@@ -92,7 +92,7 @@ const operator = z.strictObject({
   hostNetwork: z
     .boolean()
     .describe(
-      'Run the operator in the host network namespace, so it does not need a pod address from the IPAM it runs (the CNI plugin can claim blocks itself, so false works too).',
+      'Run the operator in the host network namespace. It must when this chart is the pod network: pods get addresses only from pools the operator has marked Allocatable, so an operator on the pod network would wait for itself on a fresh install. Its ports (healthPort, webhook.port) are then taken on each node it runs on, so it rolls one replica at a time without a surge.',
     ),
   resources,
   podDisruptionBudget: z.strictObject({
