@@ -73,12 +73,15 @@ exec sleep infinity`,
   return { pid, address };
 }
 
-/** `binary args` run in the node's namespaces, as `nsenter` arguments (it execs, so keeps the pid). */
+/**
+ * `binary args` run in the node's namespaces, as `nsenter` arguments (it execs, so keeps the pid), in this
+ * process's working directory (entering a mount namespace would start it in `/`).
+ */
 export const inNamespaces = (
   namespaces: NodeNamespaces,
   binary: string,
   args: readonly string[],
 ): [string, string[]] => [
   'nsenter',
-  [`--target=${namespaces.pid}`, '--mount', '--net', '--', binary, ...args],
+  [`--target=${namespaces.pid}`, '--mount', '--net', `--wd=${process.cwd()}`, '--', binary, ...args],
 ];
