@@ -213,7 +213,7 @@ describe('values', () => {
       'controllerStuckSeconds must be more than apiTimeoutSeconds',
     ],
     ['a zero API time limit', { operator: { apiTimeoutSeconds: 0 } }, "at '/operator/apiTimeoutSeconds'"],
-    ['an apiServer with a path', { cni: { apiServer: 'https://x:6443/api' } }, "at '/cni/apiServer'"],
+    ['an apiServer with a path', { apiServer: 'https://x:6443/api' }, "at '/apiServer'"],
   ])('refuses %s with its path', (_what, values, message) => {
     const result = helmSync(helm, ['template', 'rel', chartDir], { values });
     expect(result.ok).toBe(false);
@@ -623,6 +623,21 @@ describe('rendered with the defaults', () => {
 });
 
 describe('rendered with other values', () => {
+  it.each([
+    [true, { maxUnavailable: 1, maxSurge: 0 }],
+    [false, { maxUnavailable: 0, maxSurge: 1 }],
+  ])('with operator.hostNetwork %s, rolls the operator %o', (hostNetwork, rollingUpdate) => {
+    const deployment = findManifest(
+      renderChart(helm, { values: { operator: { hostNetwork } } }),
+      'Deployment',
+    );
+    expect(podSpec(deployment).hostNetwork).toBe(hostNetwork ? true : undefined);
+    expect((deployment.spec as { strategy: unknown }).strategy).toEqual({
+      type: 'RollingUpdate',
+      rollingUpdate,
+    });
+  });
+
   it('leaves out the webhook, its Secret and its configuration rights when disabled', () => {
     const objects = renderChart(helm, { values: { webhook: { enabled: false } } });
     expect(objects.map((object) => object.kind)).not.toContain('ValidatingWebhookConfiguration');
@@ -764,14 +779,18 @@ describe('rendered with other values', () => {
     ['https://api.example', 'api.example', '443'],
     ['https://[fd00::1]:6443', 'fd00::1', '6443'],
     ['https://[fd00::1]', 'fd00::1', '443'],
-  ])('points the agent at cni.apiServer %s instead of the kubernetes Service', (url, host, port) => {
-    const objects = renderChart(helm, { values: { cni: { apiServer: url } } });
-    expect(envOf(agentOf(objects))).toMatchObject({
-      KUBERNETES_SERVICE_HOST: host,
-      KUBERNETES_SERVICE_PORT: port,
-    });
-    expect(envOf(installerOf(objects))).not.toHaveProperty('KUBERNETES_SERVICE_HOST');
-  });
+  ])(
+    'points the agent and the operator at apiServer %s instead of the kubernetes Service',
+    (url, host, port) => {
+      const objects = renderChart(helm, { values: { apiServer: url } });
+      for (const container of [agentOf(objects), containerOf(findManifest(objects, 'Deployment'))])
+        expect(envOf(container)).toMatchObject({
+          KUBERNETES_SERVICE_HOST: host,
+          KUBERNETES_SERVICE_PORT: port,
+        });
+      expect(envOf(installerOf(objects))).not.toHaveProperty('KUBERNETES_SERVICE_HOST');
+    },
+  );
 
   it('names another agent socket in the conflist, the agent environment and the host folder mounted', () => {
     const objects = renderChart(helm, { values: { cni: { agent: { socket: '/run/other/agent.sock' } } } });

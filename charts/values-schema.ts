@@ -92,7 +92,7 @@ const operator = z.strictObject({
   hostNetwork: z
     .boolean()
     .describe(
-      'Run the operator in the host network namespace, so it does not need a pod address from the IPAM it runs (the CNI plugin can claim blocks itself, so false works too).',
+      'Run the operator in the host network namespace. It must when this chart is the pod network: pods get addresses only from pools the operator has marked Allocatable, so an operator on the pod network would wait for itself on a fresh install. Its ports (healthPort, webhook.port) are then taken on each node it runs on, so it rolls one replica at a time without a surge.',
     ),
   resources,
   podDisruptionBudget: z.strictObject({
@@ -185,12 +185,6 @@ const cni = z.strictObject({
   image: image('CNI DaemonSet (node, the agent and installer bundles, the forwarder binary)'),
   binDir: absolutePath.describe('Host directory of CNI plugin binaries.'),
   confDir: absolutePath.describe('Host directory of CNI network configurations.'),
-  apiServer: z
-    .string()
-    .regex(/^(https:\/\/[^/]+)?$/, 'empty, or an https:// URL with no path')
-    .describe(
-      "API server URL of the node agent (it runs in the host network); empty means the kubernetes Service's address (KUBERNETES_SERVICE_HOST), which needs kube-proxy on the node.",
-    ),
   tokenExpirationSeconds: z
     .int()
     .min(600)
@@ -301,6 +295,12 @@ export const valuesSchema = z.strictObject({
   fullnameOverride: z.string().describe('Overrides the `<release>-<chart>` prefix of object names.'),
   imagePullSecrets: z.array(z.strictObject({ name: z.string() })).describe('Pull secrets for both images.'),
   commonLabels: stringMap.describe('Labels added to every object.'),
+  apiServer: z
+    .string()
+    .regex(/^(https:\/\/[^/]+)?$/, 'empty, or an https:// URL with no path')
+    .describe(
+      "API server URL of the operator and the node agent, as Calico's kubernetes-services-endpoint ConfigMap gives its components: for clusters without kube-proxy (or a replacement). Empty means the kubernetes Service's address, which the kubelet sets (KUBERNETES_SERVICE_HOST).",
+    ),
   operator,
   webhook,
   cni,

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -28,8 +29,24 @@ export interface ControlPlaneOptions {
    * nothing makes the `default` ServiceAccount, so the ServiceAccount admission plugin is off.
    */
   readonly controllers?: boolean;
+  /** Serve real nodes and their pods (local-cluster/node/cluster.ts); loopback only when absent. */
+  readonly nodeNetwork?: NodeNetwork;
   readonly readyTimeoutMs?: number;
 }
+
+/**
+ * What real nodes and their pods need of the API server, with no kube-proxy to reach it through the
+ * kubernetes Service: an address they can reach (a pod's loopback is its own), and a client certificate
+ * to the kubelets, whose `clientCAFile` is `pki/kubelet-client-ca.crt` (for `kubectl logs`/`exec`).
+ */
+export interface NodeNetwork {
+  /** Bound and advertised (the kubernetes Service's endpoint), and in the serving certificate. */
+  readonly address: string;
+}
+
+/** The CA the kubelets of a control plane with a NodeNetwork trust for client certificates. */
+export const kubeletClientCa = (stateDir: string): string =>
+  path.join(stateDir, 'pki', 'kubelet-client-ca.crt');
 
 /** What a second process needs to find and stop a detached control plane. */
 export interface ControlPlaneState {
@@ -61,7 +78,11 @@ export class ControlPlane {
   ) {}
 
   get server(): string {
-    return `https://127.0.0.1:${this.apiServerPort}`;
+    return `https://${this.address}:${this.apiServerPort}`;
+  }
+
+  get address(): string {
+    return this.options.nodeNetwork?.address ?? '127.0.0.1';
   }
 
   static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -71,6 +92,7 @@ export class ControlPlane {
     const [apiServerPort, etcdPort, etcdPeerPort] = [await freePort(), await freePort(), await freePort()];
     const adminToken = randomBytes(24).toString('hex');
     writeCredentials(stateDir, adminToken);
+    if (options.nodeNetwork) writeKubeletClientCredentials(path.join(stateDir, 'pki'));
     const kubeconfigPath = path.join(stateDir, 'kubeconfig');
     const plane = new ControlPlane(
       binaries,
@@ -114,8 +136,8 @@ export class ControlPlane {
     this.apiServer = this.spawnServer('kube-apiserver', this.binaries.kubeApiserver, [
       `--etcd-servers=http://127.0.0.1:${this.etcdPort}`,
       `--secure-port=${this.apiServerPort}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${this.address}`,
+      `--advertise-address=${this.address}`,
       // With no --tls-cert-file, kube-apiserver generates a CA and a serving cert for localhost here.
       `--cert-dir=${pki}`,
       `--token-auth-file=${path.join(pki, 'tokens.csv')}`,
@@ -129,6 +151,7 @@ export class ControlPlane {
       '--allow-privileged=true',
       '--enable-priority-and-fairness=false',
       '--profiling=false',
+      ...(this.options.nodeNetwork ? nodeNetworkFlags(pki) : []),
     ]);
     await this.waitReady(this.options.readyTimeoutMs ?? 120_000);
   }
@@ -239,6 +262,57 @@ function writeCredentials(stateDir: string, adminToken: string): void {
   fs.writeFileSync(path.join(pki, 'tokens.csv'), `${adminToken},admin,admin,"system:masters"\n`, {
     mode: 0o600,
   });
+}
+
+/**
+ * Without kube-proxy, a Service's ClusterIP leads nowhere: the API server calls webhooks at an endpoint
+ * of their Service instead. It reaches kubelets at their InternalIP (the node names do not resolve) with
+ * a client certificate; the kubelets' serving certificates are self-signed, so they are not verified.
+ */
+function nodeNetworkFlags(pki: string): string[] {
+  return [
+    '--enable-aggregator-routing=true',
+    '--kubelet-preferred-address-types=InternalIP',
+    `--kubelet-client-certificate=${path.join(pki, 'kubelet-client.crt')}`,
+    `--kubelet-client-key=${path.join(pki, 'kubelet-client.key')}`,
+  ];
+}
+
+/** A CA for the kubelets' clientCAFile and the API server's client certificate signed by it. */
+function writeKubeletClientCredentials(pki: string): void {
+  const openssl = (args: readonly string[]): void => {
+    execFileSync('openssl', args, { cwd: pki, stdio: 'pipe' });
+  };
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(
+    ['req', '-x509', ...key, '-keyout', 'kubelet-client-ca.key', '-out', 'kubelet-client-ca.crt'].concat([
+      '-days',
+      '30',
+      '-subj',
+      '/CN=kubelet-client-ca',
+    ]),
+  );
+  openssl(
+    ['req', ...key, '-keyout', 'kubelet-client.key', '-out', 'kubelet-client.csr'].concat([
+      '-subj',
+      '/O=system:masters/CN=kube-apiserver-kubelet-client',
+    ]),
+  );
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'kubelet-client.csr',
+    '-CA',
+    'kubelet-client-ca.crt',
+    '-CAkey',
+    'kubelet-client-ca.key',
+    '-CAcreateserial',
+    '-days',
+    '30',
+    '-out',
+    'kubelet-client.crt',
+  ]);
 }
 
 function writeKubeconfig(file: string, server: string, caFile: string, token: string): void {

@@ -2,7 +2,7 @@
 # Removes a real node (local-cluster/node/node.ts) and everything it left on the host. Arg: the node's STATE_DIR.
 # Order matters: the daemons first (so nothing restarts a container), then every container and shim
 # containerd recorded, then the mounts under the folder (overlay roots, network namespaces, shm), the
-# kubelet's cgroups, the node's bridge, the kernel settings the kubelet changed, what the kubelet and
+# kubelet's cgroups, the node's bridge and veth, the kernel settings the kubelet changed, what the kubelet and
 # containerd write outside any folder they are given (folders left if something else uses them), and the
 # folder last.
 [[ -d "$1" ]] || exit 0
@@ -45,7 +45,9 @@ if [[ -n "$host_id" ]]; then
     ((left)) || break
     sleep 0.5
   done
+  # The bridge of the harness's conflist, and the host's end of the node's veth (namespaces.ts).
   ip link delete "$host_id" 2>/dev/null
+  ip link delete "${host_id}v" 2>/dev/null
 fi
 if [[ -f "$dir/sysctls" ]]; then
   while read -r key value; do echo "$value" >"/proc/sys/$key"; done <"$dir/sysctls"

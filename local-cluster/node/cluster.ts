@@ -2,7 +2,8 @@
  * A local cluster with real nodes, as kind or a kubeadm cluster gives one: etcd, kube-apiserver,
  * kube-controller-manager and kube-scheduler (../control-plane.ts) and a real node (node.ts) per entry of
  * `nodes`, all under one state folder: `control-plane/` and `nodes/<name>/`. Pods are created by their
- * controllers and placed by the scheduler. One reaper runs clean-cluster.sh on the folder once the
+ * controllers and placed by the scheduler. There is no kube-proxy: the API server and each node have an
+ * address of their own (address.ts) that pods reach, and the API server calls webhooks at their pods. One reaper runs clean-cluster.sh on the folder once the
  * process that started it is gone, however it went; `npm run node:up` starts one that outlives it.
  */
 import { execFileSync } from 'node:child_process';
@@ -10,11 +11,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ControlPlane } from '../control-plane.js';
+import { ControlPlane, kubeletClientCa } from '../control-plane.js';
 import { installCrds } from '../crds.js';
 import { eventually } from '../eventually.js';
 import { startReaper } from '../processes.js';
-import { RealNode } from './node.js';
+import { addTestAddress } from './address.js';
+import { type NodeOptions, RealNode } from './node.js';
 
 const cleanClusterScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'clean-cluster.sh');
 
@@ -29,6 +31,8 @@ export interface LocalClusterOptions {
   readonly stateDir?: string;
   /** Keep running after this process exits (`npm run node:up`); stop with `stopLocalCluster`. */
   readonly detached?: boolean;
+  /** Who sets up the nodes' pod network (NodeOptions): `chart` leaves the nodes NotReady until it is installed. */
+  readonly podNetwork?: NodeOptions['podNetwork'];
 }
 
 /** What a second process needs to use and stop a detached cluster. */
@@ -59,6 +63,7 @@ export class LocalCluster {
         detached,
         reaper: false,
         controllers: true,
+        nodeNetwork: { address: addTestAddress(stateDir) },
       });
       installCrds(plane.binaries.kubectl, plane.kubeconfigPath);
       const nodes: RealNode[] = [];
@@ -71,6 +76,8 @@ export class LocalCluster {
             kubeconfig: plane.kubeconfigPath,
             detached,
             reaper: false,
+            network: { kubeletClientCa: kubeletClientCa(plane.stateDir) },
+            ...(options.podNetwork === undefined ? {} : { podNetwork: options.podNetwork }),
           }),
         );
       }

@@ -17,10 +17,12 @@ import { type InstalledPlugin, agentSettings, agentSocket, debianPlugins } from 
 import { buildForwarder } from '../../cni/build.js';
 import { pluginName } from '../../common/index.js';
 import { copyIfChanged, installOnce, installerSettings, writeIfChanged } from '../../installer/index.js';
+import { killAndWait } from '../control-plane.js';
 import { componentArgs } from '../operator-process.js';
 import { freePort } from '../ports.js';
 import { spawnServer, startReaper } from '../processes.js';
 import { testImage, writeTestImage } from './image.js';
+import { type NodeNamespaces, inNamespaces, startNodeNamespaces } from './namespaces.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const cleanScript = path.join(here, 'clean.sh');
@@ -57,6 +59,23 @@ export interface NodeOptions {
    */
   readonly reaper?: boolean;
   readonly readyTimeoutMs?: number;
+  /**
+   * Network and mount namespaces of the node's own (namespaces.ts) with an InternalIP the API server
+   * reaches, for logs/exec too; cluster.ts gives every node them. Without, the node is the host's.
+   */
+  readonly network?: NodeAddressing;
+  /**
+   * Who sets up the pod network: `harness` (the default) installs the forwarder and the conflist and runs
+   * the node agent as a process of its own, as the chart would; `chart` leaves the node with its runtime's
+   * plugins only (not Ready) for the chart's DaemonSet to install ours, with the agent at
+   * `paths.agentSocket`.
+   */
+  readonly podNetwork?: 'harness' | 'chart';
+}
+
+export interface NodeAddressing {
+  /** The CA of the API server's client certificate (the kubelet's clientCAFile). */
+  readonly kubeletClientCa: string;
 }
 
 /** A CNI network configuration list, as the node's CNI folder holds it. */
@@ -81,8 +100,15 @@ export interface NodePaths {
 /** A name unique to this node on the host, for what lives outside its folder (≤ 15 characters: a link name). */
 const hostName = (): string => `tipam${randomBytes(4).toString('hex')}`;
 
+/** The node's daemons `restart` knows. */
+export type Daemon = 'containerd' | 'kubelet';
+
 export class RealNode {
   private readonly children: ChildProcess[] = [];
+  /** How each daemon was started, to restart it. */
+  private readonly daemons = new Map<Daemon, { child: ChildProcess; start: () => Promise<ChildProcess> }>();
+  /** With `options.network`. */
+  private namespaces: NodeNamespaces | undefined;
 
   private constructor(
     readonly options: NodeOptions,
@@ -108,24 +134,48 @@ export class RealNode {
       containerdSocket: path.join(dir, 'containerd.sock'),
       cniBinDir: plugin.binDir,
       cniNetDir: path.join(dir, 'cni', 'net.d'),
-      agentSocket: agentSocket(plugin, options.name),
+      agentSocket:
+        options.podNetwork === 'chart'
+          ? path.join(dir, 'run', 'agent.sock')
+          : agentSocket(plugin, options.name),
     };
     const node = new RealNode(options, paths, hostId);
     try {
       if (options.reaper ?? options.detached !== true) startReaper(dir, cleanScript);
       createCgroupRoot(hostId);
+      if (options.network)
+        node.namespaces = await startNodeNamespaces(dir, hostId, (binary, args) =>
+          node.spawn('namespaces', binary, args),
+        );
       node.installNodePlugins();
-      await node.startAgent(plugin);
-      await node.startContainerd();
-      const kubelet = await node.startKubelet();
+      const harness = options.podNetwork !== 'chart';
+      if (harness) await node.startAgent(plugin);
+      await node.startDaemon('containerd', () => node.startContainerd());
+      const kubelet = await node.startDaemon('kubelet', () => node.startKubelet());
       // As the chart's DaemonSet does on a node that is up: the network turns ready once the conflist is there.
-      await node.installCni();
-      await node.waitReady(kubelet, options.readyTimeoutMs ?? 120_000);
+      if (harness) await node.installCni();
+      await node.waitForNode(kubelet, options.readyTimeoutMs ?? 120_000, harness);
     } catch (error) {
       node.stop();
       throw error;
     }
     return node;
+  }
+
+  /** The node's InternalIP, with `options.network`. */
+  get address(): string | undefined {
+    return this.namespaces?.address;
+  }
+
+  /**
+   * Stops containerd or the kubelet (SIGTERM, as systemd would) and starts it again with the same
+   * settings; pods keep running (containerd's shims hold them). Resolves once it serves again.
+   */
+  async restart(daemon: Daemon): Promise<void> {
+    const running = this.daemons.get(daemon);
+    if (running === undefined) throw new Error(`${daemon} was not started`);
+    await killAndWait(running.child, 'SIGTERM');
+    await this.startDaemon(daemon, running.start);
   }
 
   /** Runs `ctr` in containerd's Kubernetes namespace; returns stdout. */
@@ -183,10 +233,13 @@ export class RealNode {
     await writeIfChanged(this.conflist().file, `${JSON.stringify(conflist, null, 2)}\n`, 0o644);
   }
 
-  /** Debian's bridge and the loopback every sandbox gets, as a node's image brings them. */
+  /**
+   * Debian's bridge, ptp and portmap (the chart's conflist chains it), and the loopback every sandbox
+   * gets, as a node's image brings them.
+   */
   private installNodePlugins(): void {
     fs.mkdirSync(this.paths.cniBinDir, { recursive: true });
-    for (const plugin of ['bridge', 'loopback'])
+    for (const plugin of ['bridge', 'ptp', 'portmap', 'loopback'])
       fs.copyFileSync(path.join(debianPlugins, plugin), path.join(this.paths.cniBinDir, plugin));
   }
 
@@ -234,10 +287,17 @@ export class RealNode {
     }
   }
 
-  private async startContainerd(): Promise<void> {
+  private async startDaemon(daemon: Daemon, start: () => Promise<ChildProcess>): Promise<ChildProcess> {
+    const child = await start();
+    this.daemons.set(daemon, { child, start });
+    return child;
+  }
+
+  private async startContainerd(): Promise<ChildProcess> {
     const dir = this.options.stateDir;
     const config = path.join(dir, 'containerd.toml');
     fs.writeFileSync(config, containerdConfig(dir, this.paths));
+    fs.rmSync(this.paths.containerdSocket, { force: true });
     const containerd = this.spawn('containerd', 'containerd', ['--config', config]);
     const deadline = Date.now() + 30_000;
     while (!fs.existsSync(this.paths.containerdSocket)) {
@@ -246,19 +306,25 @@ export class RealNode {
       await sleep(100);
     }
     const image = path.join(dir, 'image.tar');
-    writeTestImage(image, path.join(dir, 'image'));
+    if (!fs.existsSync(image)) writeTestImage(image, path.join(dir, 'image'));
     this.ctr(['images', 'import', image]);
+    return containerd;
   }
 
   private async startKubelet(): Promise<ChildProcess> {
     const dir = path.join(this.options.stateDir, 'kubelet');
     fs.mkdirSync(dir, { recursive: true });
     const config = path.join(dir, 'config.json');
-    fs.writeFileSync(config, JSON.stringify(kubeletConfig(dir, this.hostId, await freePort()), null, 2));
-    const saved = kubeletSysctls.map(
-      (key) => `${key} ${fs.readFileSync(path.join('/proc/sys', key), 'utf8').trim()}`,
-    );
-    fs.writeFileSync(path.join(this.options.stateDir, 'sysctls'), `${saved.join('\n')}\n`);
+    const settings = kubeletConfig(dir, this.hostId, await freePort());
+    fs.writeFileSync(config, JSON.stringify(this.withAddress(settings), null, 2));
+    const sysctls = path.join(this.options.stateDir, 'sysctls');
+    // Once: a restarted kubelet finds the values its first start set.
+    if (!fs.existsSync(sysctls)) {
+      const saved = kubeletSysctls.map(
+        (key) => `${key} ${fs.readFileSync(path.join('/proc/sys', key), 'utf8').trim()}`,
+      );
+      fs.writeFileSync(sysctls, `${saved.join('\n')}\n`);
+    }
     const labels = Object.entries(this.options.labels).map(([key, value]) => `${key}=${value}`);
     return this.spawn(
       'kubelet',
@@ -269,7 +335,7 @@ export class RealNode {
         `--root-dir=${path.join(dir, 'root')}`,
         `--cert-dir=${path.join(dir, 'pki')}`,
         `--hostname-override=${this.options.name}`,
-        '--node-ip=127.0.0.1',
+        `--node-ip=${this.namespaces?.address ?? '127.0.0.1'}`,
         `--node-labels=${labels.join(',')}`,
         `--container-runtime-endpoint=unix://${this.paths.containerdSocket}`,
         '--v=1',
@@ -282,14 +348,33 @@ export class RealNode {
     );
   }
 
-  private async waitReady(kubelet: ChildProcess, timeoutMs: number): Promise<void> {
+  /**
+   * With an address, the kubelet serves on it (the API server proxies logs, exec and port-forward to it)
+   * and takes the API server's client certificate.
+   */
+  private withAddress(config: Record<string, unknown>): Record<string, unknown> {
+    const network = this.options.network;
+    if (network === undefined || this.namespaces === undefined) return config;
+    return {
+      ...config,
+      address: this.namespaces.address,
+      authentication: {
+        anonymous: { enabled: false },
+        webhook: { enabled: false },
+        x509: { clientCAFile: network.kubeletClientCa },
+      },
+    };
+  }
+
+  /** Waits until the node is Ready, or only registered. */
+  private async waitForNode(kubelet: ChildProcess, timeoutMs: number, ready: boolean): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = 'not registered yet';
     while (Date.now() < deadline) {
       if (kubelet.exitCode !== null)
         throw new Error(`kubelet exited with code ${kubelet.exitCode}; see ${this.logPath('kubelet')}`);
       try {
-        const ready = execFileSync(
+        const status = execFileSync(
           path.join(path.dirname(this.options.kubelet), 'kubectl'),
           [
             'get',
@@ -300,15 +385,15 @@ export class RealNode {
           ],
           { env: { ...process.env, KUBECONFIG: this.options.kubeconfig }, encoding: 'utf8', stdio: 'pipe' },
         );
-        if (ready.startsWith('True')) return;
-        last = ready;
+        if (!ready || status.startsWith('True')) return;
+        last = status;
       } catch (error) {
         last = (error as { stderr?: string }).stderr ?? String(error);
       }
       await sleep(500);
     }
     throw new Error(
-      `node ${this.options.name} not Ready after ${timeoutMs} ms (${last}); see ${this.logPath('kubelet')}`,
+      `node ${this.options.name} not ${ready ? 'Ready' : 'registered'} after ${timeoutMs} ms (${last}); see ${this.logPath('kubelet')}`,
     );
   }
 
@@ -318,7 +403,9 @@ export class RealNode {
     args: readonly string[],
     env: Readonly<Record<string, string>> = {},
   ): ChildProcess {
-    const child = spawnServer(this.options.stateDir, component, binary, args, {
+    const [command, commandArgs] =
+      this.namespaces === undefined ? [binary, args] : inNamespaces(this.namespaces, binary, args);
+    const child = spawnServer(this.options.stateDir, component, command, commandArgs, {
       env,
       detached: this.options.detached === true,
     });

@@ -14,73 +14,25 @@ import { KubeClient, loadConnection } from '../../kube/index.js';
 import { eventually } from '../eventually.js';
 import { createAllocatablePool } from '../pools.js';
 import { LocalCluster } from './cluster.js';
-import { testImage } from './image.js';
 import { networkName } from './node.js';
+import { type PodJson, createDeployment, podsOf, readyPods } from './workloads.js';
 
 const nodeName = 'rack-0-node-0';
 const pool = { name: 'rack-0', cidr: '10.77.0.0/24' };
 
-interface PodJson {
-  metadata: { name: string; uid: string };
-  spec: { nodeName?: string };
-  status?: { phase?: string; podIP?: string };
-}
-
 let cluster: LocalCluster | undefined;
 let resources: IpamResources;
 
-function kubectl(args: readonly string[], input?: string): string {
+function started(): LocalCluster {
   if (cluster === undefined) throw new Error('no cluster');
-  return cluster.kubectl(args, input);
+  return cluster;
 }
 
-/**
- * A Deployment of one test pod running `command`; with `readyWhen`, the pod is Ready only once that
- * file exists in it (an exec probe: the kubelet runs it through containerd).
- */
-function createDeployment(name: string, command: readonly string[], readyWhen?: string): void {
-  const labels = { app: name };
-  const deployment = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: labels },
-      template: {
-        metadata: { labels },
-        spec: {
-          terminationGracePeriodSeconds: 1,
-          containers: [
-            {
-              name: 'main',
-              image: testImage,
-              imagePullPolicy: 'Never',
-              command,
-              ...(readyWhen === undefined
-                ? {}
-                : { readinessProbe: { exec: { command: ['cat', readyWhen] }, periodSeconds: 1 } }),
-            },
-          ],
-        },
-      },
-    },
-  };
-  kubectl(['create', '-f', '-'], JSON.stringify(deployment));
-}
-
-const podsOf = (app: string): PodJson[] =>
-  (JSON.parse(kubectl(['get', 'pods', '-l', `app=${app}`, '-o', 'json'])) as { items: PodJson[] }).items;
+const kubectl = (args: readonly string[], input?: string): string => started().kubectl(args, input);
 
 /** Waits until the Deployment's pod is Ready and returns it. */
 async function readyPod(app: string): Promise<PodJson> {
-  await eventually(
-    () =>
-      kubectl(['rollout', 'status', `deployment/${app}`, '--timeout=5s']).includes('successfully') ||
-      undefined,
-    { timeoutMs: 120_000, intervalMs: 500 },
-  );
-  const [pod] = podsOf(app);
+  const [pod] = await readyPods(started(), app);
   if (pod === undefined) throw new Error(`no pod of ${app}`);
   return pod;
 }
@@ -124,7 +76,7 @@ describe('a real node', () => {
 
   it("runs pods with addresses from the rack's pool, reachable from each other, released on delete", async () => {
     // Before any pool selects the node, the reason is in the pod's events, where `kubectl describe` shows it.
-    createDeployment('server', ['sleep', '3600']);
+    createDeployment(started(), 'server', ['sleep', '3600']);
     await eventually(
       () =>
         kubectl(['get', 'events', '--field-selector', 'involvedObject.kind=Pod', '-o', 'json']).includes(
@@ -157,15 +109,17 @@ describe('a real node', () => {
 
     // Ready only once its ping got answers: the probe reads the file written after a successful ping.
     createDeployment(
+      started(),
       'client',
       ['sh', '-c', `ping -c 3 -W 5 ${ip} && touch /tmp/reached && exec sleep 3600`],
-      '/tmp/reached',
+      { readyWhen: '/tmp/reached' },
     );
     const client = await readyPod('client');
     expect(client.status?.podIP).not.toBe(ip);
 
     kubectl(['delete', 'deployment', 'server', 'client', '--wait=true', '--timeout=90s']);
-    await eventually(() => (podsOf('server').length + podsOf('client').length === 0 ? true : undefined), {
+    const left = (): number => podsOf(started(), 'server').length + podsOf(started(), 'client').length;
+    await eventually(() => (left() === 0 ? true : undefined), {
       timeoutMs: 60_000,
       intervalMs: 500,
     });

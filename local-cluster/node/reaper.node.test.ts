@@ -18,6 +18,7 @@ interface Started {
   stateDir: string;
   pids: number[];
   hostId: string;
+  addressLink: string;
 }
 
 /**
@@ -34,12 +35,14 @@ function isRunning(pid: number): boolean {
 }
 
 describe('a local cluster whose starting process is killed', () => {
-  it('is removed by its reaper: processes, state folder, cgroups and bridge', async () => {
+  it('is removed by its reaper: processes, state folder, cgroups, bridge and links', async () => {
     const script = `
       const { LocalCluster } = await import(${JSON.stringify(clusterModule)});
+      const { readFileSync } = await import('node:fs');
       const cluster = await LocalCluster.start({ nodes: [{ name: 'reaped-node', labels: {} }] });
       const { stateDir, pids } = cluster.state();
-      console.log(JSON.stringify({ stateDir, pids, hostId: cluster.nodes[0].hostId }));`;
+      const addressLink = readFileSync(stateDir + '/address-link', 'utf8');
+      console.log(JSON.stringify({ stateDir, pids, hostId: cluster.nodes[0].hostId, addressLink }));`;
     const owner = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -70,5 +73,8 @@ describe('a local cluster whose starting process is killed', () => {
       ),
     ).toEqual([]);
     expect(fs.existsSync(path.join('/sys/class/net', started.hostId))).toBe(false);
+    // The host's end of the node's veth, and the link of the API server's address.
+    expect(fs.existsSync(path.join('/sys/class/net', `${started.hostId}v`))).toBe(false);
+    expect(fs.existsSync(path.join('/sys/class/net', started.addressLink))).toBe(false);
   });
 });

@@ -55,6 +55,20 @@ app.kubernetes.io/part-of: topology-ipam
 {{- define "topology-ipam.caSecret" -}}{{ include "topology-ipam.webhookService" . }}-ca{{- end }}
 {{- define "topology-ipam.leaseName" -}}{{ include "topology-ipam.operatorName" . }}{{- end }}
 
+{{/*
+KUBERNETES_SERVICE_HOST and _PORT from .Values.apiServer, in place of the kubernetes Service's address the
+kubelet sets (it leads nowhere without kube-proxy); nothing when apiServer is empty.
+*/}}
+{{- define "topology-ipam.apiServerEnv" -}}
+{{- with .Values.apiServer }}
+{{- $url := urlParse . }}
+- name: KUBERNETES_SERVICE_HOST
+  value: {{ $url.hostname | quote }}
+- name: KUBERNETES_SERVICE_PORT
+  value: {{ regexFind "[0-9]+$" (regexFind ":[0-9]+$" $url.host | default ":443") | quote }}
+{{- end }}
+{{- end }}
+
 {{/* image reference: include with (list $ .Values.operator.image). */}}
 {{- define "topology-ipam.image" -}}
 {{- $root := index . 0 -}}
