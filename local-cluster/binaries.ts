@@ -16,8 +16,9 @@ export interface ControlPlaneBinaries {
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build.sh');
 
 /**
- * Builds (or reuses) etcd, the control plane's servers, kubectl, the kubelet and helm from the pinned Go
- * wrapper modules.
+ * Builds (or reuses) etcd, the control plane's servers, kubectl, the kubelet, helm and the node's
+ * containerd (with its shim, ctr and CNI plugins, which the node finds beside the kubelet) from the
+ * pinned Go wrapper modules.
  * A cold build takes minutes; the script's cache makes every later call a hash check.
  */
 export function ensureBinaries(): ControlPlaneBinaries {

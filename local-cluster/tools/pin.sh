@@ -37,3 +37,20 @@ rm -f go.mod go.sum
 go mod init topology-ipam.dev/local-cluster/tools/helm >/dev/null 2>&1
 go mod edit -require "helm.sh/helm/v3@$HELM_VERSION" -tool helm.sh/helm/v3/cmd/helm
 go mod tidy
+
+cd "$here/containerd"
+rm -f go.mod go.sum
+go mod init topology-ipam.dev/local-cluster/tools/containerd >/dev/null 2>&1
+go mod edit -require "github.com/containerd/containerd/v2@$CONTAINERD_VERSION" \
+  -require "github.com/containernetworking/plugins@$CNI_PLUGINS_VERSION"
+for tool in github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+  github.com/containerd/containerd/v2/cmd/ctr github.com/containernetworking/plugins/plugins/main/bridge \
+  github.com/containernetworking/plugins/plugins/main/loopback; do
+  go mod edit -tool "$tool"
+done
+go mod tidy
+plugins=$(go list -m -f '{{.Version}}' github.com/containernetworking/plugins)
+if [[ "$plugins" != "$CNI_PLUGINS_VERSION" ]]; then
+  echo "containerd $CONTAINERD_VERSION requires CNI plugins $plugins, newer than CNI_PLUGINS_VERSION=$CNI_PLUGINS_VERSION in versions.env" >&2
+  exit 1
+fi

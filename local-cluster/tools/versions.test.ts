@@ -21,6 +21,8 @@ describe('versions.env', () => {
     ['KUBE_VERSION', 'kube', 'k8s.io/kubernetes'],
     ['ETCD_VERSION', 'kube', 'go.etcd.io/etcd/server/v3'],
     ['HELM_VERSION', 'helm', 'helm.sh/helm/v3'],
+    ['CONTAINERD_VERSION', 'containerd', 'github.com/containerd/containerd/v2'],
+    ['CNI_PLUGINS_VERSION', 'containerd', 'github.com/containernetworking/plugins'],
   ])(
     '%s is what the %s wrapper builds (bash local-cluster/tools/pin.sh after changing it)',
     (pin, wrapper, module) => {
