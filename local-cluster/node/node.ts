@@ -1,7 +1,7 @@
 /**
- * One real Kubernetes node on this machine: containerd (Debian's, with runc) and a kubelet built from
- * the pinned Kubernetes module, registered against a test control plane, with this project's CNI
- * plugin set up by the installer's own code and the node agent running for it. Everything lives under
+ * One real Kubernetes node on this machine: containerd 2 (built from its pinned module, with Debian's
+ * runc) and a kubelet built from the pinned Kubernetes module, registered against a test control plane,
+ * with this project's CNI plugin set up by the installer's own code and the node agent running for it. Everything lives under
  * the node's state folder except what the README lists (cgroups, a bridge, kernel settings, a few
  * sockets); `clean.sh` removes or restores all of it, on `stop()` or, through the reaper, once the process that started the
  * node is gone however it went.
@@ -47,7 +47,10 @@ export interface NodeOptions {
   readonly labels: Readonly<Record<string, string>>;
   /** The node's own folder; created, and removed on stop. */
   readonly stateDir: string;
-  /** The kubelet binary (local-cluster/tools/build.sh builds it). */
+  /**
+   * The kubelet binary (local-cluster/tools/build.sh builds it, and beside it containerd, its shim,
+   * ctr, and the CNI plugins in `cni/`).
+   */
   readonly kubelet: string;
   /** The credentials the kubelet and the node agent use. */
   readonly kubeconfig: string;
@@ -180,10 +183,14 @@ export class RealNode {
 
   /** Runs `ctr` in containerd's Kubernetes namespace; returns stdout. */
   ctr(args: readonly string[]): string {
-    return execFileSync('ctr', ['--address', this.paths.containerdSocket, '--namespace', 'k8s.io', ...args], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    return execFileSync(
+      this.binary('ctr'),
+      ['--address', this.paths.containerdSocket, '--namespace', 'k8s.io', ...args],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
   }
 
   /** The processes it runs (not its pods). */
@@ -233,14 +240,20 @@ export class RealNode {
     await writeIfChanged(this.conflist().file, `${JSON.stringify(conflist, null, 2)}\n`, 0o644);
   }
 
+  /** A binary build.sh made beside the kubelet. */
+  private binary(name: string): string {
+    return path.join(path.dirname(this.options.kubelet), name);
+  }
+
   /**
-   * Debian's bridge, ptp and portmap (the chart's conflist chains it), and the loopback every sandbox
-   * gets, as a node's image brings them.
+   * The main plugins (bridge, ptp), portmap (the chart's conflist chains it) and the loopback every
+   * sandbox gets, as a node's image brings them: built from the pinned plugins module, since Debian's
+   * (1.1.1) stop at CNI 1.0.0 and know no STATUS.
    */
   private installNodePlugins(): void {
     fs.mkdirSync(this.paths.cniBinDir, { recursive: true });
     for (const plugin of ['bridge', 'ptp', 'portmap', 'loopback'])
-      fs.copyFileSync(path.join(debianPlugins, plugin), path.join(this.paths.cniBinDir, plugin));
+      fs.copyFileSync(this.binary(path.join('cni', plugin)), path.join(this.paths.cniBinDir, plugin));
   }
 
   /** The forwarder and the conflist as the chart's installer writes them (each renamed into place). */
@@ -296,9 +309,9 @@ export class RealNode {
   private async startContainerd(): Promise<ChildProcess> {
     const dir = this.options.stateDir;
     const config = path.join(dir, 'containerd.toml');
-    fs.writeFileSync(config, containerdConfig(dir, this.paths));
+    fs.writeFileSync(config, containerdConfig(dir, this.paths, this.binary('containerd-shim-runc-v2')));
     fs.rmSync(this.paths.containerdSocket, { force: true });
-    const containerd = this.spawn('containerd', 'containerd', ['--config', config]);
+    const containerd = this.spawn('containerd', this.binary('containerd'), ['--config', config]);
     const deadline = Date.now() + 30_000;
     while (!fs.existsSync(this.paths.containerdSocket)) {
       if (containerd.exitCode !== null || Date.now() > deadline)
@@ -375,7 +388,7 @@ export class RealNode {
         throw new Error(`kubelet exited with code ${kubelet.exitCode}; see ${this.logPath('kubelet')}`);
       try {
         const status = execFileSync(
-          path.join(path.dirname(this.options.kubelet), 'kubectl'),
+          this.binary('kubectl'),
           [
             'get',
             'node',
@@ -430,30 +443,39 @@ function createCgroupRoot(name: string): void {
   }
 }
 
-function containerdConfig(dir: string, paths: NodePaths): string {
-  const cri = 'plugins."io.containerd.grpc.v1.cri"';
-  return `version = 2
+/**
+ * containerd 2's configuration (version 3: the CRI plugin split into images, runtime and the gRPC
+ * server). Everything in the node's folder but the shim sockets (see README); plugins the node does not
+ * use are off, NRI among them (its socket would go to /var/run/nri).
+ */
+function containerdConfig(dir: string, paths: NodePaths, shim: string): string {
+  const runtime = 'plugins."io.containerd.cri.v1.runtime"';
+  return `version = 3
 root = "${path.join(dir, 'containerd', 'root')}"
 state = "${path.join(dir, 'containerd', 'state')}"
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.nri.v1.nri", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 [grpc]
   address = "${paths.containerdSocket}"
 [plugins."io.containerd.internal.v1.opt"]
   path = "${path.join(dir, 'containerd', 'opt')}"
-[${cri}]
-  sandbox_image = "${testImage}"
+[plugins."io.containerd.cri.v1.images".pinned_images]
+  sandbox = "${testImage}"
+[${runtime}]
   # Without CAP_SYS_RESOURCE (as here) every sandbox fails with "can't get final child's PID from pipe".
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
+  [${runtime}.cni]
+    bin_dirs = ["${paths.cniBinDir}"]
+    conf_dir = "${paths.cniNetDir}"
+  [${runtime}.containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    # The built shim, not Debian's (containerd 1.6's) that PATH may find first.
+    runtime_path = "${shim}"
+    [${runtime}.containerd.runtimes.runc.options]
+      Root = "${path.join(dir, 'runc')}"
+[plugins."io.containerd.grpc.v1.cri"]
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
-  [${cri}.cni]
-    bin_dir = "${paths.cniBinDir}"
-    conf_dir = "${paths.cniNetDir}"
-  [${cri}.containerd.runtimes.runc]
-    runtime_type = "io.containerd.runc.v2"
-    [${cri}.containerd.runtimes.runc.options]
-      Root = "${path.join(dir, 'runc')}"
 `;
 }
 
