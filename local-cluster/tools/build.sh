@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, helm, and the
-# node's containerd (with its runc shim, ctr and the CNI bridge and loopback plugins) from the pinned
-# wrapper modules into .cache/bin. Each binary has its own stamp, keyed on the pins of the module it
-# comes from (go.sum, and go.mod but for its `tool` list, which only tells `go mod tidy` what to keep;
-# pin.sh writes versions.env into them), the build flags and CGO_ENABLED: a binary rebuilds only when
-# those change, and adding one to the list, or a pin for another module, builds only what it concerns.
-# Prints the bin folder on stdout; progress goes to stderr.
+# node's containerd (with its runc shim, ctr, and the CNI plugins a node brings: bridge, loopback, ptp and
+# portmap) from the pinned wrapper modules into .cache/bin. Each binary has its own stamp, keyed on the
+# pins of the module it comes from (go.sum, and go.mod but for its `tool` list, which only tells `go mod
+# tidy` what to keep; pin.sh writes versions.env into them), the build flags and CGO_ENABLED: a binary
+# rebuilds only when those change, and adding one to the list, or a pin for another module, builds only
+# what it concerns. Prints the bin folder on stdout; progress goes to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -49,7 +49,8 @@ CGO_ENABLED=0 build containerd containerd $containerd/containerd -tags=urfave_cl
 CGO_ENABLED=0 build containerd-shim-runc-v2 containerd $containerd/containerd-shim-runc-v2 -tags=urfave_cli_no_docs,no_grpc
 CGO_ENABLED=0 build ctr containerd $containerd/ctr -tags=urfave_cli_no_docs
 # CNI plugins go into a folder of their own: a runtime's CNI_PATH should hold plugins and nothing else.
-plugins=github.com/containernetworking/plugins/plugins/main
-CGO_ENABLED=0 build cni/bridge containerd $plugins/bridge
-CGO_ENABLED=0 build cni/loopback containerd $plugins/loopback
+plugins=github.com/containernetworking/plugins/plugins
+for plugin in main/bridge main/loopback main/ptp meta/portmap; do
+  CGO_ENABLED=0 build "cni/${plugin#*/}" containerd "$plugins/$plugin"
+done
 echo "$bin"

@@ -45,7 +45,8 @@ go mod edit -require "github.com/containerd/containerd/v2@$CONTAINERD_VERSION" \
   -require "github.com/containernetworking/plugins@$CNI_PLUGINS_VERSION"
 for tool in github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
   github.com/containerd/containerd/v2/cmd/ctr github.com/containernetworking/plugins/plugins/main/bridge \
-  github.com/containernetworking/plugins/plugins/main/loopback; do
+  github.com/containernetworking/plugins/plugins/main/loopback github.com/containernetworking/plugins/plugins/main/ptp \
+  github.com/containernetworking/plugins/plugins/meta/portmap; do
   go mod edit -tool "$tool"
 done
 go mod tidy
