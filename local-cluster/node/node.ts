@@ -1,10 +1,10 @@
 /**
  * One real Kubernetes node on this machine: containerd 2 (built from its pinned module, with Debian's
  * runc) and a kubelet built from the pinned Kubernetes module, registered against a test control plane,
- * with this project's CNI plugin set up by the installer's own code and the node agent running for it. Everything lives under
- * the node's state folder except what the README lists (cgroups, a bridge, kernel settings, a few
- * sockets); `clean.sh` removes or restores all of it, on `stop()` or, through the reaper, once the process that started the
- * node is gone however it went.
+ * with this project's CNI plugin set up by the installer's own code and the node agent running for it.
+ * Everything lives under the node's state folder except what the README lists (cgroups, a bridge,
+ * kernel settings, a few sockets); `clean.sh` removes or restores all of it, on `stop()` or, through the
+ * reaper, once the process that started the node is gone however it went.
  */
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -21,7 +21,7 @@ build() { # NAME WRAPPER PACKAGE [BUILD FLAGS...]
   key=$({
     cat "$here/$wrapper/go.sum"
     sed '/^tool (/,/^)/d' "$here/$wrapper/go.mod"
-    # Extra flags and CGO_ENABLED only when given, so the keys of the binaries built without stay as they were.
+    # The extra flags and CGO_ENABLED count only when given: a binary built without has the key it had.
     echo "${flags[*]}${*:+ $*}${CGO_ENABLED:+ CGO_ENABLED=$CGO_ENABLED}"
   } | sha256sum | cut -c1-16)
   stamp="$bin/.built-${name//\//-}"
