@@ -9,7 +9,6 @@
  * (containerd, up to 2.4, never calls GC: see README.)
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipamResources } from '../../allocator/index.js';
 import { KubeClient, loadConnection } from '../../kube/index.js';
@@ -50,17 +49,6 @@ const becomes = (predicate: (ready: string) => boolean): Promise<string> =>
     { timeoutMs: 90_000, intervalMs: 500 },
   );
 
-/** Rewrites the installed conflist at `cniVersion` beside itself and renames it into place, as the installer does. */
-function setConflistVersion(cniVersion: string): void {
-  const dir = theNode().paths.cniNetDir;
-  const [file] = fs.readdirSync(dir).filter((name) => name.endsWith('.conflist'));
-  if (file === undefined) throw new Error(`no conflist in ${dir}`);
-  const conflist = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as { cniVersion: string };
-  const next = path.join(dir, `.${file}.next`);
-  fs.writeFileSync(next, JSON.stringify({ ...conflist, cniVersion }));
-  fs.renameSync(next, path.join(dir, file));
-}
-
 beforeAll(async () => {
   cluster = await LocalCluster.start({ nodes: [{ name: nodeName, labels: { rack: '0' } }] });
   const resources = ipamResources(new KubeClient(loadConnection(cluster.plane.kubeconfigPath)));
@@ -68,7 +56,8 @@ beforeAll(async () => {
     metadata: { name: pool },
     spec: { cidr: '10.78.0.0/24', blockSize: 28, nodeSelector: 'rack == "0"' },
   });
-  setConflistVersion('1.1.0');
+  const node = theNode();
+  await node.useConflist({ ...node.conflist().json, cniVersion: '1.1.0' });
 });
 
 afterAll(() => {

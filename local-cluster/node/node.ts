@@ -210,7 +210,7 @@ export class RealNode {
 
   /**
    * The conflist containerd uses: of the files in the CNI folder that libcni reads, the first by name
-   * (containerd 1.6 loads that one only).
+   * (containerd loads that one only).
    */
   conflist(): { readonly file: string; readonly json: Conflist } {
     const [name] = fs
@@ -225,7 +225,7 @@ export class RealNode {
   /**
    * Puts `conflist` in place of the one containerd uses, for a benchmark that compares pod networks on
    * this node: the Debian plugins it names that the node lacks are copied in first, then it is written
-   * beside the old file and renamed over it, which containerd 1.6 reloads on (as the installer writes).
+   * beside the old file and renamed over it, which containerd reloads on (as the installer writes).
    * Pods started before keep the network they have, but containerd tears each down with the conflist
    * in place then: delete them first.
    */
