@@ -469,7 +469,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     conf_dir = "${paths.cniNetDir}"
   [${runtime}.containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
-    # The built shim, not Debian's (containerd 1.6's) that PATH may find first.
+    # The built shim, not Debian's (containerd 1.6's), which PATH may find first.
     runtime_path = "${shim}"
     [${runtime}.containerd.runtimes.runc.options]
       Root = "${path.join(dir, 'runc')}"
