@@ -17,7 +17,7 @@ import { KubeClient, loadConnection } from '../kube/index.js';
 import { eventually } from '../local-cluster/eventually.js';
 import { LocalCluster } from '../local-cluster/node/cluster.js';
 import { nodeFolder } from '../local-cluster/node/namespaces.js';
-import { projectImages } from '../local-cluster/node/project-images.js';
+import { importProjectImages, projectImages } from '../local-cluster/node/project-images.js';
 import { type PodJson, createDeployment, podsOf, readyPods } from '../local-cluster/node/workloads.js';
 import { chartDir, helmSync } from './testing.js';
 
@@ -128,9 +128,7 @@ beforeAll(async () => {
     nodes: racks.map(({ node, rack }) => ({ name: node, labels: { rack } })),
     podNetwork: 'chart',
   });
-  for (const node of cluster.nodes)
-    for (const archive of [built.archives.operator, built.archives.cni])
-      node.ctr(['images', 'import', archive]);
+  for (const node of cluster.nodes) importProjectImages(node, built);
   imageValues = {
     operator: { image: imageOf(built.images.operator) },
     cni: { image: imageOf(built.images.cni) },

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConnection } from '../../kube/index.js';
 import { freePort } from '../ports.js';
 import { LocalCluster } from './cluster.js';
-import { type ProjectImages, importProjectImages } from './project-images.js';
+import { type ProjectImages, importProjectImages, projectImages } from './project-images.js';
 
 const nodeName = 'images-node';
 let cluster: LocalCluster | undefined;
@@ -79,7 +79,7 @@ beforeAll(async () => {
   cluster = await LocalCluster.start({ nodes: [{ name: nodeName, labels: { rack: '0' } }] });
   const [node] = cluster.nodes;
   if (node === undefined) throw new Error('no node');
-  images = await importProjectImages(node);
+  images = importProjectImages(node, await projectImages());
   // The pods act as the chart's service accounts would; which rights those need is the chart's test.
   kubectl([
     'create',

@@ -21,14 +21,17 @@ export interface ProjectImages {
 /** The image of `target` built from inputs hashed to `tag`. */
 const imageRef = (target: Target, tag: string): string => `localhost/topology-ipam-${target}:${tag}`;
 
+export interface BuiltImages {
+  readonly images: ProjectImages;
+  /** The OCI archive of each image, for `ctr images import`. */
+  readonly archives: Readonly<Record<Target, string>>;
+}
+
 /**
  * Builds both images, or takes them from the cache when no input changed (seconds). A cold build makes
  * the base images first: about ten minutes on two busy cores. Progress goes to this process's stderr.
  */
-export async function projectImages(): Promise<{
-  images: ProjectImages;
-  archives: { operator: string; cni: string };
-}> {
+export async function projectImages(): Promise<BuiltImages> {
   const stdout = await new Promise<string>((resolve, reject) => {
     const build = spawn('bash', [buildScript], { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
@@ -47,9 +50,8 @@ export async function projectImages(): Promise<{
   };
 }
 
-/** Builds (or takes from the cache) both images and imports them into the node's containerd. */
-export async function importProjectImages(node: Pick<RealNode, 'ctr'>): Promise<ProjectImages> {
-  const { images, archives } = await projectImages();
-  for (const target of targets) node.ctr(['images', 'import', archives[target]]);
-  return images;
+/** Imports built images into a node's containerd (build once, import into every node). */
+export function importProjectImages(node: Pick<RealNode, 'ctr'>, built: BuiltImages): ProjectImages {
+  for (const target of targets) node.ctr(['images', 'import', built.archives[target]]);
+  return built.images;
 }
